@@ -1,1 +1,55 @@
-export const placeholder = 'actor-runtime';
+/**
+ * @packageDocumentation
+ * jetactor's runtime: actor definitions, the worker that owns partitions and applies
+ * operations, the client that signals, calls and reads actors, and provisioning.
+ */
+export { defineActor, DELETE_OPERATION } from './definition/define-actor.js';
+export type {
+  ActorDefinition,
+  ActorDefinitionOptions,
+  AnyActorDefinition,
+  OperationContext,
+  OperationEntry,
+  OperationHandler,
+  OperationOutcome,
+  OperationSpec,
+} from './definition/define-actor.js';
+export {
+  ActorError,
+  ConfigError,
+  ErrorCode,
+  FencedError,
+  HandlerError,
+  InvalidInputError,
+  InvalidNameError,
+  OperationFailedError,
+  TimeoutError,
+  UnknownActorError,
+  UnknownOperationError,
+  toErrorBody,
+} from './errors.js';
+export type { ErrorBody } from './errors.js';
+export {
+  defaultNames,
+  MAX_KEY_LENGTH,
+  MAX_OP_LENGTH,
+  MAX_TYPE_LENGTH,
+  operationSubject,
+  parseStoredSubject,
+  partitionOf,
+  stateKey,
+  validateName,
+} from './names.js';
+export type { ActorNames, ParsedSubject } from './names.js';
+export { assertServerVersion, compareVersions, connectFromEnv, connectionOptionsFromEnv, MIN_SERVER_VERSION } from './connection/connect.js';
+export { defaultTopology, partitionsOfStream, partitionTransform, provisionTopology } from './store/provision.js';
+export type { Topology, TopologyOptions } from './store/provision.js';
+export { controlKeys } from './store/records.js';
+export type { Checkpoint, LeaseRecord, MemberRecord, StateRecord } from './store/records.js';
+export { decodePayload, REPLY_HEADER } from './processing/partition-processor.js';
+export type { OperationReply, ProcessorHooks } from './processing/partition-processor.js';
+export { assignPartitions } from './ownership/assignment.js';
+export { createWorker, resolveWorkerOptions } from './worker.js';
+export type { Worker, WorkerHooks, WorkerOptions } from './worker.js';
+export { createActorClient } from './client/actor-client.js';
+export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, ClusterStatus, SignalResult } from './client/actor-client.js';

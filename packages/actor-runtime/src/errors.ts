@@ -1,0 +1,128 @@
+/**
+ * The runtime's error hierarchy. Every error has a stable `code`; branch on the
+ * class or the code, never on the message text.
+ */
+
+/** Stable error codes used by the runtime and reported to callers. */
+export const ErrorCode = {
+  InvalidInput: 'INVALID_INPUT',
+  InvalidKey: 'INVALID_KEY',
+  InvalidType: 'INVALID_TYPE',
+  InvalidOperation: 'INVALID_OPERATION',
+  UnknownActor: 'UNKNOWN_ACTOR',
+  UnknownOperation: 'UNKNOWN_OPERATION',
+  HandlerError: 'HANDLER_ERROR',
+  ResultOutOfRange: 'RESULT_OUT_OF_RANGE',
+  PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
+  Timeout: 'TIMEOUT',
+  Fenced: 'FENCED',
+  Config: 'CONFIG_ERROR',
+  ServerVersion: 'SERVER_VERSION',
+  PartitionMismatch: 'PARTITION_MISMATCH',
+} as const;
+/** One of the {@link ErrorCode} values. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of every runtime error. */
+export class ActorError extends Error {
+  /** Stable, machine-readable code. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ActorError';
+    this.code = code;
+  }
+}
+
+/** The input of an operation failed the actor's validation. */
+export class InvalidInputError extends ActorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.InvalidInput, message, options);
+    this.name = 'InvalidInputError';
+  }
+}
+
+/** A type, key or operation name is not a valid single subject token. */
+export class InvalidNameError extends ActorError {
+  /** Which name was invalid. */
+  readonly field: 'type' | 'key' | 'op';
+  constructor(field: 'type' | 'key' | 'op', message: string) {
+    super(
+      field === 'type' ? ErrorCode.InvalidType : field === 'key' ? ErrorCode.InvalidKey : ErrorCode.InvalidOperation,
+      message,
+    );
+    this.name = 'InvalidNameError';
+    this.field = field;
+  }
+}
+
+/** No actor definition is registered for the type. */
+export class UnknownActorError extends ActorError {
+  constructor(type: string) {
+    super(ErrorCode.UnknownActor, `unknown actor type '${type}'`);
+    this.name = 'UnknownActorError';
+  }
+}
+
+/** The actor has no such operation. */
+export class UnknownOperationError extends ActorError {
+  constructor(type: string, op: string) {
+    super(ErrorCode.UnknownOperation, `actor '${type}' has no operation '${op}'`);
+    this.name = 'UnknownOperationError';
+  }
+}
+
+/** An operation's handler threw; the state was left unchanged. */
+export class HandlerError extends ActorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.HandlerError, message, options);
+    this.name = 'HandlerError';
+  }
+}
+
+/** A call or read did not complete within its timeout. */
+export class TimeoutError extends ActorError {
+  constructor(message: string) {
+    super(ErrorCode.Timeout, message);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** A called operation was applied and answered with an error result. */
+export class OperationFailedError extends ActorError {
+  /** Stream sequence of the failed operation. */
+  readonly seq: number;
+  constructor(code: string, message: string, seq: number) {
+    super(code, message);
+    this.name = 'OperationFailedError';
+    this.seq = seq;
+  }
+}
+
+/** This worker lost ownership of a partition (lease or record taken by a newer epoch). */
+export class FencedError extends ActorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Fenced, message, options);
+    this.name = 'FencedError';
+  }
+}
+
+/** Invalid configuration or an incompatible environment (server version, partition count). */
+export class ConfigError extends ActorError {
+  constructor(message: string, code: string = ErrorCode.Config, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The JSON error shape sent to callers in replies and HTTP bodies. */
+export interface ErrorBody {
+  code: string;
+  message: string;
+}
+
+/** Converts any thrown value into an {@link ErrorBody}, hiding internals of non-actor errors. */
+export function toErrorBody(err: unknown): ErrorBody {
+  if (err instanceof ActorError) return { code: err.code, message: err.message };
+  return { code: ErrorCode.HandlerError, message: err instanceof Error ? err.message : String(err) };
+}

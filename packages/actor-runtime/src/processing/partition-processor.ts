@@ -1,0 +1,357 @@
+import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import { DELETE_OPERATION, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
+import { ActorError, FencedError, InvalidInputError, UnknownActorError, toErrorBody, type ErrorBody } from '../errors.js';
+import { parseStoredSubject, stateKey } from '../names.js';
+import { controlKeys, decodeJson, encodeJson, type Checkpoint, type StateRecord } from '../store/records.js';
+import type { Topology } from '../store/provision.js';
+import type { CachedRecord, RecordCache } from './record-cache.js';
+
+/** Header that carries the inbox a caller awaits the result on. */
+export const REPLY_HEADER = 'Jetactor-Reply';
+
+/** The reply a caller receives after its operation is committed. */
+export type OperationReply = { result: unknown; seq: number } | { error: ErrorBody; seq: number };
+
+/** Observations the processor reports (metrics, logs, tests). */
+export interface ProcessorHooks {
+  /** A batch was committed. */
+  onCommit?(info: { partition: number; ops: number; keys: number; errors: number; commitMs: number; checkpoint: number }): void;
+  /** An operation failed (poison): bad payload, unknown actor or op, handler error. */
+  onOperationError?(info: { partition: number; type: string; key: string; op: string; seq: number; error: ErrorBody; subject: string; payload: Uint8Array }): void;
+}
+
+/** Options of a {@link PartitionProcessor}. */
+export interface PartitionProcessorOptions {
+  partition: number;
+  /** Fencing epoch: the lease revision at acquisition. */
+  epoch: number;
+  nc: NatsConnection;
+  topology: Topology;
+  streamName: string;
+  actors: ReadonlyMap<string, AnyActorDefinition>;
+  cache: RecordCache;
+  log: Logger;
+  /** Largest number of operations folded into one commit. */
+  maxBatch: number;
+  /** True while the lease is surely held; checked right before every write. */
+  leaseValid: () => boolean;
+  hooks?: ProcessorHooks;
+}
+
+interface DecodedOp {
+  seq: number;
+  type: string;
+  key: string;
+  op: string;
+  subject: string;
+  data: Uint8Array;
+  time: number;
+  reply: string | undefined;
+}
+
+const EMPTY_HEADERLESS = undefined;
+
+/**
+ * Applies one partition's operations in stream order: reads with an ordered consumer
+ * from the checkpoint, folds each batch per key in memory, commits the dirty records
+ * with CAS, then the checkpoint, then answers callers. While a commit is in flight the
+ * reader keeps filling the next batch (group commit).
+ */
+export class PartitionProcessor {
+  readonly partition: number;
+  readonly epoch: number;
+  private readonly o: PartitionProcessorOptions;
+  private pending: JsMsg[] = [];
+  private messages: ConsumerMessages | null = null;
+  private stopping = false;
+  private aborted = false;
+  private wake: (() => void) | null = null;
+  private checkpointSeq = 0;
+  private inFlight = 0;
+  /** Messages left in the stream after the last one read, as the server reported it. */
+  private remotePending = 0;
+  private checkpointRev = 0;
+  private readLoop: Promise<void> | null = null;
+  private commitLoop: Promise<void> | null = null;
+  /** Resolves when the processor has stopped; rejects with the failure if it failed. */
+  done!: Promise<void>;
+
+  constructor(opts: PartitionProcessorOptions) {
+    this.o = opts;
+    this.partition = opts.partition;
+    this.epoch = opts.epoch;
+  }
+
+  /** The last committed checkpoint. */
+  get checkpoint(): number {
+    return this.checkpointSeq;
+  }
+
+  /** Operations read but not yet committed plus those still in the stream (approximate). */
+  get lag(): number {
+    return this.pending.length + this.inFlight + this.remotePending;
+  }
+
+  /** Reads the checkpoint and starts reading and committing. */
+  async start(): Promise<void> {
+    const { topology, partition } = this.o;
+    const entry = await topology.control.get(controlKeys.checkpoint(partition));
+    if (entry && entry.operation === 'PUT') {
+      const ck = decodeJson<Checkpoint>(entry.value);
+      this.checkpointSeq = ck?.seq ?? 0;
+      this.checkpointRev = entry.revision;
+    } else {
+      this.checkpointSeq = 0;
+      this.checkpointRev = entry?.revision ?? 0;
+    }
+    this.o.cache.dropPartition(partition);
+    const consumer = await topology.js.consumers.get(this.o.streamName, {
+      filter_subjects: [`${partition}.>`],
+      ...(this.checkpointSeq > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.checkpointSeq + 1 }
+        : { deliver_policy: DeliverPolicy.All }),
+    });
+    this.messages = await consumer.consume({ max_messages: Math.max(1000, this.o.maxBatch) });
+    this.readLoop = this.read();
+    this.commitLoop = this.commitForever();
+    this.done = Promise.all([this.readLoop, this.commitLoop]).then(() => undefined);
+    // The caller observes failures through `done`; avoid unhandled rejections meanwhile.
+    this.done.catch(() => undefined);
+  }
+
+  private async read(): Promise<void> {
+    const messages = this.messages;
+    if (!messages) return;
+    for await (const m of messages) {
+      if (this.aborted) break;
+      this.pending.push(m);
+      this.remotePending = m.info.pending;
+      this.wake?.();
+    }
+    this.stopping = true;
+    this.wake?.();
+  }
+
+  private async commitForever(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.aborted) return;
+        if (this.pending.length === 0) {
+          if (this.stopping) return;
+          await new Promise<void>((resolve) => (this.wake = resolve));
+          this.wake = null;
+          continue;
+        }
+        const batch = this.pending.splice(0, this.o.maxBatch);
+        this.inFlight = batch.length;
+        await this.commitBatch(batch);
+        this.inFlight = 0;
+      }
+    } catch (err) {
+      this.aborted = true;
+      this.messages?.stop();
+      throw err;
+    }
+  }
+
+  /**
+   * Graceful stop: stops reading, commits what was read, writes the checkpoint.
+   * Resolves when everything read so far is committed.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.messages?.stop();
+    this.wake?.();
+    await this.done;
+  }
+
+  /** Stops at once without writing anything more (fenced or failing). */
+  abort(): void {
+    this.aborted = true;
+    this.stopping = true;
+    this.messages?.stop();
+    this.wake?.();
+    this.o.cache.dropPartition(this.partition);
+  }
+
+  private decode(m: JsMsg): DecodedOp | null {
+    const parsed = parseStoredSubject(m.subject);
+    if (!parsed) return null;
+    return {
+      seq: m.seq,
+      type: parsed.type,
+      key: parsed.key,
+      op: parsed.op,
+      subject: m.subject,
+      data: m.data,
+      time: Math.floor(m.info.timestampNanos / 1e6),
+      reply: m.headers?.get(REPLY_HEADER) || EMPTY_HEADERLESS,
+    };
+  }
+
+  private async load(keys: string[]): Promise<void> {
+    const { cache, topology, partition } = this.o;
+    await Promise.all(
+      keys.map(async (k) => {
+        const entry = await topology.state.get(k);
+        let rec: CachedRecord;
+        if (!entry || entry.operation !== 'PUT') {
+          rec = { state: undefined, seq: 0, revision: entry?.revision ?? 0, deleted: true, partition };
+        } else {
+          const stored = decodeJson<StateRecord>(entry.value);
+          rec = {
+            state: stored?.state,
+            seq: stored?.seq ?? 0,
+            revision: entry.revision,
+            deleted: !stored || stored.deleted === true,
+            partition,
+          };
+        }
+        cache.set(k, rec);
+      }),
+    );
+  }
+
+  private async commitBatch(batch: JsMsg[]): Promise<void> {
+    const started = performance.now();
+    const { cache, actors, log, partition, topology } = this.o;
+    const ops: DecodedOp[] = [];
+    for (const m of batch) {
+      const op = this.decode(m);
+      if (op) ops.push(op);
+      else log.warn({ partition, seq: m.seq, subject: m.subject }, 'skipping message with an unexpected subject');
+    }
+    const keys = new Set<string>();
+    for (const op of ops) keys.add(stateKey(op.type, op.key));
+    const missing: string[] = [];
+    for (const k of keys) if (!cache.get(k)) missing.push(k);
+    if (missing.length > 0) await this.load(missing);
+
+    // Fold in stream order on working copies.
+    const working = new Map<string, CachedRecord>();
+    const dirty = new Set<string>();
+    const replies: Array<{ inbox: string; body: OperationReply }> = [];
+    let errors = 0;
+    for (const op of ops) {
+      const k = stateKey(op.type, op.key);
+      let rec = working.get(k);
+      if (!rec) {
+        const cached = cache.get(k);
+        if (!cached) throw new Error(`record ${k} missing after load`);
+        rec = { ...cached };
+        working.set(k, rec);
+      }
+      if (op.seq <= rec.seq) continue; // applied before a crash or hand-over: never twice
+      const def = actors.get(op.type);
+      try {
+        if (!def) throw new UnknownActorError(op.type);
+        const current = rec.deleted ? def.initialState() : rec.state;
+        if (op.op === DELETE_OPERATION) {
+          if (!rec.deleted) {
+            rec.state = undefined;
+            rec.deleted = true;
+            rec.seq = op.seq;
+            dirty.add(k);
+          }
+          if (op.reply) replies.push({ inbox: op.reply, body: { result: null, seq: op.seq } });
+        } else {
+          const input = decodePayload(op.data);
+          const ctx: OperationContext = { type: op.type, key: op.key, op: op.op, seq: op.seq, time: new Date(op.time) };
+          const out = def.apply(current, op.op, input, ctx);
+          if (rec.deleted || out.state !== current) {
+            rec.state = out.state;
+            rec.deleted = false;
+            rec.seq = op.seq;
+            dirty.add(k);
+          }
+          if (log.isLevelEnabled('debug')) {
+            log.debug({ partition, type: op.type, key: op.key, op: op.op, seq: op.seq, state: rec.deleted ? null : rec.state }, 'applied');
+          }
+          if (op.reply) replies.push({ inbox: op.reply, body: { result: out.result ?? null, seq: op.seq } });
+        }
+      } catch (err) {
+        errors++;
+        const body = toErrorBody(err);
+        log.warn(
+          { partition, type: op.type, key: op.key, op: op.op, seq: op.seq, code: body.code, err: err instanceof ActorError ? undefined : err },
+          `operation failed: ${body.message}`,
+        );
+        this.o.hooks?.onOperationError?.({
+          partition, type: op.type, key: op.key, op: op.op, seq: op.seq, error: body, subject: op.subject, payload: op.data,
+        });
+        if (op.reply) replies.push({ inbox: op.reply, body: { error: body, seq: op.seq } });
+      }
+    }
+
+    if (this.aborted) return;
+    if (!this.o.leaseValid()) throw new FencedError(`partition ${partition}: lease not held, refusing to write`);
+    const now = new Date().toISOString();
+    const writes = [...dirty].map(async (k) => {
+      const rec = working.get(k) as CachedRecord;
+      const record: StateRecord = rec.deleted
+        ? { state: null, seq: rec.seq, epoch: this.epoch, updatedAt: now, deleted: true }
+        : { state: rec.state, seq: rec.seq, epoch: this.epoch, updatedAt: now };
+      try {
+        rec.revision = rec.revision > 0
+          ? await topology.state.update(k, encodeJson(record), rec.revision)
+          : await topology.state.create(k, encodeJson(record));
+      } catch (err) {
+        throw conflictOr(err, `partition ${partition}: record ${k} was written by someone else`);
+      }
+    });
+    const settled = await Promise.allSettled(writes);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      this.o.cache.dropPartition(partition);
+      throw failed.reason;
+    }
+    for (const k of dirty) cache.set(k, working.get(k) as CachedRecord);
+    // Non-dirty working copies carry nothing new.
+
+    const last = batch[batch.length - 1];
+    if (last && last.seq > this.checkpointSeq) {
+      if (this.aborted) return;
+      if (!this.o.leaseValid()) throw new FencedError(`partition ${partition}: lease not held, refusing to checkpoint`);
+      const ck: Checkpoint = { seq: last.seq, epoch: this.epoch, updatedAt: now };
+      try {
+        this.checkpointRev = this.checkpointRev > 0
+          ? await topology.control.update(controlKeys.checkpoint(partition), encodeJson(ck), this.checkpointRev)
+          : await topology.control.create(controlKeys.checkpoint(partition), encodeJson(ck));
+      } catch (err) {
+        throw conflictOr(err, `partition ${partition}: checkpoint was written by someone else`);
+      }
+      this.checkpointSeq = last.seq;
+    }
+    for (const r of replies) this.o.nc.publish(r.inbox, encodeJson(r.body));
+    const commitMs = performance.now() - started;
+    this.o.hooks?.onCommit?.({ partition, ops: ops.length, keys: dirty.size, errors, commitMs, checkpoint: this.checkpointSeq });
+    // Info for big or slow commits; every commit at debug (a busy worker commits hundreds per second).
+    const level = ops.length >= 1000 || commitMs > 1000 ? 'info' : 'debug';
+    if (log.isLevelEnabled(level)) {
+      log[level]({ partition, ops: ops.length, keys: dirty.size, errors, commitMs: Math.round(commitMs), checkpoint: this.checkpointSeq }, 'committed');
+    }
+  }
+}
+
+const dec = new TextDecoder();
+
+/** Parses an operation payload: empty is `undefined`, anything else must be JSON. */
+export function decodePayload(data: Uint8Array): unknown {
+  if (data.length === 0) return undefined;
+  const text = dec.decode(data).trim();
+  if (text.length === 0) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new InvalidInputError(`payload is not valid JSON: ${text.length > 64 ? `${text.slice(0, 64)}…` : text}`);
+  }
+}
+
+function conflictOr(err: unknown, message: string): unknown {
+  if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
+    return new FencedError(message, { cause: err });
+  }
+  return err;
+}

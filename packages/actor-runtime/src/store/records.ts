@@ -1,0 +1,65 @@
+import type { ActorNames } from '../names.js';
+
+/**
+ * The state record of one actor in the state bucket, key `<type>.<key>`.
+ * `seq` is the stream sequence of the last operation applied; an operation with a
+ * sequence <= `seq` is already in the state and is skipped on replay.
+ */
+export interface StateRecord<S = unknown> {
+  state: S;
+  seq: number;
+  /** Fencing epoch (lease revision) of the owner that wrote it. */
+  epoch: number;
+  updatedAt: string;
+  /** Set when the actor was deleted; the state is then the initial state. */
+  deleted?: true;
+}
+
+/** A partition's checkpoint: every operation of the partition up to `seq` is applied. */
+export interface Checkpoint {
+  seq: number;
+  epoch: number;
+  updatedAt: string;
+}
+
+/** A worker's heartbeat in the control bucket. */
+export interface MemberRecord {
+  id: string;
+  /** Partitions the member owns right now. */
+  partitions: number[];
+  /** Operations stored but not yet applied, per owned partition. */
+  lag: Record<string, number>;
+  startedAt: string;
+  host: string;
+  pid: number;
+}
+
+/** A partition lease; the KV revision at acquisition is the owner's fencing epoch. */
+export interface LeaseRecord {
+  owner: string;
+  epoch: number;
+}
+
+/** Control bucket keys. */
+export const controlKeys = {
+  member: (id: string) => `members.${id}`,
+  lease: (p: number) => `leases.${p}`,
+  checkpoint: (p: number) => `checkpoints.${p}`,
+} as const;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Encodes a JSON value for KV. */
+export function encodeJson(value: unknown): Uint8Array {
+  return enc.encode(JSON.stringify(value));
+}
+
+/** Decodes a JSON KV value; null for an empty value. */
+export function decodeJson<T>(data: Uint8Array): T | null {
+  if (data.length === 0) return null;
+  return JSON.parse(dec.decode(data)) as T;
+}
+
+/** The names bundle is passed around with the topology; re-exported for convenience. */
+export type { ActorNames };
