@@ -73,6 +73,8 @@ interface Owned {
   /** performance.now() until which the lease is surely ours. */
   validUntil: number;
   proc: PartitionProcessor | null;
+  /** The processor has read its checkpoint and is consuming. */
+  running: boolean;
   releasing: boolean;
   restartAt: number;
   failures: number;
@@ -133,6 +135,7 @@ class WorkerImpl implements Worker {
   private topology: Topology | null = null;
   private readonly owned = new Map<number, Owned>();
   private readonly acquiring = new Set<number>();
+  private readonly acquireJobs = new Set<Promise<void>>();
   private readonly members = new Map<string, Seen>();
   private readonly leases = new Map<number, Seen>();
   private watcher: QueuedIterator<KvWatchEntry> | null = null;
@@ -218,7 +221,7 @@ class WorkerImpl implements Worker {
   settled(): boolean {
     const want = this.desired();
     if (want.size !== this.owned.size) return false;
-    for (const p of want) if (!this.owned.get(p)?.proc) return false;
+    for (const p of want) if (!this.owned.get(p)?.running) return false;
     return true;
   }
 
@@ -312,7 +315,14 @@ class WorkerImpl implements Worker {
     for (const j of jobs) void j;
   }
 
-  private async acquire(p: number, observedRev: number): Promise<void> {
+  private acquire(p: number, observedRev: number): Promise<void> {
+    const job = this.doAcquire(p, observedRev);
+    this.acquireJobs.add(job);
+    void job.finally(() => this.acquireJobs.delete(job));
+    return job;
+  }
+
+  private async doAcquire(p: number, observedRev: number): Promise<void> {
     const control = this.topology?.control;
     if (!control) return;
     this.acquiring.add(p);
@@ -328,7 +338,7 @@ class WorkerImpl implements Worker {
         if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return; // someone else won
         throw err;
       }
-      const o: Owned = { partition: p, leaseRev: rev, epoch: rev, validUntil: t0 + this.validity(), proc: null, releasing: false, restartAt: 0, failures: 0 };
+      const o: Owned = { partition: p, leaseRev: rev, epoch: rev, validUntil: t0 + this.validity(), proc: null, running: false, releasing: false, restartAt: 0, failures: 0 };
       this.owned.set(p, o);
       await this.startProcessor(o, t0);
     } catch (err) {
@@ -358,10 +368,18 @@ class WorkerImpl implements Worker {
     try {
       await proc.start();
     } catch (err) {
+      proc.abort();
       o.proc = null;
       this.failed(o, err);
       return;
     }
+    if (o.releasing || this.owned.get(o.partition) !== o) {
+      // Released or lost while starting.
+      proc.abort();
+      o.proc = null;
+      return;
+    }
+    o.running = true;
     o.failures = 0;
     const ms = performance.now() - t0;
     this.log.info({ partition: o.partition, epoch: o.epoch, checkpoint: proc.checkpoint, ms: Math.round(ms) }, 'partition acquired');
@@ -371,12 +389,14 @@ class WorkerImpl implements Worker {
         // Ended without being asked (consumer closed): restart it.
         if (o.proc === proc && !o.releasing) {
           o.proc = null;
+          o.running = false;
           this.failed(o, new Error('partition reader ended'));
         }
       },
       (err: unknown) => {
         if (o.proc !== proc) return;
         o.proc = null;
+        o.running = false;
         if (err instanceof FencedError) this.lose(o, err);
         else this.failed(o, err);
       },
@@ -413,12 +433,12 @@ class WorkerImpl implements Worker {
   }
 
   ownedPartitions(): number[] {
-    return [...this.owned.values()].filter((o) => o.proc).map((o) => o.partition).sort((a, b) => a - b);
+    return [...this.owned.values()].filter((o) => o.running).map((o) => o.partition).sort((a, b) => a - b);
   }
 
   partitionStatus(): Array<{ partition: number; checkpoint: number; lag: number; epoch: number }> {
     return [...this.owned.values()]
-      .filter((o): o is Owned & { proc: PartitionProcessor } => o.proc !== null)
+      .filter((o): o is Owned & { proc: PartitionProcessor } => o.proc !== null && o.running)
       .map((o) => ({ partition: o.partition, checkpoint: o.proc.checkpoint, lag: o.proc.lag, epoch: o.epoch }))
       .sort((a, b) => a.partition - b.partition);
   }
@@ -432,6 +452,7 @@ class WorkerImpl implements Worker {
     const keepAlive = setInterval(() => void this.renewAll(), this.cfg.heartbeatMs);
     try {
       await this.reconciling;
+      await Promise.all([...this.acquireJobs]);
       await Promise.all([...this.owned.values()].map((o) => (o.releasing ? o.proc?.done.catch(() => undefined) : this.release(o, 'shutdown'))));
     } finally {
       clearInterval(keepAlive);

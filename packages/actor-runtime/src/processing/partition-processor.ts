@@ -76,7 +76,7 @@ export class PartitionProcessor {
   private readLoop: Promise<void> | null = null;
   private commitLoop: Promise<void> | null = null;
   /** Resolves when the processor has stopped; rejects with the failure if it failed. */
-  done!: Promise<void>;
+  done: Promise<void> = Promise.resolve();
 
   constructor(opts: PartitionProcessorOptions) {
     this.o = opts;
