@@ -2,10 +2,10 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
-  resolve: {
-    // Resolve workspace packages to their TypeScript sources, so tests need no build.
-    conditions: ['@jetactor/source'],
-  },
+  // Resolve workspace packages to their TypeScript sources, so tests need no build.
+  // Vitest resolves Node-side imports with the SSR settings.
+  resolve: { conditions: ['@jetactor/source', 'module', 'node', 'import', 'default'] },
+  ssr: { resolve: { conditions: ['@jetactor/source', 'module', 'node', 'import', 'default'], externalConditions: ['@jetactor/source'] } },
   test: {
     include: ['tests/**/*.test.ts'],
     environment: 'node',

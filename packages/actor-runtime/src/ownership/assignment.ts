@@ -1,29 +1,32 @@
 /**
  * Deterministic, balanced assignment of partitions to live members: bounded-load
- * rendezvous hashing. Each partition goes to the member that ranks it highest among
- * those still below the cap ceil(P / W). Every member computes the same answer from
- * the same member set; a join or leave moves few partitions because each partition's
- * ranking of the other members does not change.
+ * rendezvous hashing. Every (partition, member) pair gets a hash score; pairs are taken
+ * from the highest score down, and a partition goes to the first member that still has
+ * room. Room is floor(P / W) for everyone plus one extra for the first P mod W members
+ * that ask, so every member ends with floor or ceil of P / W. Every member computes the
+ * same answer from the same member set, and a join or leave moves few partitions since
+ * the scores of the other pairs do not change.
  */
 export function assignPartitions(partitions: number, members: readonly string[]): Map<string, number[]> {
   const ids = [...new Set(members)].sort();
   const out = new Map<string, number[]>(ids.map((id) => [id, []]));
   if (ids.length === 0) return out;
-  const cap = Math.ceil(partitions / ids.length);
-  for (let p = 0; p < partitions; p++) {
-    let best: string | undefined;
-    let bestScore = -1;
-    for (const id of ids) {
-      const list = out.get(id) as number[];
-      if (list.length >= cap) continue;
-      const s = score(p, id);
-      if (s > bestScore || (s === bestScore && best !== undefined && id < best)) {
-        best = id;
-        bestScore = s;
-      }
+  const floor = Math.floor(partitions / ids.length);
+  let extra = partitions % ids.length;
+  const pairs: Array<{ s: number; p: number; id: string }> = [];
+  for (let p = 0; p < partitions; p++) for (const id of ids) pairs.push({ s: score(p, id), p, id });
+  pairs.sort((a, b) => b.s - a.s || a.p - b.p || (a.id < b.id ? -1 : 1));
+  const taken = new Array<boolean>(partitions).fill(false);
+  for (const { p, id } of pairs) {
+    if (taken[p]) continue;
+    const list = out.get(id) as number[];
+    if (list.length < floor || (list.length === floor && extra > 0)) {
+      if (list.length === floor) extra--;
+      list.push(p);
+      taken[p] = true;
     }
-    (out.get(best as string) as number[]).push(p);
   }
+  for (const list of out.values()) list.sort((a, b) => a - b);
   return out;
 }
 
