@@ -1,0 +1,61 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { REDACTED_LOG_PATHS, resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
+import { actorClient } from './plugins/actor-client.js';
+import { auth } from './plugins/auth.js';
+import { errorsHandler } from './plugins/errors.js';
+import { jsonBody } from './plugins/json-body.js';
+import { natsReadiness } from './plugins/nats-readiness.js';
+import { apiRoutes } from './routes/api.js';
+import { formatSchemaError, routeSchemas, type SchemaErrorLike } from './schemas.js';
+
+/**
+ * Longest path parameter the router accepts. Above the longest valid key, so that a
+ * too-long key is a 400 `INVALID_KEY` from the schema rather than a 404.
+ */
+const MAX_PARAM_LENGTH = 512;
+
+function loggerOptions(opts: ResolvedGatewayOptions): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+  if (opts.loggerInstance !== undefined) return { loggerInstance: opts.loggerInstance };
+  if (opts.logger === false) return { logger: false };
+  const given = opts.logger === true ? {} : opts.logger;
+  const redact = given.redact;
+  const paths = [...REDACTED_LOG_PATHS, ...(Array.isArray(redact) ? redact : (redact?.paths ?? []))];
+  const censor = Array.isArray(redact) || redact === undefined ? '[redacted]' : (redact.censor ?? '[redacted]');
+  return { logger: { ...given, redact: { paths, censor } } };
+}
+
+/**
+ * Builds the gateway's Fastify app (routes, validation, error handling, readiness)
+ * without listening. Use `app.inject()` in tests, `app.listen()` in `main.ts`.
+ *
+ * ```ts
+ * const app = await buildApp({ client: createActorClient(nc, { actors: [counter] }) });
+ * await app.listen({ port: 3000, host: '127.0.0.1' });
+ * ```
+ */
+export async function buildApp(options: GatewayOptions): Promise<FastifyInstance> {
+  const opts = resolveGatewayOptions(options);
+  const app = Fastify({
+    ...loggerOptions(opts),
+    bodyLimit: opts.bodyLimit,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    ajv: {
+      // Reject unknown query parameters instead of silently dropping them, and coerce
+      // query strings to numbers/booleans but never arrays.
+      customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, verbose: true },
+    },
+    schemaErrorFormatter: (errors, dataVar) => formatSchemaError(errors as SchemaErrorLike[], dataVar),
+    return503OnClosing: true,
+  });
+
+  await app.register(natsReadiness, { isReady: opts.isReady });
+  await app.register(errorsHandler);
+  await app.register(jsonBody);
+  await app.register(auth, { tokens: opts.authTokens });
+  await app.register(actorClient, { getClient: opts.getClient });
+  await app.register(apiRoutes, {
+    settings: { defaultTimeoutMs: opts.defaultTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs },
+    schemas: routeSchemas(opts.maxTimeoutMs),
+  });
+  return app;
+}

@@ -1,0 +1,144 @@
+/**
+ * The gateway's one registry of error codes. Every error a client can see has a code
+ * from here, an HTTP status and a description; the README's "Errors" table lists the
+ * same codes (a test keeps them in step). Like fastify's `lib/errors.js`.
+ *
+ * Error bodies are always `{"error":{"code":"...","message":"..."}}`.
+ */
+
+/** A registered error code: its default HTTP status and what it means to a client. */
+export interface ErrorCodeInfo {
+  /** HTTP status sent with the code. */
+  readonly status: number;
+  /** One sentence for the README's "Errors" table. */
+  readonly description: string;
+}
+
+/**
+ * Every error code the gateway sends, with its HTTP status and description.
+ *
+ * An operation that a worker applied and answered with an error (only seen with
+ * `?wait=true`) is sent as 422 with the worker's code, whatever status that code has here.
+ */
+export const ERROR_CODES = {
+  INVALID_REQUEST: {
+    status: 400,
+    description: 'A query parameter or header is missing, unknown or malformed; the message names it.',
+  },
+  INVALID_TYPE: {
+    status: 400,
+    description: "The actor type is not 1-64 characters of `[A-Za-z0-9_=-]`, or is the reserved `call`.",
+  },
+  INVALID_KEY: {
+    status: 400,
+    description: 'The actor key is not 1-128 characters of `[A-Za-z0-9_=-]` (no `.`, `*`, `>` or spaces).',
+  },
+  INVALID_OPERATION: {
+    status: 400,
+    description: 'The operation name is not 1-64 characters of `[A-Za-z0-9_-]`.',
+  },
+  INVALID_INPUT: {
+    status: 400,
+    description: "The operation's input (body or `?value=`) was rejected by the actor's input parser.",
+  },
+  INVALID_JSON: {
+    status: 400,
+    description: 'The request body is not JSON (an empty body is allowed and means "no input").',
+  },
+  INVALID_IDEMPOTENCY_KEY: {
+    status: 400,
+    description: 'The `Idempotency-Key` header is not 1-128 token characters (`[A-Za-z0-9!#$%&\'*+.^_`|~-]`).',
+  },
+  UNAUTHORIZED: {
+    status: 401,
+    description: 'Auth tokens are configured and the request has no valid `Authorization: Bearer <token>` header.',
+  },
+  NOT_FOUND: {
+    status: 404,
+    description: 'No such route.',
+  },
+  UNKNOWN_ACTOR: {
+    status: 404,
+    description: 'No actor type of that name is registered.',
+  },
+  UNKNOWN_OPERATION: {
+    status: 404,
+    description: 'The actor type has no operation of that name.',
+  },
+  PAYLOAD_TOO_LARGE: {
+    status: 413,
+    description: 'The request body is larger than the body limit (64 KiB by default).',
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    description: 'The `Content-Type` header is malformed.',
+  },
+  HANDLER_ERROR: {
+    status: 422,
+    description: "With `?wait=true`: the operation's handler threw; the actor's state is unchanged.",
+  },
+  RESULT_OUT_OF_RANGE: {
+    status: 422,
+    description: 'With `?wait=true`: the operation would produce a value out of range; the state is unchanged.',
+  },
+  INTERNAL_ERROR: {
+    status: 500,
+    description: 'An unexpected error in the gateway; details are in its log, never in the response.',
+  },
+  NATS_UNAVAILABLE: {
+    status: 503,
+    description: 'The gateway is not connected to NATS (or lost the connection during the request); retry later.',
+  },
+  TIMEOUT: {
+    status: 504,
+    description:
+      'The operation, result or `?minSeq` state did not arrive within the timeout; a signal may still be applied, so retry with the same `Idempotency-Key`.',
+  },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+/** One of the registered error codes. */
+export type GatewayErrorCode = keyof typeof ERROR_CODES;
+
+/** HTTP status of a failed operation result (`?wait=true`), whatever its code. */
+export const OPERATION_FAILED_STATUS = 422;
+
+/** Options of {@link GatewayError}. */
+export interface GatewayErrorOptions {
+  /** The underlying error, kept for logs. */
+  cause?: unknown;
+  /** HTTP status; defaults to the code's status in {@link ERROR_CODES}. */
+  status?: number;
+}
+
+/** An error with a registered code; the error handler sends it as its status and JSON body. */
+export class GatewayError extends Error {
+  /** Stable, machine-readable code: a key of {@link ERROR_CODES}. */
+  readonly code: GatewayErrorCode;
+  /** HTTP status sent to the client. */
+  readonly statusCode: number;
+
+  constructor(code: GatewayErrorCode, message: string, options: GatewayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.statusCode = options.status ?? ERROR_CODES[code].status;
+  }
+}
+
+/** The JSON body of every error response. */
+export interface ErrorResponseBody {
+  error: {
+    code: string;
+    message: string;
+  };
+}
+
+/** True if `code` is a registered error code. */
+export function isGatewayErrorCode(code: unknown): code is GatewayErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
+}
+
+/** Builds the JSON error body. */
+export function errorBody(code: string, message: string): ErrorResponseBody {
+  return { error: { code, message } };
+}

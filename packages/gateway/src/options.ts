@@ -1,0 +1,128 @@
+import type { ActorClient } from '@jetactor/actor-runtime';
+import type { FastifyBaseLogger } from 'fastify';
+import type { LoggerOptions } from 'pino';
+
+/** Logger options: pino's, as Fastify takes them (`level`, `stream`, `redact`, ...). */
+export type GatewayLoggerOptions = LoggerOptions & { stream?: { write(msg: string): void } };
+
+/** Options of {@link buildApp}. Defaults come from {@link resolveGatewayOptions}. */
+export interface GatewayOptions {
+  /**
+   * The actor client, or a function that returns it once NATS is connected and
+   * `undefined` until then (the gateway answers 503 `NATS_UNAVAILABLE` meanwhile).
+   */
+  client: ActorClient | (() => ActorClient | undefined);
+  /**
+   * Whether NATS is connected right now; requests that need NATS get 503 while it is false.
+   * Default: true whenever a client is available.
+   */
+  isReady?: () => boolean;
+  /** Largest accepted request body, in bytes. Default 65536 (64 KiB). */
+  bodyLimit?: number;
+  /** Timeout of `?wait=true` calls and `?minSeq` reads without `?timeoutMs`, in ms. Default 5000. */
+  defaultTimeoutMs?: number;
+  /** Largest accepted `?timeoutMs`, in ms. Default 60000. */
+  maxTimeoutMs?: number;
+  /**
+   * Deadline of every other NATS round trip (signal, delete, plain read, list), in ms.
+   * A request never waits longer: it fails with 504 `TIMEOUT` (503 if NATS went away). Default 5000.
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Bearer tokens accepted in `Authorization: Bearer <token>` on `/api` routes.
+   * Empty or unset: no authentication (the default; fine on 127.0.0.1).
+   */
+  authTokens?: readonly string[];
+  /** Fastify's logger: `false` (default: silent), `true`, or pino options. Authorization headers are always redacted. */
+  logger?: boolean | GatewayLoggerOptions;
+  /** A ready pino logger to use instead of {@link GatewayOptions.logger}. */
+  loggerInstance?: FastifyBaseLogger;
+}
+
+/** {@link GatewayOptions} with every default filled in. */
+export interface ResolvedGatewayOptions {
+  readonly getClient: () => ActorClient | undefined;
+  readonly isReady: () => boolean;
+  readonly bodyLimit: number;
+  readonly defaultTimeoutMs: number;
+  readonly maxTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly authTokens: readonly string[];
+  readonly logger: boolean | GatewayLoggerOptions;
+  readonly loggerInstance: FastifyBaseLogger | undefined;
+}
+
+/** The defaults of {@link GatewayOptions}. */
+export const GATEWAY_DEFAULTS = {
+  bodyLimit: 64 * 1024,
+  defaultTimeoutMs: 5_000,
+  maxTimeoutMs: 60_000,
+  requestTimeoutMs: 5_000,
+} as const;
+
+/** Paths pino always redacts from gateway logs. */
+export const REDACTED_LOG_PATHS: readonly string[] = [
+  'req.headers.authorization',
+  'req.headers["proxy-authorization"]',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers["proxy-authorization"]',
+  'headers.cookie',
+];
+
+function positiveInteger(field: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`gateway option '${field}' must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Validates {@link GatewayOptions} once and fills in the defaults. Throws a
+ * `TypeError` or `RangeError` that names the offending field.
+ */
+export function resolveGatewayOptions(opts: GatewayOptions): ResolvedGatewayOptions {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('gateway options must be an object');
+  const { client } = opts;
+  let getClient: () => ActorClient | undefined;
+  if (typeof client === 'function') getClient = client;
+  else if (client !== null && typeof client === 'object') getClient = () => client;
+  else throw new TypeError("gateway option 'client' must be an ActorClient or a function returning one");
+
+  if (opts.isReady !== undefined && typeof opts.isReady !== 'function') {
+    throw new TypeError("gateway option 'isReady' must be a function");
+  }
+  const isReady = opts.isReady ?? (() => getClient() !== undefined);
+
+  const bodyLimit = positiveInteger('bodyLimit', opts.bodyLimit, GATEWAY_DEFAULTS.bodyLimit);
+  const maxTimeoutMs = positiveInteger('maxTimeoutMs', opts.maxTimeoutMs, GATEWAY_DEFAULTS.maxTimeoutMs);
+  const defaultTimeoutMs = positiveInteger(
+    'defaultTimeoutMs',
+    opts.defaultTimeoutMs,
+    Math.min(GATEWAY_DEFAULTS.defaultTimeoutMs, maxTimeoutMs),
+  );
+  if (defaultTimeoutMs > maxTimeoutMs) {
+    throw new RangeError(
+      `gateway option 'defaultTimeoutMs' (${defaultTimeoutMs}) must not exceed 'maxTimeoutMs' (${maxTimeoutMs})`,
+    );
+  }
+  const requestTimeoutMs = positiveInteger('requestTimeoutMs', opts.requestTimeoutMs, GATEWAY_DEFAULTS.requestTimeoutMs);
+
+  const authTokens: readonly unknown[] = opts.authTokens ?? [];
+  if (!Array.isArray(authTokens) || !authTokens.every((t): t is string => typeof t === 'string' && t.length > 0)) {
+    throw new TypeError("gateway option 'authTokens' must be an array of non-empty strings");
+  }
+
+  return {
+    getClient,
+    isReady,
+    bodyLimit,
+    defaultTimeoutMs,
+    maxTimeoutMs,
+    requestTimeoutMs,
+    authTokens: Object.freeze([...(authTokens as readonly string[])]),
+    logger: opts.logger ?? false,
+    loggerInstance: opts.loggerInstance,
+  };
+}

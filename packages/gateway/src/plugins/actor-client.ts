@@ -1,0 +1,45 @@
+import type { ActorClient, AnyActorDefinition } from '@jetactor/actor-runtime';
+import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
+import fp from 'fastify-plugin';
+import { GatewayError } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The actor client; throws 503 `NATS_UNAVAILABLE` while there is none or NATS is down. */
+    actorClient(): ActorClient;
+    /** The actor client and the definition of `type`; throws 404 `UNKNOWN_ACTOR` for an unregistered type. */
+    actorOf(type: string): { client: ActorClient; definition: AnyActorDefinition };
+  }
+}
+
+/** Options of {@link actorClient}. */
+export interface ActorClientPluginOptions {
+  /** Returns the client, or `undefined` while NATS has not connected yet. */
+  getClient: () => ActorClient | undefined;
+}
+
+const actorClientPlugin: FastifyPluginCallback<ActorClientPluginOptions> = (app: FastifyInstance, opts, done) => {
+  const { getClient } = opts;
+  const actorClient = (): ActorClient => {
+    const client = getClient();
+    if (client === undefined || !app.natsReady()) {
+      throw new GatewayError('NATS_UNAVAILABLE', 'not connected to NATS; retry later');
+    }
+    return client;
+  };
+  app.decorate('actorClient', actorClient);
+  app.decorate('actorOf', (type: string) => {
+    const client = actorClient();
+    const definition = client.definition(type);
+    if (definition === undefined) throw new GatewayError('UNKNOWN_ACTOR', `unknown actor type '${type}'`);
+    return { client, definition };
+  });
+  done();
+};
+
+/** Decorates the app with the actor client (`actorClient()`, `actorOf(type)`). */
+export const actorClient = fp(actorClientPlugin, {
+  name: 'jetactor-actor-client',
+  fastify: '5.x',
+  dependencies: ['jetactor-nats-readiness'],
+});

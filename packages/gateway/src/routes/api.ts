@@ -1,0 +1,41 @@
+import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
+import type { RouteSchemas } from '../schemas.js';
+import { actorRoutes } from './actors.js';
+import { counterRoutes } from './counter.js';
+import { createHandlers, targetOf, type HandlerSettings } from './handlers.js';
+
+/** Options of {@link apiRoutes}. */
+export interface ApiRoutesOptions {
+  /** Timeouts for the handlers. */
+  settings: HandlerSettings;
+  /** The route schemas. */
+  schemas: RouteSchemas;
+}
+
+const LOGGED_NAME_LENGTH = 130;
+
+/**
+ * Every `/api` route, in one encapsulated context with its hooks: bearer auth first
+ * (`onRequest`, before the body is read), then the actor's type, key and op are added to
+ * the request's log lines, and after validation `requireNats` answers 503 while NATS is
+ * down, so a 4xx is the same whether NATS is up or not.
+ */
+export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyInstance, opts, done) => {
+  app.addHook('onRequest', app.authenticate);
+  app.addHook('onRequest', (request, reply, next) => {
+    const fields: Record<string, string> = {};
+    for (const [name, value] of Object.entries(targetOf(request))) {
+      // Raw path parameters, not validated yet: bound what goes into the log.
+      if (value !== undefined) fields[name] = value.slice(0, LOGGED_NAME_LENGTH);
+    }
+    request.log = request.log.child(fields);
+    reply.log = request.log;
+    next();
+  });
+  app.addHook('preHandler', app.requireNats);
+
+  const handlers = createHandlers(app, opts.settings);
+  counterRoutes(app, handlers, opts.schemas);
+  actorRoutes(app, handlers, opts.schemas);
+  done();
+};

@@ -1,0 +1,242 @@
+/**
+ * The request handlers behind every actor route. The seed's counter routes and the
+ * generic `/api/actors` routes share them: a route names its actor through its path
+ * parameters or, for fixed parts (`/api/counter/add` is type `counter`, key `counter`),
+ * through its `config.actor`.
+ */
+import type { ActorClient, ActorSnapshot } from '@jetactor/actor-runtime';
+import { ActorError } from '@jetactor/actor-runtime';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
+import { withDeadline } from '../deadline.js';
+import { GatewayError } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Fixed parts of the actor a route addresses, for parts that are not path parameters. */
+    actor?: Partial<ActorTarget>;
+  }
+}
+
+/** The actor (and operation) a request addresses. */
+export interface ActorTarget {
+  type: string;
+  key: string;
+  op: string;
+}
+
+/** Settings the handlers need, from the resolved gateway options. */
+export interface HandlerSettings {
+  /** Timeout of `?wait=true` and `?minSeq` without `?timeoutMs`, ms. */
+  readonly defaultTimeoutMs: number;
+  /** Deadline of every other NATS round trip, ms. */
+  readonly requestTimeoutMs: number;
+}
+
+/** Extra time the gateway gives a call or `?minSeq` read past its own timeout, so the runtime's timeout wins. */
+export const DEADLINE_GRACE_MS = 1_000;
+
+/** Query of the signal routes. */
+export interface SignalQuery {
+  value?: string;
+  wait?: boolean;
+  timeoutMs?: number;
+}
+
+/** Query of the read routes. */
+export interface ReadQuery {
+  minSeq?: number;
+  timeoutMs?: number;
+}
+
+/** Query of the list route. */
+export interface ListQuery {
+  prefix?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** 202 body of a signal or delete. */
+export interface SignaledBody {
+  signaled: string;
+  type: string;
+  key: string;
+  seq: number;
+  duplicate?: true;
+}
+
+/** The snapshot as the API shows it. */
+export interface SnapshotBody {
+  type: string;
+  key: string;
+  state: unknown;
+  seq: number;
+  revision: number;
+}
+
+/** The actor addressed by `request`: path parameters first, then the route's fixed parts. */
+export function targetOf(request: FastifyRequest): Partial<ActorTarget> {
+  const params = (request.params ?? {}) as Partial<ActorTarget>;
+  const fixed = request.routeOptions.config.actor ?? {};
+  return {
+    type: params.type ?? fixed.type,
+    key: params.key ?? fixed.key,
+    op: params.op ?? fixed.op,
+  };
+}
+
+function required(target: Partial<ActorTarget>, part: keyof ActorTarget): string {
+  const value = target[part];
+  // Only a route wired without the part can get here; schemas guarantee the rest.
+  if (value === undefined) throw new Error(`route has no actor ${part}`);
+  return value;
+}
+
+/** The operation's input: the JSON body, or `{"value": n}` from `?value=n`, or undefined. */
+export function inputOf(body: unknown, value: string | undefined): unknown {
+  if (value === undefined) return body;
+  if (body !== undefined) {
+    throw new GatewayError('INVALID_INPUT', "give the input either as the body or as '?value=', not both");
+  }
+  return { value: Number(value) };
+}
+
+/** Validates `input` with the actor's parser; any failure is a 400 and nothing is published. */
+function checkInput(client: ActorClient, type: string, op: string, input: unknown): void {
+  try {
+    client.parseInput(type, op, input);
+  } catch (err) {
+    if (err instanceof ActorError) throw err;
+    // A parser that throws a plain error still means the input is bad.
+    throw new GatewayError('INVALID_INPUT', err instanceof Error ? err.message : 'invalid input', { cause: err });
+  }
+}
+
+function snapshotBody(s: ActorSnapshot): SnapshotBody {
+  return { type: s.type, key: s.key, state: s.state, seq: s.seq, revision: s.revision };
+}
+
+function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const value = request.headers['idempotency-key'];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** The route handlers, bound to an app and its settings. */
+export interface Handlers {
+  /** Signals an operation (202), or with `?wait=true` calls it and returns its result (200). */
+  signal: RouteHandlerMethod;
+  /** Reads an actor's snapshot, optionally waiting for `?minSeq`. */
+  read: RouteHandlerMethod;
+  /** Reads a counter as `{"value": n}`. */
+  counterValue: RouteHandlerMethod;
+  /** Lists actors of a type. */
+  list: RouteHandlerMethod;
+  /** Deletes an actor's state (an ordered operation). */
+  remove: RouteHandlerMethod;
+}
+
+/** Builds the {@link Handlers} for `app`. */
+export function createHandlers(app: FastifyInstance, settings: HandlerSettings): Handlers {
+  const expired = (what: string, ms: number) => (): Error =>
+    app.natsReady()
+      ? new GatewayError('TIMEOUT', `${what} did not complete within ${ms} ms`)
+      : new GatewayError('NATS_UNAVAILABLE', 'lost the connection to NATS; retry later');
+
+  /** Adds fields to this request's log lines, including Fastify's "request completed". */
+  const annotate = (request: FastifyRequest, reply: FastifyReply, fields: Record<string, unknown>): void => {
+    request.log = request.log.child(fields);
+    reply.log = request.log;
+  };
+
+  async function read(request: FastifyRequest): Promise<ActorSnapshot> {
+    const target = targetOf(request);
+    const type = required(target, 'type');
+    const key = required(target, 'key');
+    const query = request.query as ReadQuery;
+    const { client } = app.actorOf(type);
+    if (query.minSeq === undefined) {
+      return withDeadline(client.read(type, key), settings.requestTimeoutMs, expired('read', settings.requestTimeoutMs));
+    }
+    const timeoutMs = query.timeoutMs ?? settings.defaultTimeoutMs;
+    return withDeadline(
+      client.read(type, key, { minSeq: query.minSeq, timeoutMs }),
+      timeoutMs + DEADLINE_GRACE_MS,
+      expired(`read with minSeq ${query.minSeq}`, timeoutMs),
+    );
+  }
+
+  return {
+    async signal(request, reply) {
+      const target = targetOf(request);
+      const type = required(target, 'type');
+      const key = required(target, 'key');
+      const op = required(target, 'op');
+      const query = request.query as SignalQuery;
+      const idempotencyKey = idempotencyKeyOf(request);
+      const input = inputOf(request.body, query.value);
+      const { client } = app.actorOf(type);
+      checkInput(client, type, op, input);
+
+      if (query.wait === true) {
+        const timeoutMs = query.timeoutMs ?? settings.defaultTimeoutMs;
+        const { result, seq } = await withDeadline(
+          client.call(type, key, op, input, { idempotencyKey, timeoutMs }),
+          timeoutMs + DEADLINE_GRACE_MS,
+          expired(`operation '${op}'`, timeoutMs),
+        );
+        annotate(request, reply, { seq });
+        request.log.info('called');
+        return reply.code(200).send({ result: result ?? null, seq });
+      }
+
+      const { seq, duplicate } = await withDeadline(
+        client.signal(type, key, op, input, { idempotencyKey }),
+        settings.requestTimeoutMs,
+        expired(`signal '${op}'`, settings.requestTimeoutMs),
+      );
+      annotate(request, reply, { seq, ...(duplicate ? { duplicate } : {}) });
+      request.log.info('signaled');
+      const body: SignaledBody = { signaled: op, type, key, seq, ...(duplicate ? { duplicate: true as const } : {}) };
+      return reply.code(202).send(body);
+    },
+
+    async read(request, reply) {
+      const snapshot = await read(request);
+      annotate(request, reply, { seq: snapshot.seq });
+      return reply.send(snapshotBody(snapshot));
+    },
+
+    async counterValue(request, reply) {
+      const snapshot = await read(request);
+      annotate(request, reply, { seq: snapshot.seq });
+      return reply.send({ value: snapshot.state });
+    },
+
+    async list(request, reply) {
+      const type = required(targetOf(request), 'type');
+      const query = request.query as ListQuery;
+      const { client } = app.actorOf(type);
+      const page = await withDeadline(
+        client.list(type, { prefix: query.prefix, limit: query.limit, cursor: query.cursor }),
+        settings.requestTimeoutMs,
+        expired('list', settings.requestTimeoutMs),
+      );
+      return reply.send({ items: page.items.map(snapshotBody), nextCursor: page.nextCursor ?? null });
+    },
+
+    async remove(request, reply) {
+      const target = targetOf(request);
+      const type = required(target, 'type');
+      const key = required(target, 'key');
+      const { client } = app.actorOf(type);
+      const { seq, duplicate } = await withDeadline(
+        client.delete(type, key, { idempotencyKey: idempotencyKeyOf(request) }),
+        settings.requestTimeoutMs,
+        expired('delete', settings.requestTimeoutMs),
+      );
+      annotate(request, reply, { seq, ...(duplicate ? { duplicate } : {}) });
+      request.log.info('deleted');
+      const body: SignaledBody = { signaled: 'delete', type, key, seq, ...(duplicate ? { duplicate: true as const } : {}) };
+      return reply.code(202).send(body);
+    },
+  };
+}

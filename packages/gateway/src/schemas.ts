@@ -1,0 +1,195 @@
+/**
+ * JSON schemas of the routes: one place for the name rules, query parameters and
+ * response shapes. Fastify validates requests with them (and they can feed an
+ * OpenAPI document); {@link formatSchemaError} turns a failure into a registered code.
+ */
+import { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TYPE_LENGTH } from '@jetactor/actor-runtime';
+import type { FastifySchema } from 'fastify';
+import { GatewayError } from './errors.js';
+
+/** Largest `Idempotency-Key` header length. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
+/** Largest `?limit=` of a listing. */
+export const MAX_LIST_LIMIT = 1000;
+/** `?limit=` of a listing when none is given. */
+export const DEFAULT_LIST_LIMIT = 100;
+/** Types that collide with other subjects (`actors.call.…` is the NATS call service); the runtime refuses them too. */
+export const RESERVED_TYPES: readonly string[] = ['call'];
+
+const TYPE_RULE = `type must be 1-${MAX_TYPE_LENGTH} characters of [A-Za-z0-9_=-] and not ${RESERVED_TYPES.map((t) => `'${t}'`).join(', ')}`;
+const KEY_RULE = `key must be 1-${MAX_KEY_LENGTH} characters of [A-Za-z0-9_=-] (no '.', '*', '>' or spaces)`;
+const OP_RULE = `operation must be 1-${MAX_OP_LENGTH} characters of [A-Za-z0-9_-]`;
+const IDEMPOTENCY_RULE = `Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} token characters [A-Za-z0-9!#$%&'*+.^_\`|~-]`;
+
+const typeSchema = {
+  type: 'string',
+  pattern: `^[A-Za-z0-9_=-]{1,${MAX_TYPE_LENGTH}}$`,
+  not: { enum: RESERVED_TYPES },
+} as const;
+const keySchema = { type: 'string', pattern: `^[A-Za-z0-9_=-]{1,${MAX_KEY_LENGTH}}$` } as const;
+const opSchema = { type: 'string', pattern: `^[A-Za-z0-9_-]{1,${MAX_OP_LENGTH}}$` } as const;
+/** `?value=` is a JSON number; kept a string here so that `?value=` (empty) is not coerced to 0. */
+const valueSchema = { type: 'string', pattern: '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$' } as const;
+
+const idempotencyHeaders = {
+  type: 'object',
+  properties: {
+    'idempotency-key': {
+      type: 'string',
+      pattern: `^[A-Za-z0-9!#$%&'*+.^_\`|~-]{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`,
+    },
+  },
+} as const;
+
+const snapshotSchema = {
+  type: 'object',
+  properties: {
+    type: { type: 'string' },
+    key: { type: 'string' },
+    state: {},
+    seq: { type: 'integer' },
+    revision: { type: 'integer' },
+  },
+  required: ['type', 'key', 'seq', 'revision'],
+} as const;
+
+const signaledSchema = {
+  type: 'object',
+  properties: {
+    signaled: { type: 'string' },
+    type: { type: 'string' },
+    key: { type: 'string' },
+    seq: { type: 'integer' },
+    duplicate: { type: 'boolean' },
+  },
+  required: ['signaled', 'type', 'key', 'seq'],
+} as const;
+
+const resultSchema = {
+  type: 'object',
+  properties: { result: {}, seq: { type: 'integer' } },
+  required: ['seq'],
+} as const;
+
+const counterValueSchema = { type: 'object', properties: { value: {} } } as const;
+
+function params(names: readonly ('type' | 'key' | 'op')[]): object {
+  const all = { type: typeSchema, key: keySchema, op: opSchema };
+  return {
+    type: 'object',
+    properties: Object.fromEntries(names.map((n) => [n, all[n]])),
+    required: names,
+    additionalProperties: false,
+  };
+}
+
+function querystring(properties: Record<string, object>): object {
+  return { type: 'object', properties, additionalProperties: false };
+}
+
+/** The route schemas, built for the configured timeout bound. */
+export interface RouteSchemas {
+  /** `POST /api/actors/:type/:key/:op` and the counter signal routes (params vary). */
+  signal(paramNames: readonly ('type' | 'key' | 'op')[]): FastifySchema;
+  /** `GET /api/actors/:type/:key`. */
+  read: FastifySchema;
+  /** `GET /api/counter`, `GET /api/counter/:key`. */
+  counterRead(paramNames: readonly 'key'[]): FastifySchema;
+  /** `GET /api/actors/:type`. */
+  list: FastifySchema;
+  /** `DELETE /api/actors/:type/:key`. */
+  remove: FastifySchema;
+}
+
+/** Builds the {@link RouteSchemas}; `maxTimeoutMs` bounds `?timeoutMs=`. */
+export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
+  const timeoutMs = { type: 'integer', minimum: 1, maximum: maxTimeoutMs };
+  const minSeq = { type: 'integer', minimum: 0 };
+  return {
+    signal: (paramNames) => ({
+      params: params(paramNames),
+      querystring: querystring({ value: valueSchema, wait: { type: 'boolean' }, timeoutMs }),
+      headers: idempotencyHeaders,
+      response: { 200: resultSchema, 202: signaledSchema },
+    }),
+    read: {
+      params: params(['type', 'key']),
+      querystring: querystring({ minSeq, timeoutMs }),
+      response: { 200: snapshotSchema },
+    },
+    counterRead: (paramNames) => ({
+      ...(paramNames.length > 0 ? { params: params(paramNames) } : {}),
+      querystring: querystring({ minSeq, timeoutMs }),
+      response: { 200: counterValueSchema },
+    }),
+    list: {
+      params: params(['type']),
+      querystring: querystring({
+        prefix: { type: 'string', pattern: `^[A-Za-z0-9_=-]{0,${MAX_KEY_LENGTH}}$` },
+        limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
+        cursor: { type: 'string', minLength: 1, maxLength: 1024 },
+      }),
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            items: { type: 'array', items: snapshotSchema },
+            nextCursor: { type: ['string', 'null'] },
+          },
+          required: ['items', 'nextCursor'],
+        },
+      },
+    },
+    remove: {
+      params: params(['type', 'key']),
+      querystring: querystring({}),
+      headers: idempotencyHeaders,
+      response: { 202: signaledSchema },
+    },
+  };
+}
+
+/** The parts of an Ajv error that {@link formatSchemaError} reads. */
+export interface SchemaErrorLike {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+  data?: unknown;
+}
+
+function shown(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
+}
+
+/**
+ * Fastify's `schemaErrorFormatter`: turns the first schema failure of a request part
+ * into a {@link GatewayError} with a registered code and a message that says what is wrong.
+ */
+export function formatSchemaError(errors: readonly SchemaErrorLike[], dataVar: string): GatewayError {
+  const first = errors[0] ?? {};
+  const field = (first.instancePath ?? '').replace(/^\//, '').split('/')[0] ?? '';
+  const got = 'data' in first && first.data !== undefined ? ` (got ${shown(first.data)})` : '';
+
+  if (dataVar === 'params') {
+    if (field === 'type') return new GatewayError('INVALID_TYPE', `${TYPE_RULE}${got}`);
+    if (field === 'key') return new GatewayError('INVALID_KEY', `${KEY_RULE}${got}`);
+    if (field === 'op') return new GatewayError('INVALID_OPERATION', `${OP_RULE}${got}`);
+  }
+  if (dataVar === 'headers' && field === 'idempotency-key') {
+    return new GatewayError('INVALID_IDEMPOTENCY_KEY', IDEMPOTENCY_RULE);
+  }
+  if (dataVar === 'querystring') {
+    if (first.keyword === 'additionalProperties') {
+      const name = first.params?.additionalProperty;
+      return new GatewayError('INVALID_REQUEST', `unknown query parameter ${shown(name)}`);
+    }
+    if (field === 'value') return new GatewayError('INVALID_INPUT', `query parameter 'value' must be a number${got}`);
+    if (field !== '') {
+      return new GatewayError('INVALID_REQUEST', `query parameter '${field}' ${first.message ?? 'is invalid'}${got}`);
+    }
+  }
+  if (dataVar === 'body') return new GatewayError('INVALID_INPUT', `body ${first.message ?? 'is invalid'}`);
+  return new GatewayError('INVALID_REQUEST', `${dataVar}${field ? ` '${field}'` : ''} ${first.message ?? 'is invalid'}`);
+}

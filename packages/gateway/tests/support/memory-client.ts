@@ -1,0 +1,189 @@
+/**
+ * An in-memory ActorClient for HTTP-level tests: it applies operations at once with the
+ * real actor definitions, and records every signal, call and delete it is asked for,
+ * so a test can assert that a rejected request published nothing.
+ */
+import {
+  DELETE_OPERATION,
+  OperationFailedError,
+  TimeoutError,
+  UnknownActorError,
+  UnknownOperationError,
+  validateName,
+  type ActorClient,
+  type ActorSnapshot,
+  type AnyActorDefinition,
+  type CallResult,
+  type ClusterStatus,
+  type SignalResult,
+} from '@jetactor/actor-runtime';
+import { ActorError } from '@jetactor/actor-runtime';
+import { counter } from '@jetactor/counter-actor';
+
+/** One request the client was asked to publish. */
+export interface Published {
+  method: 'signal' | 'call' | 'delete';
+  type: string;
+  key: string;
+  op: string;
+  input: unknown;
+  idempotencyKey: string | undefined;
+}
+
+/** The memory client plus test controls. */
+export interface MemoryClient extends ActorClient {
+  /** Everything published, in order. */
+  readonly published: Published[];
+  /** Options of every read, in order. */
+  readonly reads: Array<{ type: string; key: string; minSeq?: number; timeoutMs?: number }>;
+  /** When set, every NATS-facing method returns a promise that never settles. */
+  hang: boolean;
+  /** When set, every NATS-facing method rejects with this. */
+  failWith: Error | undefined;
+  /** When false, signals are stored but not applied (a worker that lags). */
+  applying: boolean;
+}
+
+interface Entry {
+  state: unknown;
+  seq: number;
+  revision: number;
+  exists: boolean;
+}
+
+/** Creates a {@link MemoryClient} hosting `actors` (default: the counter). */
+export function createMemoryClient(actors: readonly AnyActorDefinition[] = [counter]): MemoryClient {
+  const registry = new Map(actors.map((a) => [a.type, a]));
+  const entries = new Map<string, Entry>();
+  const idempotency = new Map<string, number>();
+  let seq = 0;
+
+  const definitionOf = (type: string): AnyActorDefinition => {
+    const def = registry.get(type);
+    if (!def) throw new UnknownActorError(type);
+    return def;
+  };
+
+  const gate = async (): Promise<void> => {
+    if (client.hang) await new Promise<never>(() => undefined);
+    if (client.failWith !== undefined) throw client.failWith;
+  };
+
+  const apply = (type: string, key: string, op: string, input: unknown, at: number): unknown => {
+    const def = definitionOf(type);
+    const id = `${type}.${key}`;
+    const current = entries.get(id);
+    if (op === DELETE_OPERATION) {
+      entries.set(id, { state: def.initialState(), seq: at, revision: (current?.revision ?? 0) + 1, exists: false });
+      return null;
+    }
+    const state: unknown = current?.exists ? current.state : def.initialState();
+    const outcome = def.apply(state, op, input, { type, key, op, seq: at, time: new Date() });
+    entries.set(id, { state: outcome.state, seq: at, revision: (current?.revision ?? 0) + 1, exists: true });
+    return outcome.result;
+  };
+
+  const publish = (method: Published['method'], type: string, key: string, op: string, input: unknown, idempotencyKey?: string) => {
+    client.published.push({ method, type, key, op, input, idempotencyKey });
+    if (idempotencyKey !== undefined) {
+      const seen = idempotency.get(`${type}.${key}.${idempotencyKey}`);
+      if (seen !== undefined) return { seq: seen, duplicate: true, result: undefined as unknown, error: undefined };
+    }
+    const at = ++seq;
+    if (idempotencyKey !== undefined) idempotency.set(`${type}.${key}.${idempotencyKey}`, at);
+    if (!client.applying) return { seq: at, duplicate: false, result: undefined, error: undefined };
+    try {
+      return { seq: at, duplicate: false, result: apply(type, key, op, input, at), error: undefined };
+    } catch (err) {
+      return { seq: at, duplicate: false, result: undefined, error: err };
+    }
+  };
+
+  const snapshot = (type: string, key: string): ActorSnapshot => {
+    const def = definitionOf(type);
+    const e = entries.get(`${type}.${key}`);
+    if (!e) return { type, key, state: def.initialState(), seq: 0, revision: 0, exists: false };
+    return { type, key, state: e.exists ? e.state : def.initialState(), seq: e.seq, revision: e.revision, exists: e.exists };
+  };
+
+  const client: MemoryClient = {
+    published: [],
+    reads: [],
+    hang: false,
+    failWith: undefined,
+    applying: true,
+
+    definition: (type) => registry.get(type),
+
+    parseInput(type, op, raw) {
+      validateName('type', type);
+      validateName('op', op);
+      const def = definitionOf(type);
+      if (!def.hasOperation(op)) throw new UnknownOperationError(type, op);
+      return def.parseInput(op, raw);
+    },
+
+    async signal(type, key, op, input, opts = {}): Promise<SignalResult> {
+      validateName('key', key);
+      client.parseInput(type, op, input);
+      await gate();
+      const r = publish('signal', type, key, op, input, opts.idempotencyKey);
+      return { seq: r.seq, duplicate: r.duplicate };
+    },
+
+    async call(type, key, op, input, opts = {}): Promise<CallResult> {
+      validateName('key', key);
+      client.parseInput(type, op, input);
+      await gate();
+      const r = publish('call', type, key, op, input, opts.idempotencyKey);
+      if (!client.applying) throw new TimeoutError(`no result for ${type}/${key}/${op} within ${opts.timeoutMs ?? 5000} ms`);
+      if (r.error !== undefined) {
+        const code = r.error instanceof ActorError ? r.error.code : 'HANDLER_ERROR';
+        throw new OperationFailedError(code, r.error instanceof Error ? r.error.message : 'handler failed', r.seq);
+      }
+      return { result: r.result, seq: r.seq };
+    },
+
+    async read(type, key, opts = {}): Promise<ActorSnapshot> {
+      validateName('type', type);
+      validateName('key', key);
+      client.reads.push({ type, key, ...opts });
+      await gate();
+      const s = snapshot(type, key);
+      if (opts.minSeq !== undefined && s.seq < opts.minSeq) {
+        throw new TimeoutError(`state of ${type}/${key} did not reach seq ${opts.minSeq} in time (now ${s.seq})`);
+      }
+      return s;
+    },
+
+    async list(type, opts = {}) {
+      validateName('type', type);
+      await gate();
+      const limit = opts.limit ?? 100;
+      const keys = [...entries.keys()]
+        .filter((id) => id.startsWith(`${type}.`))
+        .map((id) => id.slice(type.length + 1))
+        .filter((k) => (opts.prefix ? k.startsWith(opts.prefix) : true))
+        .filter((k) => (opts.cursor ? k > opts.cursor : true))
+        .sort();
+      const items = keys.map((k) => snapshot(type, k)).filter((s) => s.exists);
+      const page = items.slice(0, limit);
+      const nextCursor = items.length > limit ? (page[page.length - 1]?.key ?? null) : null;
+      return { items: page, nextCursor };
+    },
+
+    async delete(type, key, opts = {}): Promise<SignalResult> {
+      validateName('type', type);
+      validateName('key', key);
+      definitionOf(type);
+      await gate();
+      const r = publish('delete', type, key, DELETE_OPERATION, undefined, opts.idempotencyKey);
+      return { seq: r.seq, duplicate: r.duplicate };
+    },
+
+    status: (): Promise<ClusterStatus> => Promise.resolve({ members: [], partitions: [] }),
+
+    close() {},
+  };
+  return client;
+}
