@@ -1,0 +1,102 @@
+import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildApp, resolveGatewayOptions } from '../src/index.js';
+import { errorOf } from './support/http.js';
+import { createMemoryClient } from './support/memory-client.js';
+
+type LogLine = Record<string, unknown>;
+
+let app: FastifyInstance | undefined;
+
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+async function appWithLogs(opts: { authTokens?: string[] } = {}): Promise<{ app: FastifyInstance; lines: LogLine[] }> {
+  const lines: LogLine[] = [];
+  const stream = { write: (msg: string) => void lines.push(JSON.parse(msg) as LogLine) };
+  app = await buildApp({ client: createMemoryClient(), logger: { level: 'info', stream }, ...opts });
+  return { app, lines };
+}
+
+describe('request logs', () => {
+  it('carry type, key, op and seq on the signal line and on "request completed"', async () => {
+    const { app, lines } = await appWithLogs();
+    await app.inject({ method: 'POST', url: '/api/counter/k1/add?value=3' });
+    const signaled = lines.find((l) => l.msg === 'signaled');
+    expect(signaled).toMatchObject({ level: 30, type: 'counter', key: 'k1', op: 'add', seq: 1 });
+    const completed = lines.find((l) => l.msg === 'request completed');
+    expect(completed).toMatchObject({ type: 'counter', key: 'k1', op: 'add', seq: 1 });
+    expect(completed?.res).toMatchObject({ statusCode: 202 });
+  });
+
+  it('carry the seed route\'s fixed type and key', async () => {
+    const { app, lines } = await appWithLogs();
+    await app.inject({ method: 'POST', url: '/api/counter/reset' });
+    expect(lines.find((l) => l.msg === 'signaled')).toMatchObject({ type: 'counter', key: 'counter', op: 'reset', seq: 1 });
+  });
+
+  it('log a rejected request with its code and no stack', async () => {
+    const { app, lines } = await appWithLogs();
+    await app.inject({ method: 'POST', url: '/api/actors/counter/k/nope' });
+    const rejected = lines.find((l) => l.msg === 'request rejected');
+    expect(rejected).toMatchObject({ type: 'counter', key: 'k', op: 'nope', code: 'UNKNOWN_OPERATION' });
+  });
+
+  it('redact the Authorization header', async () => {
+    const { app, lines } = await appWithLogs({ authTokens: ['s3cret-token'] });
+    // Log the request headers on purpose, as a debugging hook might.
+    app.addHook('onResponse', (request, _reply, done) => {
+      request.log.info({ headers: request.headers }, 'headers');
+      done();
+    });
+    await app.inject({ method: 'GET', url: '/api/counter', headers: { authorization: 'Bearer s3cret-token' } });
+    const text = JSON.stringify(lines);
+    expect(text).not.toContain('s3cret-token');
+    expect(lines.find((l) => l.msg === 'headers')).toMatchObject({ headers: { authorization: '[redacted]' } });
+  });
+});
+
+describe('bearer auth (when tokens are configured)', () => {
+  it('rejects /api requests without a valid token with 401 and publishes nothing', async () => {
+    const client = createMemoryClient();
+    app = await buildApp({ client, authTokens: ['t1', 'other-token'] });
+    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic dDE=' }, { authorization: 'Bearer t1x' }]) {
+      const res = await app.inject({ method: 'POST', url: '/api/counter/add', headers });
+      expect(res.statusCode).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer');
+      expect(errorOf(res).code).toBe('UNAUTHORIZED');
+    }
+    expect(client.published).toEqual([]);
+    const ok = await app.inject({ method: 'POST', url: '/api/counter/add', headers: { authorization: 'Bearer other-token' } });
+    expect(ok.statusCode).toBe(202);
+  });
+
+  it('leaves /healthz and /readyz open', async () => {
+    app = await buildApp({ client: createMemoryClient(), authTokens: ['t1'] });
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+  });
+
+  it('is off without tokens', async () => {
+    app = await buildApp({ client: createMemoryClient() });
+    expect((await app.inject({ method: 'GET', url: '/api/counter' })).statusCode).toBe(200);
+  });
+});
+
+describe('options', () => {
+  it('fill in the defaults', () => {
+    const o = resolveGatewayOptions({ client: createMemoryClient() });
+    expect(o).toMatchObject({ bodyLimit: 65536, defaultTimeoutMs: 5000, maxTimeoutMs: 60000, requestTimeoutMs: 5000, authTokens: [] });
+    expect(o.isReady()).toBe(true);
+  });
+
+  it('name the offending field', () => {
+    const client = createMemoryClient();
+    expect(() => resolveGatewayOptions({ client, bodyLimit: -1 })).toThrow(/'bodyLimit'/);
+    expect(() => resolveGatewayOptions({ client, defaultTimeoutMs: 10, maxTimeoutMs: 5 })).toThrow(/'defaultTimeoutMs'/);
+    expect(() => resolveGatewayOptions({ client, authTokens: [''] })).toThrow(/'authTokens'/);
+    expect(() => resolveGatewayOptions({ client: 42 as never })).toThrow(/'client'/);
+  });
+});
