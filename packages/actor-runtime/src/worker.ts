@@ -416,6 +416,7 @@ class WorkerImpl implements Worker {
     const control = this.topology?.control;
     if (!control) return;
     o.releasing = true;
+    this.log.info({ partition: o.partition, reason }, 'releasing partition');
     try {
       await o.proc?.stop();
     } catch (err) {

@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import { prng, publishOps, randomOps, replayCounters, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,7 +16,6 @@ import {
   type ActorClient,
   type Worker,
 } from '../src/index.js';
-import { prng, publishOps, randomOps, replayCounters } from './support/ops.js';
 import { testCounter } from './support/test-counter.js';
 
 const PARTITIONS = 8;

@@ -1,5 +1,11 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { parseStoredSubject } from '../../src/index.js';
+
+/** The parts of a stored operation subject `<p>.<prefix>.<type>.<key>.<op>`, or null. */
+function parseStored(subject: string): { type: string; key: string; op: string } | null {
+  const parts = subject.split('.');
+  if (parts.length !== 5) return null;
+  return { type: parts[2]!, key: parts[3]!, op: parts[4]! };
+}
 
 /** One operation to publish. */
 export interface Op {
@@ -29,8 +35,14 @@ export function prng(seed: number): () => number {
 }
 
 /** Publishes with JetStream acks, `window` in flight at a time; returns the highest seq per key. */
-export async function publishOps(js: JetStreamClient, type: string, ops: Op[], window = 500, prefix = 'actors'): Promise<Map<string, number>> {
-  const lastSeq = new Map<string, number>();
+export async function publishOps(
+  js: JetStreamClient,
+  type: string,
+  ops: readonly Op[],
+  window = 500,
+  prefix = 'actors',
+  lastSeq: Map<string, number> = new Map(),
+): Promise<Map<string, number>> {
   let i = 0;
   const enc = new TextEncoder();
   const workerLoop = async () => {
@@ -54,7 +66,7 @@ export async function replayCounters(js: JetStreamClient, jsm: JetStreamManager,
   const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.All });
   const messages = await consumer.consume();
   for await (const m of messages) {
-    const s = parseStoredSubject(m.subject);
+    const s = parseStored(m.subject);
     if (s && s.type === type) {
       const cur = expected.get(s.key) ?? 0;
       if (s.op === 'reset') expected.set(s.key, 0);

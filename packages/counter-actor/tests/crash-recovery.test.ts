@@ -1,0 +1,94 @@
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createActorClient, partitionOf, type ActorClient } from '@jetactor/actor-runtime';
+import { prng, publishOps, randomOps, replayCounters, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { counter } from '../src/index.js';
+import { countByOwner, owners, spawnWorker, type WorkerProcess } from './support/workers.js';
+
+const PARTITIONS = 16;
+let server: NatsServer;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+let client: ActorClient;
+const workers: WorkerProcess[] = [];
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+  client = createActorClient(nc, { actors: [counter] });
+});
+
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.proc.stop()));
+  client?.close();
+  await nc?.close();
+  await server?.stop();
+});
+
+/** Waits until every partition's checkpoint covers the last operation published to it. */
+async function waitForCheckpoints(lastSeq: Map<string, number>, timeoutMs = 60_000): Promise<void> {
+  const need = new Map<number, number>();
+  for (const [key, seq] of lastSeq) {
+    const p = partitionOf('counter', key, PARTITIONS);
+    need.set(p, Math.max(need.get(p) ?? 0, seq));
+  }
+  await waitFor(
+    async () => (await client.status()).partitions.every((p) => p.checkpoint >= (need.get(p.partition) ?? 0)),
+    { timeoutMs, intervalMs: 100, message: 'checkpoints to cover every published operation' },
+  );
+}
+
+/** Every key's stored state equals the fold of its operations in stream order. */
+async function expectStatesMatchReplay(keys: Iterable<string>): Promise<number> {
+  const expected = await replayCounters(js, jsm, 'ACTORS');
+  let checked = 0;
+  for (const key of keys) {
+    const snap = await client.read('counter', key);
+    expect({ key, state: snap.state }).toEqual({ key, state: expected.get(key) ?? 0 });
+    checked++;
+  }
+  return checked;
+}
+
+describe('worker processes under crashes', () => {
+  it('SIGKILL mid-run and restart: nothing lost, nothing applied twice; the standby takes over', async () => {
+    const a = spawnWorker('w-a', server.url);
+    workers.push(a);
+    await waitFor(async () => countByOwner(await owners(client)).get('w-a') === PARTITIONS, {
+      timeoutMs: 20_000,
+      message: 'w-a to own every partition',
+    });
+    const b = spawnWorker('w-b', server.url);
+    workers.push(b);
+    await waitFor(async () => countByOwner(await owners(client)).get('w-b') === PARTITIONS / 2, {
+      timeoutMs: 20_000,
+      message: 'w-b to take its share',
+    });
+
+    const ops = randomOps(10_000, 100, prng(7), 'crash-');
+    const lastSeq = new Map<string, number>();
+    const publishing = publishOps(js, 'counter', ops, 100, 'actors', lastSeq);
+    await waitFor(() => lastSeq.size >= 100 && [...lastSeq.values()].some((s) => s > 3000), {
+      timeoutMs: 30_000,
+      message: 'publishing to be under way',
+    });
+    a.proc.kill('SIGKILL');
+    await a.proc.exited;
+    // The standby takes every partition once w-a's leases expire.
+    await waitFor(async () => countByOwner(await owners(client)).get('w-b') === PARTITIONS, {
+      timeoutMs: 20_000,
+      message: 'w-b to take over w-a partitions',
+    });
+    await publishing;
+    // The killed worker comes back and takes its share again.
+    const a2 = spawnWorker('w-a2', server.url);
+    workers.push(a2);
+    await waitForCheckpoints(lastSeq);
+    expect(await expectStatesMatchReplay(lastSeq.keys())).toBe(100);
+    expect(a.proc.lines.join('\n')).toMatch(/partition acquired/);
+  });
+});
