@@ -89,6 +89,11 @@ export const ERROR_CODES = {
     status: 503,
     description: 'The gateway is not connected to NATS (or lost the connection during the request); retry later.',
   },
+  NOT_PROVISIONED: {
+    status: 503,
+    description:
+      'NATS is up but JetStream is off, or the actors stream or buckets do not exist yet (a worker creates them at start); retry later.',
+  },
   TIMEOUT: {
     status: 504,
     description:

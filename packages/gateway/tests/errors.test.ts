@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ActorError, InvalidInputError, OperationFailedError, TimeoutError, UnknownActorError } from '@jetactor/actor-runtime';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import { jserrors } from '@nats-io/jetstream/internal';
 import { ClosedConnectionError, TimeoutError as NatsTimeoutError } from '@nats-io/nats-core';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, GatewayError, toHttpError } from '../src/index.js';
@@ -74,5 +76,21 @@ describe('toHttpError', () => {
     expect(toHttpError(new NatsTimeoutError(), false)).toMatchObject({ status: 503, code: 'NATS_UNAVAILABLE' });
     expect(toHttpError(new TimeoutError('late'), false)).toMatchObject({ status: 503, code: 'NATS_UNAVAILABLE' });
     expect(toHttpError(new Error('whatever'), false)).toMatchObject({ status: 503, code: 'NATS_UNAVAILABLE' });
+  });
+
+  it('answers a missing stream or bucket with 503 NOT_PROVISIONED', () => {
+    expect(toHttpError(new jserrors.JetStreamNotEnabled('no responders'), true)).toMatchObject({ status: 503, code: 'NOT_PROVISIONED' });
+    const notFound = new JetStreamApiError({ code: 404, err_code: 10059, description: 'stream not found' });
+    expect(toHttpError(notFound, true)).toMatchObject({ status: 503, code: 'NOT_PROVISIONED' });
+    const other = new JetStreamApiError({ code: 500, err_code: 10999, description: 'other' });
+    expect(toHttpError(other, true)).toMatchObject({ status: 500, code: 'INTERNAL_ERROR' });
+  });
+
+  it('keeps client errors 4xx while NATS is down', () => {
+    expect(toHttpError(new InvalidInputError('bad'), false)).toMatchObject({ status: 400, code: 'INVALID_INPUT' });
+    expect(toHttpError(Object.assign(new Error('too big'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 }), false)).toMatchObject({
+      status: 413,
+      code: 'PAYLOAD_TOO_LARGE',
+    });
   });
 });

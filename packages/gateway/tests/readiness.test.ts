@@ -73,6 +73,11 @@ describe('while NATS is disconnected', () => {
     const res = await a.inject({ method: 'POST', url: '/api/counter/a.b/add' });
     expect(res.statusCode).toBe(400);
     expect(errorOf(res).code).toBe('INVALID_KEY');
+    const json = { 'content-type': 'application/json' };
+    const notJson = await a.inject({ method: 'POST', url: '/api/counter/add', headers: json, payload: '{' });
+    expect(errorOf(notJson).code).toBe('INVALID_JSON');
+    const big = await a.inject({ method: 'POST', url: '/api/counter/add', headers: json, payload: `"${'x'.repeat(70_000)}"` });
+    expect(errorOf(big).code).toBe('PAYLOAD_TOO_LARGE');
   });
 
   it('answers 503 when the connection closes under a request', async () => {

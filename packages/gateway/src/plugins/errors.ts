@@ -1,4 +1,6 @@
 import { ActorError, OperationFailedError } from '@jetactor/actor-runtime';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { jserrors } from '@nats-io/jetstream/internal';
 import {
   ClosedConnectionError,
   ConnectionError,
@@ -30,6 +32,14 @@ const FASTIFY_CODES: Readonly<Record<string, GatewayError['code']>> = {
   FST_ERR_NOT_FOUND: 'NOT_FOUND',
 };
 
+/** No stream captures the subject (no responders to a publish) or the stream/bucket is missing. */
+function isNotProvisioned(err: unknown): boolean {
+  return (
+    err instanceof jserrors.JetStreamNotEnabled ||
+    (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)
+  );
+}
+
 function isNatsConnectionError(err: unknown): boolean {
   return (
     err instanceof ClosedConnectionError ||
@@ -46,35 +56,45 @@ function isNatsConnectionError(err: unknown): boolean {
  * failure while it is not is a 503, not a 500 or 504.
  */
 export function toHttpError(err: unknown, natsReady: boolean): HttpError {
+  // Client errors first: they answer the same whether NATS is up or not.
   if (err instanceof GatewayError) return { status: err.statusCode, code: err.code, message: err.message };
   if (err instanceof OperationFailedError) {
     return { status: OPERATION_FAILED_STATUS, code: err.code, message: err.message };
   }
-  if (err instanceof ActorError) {
-    if (err.code === 'TIMEOUT' && !natsReady) return unavailable();
-    if (isGatewayErrorCode(err.code) && ERROR_CODES[err.code].status < 500) {
-      return { status: ERROR_CODES[err.code].status, code: err.code, message: err.message };
-    }
-    if (err.code === 'TIMEOUT') return { status: ERROR_CODES.TIMEOUT.status, code: 'TIMEOUT', message: err.message };
-    return natsReady ? internal() : unavailable();
+  if (err instanceof ActorError && isGatewayErrorCode(err.code) && ERROR_CODES[err.code].status < 500) {
+    return { status: ERROR_CODES[err.code].status, code: err.code, message: err.message };
   }
-  if (isNatsConnectionError(err)) return unavailable();
+  const fastifyError = fastifyClientError(err);
+  if (fastifyError !== undefined) return fastifyError;
+
+  // Everything else is the server's side; while NATS is away, that is the reason.
+  if (!natsReady || isNatsConnectionError(err)) return unavailable();
+  if (err instanceof ActorError && err.code === 'TIMEOUT') {
+    return { status: ERROR_CODES.TIMEOUT.status, code: 'TIMEOUT', message: err.message };
+  }
   if (err instanceof NatsTimeoutError) {
-    return natsReady
-      ? { status: ERROR_CODES.TIMEOUT.status, code: 'TIMEOUT', message: 'NATS did not answer in time' }
-      : unavailable();
+    return { status: ERROR_CODES.TIMEOUT.status, code: 'TIMEOUT', message: 'NATS did not answer in time' };
   }
-  const fastifyError = err as Partial<FastifyError> | null;
-  if (fastifyError !== null && typeof fastifyError === 'object' && typeof fastifyError.code === 'string') {
-    const code = FASTIFY_CODES[fastifyError.code];
-    if (code !== undefined) return { status: ERROR_CODES[code].status, code, message: ERROR_MESSAGES[code] ?? code };
-    const status = fastifyError.statusCode;
-    // Other client errors that Fastify raises itself (bad Content-Length, aborted bodies, ...).
-    if (typeof status === 'number' && status >= 400 && status < 500 && fastifyError.code.startsWith('FST_')) {
-      return { status: 400, code: 'INVALID_REQUEST', message: fastifyError.message ?? 'bad request' };
-    }
+  if (isNotProvisioned(err)) {
+    return {
+      status: ERROR_CODES.NOT_PROVISIONED.status,
+      code: 'NOT_PROVISIONED',
+      message: 'JetStream is off, or the actors stream or buckets do not exist yet: start a worker, which creates them',
+    };
   }
-  return natsReady ? internal() : unavailable();
+  return { status: ERROR_CODES.INTERNAL_ERROR.status, code: 'INTERNAL_ERROR', message: 'internal server error' };
+}
+
+/** A client error that Fastify raised itself (body limit, bad JSON, bad Content-Length, ...). */
+function fastifyClientError(err: unknown): HttpError | undefined {
+  const e = err as Partial<FastifyError> | null;
+  if (e === null || typeof e !== 'object' || typeof e.code !== 'string' || !e.code.startsWith('FST_')) return undefined;
+  const code = FASTIFY_CODES[e.code];
+  if (code !== undefined) return { status: ERROR_CODES[code].status, code, message: ERROR_MESSAGES[code] ?? code };
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: 400, code: 'INVALID_REQUEST', message: e.message ?? 'bad request' };
+  }
+  return undefined;
 }
 
 const ERROR_MESSAGES: Partial<Record<GatewayError['code'], string>> = {
@@ -86,10 +106,6 @@ const ERROR_MESSAGES: Partial<Record<GatewayError['code'], string>> = {
 
 function unavailable(): HttpError {
   return { status: ERROR_CODES.NATS_UNAVAILABLE.status, code: 'NATS_UNAVAILABLE', message: 'not connected to NATS; retry later' };
-}
-
-function internal(): HttpError {
-  return { status: ERROR_CODES.INTERNAL_ERROR.status, code: 'INTERNAL_ERROR', message: 'internal server error' };
 }
 
 function routeFields(request: FastifyRequest): Record<string, unknown> {

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Gateway entry point: `node packages/gateway/dist/main.js` (what `npm run gateway` runs).
+import { runGateway } from './run-gateway.js';
+
+/** How long a graceful shutdown may take before the process exits anyway, in ms. */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+try {
+  const gateway = await runGateway();
+  const log = gateway.app.log;
+  log.info({ url: gateway.url }, 'gateway listening');
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal; exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down: closing HTTP, then draining NATS');
+    setTimeout(() => {
+      log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
+    gateway.close().then(
+      // Exit explicitly: a NATS connect still waiting for its first server keeps timers alive.
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+} catch (err) {
+  console.error(err instanceof Error ? `gateway failed to start: ${err.message}` : err);
+  process.exit(1);
+}
