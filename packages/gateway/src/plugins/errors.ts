@@ -108,6 +108,10 @@ function unavailable(): HttpError {
   return { status: ERROR_CODES.NATS_UNAVAILABLE.status, code: 'NATS_UNAVAILABLE', message: 'not connected to NATS; retry later' };
 }
 
+function errorName(err: unknown): string | undefined {
+  return err instanceof Error ? err.name : undefined;
+}
+
 function routeFields(request: FastifyRequest): Record<string, unknown> {
   const params = (request.params ?? {}) as Record<string, unknown>;
   const { type, key, op } = params;
@@ -117,7 +121,8 @@ function routeFields(request: FastifyRequest): Record<string, unknown> {
 const errorsPlugin: FastifyPluginCallback = (app: FastifyInstance, _opts, done) => {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const http = toHttpError(err, app.natsReady());
-    if (http.status >= 500) request.log.error({ err, ...routeFields(request), code: http.code }, 'request failed');
+    if (http.code === 'INTERNAL_ERROR') request.log.error({ err, ...routeFields(request), code: http.code }, 'request failed');
+    else if (http.status >= 500) request.log.warn({ ...routeFields(request), code: http.code, reason: http.message, cause: errorName(err) }, 'request failed');
     else request.log.info({ ...routeFields(request), code: http.code, reason: http.message }, 'request rejected');
     return reply.code(http.status).type('application/json; charset=utf-8').send(errorBody(http.code, http.message));
   });
