@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import type { KvWatchEntry } from '@nats-io/kv';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { nuid, type NatsConnection, type QueuedIterator } from '@nats-io/nats-core';
 import { pino, type Logger } from 'pino';
 import type { AnyActorDefinition } from './definition/define-actor.js';
@@ -76,6 +76,10 @@ interface Owned {
   /** The processor has read its checkpoint and is consuming. */
   running: boolean;
   releasing: boolean;
+  /** The renewal in flight, if any; never send two with the same revision. */
+  renewing: Promise<void> | null;
+  /** Set once the final commit is done: no more renewals, the lease is being deleted. */
+  letGo: boolean;
   restartAt: number;
   failures: number;
 }
@@ -140,7 +144,6 @@ class WorkerImpl implements Worker {
   private readonly leases = new Map<number, Seen>();
   private watcher: QueuedIterator<KvWatchEntry> | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private memberRev = 0;
   /** serverTime - localTime, learned from our own heartbeat entries. */
   private clockOffset = 0;
   private stopping = false;
@@ -225,9 +228,17 @@ class WorkerImpl implements Worker {
     return true;
   }
 
+  private ticking = false;
+
   private async tick(): Promise<void> {
-    if (this.stopping) return;
-    await Promise.all([this.heartbeat(), this.renewAll()]);
+    // A slow tick (a loaded machine) must not overlap the next one.
+    if (this.stopping || this.ticking) return;
+    this.ticking = true;
+    try {
+      await Promise.all([this.heartbeat(), this.renewAll()]);
+    } finally {
+      this.ticking = false;
+    }
     this.scheduleReconcile();
   }
 
@@ -243,7 +254,7 @@ class WorkerImpl implements Worker {
       pid: process.pid,
     };
     try {
-      this.memberRev = await control.put(controlKeys.member(this.id), encodeJson(rec));
+      await control.put(controlKeys.member(this.id), encodeJson(rec));
     } catch (err) {
       this.log.warn({ err: String(err) }, 'heartbeat failed');
     }
@@ -253,21 +264,29 @@ class WorkerImpl implements Worker {
     const control = this.topology?.control;
     if (!control) return;
     await Promise.all(
-      [...this.owned.values()].map(async (o) => {
-        const sent = performance.now();
-        try {
-          const value: LeaseRecord = { owner: this.id, epoch: o.epoch };
-          o.leaseRev = await control.update(controlKeys.lease(o.partition), encodeJson(value), o.leaseRev);
-          o.validUntil = sent + this.validity();
-        } catch (err) {
-          if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
-            this.lose(o, new FencedError(`lease of partition ${o.partition} was taken over`, { cause: err }));
-          } else {
-            this.log.warn({ partition: o.partition, err: String(err) }, 'lease renewal failed');
-          }
-        }
+      [...this.owned.values()].map((o) => {
+        if (o.renewing || o.letGo) return o.renewing;
+        o.renewing = this.renew(control, o).finally(() => {
+          o.renewing = null;
+        });
+        return o.renewing;
       }),
     );
+  }
+
+  private async renew(control: KV, o: Owned): Promise<void> {
+    const sent = performance.now();
+    try {
+      const value: LeaseRecord = { owner: this.id, epoch: o.epoch };
+      o.leaseRev = await control.update(controlKeys.lease(o.partition), encodeJson(value), o.leaseRev);
+      o.validUntil = sent + this.validity();
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
+        this.lose(o, new FencedError(`lease of partition ${o.partition} was taken over`, { cause: err }));
+      } else {
+        this.log.warn({ partition: o.partition, err: String(err) }, 'lease renewal failed');
+      }
+    }
   }
 
   /** How long after sending a renewal the lease is surely still ours. */
@@ -338,7 +357,7 @@ class WorkerImpl implements Worker {
         if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return; // someone else won
         throw err;
       }
-      const o: Owned = { partition: p, leaseRev: rev, epoch: rev, validUntil: t0 + this.validity(), proc: null, running: false, releasing: false, restartAt: 0, failures: 0 };
+      const o: Owned = { partition: p, leaseRev: rev, epoch: rev, validUntil: t0 + this.validity(), proc: null, running: false, releasing: false, renewing: null, letGo: false, restartAt: 0, failures: 0 };
       this.owned.set(p, o);
       await this.startProcessor(o, t0);
     } catch (err) {
@@ -422,6 +441,9 @@ class WorkerImpl implements Worker {
     } catch (err) {
       this.log.warn({ partition: o.partition, err: String(err) }, 'final commit failed; the next owner replays from the checkpoint');
     }
+    // No renewal may change the revision under the delete.
+    o.letGo = true;
+    await o.renewing;
     try {
       await control.delete(controlKeys.lease(o.partition), { previousSeq: o.leaseRev });
     } catch (err) {
@@ -449,6 +471,13 @@ class WorkerImpl implements Worker {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.log.info({ partitions: this.ownedPartitions() }, 'worker stopping: handing over partitions');
+    // Leave the membership first, so the others compute the new assignment at once and
+    // take each partition the moment its lease is released.
+    try {
+      await this.topology?.control.delete(controlKeys.member(this.id));
+    } catch {
+      // It ages out anyway.
+    }
     // Keep leases renewed while the final commits run.
     const keepAlive = setInterval(() => void this.renewAll(), this.cfg.heartbeatMs);
     try {
@@ -459,11 +488,6 @@ class WorkerImpl implements Worker {
       clearInterval(keepAlive);
     }
     this.watcher?.stop();
-    try {
-      await this.topology?.control.delete(controlKeys.member(this.id), { previousSeq: this.memberRev });
-    } catch {
-      // Expires by age anyway.
-    }
     this.log.info('worker stopped');
   }
 }

@@ -125,7 +125,7 @@ export class PartitionProcessor {
     const messages = this.messages;
     if (!messages) return;
     for await (const m of messages) {
-      if (this.aborted) break;
+      if (this.aborted || this.stopping) break;
       this.pending.push(m);
       this.remotePending = m.info.pending;
       this.wake?.();
@@ -157,12 +157,14 @@ export class PartitionProcessor {
   }
 
   /**
-   * Graceful stop: stops reading, commits what was read, writes the checkpoint.
-   * Resolves when everything read so far is committed.
+   * Graceful stop: stops reading, finishes the commit in flight (records, checkpoint,
+   * replies) and drops what was read ahead but not yet folded: the next owner reads it
+   * again from the checkpoint, so a hand-over does not wait for a full read-ahead buffer.
    */
   async stop(): Promise<void> {
     this.stopping = true;
     this.messages?.stop();
+    this.pending = [];
     this.wake?.();
     await this.done;
   }
