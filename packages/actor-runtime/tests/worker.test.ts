@@ -161,4 +161,24 @@ describe('worker on a real nats-server', () => {
     }
     expect(checked).toBe(100);
   });
+
+  it('replaying everything from a lost checkpoint applies nothing twice', async () => {
+    const before = new Map<string, unknown>();
+    for (const item of (await client.list('counter', { prefix: 'bulk-', limit: 1000 })).items) before.set(item.key, item.state);
+    expect(before.size).toBe(100);
+    await worker.stop();
+    // Forget every checkpoint: the next owner reads the whole stream again.
+    const control = await new Kvm(js).open('actors_ctl');
+    for (let p = 0; p < PARTITIONS; p++) await control.delete(`checkpoints.${p}`);
+    const last = (await jsm.streams.info('ACTORS')).state.last_seq;
+    worker = createWorker({ nc, actors: [testCounter], partitions: PARTITIONS, leaseTtlMs: 2000, heartbeatMs: 400, logger: log });
+    await worker.start();
+    await waitFor(async () => {
+      const status = await client.status();
+      // Every partition re-read up to its last message (partitions without one stay at 0).
+      const done = worker.settled() && worker.partitionStatus().every((p) => p.lag === 0);
+      return done && status.partitions.some((p) => p.checkpoint === last);
+    }, { timeoutMs: 30_000, message: 'the replay to finish' });
+    for (const [key, state] of before) expect({ key, state: await stateOf(key) }).toEqual({ key, state });
+  });
 });

@@ -14,11 +14,15 @@ export interface Op {
   value?: number;
 }
 
-/** Random add (1..9) and reset (10%) operations over `keys` keys. */
-export function randomOps(count: number, keys: number, rnd: () => number = Math.random, prefix = 'k'): Op[] {
+/**
+ * Random add (1..9) and reset operations over `keys` keys. Resets are rare by default
+ * (`resetRatio` 0.02): a reset hides every earlier double apply of its key, so a test that
+ * must catch one needs long runs of adds.
+ */
+export function randomOps(count: number, keys: number, rnd: () => number = Math.random, prefix = 'k', resetRatio = 0.02): Op[] {
   return Array.from({ length: count }, () => {
     const key = `${prefix}${Math.floor(rnd() * keys)}`;
-    return rnd() < 0.1 ? { key, op: 'reset' as const } : { key, op: 'add' as const, value: 1 + Math.floor(rnd() * 9) };
+    return rnd() < resetRatio ? { key, op: 'reset' as const } : { key, op: 'add' as const, value: 1 + Math.floor(rnd() * 9) };
   });
 }
 
