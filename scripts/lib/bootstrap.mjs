@@ -1,0 +1,87 @@
+// Shared start-up for `npm start`, `npm test` (and the benchmarks): dependencies, a
+// nats-server binary, a build. Plain Node ESM with builtins only: it runs before `npm ci`.
+
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { ensureNatsServer, repoRoot } from '../nats-server.mjs';
+
+export { repoRoot };
+
+/** Environment for every Nx command: no daemon, no cloud (no network here), no TUI. */
+export const nxEnv = Object.freeze({ NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' });
+
+/** Prints a progress line to stderr. */
+export function say(line) {
+  process.stderr.write(`[setup] ${line}\n`);
+}
+
+/**
+ * Runs a command with inherited stdio in the repo root; resolves with its exit code
+ * (a signal counts as 128 + its number, as in a shell).
+ *
+ * @param {string} cmd @param {string[]} args @param {{ env?: Record<string, string | undefined> }} [opts]
+ * @returns {Promise<number>}
+ */
+export function runInherit(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: repoRoot, stdio: 'inherit', env: { ...process.env, ...opts.env } });
+    child.once('error', (err) => reject(new Error(`cannot run ${cmd}: ${err.message}`, { cause: err })));
+    child.once('exit', (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
+  });
+}
+
+/** Like {@link runInherit}, but rejects when the command fails. */
+export async function runOrThrow(cmd, args, opts = {}) {
+  const code = await runInherit(cmd, args, opts);
+  if (code !== 0) throw new Error(`\`${[cmd, ...args].join(' ')}\` failed with exit code ${code}`);
+}
+
+/**
+ * A dev tool from node_modules/.bin (what `npx` would find, without npx's start-up cost).
+ *
+ * @param {string} name
+ * @returns {[string, string[]]} command and leading arguments
+ */
+export function localBin(name) {
+  const bin = join(repoRoot, 'node_modules', '.bin', name);
+  return existsSync(bin) ? [bin, []] : ['npx', ['--no-install', name]];
+}
+
+/** `npm ci` when node_modules is missing or older than package-lock.json. */
+export async function ensureDependencies() {
+  const lock = join(repoRoot, 'package-lock.json');
+  const installed = join(repoRoot, 'node_modules', '.package-lock.json');
+  let reason;
+  if (!existsSync(installed)) reason = 'node_modules is missing';
+  else if (statSync(installed).mtimeMs < statSync(lock).mtimeMs) reason = 'package-lock.json is newer than node_modules';
+  if (!reason) return;
+  say(`${reason}: running npm ci`);
+  await runOrThrow('npm', ['ci']);
+}
+
+/** Builds every package (`nx run-many -t build`; cached when nothing changed). */
+export async function build() {
+  say('building (nx run-many -t build)');
+  const [nx, pre] = localBin('nx');
+  await runOrThrow(nx, [...pre, 'run-many', '-t', 'build'], { env: nxEnv });
+}
+
+/**
+ * Dependencies, then (unless `nats: false`) a nats-server >= 2.10, then the build.
+ *
+ * @param {{ nats?: boolean }} [opts]
+ * @returns {Promise<{ natsServer?: { bin: string, version: string } }>}
+ */
+export async function bootstrap({ nats = true } = {}) {
+  await ensureDependencies();
+  const natsServer = nats ? await ensureNatsServer({ log: say }) : undefined;
+  await build();
+  return { natsServer };
+}
+
+/** @param {NodeJS.Signals | null} signal */
+function signalNumber(signal) {
+  return (signal && constants.signals[signal]) || 1;
+}
