@@ -45,7 +45,10 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
       customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, verbose: true },
     },
     schemaErrorFormatter: (errors, dataVar) => formatSchemaError(errors as SchemaErrorLike[], dataVar),
-    return503OnClosing: true,
+    // Fastify's own 503 while closing has another body shape. Without it, the rare request
+    // that reaches a closing app (Node closes kept-alive sockets after their response) is
+    // served normally: NATS is drained only after the app has closed.
+    return503OnClosing: false,
   });
 
   await app.register(natsReadiness, { isReady: opts.isReady });
