@@ -47,7 +47,8 @@ export const ERROR_CODES = {
   },
   INVALID_IDEMPOTENCY_KEY: {
     status: 400,
-    description: 'The `Idempotency-Key` header is not 1-128 token characters (`[A-Za-z0-9!#$%&\'*+.^_`|~-]`).',
+    description:
+      'The `Idempotency-Key` header is not 1-128 HTTP token characters (letters, digits, `!#$%&\'*+-.^_~`, backtick and pipe; no spaces, commas, quotes or slashes).',
   },
   UNAUTHORIZED: {
     status: 401,

@@ -1,8 +1,9 @@
 /**
  * @packageDocumentation
  * jetactor's HTTP gateway: a Fastify app that signals, calls, reads, lists and deletes
- * actors over NATS JetStream. `buildApp(opts)` builds it without listening; `main.ts`
- * connects to NATS from the environment and listens.
+ * actors over NATS JetStream. `buildApp(opts)` builds it without listening;
+ * `runGateway()` (what `main.ts` runs) reads the environment, connects to NATS in the
+ * background and listens.
  */
 export { buildApp } from './app.js';
 export { ERROR_CODES, GatewayError, OPERATION_FAILED_STATUS, errorBody, isGatewayErrorCode } from './errors.js';
@@ -11,3 +12,18 @@ export { GATEWAY_DEFAULTS, REDACTED_LOG_PATHS, resolveGatewayOptions } from './o
 export type { GatewayLoggerOptions, GatewayOptions, ResolvedGatewayOptions } from './options.js';
 export { toHttpError } from './plugins/errors.js';
 export type { HttpError } from './plugins/errors.js';
+export {
+  DEFAULT_LIST_LIMIT,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  MAX_LIST_LIMIT,
+  RESERVED_TYPES,
+  formatSchemaError,
+  routeSchemas,
+} from './schemas.js';
+export type { RouteSchemas, SchemaErrorLike } from './schemas.js';
+export { IDEMPOTENCY_KEY_HEADER, STATUS_HEADER, TIMEOUT_HEADER, serveCalls } from './nats/call-service.js';
+export type { CallServiceOptions } from './nats/call-service.js';
+export { connectInBackground } from './nats/connection.js';
+export type { NatsLink, NatsLinkOptions } from './nats/connection.js';
+export { runGateway } from './run-gateway.js';
+export type { RunGatewayOptions, RunningGateway } from './run-gateway.js';
