@@ -85,7 +85,7 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
   try {
     for (const node of nodes) {
       const dir = await mkdtemp(join(tmpdir(), `jetactor-nats-${node.serverName}-`));
-      trackTempPath(dir);
+      if (!opts.keep) trackTempPath(dir);
       dirs.push(dir);
       const routes = nodes.filter((n) => n !== node).map((n) => `nats-route://127.0.0.1:${n.routePort}`);
       const configText = [

@@ -113,7 +113,8 @@ const MAX_LOG_LINES = 20_000;
  */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
   const dir = await mkdtemp(join(tmpdir(), 'jetactor-nats-'));
-  trackTempPath(dir);
+  // A kept dir survives the test process too; otherwise it goes at exit if not before.
+  if (!opts.keep) trackTempPath(dir);
   const storeDir = opts.storeDir ?? join(dir, 'store');
   const spec: ServerSpec = {
     bin: opts.bin ?? natsServerBin(),

@@ -19,7 +19,7 @@ export type OutputStream = 'stdout' | 'stderr';
 
 /** Options of {@link spawnProcess}. */
 export interface SpawnProcessOptions {
-  /** Variables added to (and overriding) this process's environment. */
+  /** Variables added to (and overriding) this process's environment; `undefined` removes one. */
   env?: Record<string, string | undefined>;
   /** Working directory. Default: this process's. */
   cwd?: string;
@@ -91,7 +91,7 @@ export function spawnProcess(cmd: string, args: readonly string[] = [], opts: Sp
   const maxLines = opts.maxLines ?? 20_000;
   const child = spawn(cmd, args, {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    env: childEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   trackChild(child);
@@ -249,4 +249,14 @@ function processState(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** This process's environment with `overrides` applied (`undefined` deletes a variable). */
+function childEnv(overrides: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) delete env[key];
+    else env[key] = value;
+  }
+  return env;
 }

@@ -42,13 +42,18 @@ describe('spawnProcess', () => {
     }
   });
 
-  it('passes env and cwd', async () => {
+  it('passes env (undefined unsets) and cwd', async () => {
     const dir = await tempDir('jetactor-spawn-');
     try {
-      const p = spawnProcess(node, ['-e', 'console.log(process.env.GREETING + " " + process.cwd())'], { env: { GREETING: 'hello' }, cwd: dir.path });
+      process.env['JETACTOR_SPAWN_TEST'] = 'inherited';
+      const p = spawnProcess(node, ['-e', 'console.log(process.env.GREETING, String(process.env.JETACTOR_SPAWN_TEST), process.cwd())'], {
+        env: { GREETING: 'hello', JETACTOR_SPAWN_TEST: undefined },
+        cwd: dir.path,
+      });
       const line = await p.waitForLine(/hello/);
-      expect(line.endsWith(dir.path)).toBe(true);
+      expect(line).toBe(`hello undefined ${dir.path}`);
     } finally {
+      delete process.env['JETACTOR_SPAWN_TEST'];
       await dir.remove();
     }
     expect(existsSync(dir.path)).toBe(false);
