@@ -265,7 +265,7 @@ class WorkerImpl implements Worker {
     if (!control) return;
     await Promise.all(
       [...this.owned.values()].map((o) => {
-        if (o.renewing || o.letGo) return o.renewing;
+        if (o.renewing || o.letGo) return o.renewing ?? Promise.resolve();
         o.renewing = this.renew(control, o).finally(() => {
           o.renewing = null;
         });
@@ -307,11 +307,15 @@ class WorkerImpl implements Worker {
     this.reconcileQueued = true;
     this.reconciling = this.reconciling.then(() => {
       this.reconcileQueued = false;
-      return this.reconcile().catch((err: unknown) => this.log.error({ err }, 'reconcile failed'));
+      try {
+        this.reconcile();
+      } catch (err) {
+        this.log.error({ err }, 'reconcile failed');
+      }
     });
   }
 
-  private async reconcile(): Promise<void> {
+  private reconcile(): void {
     if (!this.topology) return;
     const want = this.desired();
     const jobs: Promise<void>[] = [];
@@ -331,7 +335,7 @@ class WorkerImpl implements Worker {
       }
     }
     // Releases and acquisitions run in the background; reconcile itself must not block the watch.
-    for (const j of jobs) void j;
+    for (const j of jobs) j.catch((err: unknown) => this.log.error({ err }, 'ownership change failed'));
   }
 
   private acquire(p: number, observedRev: number): Promise<void> {
@@ -483,7 +487,7 @@ class WorkerImpl implements Worker {
     try {
       await this.reconciling;
       await Promise.all([...this.acquireJobs]);
-      await Promise.all([...this.owned.values()].map((o) => (o.releasing ? o.proc?.done.catch(() => undefined) : this.release(o, 'shutdown'))));
+      await Promise.all([...this.owned.values()].map((o) => (o.releasing ? (o.proc?.done ?? Promise.resolve()).catch(() => undefined) : this.release(o, 'shutdown'))));
     } finally {
       clearInterval(keepAlive);
     }

@@ -105,6 +105,11 @@ describe('worker on a real nats-server', () => {
     const b = await client.signal('counter', 'idem', 'add', 5, { idempotencyKey: 'req-1' });
     expect(b).toEqual({ seq: a.seq, duplicate: true });
     expect((await client.read('counter', 'idem', { minSeq: a.seq })).state).toBe(5);
+    const c1 = await client.call('counter', 'idem', 'add', 1, { idempotencyKey: 'req-2' });
+    const c2 = await client.call('counter', 'idem', 'add', 1, { idempotencyKey: 'req-2', timeoutMs: 2000 });
+    expect(c1).toMatchObject({ result: 6 });
+    expect(c2).toEqual({ result: null, seq: c1.seq, duplicate: true });
+    expect((await client.read('counter', 'idem')).state).toBe(6);
   });
 
   it('skips poison operations without blocking the partition', async () => {

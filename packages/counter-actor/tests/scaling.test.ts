@@ -166,9 +166,8 @@ describe('horizontal scaling', () => {
     // Pause: c-5 joins, c-4 is frozen past its lease, c-5 takes everything, c-4 resumes fenced.
     const w5 = start('c-5');
     await settledOn(['c-4', 'c-5']);
-    w4.proc.pause();
+    await w4.proc.pause();
     await settledOn(['c-5'], 20_000);
-    await waitFor(() => Date.now(), { timeoutMs: 100 }); // let load flow to c-5
     w4.proc.resume();
     await settledOn(['c-4', 'c-5'], 20_000);
 

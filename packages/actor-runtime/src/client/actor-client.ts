@@ -42,6 +42,11 @@ export interface SignalResult {
 export interface CallResult {
   result: unknown;
   seq: number;
+  /**
+   * True when the idempotency key was seen before: `seq` is the original operation's,
+   * which is applied, and `result` is null (the original result is not kept).
+   */
+  duplicate?: boolean;
 }
 
 /** Ownership and progress of the partitions, as the control bucket shows it. */
@@ -162,11 +167,17 @@ class ActorClientImpl implements ActorClient {
     try {
       const h = headers();
       h.set(REPLY_HEADER, inbox);
-      await this.js.publish(operationSubject(this.names, type, key, op), this.payload(input), {
+      const ack = await this.js.publish(operationSubject(this.names, type, key, op), this.payload(input), {
         headers: h,
         timeout: timeoutMs,
         ...(opts.idempotencyKey ? { msgID: `${type}.${key}.${opts.idempotencyKey}` } : {}),
       });
+      if (ack.duplicate) {
+        // A retry of an operation the stream already holds: no new reply will come and
+        // the original result is not kept. Answer once the original is applied.
+        await this.read(type, key, { minSeq: ack.seq, timeoutMs });
+        return { result: null, seq: ack.seq, duplicate: true };
+      }
       const reply = await replied;
       if ('error' in reply) throw new OperationFailedError(reply.error.code, reply.error.message, reply.seq);
       return { result: reply.result, seq: reply.seq };
@@ -194,7 +205,7 @@ class ActorClientImpl implements ActorClient {
 
   private snapshot(type: string, key: string, entry: KvEntry | null): ActorSnapshot {
     const def = this.registry.get(type);
-    const initial = def ? def.initialState() : null;
+    const initial: unknown = def ? def.initialState() : null;
     if (!entry || entry.operation !== 'PUT') return { type, key, state: initial, seq: 0, revision: entry?.revision ?? 0, exists: false };
     const rec = decodeJson<StateRecord>(entry.value);
     if (!rec) return { type, key, state: initial, seq: 0, revision: entry.revision, exists: false };

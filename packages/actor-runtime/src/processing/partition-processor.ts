@@ -249,7 +249,7 @@ export class PartitionProcessor {
       const def = actors.get(op.type);
       try {
         if (!def) throw new UnknownActorError(op.type);
-        const current = rec.deleted ? def.initialState() : rec.state;
+        const current: unknown = rec.deleted ? def.initialState() : rec.state;
         if (op.op === DELETE_OPERATION) {
           if (!rec.deleted) {
             rec.state = undefined;

@@ -7,7 +7,7 @@ export const testCounter = defineActor({
   operations: {
     add: {
       input: (raw: unknown) => {
-        const v = raw === undefined ? 1 : typeof raw === 'object' && raw !== null && 'value' in raw ? (raw as { value: unknown }).value : raw;
+        const v = raw === undefined ? 1 : typeof raw === 'object' && raw !== null && 'value' in raw ? raw.value : raw;
         if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new InvalidInputError('add takes an integer');
         return v;
       },
