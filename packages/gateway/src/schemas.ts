@@ -67,7 +67,7 @@ const signaledSchema = {
 
 const resultSchema = {
   type: 'object',
-  properties: { result: {}, seq: { type: 'integer' } },
+  properties: { result: {}, seq: { type: 'integer' }, duplicate: { type: 'boolean' } },
   required: ['seq'],
 } as const;
 

@@ -178,14 +178,14 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
 
       if (query.wait === true) {
         const timeoutMs = query.timeoutMs ?? settings.defaultTimeoutMs;
-        const { result, seq } = await withDeadline(
+        const { result, seq, duplicate } = await withDeadline(
           client.call(type, key, op, input, { idempotencyKey, timeoutMs }),
           timeoutMs + DEADLINE_GRACE_MS,
           expired(`operation '${op}'`, timeoutMs),
         );
         annotate(request, reply, { seq });
         request.log.info('called');
-        return reply.code(200).send({ result: result ?? null, seq });
+        return reply.code(200).send({ result: result ?? null, seq, ...(duplicate ? { duplicate: true } : {}) });
       }
 
       const { seq, duplicate } = await withDeadline(
