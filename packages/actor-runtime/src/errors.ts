@@ -19,6 +19,7 @@ export const ErrorCode = {
   Config: 'CONFIG_ERROR',
   ServerVersion: 'SERVER_VERSION',
   PartitionMismatch: 'PARTITION_MISMATCH',
+  NotFound: 'NOT_FOUND',
 } as const;
 /** One of the {@link ErrorCode} values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

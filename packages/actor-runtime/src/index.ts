@@ -30,6 +30,7 @@ export {
 } from './errors.js';
 export type { ErrorBody } from './errors.js';
 export {
+  deadLetterSubject,
   defaultNames,
   MAX_KEY_LENGTH,
   MAX_OP_LENGTH,
@@ -46,10 +47,10 @@ export { defaultTopology, partitionsOfStream, partitionTransform, provisionTopol
 export type { Topology, TopologyOptions } from './store/provision.js';
 export { controlKeys } from './store/records.js';
 export type { Checkpoint, LeaseRecord, MemberRecord, StateRecord } from './store/records.js';
-export { decodePayload, REPLY_HEADER } from './processing/partition-processor.js';
+export { DeadLetterHeaders, decodePayload, REPLY_HEADER } from './processing/partition-processor.js';
 export type { OperationReply, ProcessorHooks } from './processing/partition-processor.js';
 export { assignPartitions } from './ownership/assignment.js';
 export { createWorker, resolveWorkerOptions } from './worker.js';
 export type { Worker, WorkerHooks, WorkerOptions } from './worker.js';
 export { createActorClient } from './client/actor-client.js';
-export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, ClusterStatus, SignalResult } from './client/actor-client.js';
+export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, ClusterStatus, DeadLetter, SignalResult } from './client/actor-client.js';

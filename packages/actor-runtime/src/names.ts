@@ -10,11 +10,20 @@ export interface ActorNames {
   stateBucket: string;
   /** KV bucket that holds members, leases and checkpoints. Default `actors_ctl`. */
   controlBucket: string;
+  /** Stream of dead letters (failed operations). Default `ACTORS_DLQ`. */
+  dlqStream: string;
 }
 
 /** The default {@link ActorNames}. */
 export function defaultNames(overrides: Partial<ActorNames> = {}): ActorNames {
-  return { stream: 'ACTORS', subjectPrefix: 'actors', stateBucket: 'actors', controlBucket: 'actors_ctl', ...overrides };
+  return {
+    stream: 'ACTORS',
+    subjectPrefix: 'actors',
+    stateBucket: 'actors',
+    controlBucket: 'actors_ctl',
+    dlqStream: 'ACTORS_DLQ',
+    ...overrides,
+  };
 }
 
 /** Maximum length of an actor type name. */
@@ -56,6 +65,11 @@ export function validateName(field: 'type' | 'key' | 'op', value: string): void 
 /** Subject on which an operation is published: `<prefix>.<type>.<key>.<op>`. */
 export function operationSubject(names: ActorNames, type: string, key: string, op: string): string {
   return `${names.subjectPrefix}.${type}.${key}.${op}`;
+}
+
+/** Subject of a dead letter: `<prefix>_dlq.<type>.<key>.<op>` (outside the operations stream). */
+export function deadLetterSubject(names: ActorNames, type: string, key: string, op: string): string {
+  return `${names.subjectPrefix}_dlq.${type}.${key}.${op}`;
 }
 
 /** KV key of an actor's state record: `<type>.<key>`. */

@@ -5,7 +5,7 @@ import { nuid, type NatsConnection, type QueuedIterator } from '@nats-io/nats-co
 import { pino, type Logger } from 'pino';
 import type { AnyActorDefinition } from './definition/define-actor.js';
 import { ConfigError, FencedError } from './errors.js';
-import { defaultNames, type ActorNames } from './names.js';
+import { deadLetterSubject, defaultNames, type ActorNames } from './names.js';
 import { assignPartitions } from './ownership/assignment.js';
 import { PartitionProcessor, type ProcessorHooks } from './processing/partition-processor.js';
 import { RecordCache } from './processing/record-cache.js';
@@ -385,6 +385,7 @@ class WorkerImpl implements Worker {
       log: this.log,
       maxBatch: this.cfg.maxBatch,
       leaseValid: () => performance.now() < o.validUntil && this.owned.get(o.partition) === o,
+      deadLetterSubject: (type, key, op) => deadLetterSubject(this.cfg.names, type, key, op),
       hooks: this.hooks,
     });
     o.proc = proc;

@@ -123,6 +123,39 @@ describe('worker on a real nats-server', () => {
     await waitFor(async () => (await stateOf(key)) === 2, { timeoutMs: 5000 });
   });
 
+  it('keeps failed operations as dead letters with the reason, and resubmits one', async () => {
+    nc.publish('actors.counter.dlq-key.add', 'oops');
+    nc.publish('actors.counter.dlq-key.nosuchop', '');
+    nc.publish('actors.counter.dlq-key.add', '1');
+    await waitFor(async () => (await stateOf('dlq-key')) === 1, { timeoutMs: 5000 });
+    const { items } = await waitFor(
+      async () => {
+        const page = await client.deadLetters({ limit: 100 });
+        return page.items.filter((d) => d.key === 'dlq-key').length === 2 && page;
+      },
+      { timeoutMs: 5000, message: 'two dead letters for dlq-key' },
+    );
+    const mine = items.filter((d) => d.key === 'dlq-key');
+    expect(mine.map((d) => [d.op, d.code, d.payload, d.subject])).toEqual([
+      ['add', 'INVALID_INPUT', 'oops', 'actors.counter.dlq-key.add'],
+      ['nosuchop', 'UNKNOWN_OPERATION', '', 'actors.counter.dlq-key.nosuchop'],
+    ]);
+    expect(mine[0]!.seq).toBeGreaterThan(0);
+    expect(mine[0]!.message).toMatch(/JSON/);
+    // Paging by cursor returns the rest.
+    const first = await client.deadLetters({ limit: 1 });
+    expect(first.items).toHaveLength(1);
+    const rest = await client.deadLetters({ limit: 100, cursor: first.nextCursor! });
+    expect(rest.items[0]!.dlqSeq).toBe(first.items[0]!.dlqSeq + 1);
+    // Resubmitting puts the operation back in order: it fails again and is kept again.
+    const re = await client.resubmit(mine[1]!.dlqSeq);
+    expect(re.seq).toBeGreaterThan(mine[1]!.seq);
+    await waitFor(async () => (await client.deadLetters({ limit: 1000 })).items.some((d) => d.seq === re.seq), {
+      timeoutMs: 5000,
+      message: 'the resubmitted operation to fail into the dead letters again',
+    });
+  });
+
   it('deletes an actor as an ordered operation', async () => {
     await client.signal('counter', 'gone', 'add', 3);
     const { seq } = await client.delete('counter', 'gone');

@@ -1,10 +1,10 @@
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
-import { createInbox, headers, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { createInbox, headers, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { DELETE_OPERATION, type AnyActorDefinition } from '../definition/define-actor.js';
-import { ConfigError, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError } from '../errors.js';
+import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError } from '../errors.js';
 import { defaultNames, operationSubject, partitionOf, stateKey, validateName, type ActorNames } from '../names.js';
-import { REPLY_HEADER, type OperationReply } from '../processing/partition-processor.js';
+import { DeadLetterHeaders, REPLY_HEADER, type OperationReply } from '../processing/partition-processor.js';
 import { controlKeys, decodeJson, type Checkpoint, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
 import { partitionsOfStream } from '../store/provision.js';
 
@@ -55,6 +55,26 @@ export interface ClusterStatus {
   partitions: Array<{ partition: number; owner: string | null; checkpoint: number; lag: number | null }>;
 }
 
+/** A failed operation kept in the dead-letter stream. */
+export interface DeadLetter {
+  /** Sequence in the dead-letter stream (the id to resubmit). */
+  dlqSeq: number;
+  /** Sequence of the failed operation in the operations stream. */
+  seq: number;
+  /** The operation's subject, `actors.<type>.<key>.<op>`. */
+  subject: string;
+  type: string;
+  key: string;
+  op: string;
+  /** Error code and message of the failure. */
+  code: string;
+  message: string;
+  /** The original payload, as text. */
+  payload: string;
+  /** When the operation was stored, ISO 8601. */
+  time: string;
+}
+
 /** The client side: signal, call, read and list actors. */
 export interface ActorClient {
   /** The definition registered for `type`, if any. */
@@ -73,6 +93,10 @@ export interface ActorClient {
   delete(type: string, key: string, opts?: { idempotencyKey?: string }): Promise<SignalResult>;
   /** Members, partition owners, checkpoints and lag. */
   status(): Promise<ClusterStatus>;
+  /** Dead letters in stream order, paged by `cursor` (the last `dlqSeq` of the previous page). */
+  deadLetters(opts?: { limit?: number; cursor?: number }): Promise<{ items: DeadLetter[]; nextCursor: number | null }>;
+  /** Publishes a dead letter's original operation again; resolves with its new sequence. */
+  resubmit(dlqSeq: number): Promise<SignalResult>;
   /** Stops the reply subscription. Does not close the connection. */
   close(): void;
 }
@@ -83,6 +107,23 @@ export function createActorClient(nc: NatsConnection, opts: ActorClientOptions =
 }
 
 const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function deadLetterOf(dlqSeq: number, subject: string, h: MsgHdrs | undefined, data: Uint8Array, nanos: number): DeadLetter {
+  const [, type = '', key = '', op = ''] = subject.split('.');
+  return {
+    dlqSeq,
+    seq: Number(h?.get(DeadLetterHeaders.Seq) ?? 0),
+    subject: h?.get(DeadLetterHeaders.Subject) ?? '',
+    type,
+    key,
+    op,
+    code: h?.get(DeadLetterHeaders.Code) ?? '',
+    message: h?.get(DeadLetterHeaders.Message) ?? '',
+    payload: dec.decode(data),
+    time: h?.get(DeadLetterHeaders.Time) ?? new Date(Math.floor(nanos / 1e6)).toISOString(),
+  };
+}
 /** Member records older than this are treated as crashed in status reports. */
 const MEMBER_STALE_MS = 15_000;
 
@@ -325,6 +366,37 @@ class ActorClientImpl implements ActorClient {
         lag: lagByPartition.get(p) ?? null,
       })),
     };
+  }
+
+  async deadLetters(opts: { limit?: number; cursor?: number } = {}): Promise<{ items: DeadLetter[]; nextCursor: number | null }> {
+    const limit = Math.max(1, Math.min(1000, opts.limit ?? 100));
+    const jsm = await this.js.jetstreamManager();
+    const info = await jsm.streams.info(this.names.dlqStream);
+    const last = info.state.last_seq;
+    const from = Math.max((opts.cursor ?? 0) + 1, info.state.first_seq);
+    const items: DeadLetter[] = [];
+    if (info.state.messages === 0 || from > last) return { items, nextCursor: null };
+    const consumer = await this.js.consumers.get(this.names.dlqStream, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from,
+    });
+    const batch = await consumer.fetch({ max_messages: limit, expires: 2000 });
+    for await (const m of batch) {
+      items.push(deadLetterOf(m.seq, m.subject, m.headers, m.data, m.info.timestampNanos));
+      if (items.length >= limit || m.seq >= last) break;
+    }
+    const tail = items[items.length - 1];
+    return { items, nextCursor: tail && tail.dlqSeq < last ? tail.dlqSeq : null };
+  }
+
+  async resubmit(dlqSeq: number): Promise<SignalResult> {
+    const jsm = await this.js.jetstreamManager();
+    const m = await jsm.streams.getMessage(this.names.dlqStream, { seq: dlqSeq });
+    if (!m) throw new ActorError(ErrorCode.NotFound, `no dead letter ${dlqSeq}`);
+    const subject = m.header.get(DeadLetterHeaders.Subject);
+    if (!subject) throw new ActorError(ErrorCode.NotFound, `dead letter ${dlqSeq} has no subject`);
+    const ack = await this.js.publish(subject, m.data, { msgID: `resubmit-${this.names.dlqStream}-${dlqSeq}` });
+    return { seq: ack.seq, duplicate: ack.duplicate };
   }
 
   close(): void {

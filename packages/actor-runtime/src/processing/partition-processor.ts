@@ -1,5 +1,5 @@
 import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { DELETE_OPERATION, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
 import { ActorError, FencedError, InvalidInputError, UnknownActorError, toErrorBody, type ErrorBody } from '../errors.js';
@@ -11,13 +11,31 @@ import type { CachedRecord, RecordCache } from './record-cache.js';
 /** Header that carries the inbox a caller awaits the result on. */
 export const REPLY_HEADER = 'Jetactor-Reply';
 
+/** Headers of a dead letter. */
+export const DeadLetterHeaders = {
+  Seq: 'Jetactor-Seq',
+  Subject: 'Jetactor-Subject',
+  Code: 'Jetactor-Error-Code',
+  Message: 'Jetactor-Error-Message',
+  Time: 'Jetactor-Time',
+} as const;
+
 /** The reply a caller receives after its operation is committed. */
 export type OperationReply = { result: unknown; seq: number } | { error: ErrorBody; seq: number };
 
 /** Observations the processor reports (metrics, logs, tests). */
 export interface ProcessorHooks {
   /** A batch was committed. */
-  onCommit?(info: { partition: number; ops: number; keys: number; errors: number; commitMs: number; checkpoint: number }): void;
+  onCommit?(info: {
+    partition: number;
+    ops: number;
+    keys: number;
+    errors: number;
+    commitMs: number;
+    checkpoint: number;
+    /** Applied operations by `<type>.<op>`. */
+    byOperation: Record<string, number>;
+  }): void;
   /** An operation failed (poison): bad payload, unknown actor or op, handler error. */
   onOperationError?(info: { partition: number; type: string; key: string; op: string; seq: number; error: ErrorBody; subject: string; payload: Uint8Array }): void;
 }
@@ -37,6 +55,8 @@ export interface PartitionProcessorOptions {
   maxBatch: number;
   /** True while the lease is surely held; checked right before every write. */
   leaseValid: () => boolean;
+  /** Dead-letter subject of a failed operation; omit to keep no dead letters. */
+  deadLetterSubject?: (type: string, key: string, op: string) => string;
   hooks?: ProcessorHooks;
 }
 
@@ -193,6 +213,23 @@ export class PartitionProcessor {
     };
   }
 
+  private async publishDeadLetters(items: Array<{ op: DecodedOp; error: ErrorBody }>): Promise<void> {
+    const subjectOf = this.o.deadLetterSubject;
+    if (!subjectOf) return;
+    const { js } = this.o.topology;
+    await Promise.all(
+      items.map(({ op, error }) => {
+        const h = headers();
+        h.set(DeadLetterHeaders.Seq, String(op.seq));
+        h.set(DeadLetterHeaders.Subject, op.subject.slice(op.subject.indexOf('.') + 1));
+        h.set(DeadLetterHeaders.Code, error.code);
+        h.set(DeadLetterHeaders.Message, error.message.replace(/[\r\n]+/g, ' ').slice(0, 1024));
+        h.set(DeadLetterHeaders.Time, new Date(op.time).toISOString());
+        return js.publish(subjectOf(op.type, op.key, op.op), op.data, { headers: h, msgID: `dlq-${this.o.streamName}-${op.seq}` });
+      }),
+    );
+  }
+
   private async load(keys: string[]): Promise<void> {
     const { cache, topology, partition } = this.o;
     await Promise.all(
@@ -235,6 +272,8 @@ export class PartitionProcessor {
     const working = new Map<string, CachedRecord>();
     const dirty = new Set<string>();
     const replies: Array<{ inbox: string; body: OperationReply }> = [];
+    const deadLetters: Array<{ op: DecodedOp; error: ErrorBody }> = [];
+    const byOperation: Record<string, number> = {};
     let errors = 0;
     for (const op of ops) {
       const k = stateKey(op.type, op.key);
@@ -273,6 +312,8 @@ export class PartitionProcessor {
           }
           if (op.reply) replies.push({ inbox: op.reply, body: { result: out.result ?? null, seq: op.seq } });
         }
+        const name = `${op.type}.${op.op}`;
+        byOperation[name] = (byOperation[name] ?? 0) + 1;
       } catch (err) {
         errors++;
         const body = toErrorBody(err);
@@ -284,6 +325,7 @@ export class PartitionProcessor {
           partition, type: op.type, key: op.key, op: op.op, seq: op.seq, error: body, subject: op.subject, payload: op.data,
         });
         if (op.reply) replies.push({ inbox: op.reply, body: { error: body, seq: op.seq } });
+        deadLetters.push({ op, error: body });
       }
     }
 
@@ -312,6 +354,10 @@ export class PartitionProcessor {
     for (const k of dirty) cache.set(k, working.get(k) as CachedRecord);
     // Non-dirty working copies carry nothing new.
 
+    // Dead letters are stored before the checkpoint moves past them; a replay publishes
+    // them again and the stream's duplicate window (msg id per seq) drops the copy.
+    if (deadLetters.length > 0 && this.o.deadLetterSubject) await this.publishDeadLetters(deadLetters);
+
     const last = batch[batch.length - 1];
     if (last && last.seq > this.checkpointSeq) {
       if (this.aborted) return;
@@ -328,7 +374,7 @@ export class PartitionProcessor {
     }
     for (const r of replies) this.o.nc.publish(r.inbox, encodeJson(r.body));
     const commitMs = performance.now() - started;
-    this.o.hooks?.onCommit?.({ partition, ops: ops.length, keys: dirty.size, errors, commitMs, checkpoint: this.checkpointSeq });
+    this.o.hooks?.onCommit?.({ partition, ops: ops.length, keys: dirty.size, errors, commitMs, checkpoint: this.checkpointSeq, byOperation });
     // Info for big or slow commits; every commit at debug (a busy worker commits hundreds per second).
     const level = ops.length >= 1000 || commitMs > 1000 ? 'info' : 'debug';
     if (log.isLevelEnabled(level)) {
@@ -338,6 +384,7 @@ export class PartitionProcessor {
 }
 
 const dec = new TextDecoder();
+
 
 /** Parses an operation payload: empty is `undefined`, anything else must be JSON. */
 export function decodePayload(data: Uint8Array): unknown {

@@ -30,6 +30,8 @@ export interface TopologyOptions {
   maxAgeMs: number;
   /** Largest operation payload the stream accepts, in bytes. Default 65536. */
   maxPayloadBytes: number;
+  /** How long dead letters are kept, in ms. Default 14 days. */
+  dlqMaxAgeMs: number;
 }
 
 /** Default {@link TopologyOptions}. */
@@ -41,6 +43,7 @@ export function defaultTopology(names: ActorNames, overrides: Partial<Omit<Topol
     duplicateWindowMs: 120_000,
     maxAgeMs: 7 * 24 * 3600_000,
     maxPayloadBytes: 64 * 1024,
+    dlqMaxAgeMs: 14 * 24 * 3600_000,
     ...overrides,
   };
 }
@@ -123,6 +126,17 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
       }
     }
   }
+  await ensureStream(jsm, {
+    name: names.dlqStream,
+    description: 'jetactor dead letters: operations that failed, with the reason',
+    subjects: [`${names.subjectPrefix}_dlq.>`],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    num_replicas: opts.replicas,
+    duplicate_window: nanos(opts.duplicateWindowMs),
+    max_age: nanos(opts.dlqMaxAgeMs),
+  });
   const kvm = new Kvm(js);
   const state = await openOrCreate(kvm, names.stateBucket, {
     history: 1,
@@ -137,6 +151,20 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
     description: 'jetactor members, leases and checkpoints',
   });
   return { js, jsm, state, control, partitions: opts.partitions, serverVersion };
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
+    try {
+      await jsm.streams.add(config);
+    } catch (addErr) {
+      // Created by another process in between: fine.
+      if (!(addErr instanceof JetStreamApiError)) throw addErr;
+    }
+  }
 }
 
 async function openOrCreate(kvm: Kvm, name: string, opts: Parameters<Kvm['create']>[1]): Promise<KV> {
