@@ -53,4 +53,6 @@ export { assignPartitions } from './ownership/assignment.js';
 export { createWorker, resolveWorkerOptions } from './worker.js';
 export type { Worker, WorkerHooks, WorkerOptions } from './worker.js';
 export { createActorClient } from './client/actor-client.js';
+export { createActorWatcher } from './client/actor-watcher.js';
+export type { ActorChange, ActorWatch, ActorWatcher, ActorWatcherOptions, WatchOptions } from './client/actor-watcher.js';
 export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, ClusterStatus, DeadLetter, SignalResult } from './client/actor-client.js';
