@@ -1,5 +1,6 @@
 import type { ActorClient } from '@jetactor/actor-runtime';
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
+import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import type { FastifyBaseLogger } from 'fastify';
 import { errorBody } from '../errors.js';
 import { toHttpError } from '../plugins/errors.js';
@@ -10,6 +11,10 @@ export interface CallServiceOptions {
   subjectPrefix?: string;
   /** Queue group, so that several gateways share the calls. Default `jetactor-gateway`. */
   queue?: string;
+  /** Service name for `$SRV` discovery (`nats micro ls`). Default `jetactor-gateway`. */
+  serviceName?: string;
+  /** Service version for `$SRV` discovery (semver). Default `0.1.0`. */
+  serviceVersion?: string;
   /** Timeout of a call without a `Timeout-Ms` header, in ms. Default 5000. */
   defaultTimeoutMs?: number;
   /** Largest accepted `Timeout-Ms` header, in ms. Default 60000. */
@@ -28,18 +33,31 @@ export const STATUS_HEADER = 'Jetactor-Status';
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function reply(msg: Msg, body: unknown, status?: number): void {
+/** Name of the call endpoint in `$SRV.INFO`. */
+export const CALL_ENDPOINT = 'call';
+
+function reply(msg: ServiceMsg, body: unknown): void {
   if (!msg.reply) return;
-  let h;
-  if (status !== undefined) {
-    h = natsHeaders();
-    h.set(STATUS_HEADER, String(status));
-  }
-  msg.respond(enc.encode(JSON.stringify(body)), h ? { headers: h } : undefined);
+  msg.respond(enc.encode(JSON.stringify(body)));
 }
 
 /**
- * Serves `<prefix>.call.<type>.<key>.<op>` as a NATS request entry point for calls:
+ * An error reply: the JSON error body, the HTTP-equivalent status in `Jetactor-Status`,
+ * and the NATS micro error headers (`Nats-Service-Error`, `Nats-Service-Error-Code`)
+ * so that generic service clients see a failure too.
+ */
+function replyError(msg: ServiceMsg, code: string, message: string, status: number): void {
+  if (!msg.reply) return;
+  const h = natsHeaders();
+  h.set(STATUS_HEADER, String(status));
+  msg.respondError(status, `${code}: ${message}`.replace(/[\r\n]+/g, ' '), enc.encode(JSON.stringify(errorBody(code, message))), {
+    headers: h,
+  });
+}
+
+/**
+ * Serves `<prefix>.call.<type>.<key>.<op>` as a NATS service (`@nats-io/services`, so
+ * `$SRV.PING|INFO|STATS` discovery and `nats micro` work) and request entry point for calls:
  * the request payload is the operation's JSON input (or empty), the reply is
  * `{"result":...,"seq":N}` once the state is committed, or `{"error":{"code","message"}}`
  * with the HTTP-equivalent status in the `Jetactor-Status` header. Optional request
@@ -49,17 +67,17 @@ function reply(msg: Msg, body: unknown, status?: number): void {
  * nats req actors.call.counter.mykey.add 3
  * ```
  */
-export function serveCalls(nc: NatsConnection, client: ActorClient, opts: CallServiceOptions = {}): Subscription {
+export async function serveCalls(nc: NatsConnection, client: ActorClient, opts: CallServiceOptions = {}): Promise<Service> {
   const prefix = opts.subjectPrefix ?? 'actors';
   const defaultTimeoutMs = opts.defaultTimeoutMs ?? 5_000;
   const maxTimeoutMs = opts.maxTimeoutMs ?? 60_000;
 
-  const handle = async (msg: Msg): Promise<void> => {
+  const handle = async (msg: ServiceMsg): Promise<void> => {
     const tokens = msg.subject.split('.');
     const [, , type, key, op] = tokens;
     try {
       if (tokens.length !== 5 || type === undefined || key === undefined || op === undefined) {
-        reply(msg, errorBody('INVALID_REQUEST', `call subjects are ${prefix}.call.<type>.<key>.<op>`), 400);
+        replyError(msg, 'INVALID_REQUEST', `call subjects are ${prefix}.call.<type>.<key>.<op>`, 400);
         return;
       }
       let input: unknown;
@@ -68,7 +86,7 @@ export function serveCalls(nc: NatsConnection, client: ActorClient, opts: CallSe
         try {
           input = JSON.parse(text);
         } catch {
-          reply(msg, errorBody('INVALID_JSON', 'request payload is not valid JSON'), 400);
+          replyError(msg, 'INVALID_JSON', 'request payload is not valid JSON', 400);
           return;
         }
       }
@@ -77,23 +95,31 @@ export function serveCalls(nc: NatsConnection, client: ActorClient, opts: CallSe
       const asked = timeoutHeader ? Number(timeoutHeader) : defaultTimeoutMs;
       const timeoutMs = Number.isSafeInteger(asked) && asked > 0 ? Math.min(asked, maxTimeoutMs) : defaultTimeoutMs;
       client.parseInput(type, op, input);
-      const { result, seq } = await client.call(type, key, op, input, { idempotencyKey, timeoutMs });
-      reply(msg, { result: result ?? null, seq });
+      const { result, seq, duplicate } = await client.call(type, key, op, input, { idempotencyKey, timeoutMs });
+      reply(msg, { result: result ?? null, seq, ...(duplicate ? { duplicate: true } : {}) });
     } catch (err) {
       const http = toHttpError(err, !nc.isClosed());
       if (http.status >= 500) opts.log?.error({ err, type, key, op, code: http.code }, 'NATS call failed');
-      reply(msg, errorBody(http.code, http.message), http.status);
+      replyError(msg, http.code, http.message, http.status);
     }
   };
 
-  return nc.subscribe(`${prefix}.call.*.*.*`, {
+  const service = await new Svcm(nc).add({
+    name: opts.serviceName ?? 'jetactor-gateway',
+    version: opts.serviceVersion ?? '0.1.0',
+    description: `jetactor calls: request ${prefix}.call.<type>.<key>.<op> with the JSON input; the reply is {"result","seq"} once applied`,
     queue: opts.queue ?? 'jetactor-gateway',
-    callback: (err, msg) => {
+  });
+  service.addEndpoint(CALL_ENDPOINT, {
+    subject: `${prefix}.call.*.*.*`,
+    metadata: { input: 'JSON (or empty)', reply: '{"result":...,"seq":N} or {"error":{"code","message"}}' },
+    handler: (err, msg) => {
       if (err) {
-        opts.log?.error({ err }, 'call subscription failed');
+        opts.log?.error({ err }, 'call endpoint failed');
         return;
       }
       void handle(msg);
     },
   });
+  return service;
 }

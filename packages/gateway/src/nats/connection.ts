@@ -5,7 +5,8 @@ import {
   type ActorNames,
   type AnyActorDefinition,
 } from '@jetactor/actor-runtime';
-import type { ConnectionOptions, NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
+import type { Service } from '@nats-io/services';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import type { FastifyBaseLogger } from 'fastify';
 import { serveCalls, type CallServiceOptions } from './call-service.js';
@@ -52,7 +53,7 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
   const retryDelayMs = opts.retryDelayMs ?? 2_000;
   let nc: NatsConnection | undefined;
   let client: ActorClient | undefined;
-  let calls: Subscription | undefined;
+  let calls: Service | undefined;
   let connected = false;
   let closing = false;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -92,7 +93,7 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
       nc = c;
       client = createActorClient(c, { actors: opts.actors, names: opts.names });
       if (opts.calls !== false) {
-        calls = serveCalls(c, client, { ...opts.calls, subjectPrefix: opts.names?.subjectPrefix, log });
+        calls = await serveCalls(c, client, { ...opts.calls, subjectPrefix: opts.names?.subjectPrefix, log });
       }
       connected = true;
       log.info({ server: c.getServer(), version }, 'connected to NATS');
@@ -125,7 +126,8 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
     async close(): Promise<void> {
       closing = true;
       clearTimeout(retryTimer);
-      calls?.unsubscribe();
+      // Stopping the service drains its subscription, which needs the server.
+      if (connected) await calls?.stop().catch(() => undefined);
       client?.close();
       const c = nc;
       if (c === undefined || c.isClosed()) return;
