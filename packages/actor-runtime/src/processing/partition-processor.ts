@@ -3,7 +3,7 @@ import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { DELETE_OPERATION, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
 import { ActorError, FencedError, InvalidInputError, UnknownActorError, toErrorBody, type ErrorBody } from '../errors.js';
-import { parseStoredSubject, stateKey } from '../names.js';
+import { parseStoredSubject, stateKey, validateName } from '../names.js';
 import { controlKeys, decodeJson, encodeJson, type Checkpoint, type StateRecord } from '../store/records.js';
 import type { Topology } from '../store/provision.js';
 import type { CachedRecord, RecordCache } from './record-cache.js';
@@ -265,8 +265,16 @@ export class PartitionProcessor {
       if (op) ops.push(op);
       else log.warn({ partition, seq: m.seq, subject: m.subject }, 'skipping message with an unexpected subject');
     }
+    // A subject from plain `nats pub` may carry a type or key that is no valid KV key
+    // (`actors.counter.a%b.add`): it must become an error result, not a load that throws
+    // and restarts the partition forever.
+    const badNames = new Map<DecodedOp, ActorError>();
+    for (const op of ops) {
+      const err = nameError(op);
+      if (err) badNames.set(op, err);
+    }
     const keys = new Set<string>();
-    for (const op of ops) keys.add(stateKey(op.type, op.key));
+    for (const op of ops) if (!badNames.has(op)) keys.add(stateKey(op.type, op.key));
     const missing: string[] = [];
     for (const k of keys) if (!cache.get(k)) missing.push(k);
     if (missing.length > 0) await this.load(missing);
@@ -279,6 +287,18 @@ export class PartitionProcessor {
     const byOperation: Record<string, number> = {};
     let errors = 0;
     for (const op of ops) {
+      const badName = badNames.get(op);
+      if (badName) {
+        errors++;
+        const body = toErrorBody(badName);
+        log.warn({ partition, type: op.type.slice(0, 130), key: op.key.slice(0, 130), op: op.op.slice(0, 130), seq: op.seq, code: body.code }, `operation failed: ${body.message}`);
+        this.o.hooks?.onOperationError?.({
+          partition, type: op.type, key: op.key, op: op.op, seq: op.seq, error: body, subject: op.subject, payload: op.data,
+        });
+        if (op.reply) replies.push({ inbox: op.reply, body: { error: body, seq: op.seq } });
+        deadLetters.push({ op, error: body });
+        continue;
+      }
       const k = stateKey(op.type, op.key);
       let rec = working.get(k);
       if (!rec) {
@@ -398,6 +418,18 @@ export function decodePayload(data: Uint8Array): unknown {
     return JSON.parse(text) as unknown;
   } catch {
     throw new InvalidInputError(`payload is not valid JSON: ${text.length > 64 ? `${text.slice(0, 64)}…` : text}`);
+  }
+}
+
+/** The error of an operation whose type, key or op is not a valid name, or undefined. */
+function nameError(op: DecodedOp): ActorError | undefined {
+  try {
+    validateName('type', op.type);
+    validateName('key', op.key);
+    validateName('op', op.op);
+    return undefined;
+  } catch (err) {
+    return err instanceof ActorError ? err : new InvalidInputError(String(err));
   }
 }
 
