@@ -182,6 +182,8 @@ export function createMemoryClient(actors: readonly AnyActorDefinition[] = [coun
     },
 
     status: (): Promise<ClusterStatus> => Promise.resolve({ members: [], partitions: [] }),
+    deadLetters: () => Promise.resolve({ items: [], nextCursor: null }),
+    resubmit: (dlqSeq: number) => Promise.reject(new Error(`no dead letter ${dlqSeq} in the memory client`)),
 
     close() {},
   };
