@@ -170,11 +170,29 @@ class WorkerImpl implements Worker {
       'worker starting',
     );
     await this.heartbeat();
-    this.watcher = await topo.control.watch({ key: ['members.>', 'leases.>'] });
-    void this.watch(this.watcher);
+    await this.startWatch();
     this.timer = setInterval(() => void this.tick(), this.cfg.heartbeatMs);
     this.timer.unref?.();
     this.scheduleReconcile();
+  }
+
+  /** Watches members and leases; restarts the watch if it ever ends while running. */
+  private async startWatch(): Promise<void> {
+    const control = this.topology?.control;
+    if (!control || this.stopping) return;
+    try {
+      this.watcher = await control.watch({ key: ['members.>', 'leases.>'] });
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'control watch could not start; retrying');
+      setTimeout(() => void this.startWatch(), 1000).unref?.();
+      return;
+    }
+    const it = this.watcher;
+    void this.watch(it).then(() => {
+      if (this.stopping || this.watcher !== it) return;
+      this.log.warn('control watch ended; restarting it');
+      setTimeout(() => void this.startWatch(), 1000).unref?.();
+    });
   }
 
   private async watch(it: QueuedIterator<KvWatchEntry>): Promise<void> {
