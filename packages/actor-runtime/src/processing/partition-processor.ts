@@ -1,4 +1,4 @@
-import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { DELETE_OPERATION, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
@@ -7,6 +7,7 @@ import { parseStoredSubject, stateKey, validateName } from '../names.js';
 import { controlKeys, decodeJson, encodeJson, type Checkpoint, type StateRecord } from '../store/records.js';
 import type { Topology } from '../store/provision.js';
 import type { CachedRecord, RecordCache } from './record-cache.js';
+import { readBudgetOf, type ReadBudget } from './read-budget.js';
 
 /** Header that carries the inbox a caller awaits the result on. */
 export const REPLY_HEADER = 'Jetactor-Reply';
@@ -73,6 +74,12 @@ interface DecodedOp {
 
 const EMPTY_HEADERLESS = undefined;
 
+/** Smallest and largest pull of one partition reader; it doubles while pulls come back full. */
+const MIN_FETCH = 64;
+const MAX_FETCH = 2048;
+/** How long a pull waits on the server for operations that are not there yet (ms). */
+const FETCH_EXPIRES_MS = 10_000;
+
 /**
  * Applies one partition's operations in stream order: reads with an ordered consumer
  * from the checkpoint, folds each batch per key in memory, commits the dirty records
@@ -84,7 +91,16 @@ export class PartitionProcessor {
   readonly epoch: number;
   private readonly o: PartitionProcessorOptions;
   private pending: JsMsg[] = [];
-  private messages: ConsumerMessages | null = null;
+  private consumer: Consumer | null = null;
+  /** The pull being read now. */
+  private fetching: ConsumerMessages | null = null;
+  private readonly budget: ReadBudget;
+  /** Budget units this reader holds: read ahead, being committed, or pulled and not yet received. */
+  private held = 0;
+  /** Size of the next pull. */
+  private fetchSize = MIN_FETCH;
+  /** Wakes the reader when the committer took a batch (room in `pending`). */
+  private roomWaiter: (() => void) | null = null;
   private stopping = false;
   private aborted = false;
   private wake: (() => void) | null = null;
@@ -102,6 +118,7 @@ export class PartitionProcessor {
     this.o = opts;
     this.partition = opts.partition;
     this.epoch = opts.epoch;
+    this.budget = readBudgetOf(opts.nc);
   }
 
   /** The last committed checkpoint. */
@@ -136,25 +153,74 @@ export class PartitionProcessor {
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.checkpointSeq + 1 }
         : { deliver_policy: DeliverPolicy.All }),
     });
-    this.messages = await consumer.consume({ max_messages: Math.max(1000, this.o.maxBatch) });
+    this.consumer = consumer;
     this.readLoop = this.read();
     this.commitLoop = this.commitForever();
-    this.done = Promise.all([this.readLoop, this.commitLoop]).then(() => undefined);
+    // Settles once both loops have ended (a failed read must not leave a commit running
+    // while the worker restarts the partition), with the first failure if any.
+    this.done = Promise.allSettled([this.readLoop, this.commitLoop]).then((results) => {
+      this.release(this.held);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    });
     // The caller observes failures through `done`; avoid unhandled rejections meanwhile.
     this.done.catch(() => undefined);
   }
 
+  /** Gives budget units back. */
+  private release(n: number): void {
+    const k = Math.min(n, this.held);
+    if (k <= 0) return;
+    this.held -= k;
+    this.budget.give(k);
+  }
+
+  /**
+   * Reads with pulls (ordered `fetch`) instead of `consume()`, so what is read ahead stays
+   * bounded: per partition by `maxBatch`, per connection by the shared {@link ReadBudget}.
+   * A pull asks for at most what the budget grants; it grows while pulls come back full
+   * (a busy partition) and shrinks while they expire half empty (a quiet one holds little).
+   */
   private async read(): Promise<void> {
-    const messages = this.messages;
-    if (!messages) return;
-    for await (const m of messages) {
-      if (this.aborted || this.stopping) break;
-      this.pending.push(m);
-      this.remotePending = m.info.pending;
+    const consumer = this.consumer;
+    if (!consumer) return;
+    const cancelled = () => this.stopping || this.aborted;
+    try {
+      while (!cancelled()) {
+        const room = this.o.maxBatch - this.pending.length;
+        if (room <= 0) {
+          await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+          this.roomWaiter = null;
+          continue;
+        }
+        const want = Math.min(this.fetchSize, room);
+        const granted = await this.budget.take(want, Math.min(want, MIN_FETCH), cancelled);
+        if (granted === 0) break;
+        this.held += granted;
+        let received = 0;
+        try {
+          const it = await consumer.fetch({ max_messages: granted, expires: FETCH_EXPIRES_MS });
+          this.fetching = it;
+          if (cancelled()) it.stop();
+          for await (const m of it) {
+            if (cancelled()) break;
+            received++;
+            this.pending.push(m);
+            this.remotePending = m.info.pending;
+            this.wake?.();
+          }
+        } finally {
+          this.fetching = null;
+          // Units pulled but never received go back; received ones are held until committed.
+          this.release(granted - received);
+        }
+        if (received >= granted) this.fetchSize = Math.min(MAX_FETCH, this.fetchSize * 2);
+        else if (received < granted / 2) this.fetchSize = Math.max(MIN_FETCH, this.fetchSize >> 1);
+      }
+    } finally {
+      this.stopping = true;
       this.wake?.();
     }
-    this.stopping = true;
-    this.wake?.();
   }
 
   private async commitForever(): Promise<void> {
@@ -168,13 +234,17 @@ export class PartitionProcessor {
           continue;
         }
         const batch = this.pending.splice(0, this.o.maxBatch);
+        this.roomWaiter?.();
         this.inFlight = batch.length;
         await this.commitBatch(batch);
         this.inFlight = 0;
+        this.release(batch.length);
       }
     } catch (err) {
       this.aborted = true;
-      this.messages?.stop();
+      this.fetching?.stop();
+      this.roomWaiter?.();
+      this.budget.wakeAll();
       throw err;
     }
   }
@@ -186,9 +256,12 @@ export class PartitionProcessor {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.messages?.stop();
+    this.fetching?.stop();
+    this.release(this.pending.length);
     this.pending = [];
     this.wake?.();
+    this.roomWaiter?.();
+    this.budget.wakeAll();
     await this.done;
   }
 
@@ -196,8 +269,10 @@ export class PartitionProcessor {
   abort(): void {
     this.aborted = true;
     this.stopping = true;
-    this.messages?.stop();
+    this.fetching?.stop();
     this.wake?.();
+    this.roomWaiter?.();
+    this.budget.wakeAll();
     this.o.cache.dropPartition(this.partition);
   }
 

@@ -1,0 +1,78 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+
+/**
+ * Operations a connection may have read ahead (requested from the server, received and
+ * not yet committed) across all of its partition readers.
+ *
+ * Why a bound at all: an ordered consumer's `consume()` pulls more as soon as messages
+ * arrive, however far behind the committer is, so a preloaded stream was read into memory
+ * whole (about 1 KB per operation held) and, worse, every KV ack and lease renewal on the
+ * same connection queued behind that flood: commits took seconds and leases expired.
+ * 16,384 operations are about half a second of work for a busy worker and a few MB.
+ */
+export const DEFAULT_READ_BUDGET = 16_384;
+
+/**
+ * A counting budget shared by the partition readers of one connection. Readers take
+ * units before they pull and give them back once the operations are committed or dropped.
+ */
+export class ReadBudget {
+  private used = 0;
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly limit: number) {}
+
+  /** Units in use now. */
+  get inUse(): number {
+    return this.used;
+  }
+
+  /**
+   * Takes between `min` and `want` units, as many as are free, waiting while fewer than
+   * `min` are. Resolves with 0 if `cancelled()` turns true while waiting (checked on every
+   * release and on {@link wakeAll}).
+   */
+  async take(want: number, min: number, cancelled: () => boolean): Promise<number> {
+    const floor = Math.max(1, Math.min(min, want, this.limit));
+    for (;;) {
+      if (cancelled()) return 0;
+      const free = this.limit - this.used;
+      if (free >= floor) {
+        const n = Math.min(want, free);
+        this.used += n;
+        return n;
+      }
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  /** Gives `n` units back and lets waiting readers retry. */
+  give(n: number): void {
+    if (n <= 0) return;
+    this.used = Math.max(0, this.used - n);
+    this.wakeAll();
+  }
+
+  /** Wakes every waiting reader (they re-check their cancellation and the free units). */
+  wakeAll(): void {
+    const waiting = this.waiters;
+    if (waiting.length === 0) return;
+    this.waiters = [];
+    for (const w of waiting) w();
+  }
+}
+
+const budgets = new WeakMap<NatsConnection, ReadBudget>();
+
+/**
+ * The budget of a connection: the head-of-line blocking that the bound prevents is a
+ * property of one connection's socket, so every reader on it shares one budget.
+ */
+export function readBudgetOf(nc: NatsConnection, limit = DEFAULT_READ_BUDGET): ReadBudget {
+  let b = budgets.get(nc);
+  if (!b) {
+    b = new ReadBudget(limit);
+    budgets.set(nc, b);
+  }
+  return b;
+}
