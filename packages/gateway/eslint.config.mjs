@@ -1,1 +1,4 @@
-export { default } from '../../eslint.config.mjs';
+import base from '../../eslint.config.mjs';
+
+// public/ holds the dashboard's plain browser scripts, outside the TypeScript project.
+export default [...base, { ignores: ['public/**'] }];

@@ -1,10 +1,14 @@
+import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { REDACTED_LOG_PATHS, resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { actorClient } from './plugins/actor-client.js';
 import { auth } from './plugins/auth.js';
+import { dashboard } from './plugins/dashboard.js';
 import { errorsHandler } from './plugins/errors.js';
 import { jsonBody } from './plugins/json-body.js';
+import { metrics } from './plugins/metrics.js';
 import { natsReadiness } from './plugins/nats-readiness.js';
+import { openApi } from './plugins/openapi.js';
 import { apiRoutes } from './routes/api.js';
 import { formatSchemaError, routeSchemas, type SchemaErrorLike } from './schemas.js';
 
@@ -13,6 +17,9 @@ import { formatSchemaError, routeSchemas, type SchemaErrorLike } from './schemas
  * too-long key is a 400 `INVALID_KEY` from the schema rather than a 404.
  */
 const MAX_PARAM_LENGTH = 512;
+
+/** The gateway package's version, for the OpenAPI document (src/ and dist/ are both one level down). */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 function loggerOptions(opts: ResolvedGatewayOptions): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
   if (opts.loggerInstance !== undefined) return { loggerInstance: opts.loggerInstance };
@@ -51,14 +58,18 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
     return503OnClosing: false,
   });
 
-  await app.register(natsReadiness, { isReady: opts.isReady });
+  // First: the OpenAPI document collects routes as they are added, and metrics count every route.
+  if (opts.docs) await app.register(openApi, { version: VERSION, authEnabled: opts.authTokens.length > 0 });
+  await app.register(metrics);
+  await app.register(natsReadiness, { isReady: opts.isReady, checkProvisioned: opts.checkProvisioned });
   await app.register(errorsHandler);
   await app.register(jsonBody);
   await app.register(auth, { tokens: opts.authTokens });
-  await app.register(actorClient, { getClient: opts.getClient });
+  await app.register(actorClient, { getClient: opts.getClient, getWatcher: opts.getWatcher });
   await app.register(apiRoutes, {
     settings: { defaultTimeoutMs: opts.defaultTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs },
     schemas: routeSchemas(opts.maxTimeoutMs),
   });
+  if (opts.dashboard) await app.register(dashboard);
   return app;
 }

@@ -1,4 +1,4 @@
-import type { ActorClient } from '@jetactor/actor-runtime';
+import type { ActorClient, ActorWatcher } from '@jetactor/actor-runtime';
 import type { FastifyBaseLogger } from 'fastify';
 import type { LoggerOptions } from 'pino';
 
@@ -37,6 +37,21 @@ export interface GatewayOptions {
   logger?: boolean | GatewayLoggerOptions;
   /** A ready pino logger to use instead of {@link GatewayOptions.logger}. */
   loggerInstance?: FastifyBaseLogger;
+  /**
+   * Watches actor state for the Server-Sent Events routes (`/api/actors/:type/:key/watch`,
+   * `/api/watch/:type`), or a function that returns it once NATS is connected. Unset:
+   * those routes answer 503 `NATS_UNAVAILABLE`.
+   */
+  watcher?: ActorWatcher | (() => ActorWatcher | undefined);
+  /**
+   * Checks the stream and buckets for `GET /readyz`: resolves with what is missing
+   * (empty when everything is there). Unset: `/readyz` checks the NATS connection only.
+   */
+  checkProvisioned?: () => Promise<readonly string[]>;
+  /** Serve the OpenAPI document at `/docs/json` and its interactive page at `/docs`. Default true. */
+  docs?: boolean;
+  /** Serve the dashboard at `/`. Default true. */
+  dashboard?: boolean;
 }
 
 /** {@link GatewayOptions} with every default filled in. */
@@ -50,6 +65,10 @@ export interface ResolvedGatewayOptions {
   readonly authTokens: readonly string[];
   readonly logger: boolean | GatewayLoggerOptions;
   readonly loggerInstance: FastifyBaseLogger | undefined;
+  readonly getWatcher: () => ActorWatcher | undefined;
+  readonly checkProvisioned: (() => Promise<readonly string[]>) | undefined;
+  readonly docs: boolean;
+  readonly dashboard: boolean;
 }
 
 /** The defaults of {@link GatewayOptions}. */
@@ -75,6 +94,24 @@ function positiveInteger(field: string, value: number | undefined, fallback: num
   if (!Number.isSafeInteger(value) || value <= 0) {
     throw new RangeError(`gateway option '${field}' must be a positive integer, got ${String(value)}`);
   }
+  return value;
+}
+
+function watcherGetter(watcher: GatewayOptions['watcher']): () => ActorWatcher | undefined {
+  if (watcher === undefined) return () => undefined;
+  if (typeof watcher === 'function') return watcher;
+  if (watcher !== null && typeof watcher === 'object' && typeof watcher.watch === 'function') return () => watcher;
+  throw new TypeError("gateway option 'watcher' must be an ActorWatcher or a function returning one");
+}
+
+function optionalFunction<F>(field: string, value: F | undefined): F | undefined {
+  if (value !== undefined && typeof value !== 'function') throw new TypeError(`gateway option '${field}' must be a function`);
+  return value;
+}
+
+function optionalBoolean(field: string, value: boolean | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`gateway option '${field}' must be a boolean`);
   return value;
 }
 
@@ -124,5 +161,9 @@ export function resolveGatewayOptions(opts: GatewayOptions): ResolvedGatewayOpti
     authTokens: Object.freeze([...(authTokens as readonly string[])]),
     logger: opts.logger ?? false,
     loggerInstance: opts.loggerInstance,
+    getWatcher: watcherGetter(opts.watcher),
+    checkProvisioned: optionalFunction('checkProvisioned', opts.checkProvisioned),
+    docs: optionalBoolean('docs', opts.docs, true),
+    dashboard: optionalBoolean('dashboard', opts.dashboard, true),
   };
 }

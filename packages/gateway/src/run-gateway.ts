@@ -76,7 +76,14 @@ export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningG
   });
   let app: FastifyInstance;
   try {
-    app = await buildApp({ client: () => nats.client(), isReady: () => nats.isConnected(), authTokens, loggerInstance: log });
+    app = await buildApp({
+      client: () => nats.client(),
+      isReady: () => nats.isConnected(),
+      watcher: () => nats.watcher(),
+      checkProvisioned: () => nats.checkProvisioned(),
+      authTokens,
+      loggerInstance: log,
+    });
     await app.listen({ port: listenPort, host });
   } catch (err) {
     await nats.close();

@@ -38,12 +38,17 @@ describe('booting without NATS', () => {
     expect(errorOf(res).code).toBe('NATS_UNAVAILABLE');
 
     server = await startNatsServer({ port });
-    await waitFor(async () => (await gateway?.app.inject({ method: 'GET', url: '/readyz' }))?.statusCode === 200, {
-      timeoutMs: 20_000,
-      message: 'the gateway to connect',
-    });
+    // Connected, but no worker has created the stream and buckets yet: not ready.
+    const notProvisioned = await waitFor(
+      async () => {
+        const res = await gateway?.app.inject({ method: 'GET', url: '/readyz' });
+        return res !== undefined && errorOf(res).code === 'NOT_PROVISIONED' ? res : undefined;
+      },
+      { timeoutMs: 20_000, message: 'the gateway to connect' },
+    );
+    expect(notProvisioned.statusCode).toBe(503);
+    expect(errorOf(notProvisioned).message).toContain('stream ACTORS');
 
-    // NATS is up but no worker has created the stream yet.
     const early = await gateway.app.inject({ method: 'POST', url: '/api/counter/add?value=3' });
     expect(early.statusCode).toBe(503);
     expect(errorOf(early).code).toBe('NOT_PROVISIONED');
@@ -52,6 +57,7 @@ describe('booting without NATS', () => {
     worker = createWorker({ nc: workerNc, actors: [counter], partitions: 2, logger: log });
     await worker.start();
     await waitFor(() => worker?.settled(), { timeoutMs: 15_000, message: 'the worker to own its partitions' });
+    expect((await gateway.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ok', nats: 'connected', provisioned: true });
 
     const ok = await gateway.app.inject({ method: 'POST', url: '/api/counter/add?value=3&wait=true' });
     expect(ok.statusCode).toBe(200);

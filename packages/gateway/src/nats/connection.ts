@@ -1,10 +1,15 @@
 import {
   assertServerVersion,
   createActorClient,
+  createActorWatcher,
+  defaultNames,
   type ActorClient,
+  type ActorWatcher,
   type ActorNames,
   type AnyActorDefinition,
 } from '@jetactor/actor-runtime';
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jserrors } from '@nats-io/jetstream/internal';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
 import type { Service } from '@nats-io/services';
 import { connect as natsConnect } from '@nats-io/transport-node';
@@ -35,6 +40,13 @@ export interface NatsLink {
   client(): ActorClient | undefined;
   /** True while the connection is up (false before the first connect and while reconnecting). */
   isConnected(): boolean;
+  /** The actor state watcher once connected; `undefined` before. */
+  watcher(): ActorWatcher | undefined;
+  /**
+   * What is missing in JetStream: `JetStream` itself, the operations stream, the state or
+   * control bucket. Empty when everything is there. Rejects while not connected.
+   */
+  checkProvisioned(): Promise<string[]>;
   /** Resolves at the first successful connect. */
   readonly firstConnect: Promise<void>;
   /** Stops serving calls, drains the connection (or gives up connecting). */
@@ -53,6 +65,9 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
   const retryDelayMs = opts.retryDelayMs ?? 2_000;
   let nc: NatsConnection | undefined;
   let client: ActorClient | undefined;
+  let watcher: ActorWatcher | undefined;
+  let jsm: { nc: NatsConnection; jsm: Promise<JetStreamManager> } | undefined;
+  const names = defaultNames(opts.names);
   let calls: Service | undefined;
   let connected = false;
   let closing = false;
@@ -92,6 +107,7 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
       const version = assertServerVersion(c);
       nc = c;
       client = createActorClient(c, { actors: opts.actors, names: opts.names });
+      watcher = createActorWatcher(c, { actors: opts.actors, names: opts.names });
       if (opts.calls !== false) {
         calls = await serveCalls(c, client, { ...opts.calls, subjectPrefix: opts.names?.subjectPrefix, log });
       }
@@ -112,6 +128,7 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
       log.error({ err }, 'NATS connection closed; connecting again');
       client?.close();
       client = undefined;
+      watcher = undefined;
       nc = undefined;
       calls = undefined;
       retryTimer = setTimeout(() => void attempt(), retryDelayMs);
@@ -121,6 +138,43 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
 
   return {
     client: () => client,
+    watcher: () => watcher,
+    async checkProvisioned(): Promise<string[]> {
+      const c = nc;
+      if (c === undefined || c.isClosed()) throw new Error('not connected to NATS');
+      if (jsm?.nc !== c) {
+        const pending = jetstreamManager(c);
+        // A failed attempt (JetStream off) is not cached: it may be turned on later.
+        pending.catch(() => {
+          if (jsm?.jsm === pending) jsm = undefined;
+        });
+        jsm = { nc: c, jsm: pending };
+      }
+      let manager: JetStreamManager;
+      try {
+        manager = await jsm.jsm;
+      } catch (err) {
+        if (err instanceof jserrors.JetStreamNotEnabled) return ['JetStream'];
+        throw err;
+      }
+      const wanted: Array<[stream: string, label: string]> = [
+        [names.stream, `stream ${names.stream}`],
+        [`KV_${names.stateBucket}`, `bucket ${names.stateBucket}`],
+        [`KV_${names.controlBucket}`, `bucket ${names.controlBucket}`],
+      ];
+      const found = await Promise.all(
+        wanted.map(async ([stream, label]) => {
+          try {
+            await manager.streams.info(stream);
+            return undefined;
+          } catch (err) {
+            if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return label;
+            throw err;
+          }
+        }),
+      );
+      return found.filter((label): label is string => label !== undefined);
+    },
     isConnected: () => connected && nc !== undefined && !nc.isClosed(),
     firstConnect,
     async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { ActorClient, AnyActorDefinition } from '@jetactor/actor-runtime';
+import type { ActorClient, ActorWatcher, AnyActorDefinition } from '@jetactor/actor-runtime';
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import { GatewayError } from '../errors.js';
@@ -9,6 +9,8 @@ declare module 'fastify' {
     actorClient(): ActorClient;
     /** The actor client and the definition of `type`; throws 404 `UNKNOWN_ACTOR` for an unregistered type. */
     actorOf(type: string): { client: ActorClient; definition: AnyActorDefinition };
+    /** The actor state watcher; throws 503 `NATS_UNAVAILABLE` while there is none or NATS is down. */
+    actorWatcher(): ActorWatcher;
   }
 }
 
@@ -16,6 +18,8 @@ declare module 'fastify' {
 export interface ActorClientPluginOptions {
   /** Returns the client, or `undefined` while NATS has not connected yet. */
   getClient: () => ActorClient | undefined;
+  /** Returns the state watcher, or `undefined` while NATS has not connected yet (or none is configured). */
+  getWatcher?: () => ActorWatcher | undefined;
 }
 
 const actorClientPlugin: FastifyPluginCallback<ActorClientPluginOptions> = (app: FastifyInstance, opts, done) => {
@@ -33,6 +37,13 @@ const actorClientPlugin: FastifyPluginCallback<ActorClientPluginOptions> = (app:
     const definition = client.definition(type);
     if (definition === undefined) throw new GatewayError('UNKNOWN_ACTOR', `unknown actor type '${type}'`);
     return { client, definition };
+  });
+  app.decorate('actorWatcher', () => {
+    const watcher = opts.getWatcher?.();
+    if (watcher === undefined || !app.natsReady()) {
+      throw new GatewayError('NATS_UNAVAILABLE', 'not connected to NATS; retry later');
+    }
+    return watcher;
   });
   done();
 };

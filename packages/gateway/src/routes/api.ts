@@ -3,6 +3,7 @@ import type { RouteSchemas } from '../schemas.js';
 import { actorRoutes } from './actors.js';
 import { counterRoutes } from './counter.js';
 import { createHandlers, targetOf, type HandlerSettings } from './handlers.js';
+import { liveRoutes } from './live.js';
 
 /** Options of {@link apiRoutes}. */
 export interface ApiRoutesOptions {
@@ -37,5 +38,6 @@ export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyI
   const handlers = createHandlers(app, opts.settings);
   counterRoutes(app, handlers, opts.schemas);
   actorRoutes(app, handlers, opts.schemas);
+  liveRoutes(app, opts.settings, opts.schemas);
   done();
 };

@@ -1,0 +1,192 @@
+/**
+ * Live views: Server-Sent Events of actor state changes (a KV watch on the state
+ * bucket) and the cluster status (members, partition owners, checkpoints, lag).
+ */
+import type { ActorChange, ActorWatch } from '@jetactor/actor-runtime';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
+import { withDeadline } from '../deadline.js';
+import { GatewayError } from '../errors.js';
+import type { RouteSchemas } from '../schemas.js';
+import type { HandlerSettings } from './handlers.js';
+
+/** How often an idle event stream sends a comment, so proxies and clients keep it open, in ms. */
+export const SSE_KEEPALIVE_MS = 15_000;
+
+/** The SSE event name of a state change. */
+export const CHANGE_EVENT = 'change';
+
+const changeSchema = {
+  type: 'object',
+  description: `Each \`${CHANGE_EVENT}\` event's data: the actor's state after a committed change.`,
+  properties: {
+    type: { type: 'string' },
+    key: { type: 'string' },
+    state: {},
+    seq: { type: 'integer', description: 'Stream sequence of the last operation applied.' },
+    revision: { type: 'integer', description: 'KV revision of the state record (also the event id).' },
+    updatedAt: { type: ['string', 'null'], description: 'When the worker committed the change (ISO 8601).' },
+    deleted: { type: 'boolean' },
+  },
+  required: ['type', 'key', 'state', 'seq', 'revision', 'updatedAt', 'deleted'],
+} as const;
+
+const eventStream = {
+  200: {
+    description: `A \`text/event-stream\`: one \`${CHANGE_EVENT}\` event per committed state change (data: JSON, see the ActorChange schema), comments as keep-alives.`,
+    content: { 'text/event-stream': { schema: { type: 'string' } } },
+  },
+} as const;
+
+const watchKeySchema = (schemas: RouteSchemas): FastifySchema => ({
+  params: schemas.read.params,
+  querystring: {
+    type: 'object',
+    properties: {
+      updatesOnly: { type: 'boolean', default: false, description: 'Skip the current state; send only later changes.' },
+    },
+    additionalProperties: false,
+  },
+  response: eventStream,
+});
+
+const watchTypeSchema = (schemas: RouteSchemas): FastifySchema => ({
+  params: schemas.list.params,
+  querystring: {
+    type: 'object',
+    properties: {
+      updatesOnly: {
+        type: 'boolean',
+        default: true,
+        description: 'Default true: only changes from now on. `false` first sends the current state of every actor of the type.',
+      },
+    },
+    additionalProperties: false,
+  },
+  response: eventStream,
+});
+
+const statusSchema: FastifySchema = {
+  response: {
+    200: {
+      type: 'object',
+      properties: {
+        members: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              partitions: { type: 'array', items: { type: 'integer' } },
+              host: { type: 'string' },
+              pid: { type: 'integer' },
+              startedAt: { type: 'string' },
+            },
+            required: ['id', 'partitions'],
+          },
+        },
+        partitions: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              partition: { type: 'integer' },
+              owner: { type: ['string', 'null'] },
+              checkpoint: { type: 'integer' },
+              lag: { type: ['integer', 'null'], description: 'Operations stored but not applied yet; null when no live owner reports it.' },
+            },
+            required: ['partition', 'owner', 'checkpoint', 'lag'],
+          },
+        },
+      },
+      required: ['members', 'partitions'],
+    },
+  },
+};
+
+/** The JSON schema of one change event's data (for the OpenAPI document). */
+export const ACTOR_CHANGE_SCHEMA = changeSchema;
+
+/** Formats one SSE event. */
+export function sseEvent(change: ActorChange): string {
+  return `id: ${change.revision}\nevent: ${CHANGE_EVENT}\ndata: ${JSON.stringify(change)}\n\n`;
+}
+
+/**
+ * Registers `GET /api/actors/:type/:key/watch`, `GET /api/watch/:type` (Server-Sent
+ * Events) and `GET /api/status`. Open streams end when the client goes away (the KV
+ * watch is stopped) and when the app closes.
+ */
+export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, schemas: RouteSchemas): void {
+  const open = new Set<() => void>();
+  app.addHook('preClose', (done) => {
+    for (const end of open) end();
+    done();
+  });
+
+  const expired = (what: string) => (): Error =>
+    app.natsReady()
+      ? new GatewayError('TIMEOUT', `${what} did not complete within ${settings.requestTimeoutMs} ms`)
+      : new GatewayError('NATS_UNAVAILABLE', 'lost the connection to NATS; retry later');
+
+  async function stream(request: FastifyRequest, reply: FastifyReply, type: string, key: string | undefined, updatesOnly: boolean): Promise<void> {
+    app.actorOf(type);
+    const watcher = app.actorWatcher();
+    const watch: ActorWatch = await withDeadline(watcher.watch(type, key, { updatesOnly }), settings.requestTimeoutMs, expired('watch'));
+
+    reply.hijack();
+    const res = reply.raw;
+    res.socket?.setNoDelay(true);
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write(`: watching ${key === undefined ? `${type}.*` : `${type}.${key}`}\n\n`);
+    app.gatewayMetrics.sseStreams.inc();
+    request.log.info({ updatesOnly }, 'watch started');
+
+    let ended = false;
+    const keepalive = setInterval(() => res.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      clearInterval(keepalive);
+      watch.stop();
+      open.delete(end);
+      app.gatewayMetrics.sseStreams.dec();
+      if (!res.writableEnded) res.end();
+      request.log.info('watch ended');
+    };
+    open.add(end);
+    // The client went away: stop the KV watch at once.
+    res.on('close', end);
+    try {
+      for await (const change of watch) {
+        if (ended) break;
+        res.write(sseEvent(change));
+      }
+    } catch (err) {
+      request.log.warn({ err }, 'watch failed');
+    } finally {
+      end();
+    }
+  }
+
+  app.get('/api/actors/:type/:key/watch', { schema: watchKeySchema(schemas) }, async (request, reply) => {
+    const { type, key } = request.params as { type: string; key: string };
+    const { updatesOnly } = request.query as { updatesOnly: boolean };
+    await stream(request, reply, type, key, updatesOnly);
+  });
+
+  app.get('/api/watch/:type', { schema: watchTypeSchema(schemas) }, async (request, reply) => {
+    const { type } = request.params as { type: string };
+    const { updatesOnly } = request.query as { updatesOnly: boolean };
+    await stream(request, reply, type, undefined, updatesOnly);
+  });
+
+  app.get('/api/status', { schema: statusSchema }, async (_request, reply) => {
+    const status = await withDeadline(app.actorClient().status(), settings.requestTimeoutMs, expired('status'));
+    return reply.send(status);
+  });
+}
