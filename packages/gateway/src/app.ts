@@ -9,6 +9,7 @@ import { jsonBody } from './plugins/json-body.js';
 import { metrics } from './plugins/metrics.js';
 import { natsReadiness } from './plugins/nats-readiness.js';
 import { openApi } from './plugins/openapi.js';
+import { rateLimit } from './plugins/rate-limit.js';
 import { apiRoutes } from './routes/api.js';
 import { formatSchemaError, routeSchemas, type SchemaErrorLike } from './schemas.js';
 
@@ -65,6 +66,7 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
   await app.register(errorsHandler);
   await app.register(jsonBody);
   await app.register(auth, { tokens: opts.authTokens });
+  await app.register(rateLimit, { max: opts.rateLimitPerMinute, timeWindowMs: 60_000 });
   await app.register(actorClient, { getClient: opts.getClient, getWatcher: opts.getWatcher });
   await app.register(apiRoutes, {
     settings: { defaultTimeoutMs: opts.defaultTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs },

@@ -54,9 +54,17 @@ export const ERROR_CODES = {
     status: 401,
     description: 'Auth tokens are configured and the request has no valid `Authorization: Bearer <token>` header.',
   },
+  FORBIDDEN: {
+    status: 403,
+    description: "The bearer token is valid but lacks the route's scope (`read` for GET, `write` for mutations, `admin` for resubmitting dead letters).",
+  },
   NOT_FOUND: {
     status: 404,
     description: 'No such route.',
+  },
+  UNKNOWN_DEAD_LETTER: {
+    status: 404,
+    description: 'No dead letter with that `dlqSeq` (never written, or aged out of `ACTORS_DLQ`).',
   },
   UNKNOWN_ACTOR: {
     status: 404,
@@ -81,6 +89,10 @@ export const ERROR_CODES = {
   RESULT_OUT_OF_RANGE: {
     status: 422,
     description: 'With `?wait=true`: the operation would produce a value out of range; the state is unchanged.',
+  },
+  RATE_LIMITED: {
+    status: 429,
+    description: 'The client sent more requests than `GATEWAY_RATE_LIMIT` allows per minute; wait the seconds in `Retry-After`.',
   },
   INTERNAL_ERROR: {
     status: 500,

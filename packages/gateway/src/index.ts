@@ -6,6 +6,9 @@
  * background and listens.
  */
 export { buildApp } from './app.js';
+export { AUTH_SCOPES, AuthScope, WEAK_TOKEN_LENGTH, decideAuth, isLoopbackHost, normalizeAuthTokens, parseAuthTokens } from './auth-config.js';
+export type { AuthDecision, AuthToken } from './auth-config.js';
+export type { Principal } from './plugins/auth.js';
 export { ERROR_CODES, GatewayError, OPERATION_FAILED_STATUS, errorBody, isGatewayErrorCode } from './errors.js';
 export type { ErrorCodeInfo, ErrorResponseBody, GatewayErrorCode, GatewayErrorOptions } from './errors.js';
 export { GATEWAY_DEFAULTS, REDACTED_LOG_PATHS, resolveGatewayOptions } from './options.js';

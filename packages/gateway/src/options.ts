@@ -1,4 +1,5 @@
 import type { ActorClient, ActorWatcher } from '@jetactor/actor-runtime';
+import { normalizeAuthTokens, type AuthToken } from './auth-config.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { LoggerOptions } from 'pino';
 
@@ -29,10 +30,17 @@ export interface GatewayOptions {
    */
   requestTimeoutMs?: number;
   /**
-   * Bearer tokens accepted in `Authorization: Bearer <token>` on `/api` routes.
-   * Empty or unset: no authentication (the default; fine on 127.0.0.1).
+   * Bearer tokens accepted in `Authorization: Bearer <token>` on `/api` routes: a string
+   * has every scope, `{ token, scopes }` the listed ones (`read`, `write`, `admin`).
+   * Empty or unset: no authentication. `runGateway` allows that only on loopback or with
+   * `GATEWAY_AUTH=off`; `buildApp` leaves the policy to its caller.
    */
-  authTokens?: readonly string[];
+  authTokens?: readonly (string | AuthToken)[];
+  /**
+   * Requests per client per minute on `/api` routes, then 429 `RATE_LIMITED` with
+   * `Retry-After`. A client is its bearer token, or its IP address without one. 0: off. Default 6000.
+   */
+  rateLimitPerMinute?: number;
   /** Fastify's logger: `false` (default: silent), `true`, or pino options. Authorization headers are always redacted. */
   logger?: boolean | GatewayLoggerOptions;
   /** A ready pino logger to use instead of {@link GatewayOptions.logger}. */
@@ -62,7 +70,8 @@ export interface ResolvedGatewayOptions {
   readonly defaultTimeoutMs: number;
   readonly maxTimeoutMs: number;
   readonly requestTimeoutMs: number;
-  readonly authTokens: readonly string[];
+  readonly authTokens: readonly AuthToken[];
+  readonly rateLimitPerMinute: number;
   readonly logger: boolean | GatewayLoggerOptions;
   readonly loggerInstance: FastifyBaseLogger | undefined;
   readonly getWatcher: () => ActorWatcher | undefined;
@@ -77,6 +86,7 @@ export const GATEWAY_DEFAULTS = {
   defaultTimeoutMs: 5_000,
   maxTimeoutMs: 60_000,
   requestTimeoutMs: 5_000,
+  rateLimitPerMinute: 6_000,
 } as const;
 
 /** Paths pino always redacts from gateway logs. */
@@ -146,9 +156,10 @@ export function resolveGatewayOptions(opts: GatewayOptions): ResolvedGatewayOpti
   }
   const requestTimeoutMs = positiveInteger('requestTimeoutMs', opts.requestTimeoutMs, GATEWAY_DEFAULTS.requestTimeoutMs);
 
-  const authTokens: readonly unknown[] = opts.authTokens ?? [];
-  if (!Array.isArray(authTokens) || !authTokens.every((t): t is string => typeof t === 'string' && t.length > 0)) {
-    throw new TypeError("gateway option 'authTokens' must be an array of non-empty strings");
+  const authTokens = normalizeAuthTokens(opts.authTokens ?? []);
+  const rateLimitPerMinute = opts.rateLimitPerMinute ?? GATEWAY_DEFAULTS.rateLimitPerMinute;
+  if (!Number.isSafeInteger(rateLimitPerMinute) || rateLimitPerMinute < 0) {
+    throw new RangeError(`gateway option 'rateLimitPerMinute' must be an integer >= 0, got ${String(opts.rateLimitPerMinute)}`);
   }
 
   return {
@@ -158,7 +169,8 @@ export function resolveGatewayOptions(opts: GatewayOptions): ResolvedGatewayOpti
     defaultTimeoutMs,
     maxTimeoutMs,
     requestTimeoutMs,
-    authTokens: Object.freeze([...(authTokens as readonly string[])]),
+    authTokens: Object.freeze(authTokens),
+    rateLimitPerMinute,
     logger: opts.logger ?? false,
     loggerInstance: opts.loggerInstance,
     getWatcher: watcherGetter(opts.watcher),

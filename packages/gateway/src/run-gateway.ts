@@ -4,8 +4,9 @@ import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { buildApp } from './app.js';
+import { WEAK_TOKEN_LENGTH, decideAuth } from './auth-config.js';
 import { connectInBackground, type NatsLink } from './nats/connection.js';
-import { REDACTED_LOG_PATHS } from './options.js';
+import { GATEWAY_DEFAULTS, REDACTED_LOG_PATHS } from './options.js';
 
 /** Options of {@link runGateway}; everything else comes from the environment. */
 export interface RunGatewayOptions {
@@ -44,10 +45,23 @@ function port(env: NodeJS.ProcessEnv): number {
   return n;
 }
 
+function rateLimit(env: NodeJS.ProcessEnv): number {
+  const raw = env.GATEWAY_RATE_LIMIT;
+  if (raw === undefined || raw.trim() === '') return GATEWAY_DEFAULTS.rateLimitPerMinute;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new RangeError(`GATEWAY_RATE_LIMIT must be an integer >= 0 (requests per client per minute; 0 = off), got '${raw}'`);
+  }
+  return n;
+}
+
 /**
  * Starts the gateway from the environment: `PORT` (3000), `HOST` (127.0.0.1),
- * `LOG_LEVEL` (info), `GATEWAY_AUTH_TOKENS` (comma-separated bearer tokens; unset: no
- * auth), and `NATS_URL` plus credentials as the runtime's `connectionOptionsFromEnv()`
+ * `LOG_LEVEL` (info), `GATEWAY_AUTH_TOKENS` (`tokenA:read,write;tokenB:read`, or a
+ * plain comma list of all-scope tokens), `GATEWAY_AUTH` (`off` to run without auth on
+ * purpose; without tokens and without it, only a loopback `HOST` may start, with auth
+ * off and a loud warning), `GATEWAY_RATE_LIMIT` (requests per client per minute, 6000;
+ * 0 = off), and `NATS_URL` plus credentials as the runtime's `connectionOptionsFromEnv()`
  * reads them. Listens at once; NATS connects in the background and the API answers
  * 503 until it does.
  */
@@ -62,10 +76,21 @@ export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningG
     });
   const listenPort = port(env);
   const host = env.HOST ?? '127.0.0.1';
-  const authTokens = (env.GATEWAY_AUTH_TOKENS ?? '')
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t.length > 0);
+  const authDecision = decideAuth(env, host);
+  const authTokens = authDecision.mode === 'tokens' ? authDecision.tokens : [];
+  const rateLimitPerMinute = rateLimit(env);
+  if (authDecision.mode === 'off') {
+    log.warn(
+      { auth: 'off', host, reason: authDecision.reason },
+      authDecision.reason === 'explicit'
+        ? 'AUTH IS OFF (GATEWAY_AUTH=off): anyone who can reach this gateway can read and change every actor'
+        : `AUTH IS OFF: listening on loopback (${host}) only, so only this machine can call it; set GATEWAY_AUTH_TOKENS to require bearer tokens`,
+    );
+  } else {
+    log.info({ auth: 'tokens', tokens: authTokens.map((t, i) => ({ id: `token-${i + 1}`, scopes: t.scopes })) }, 'bearer-token auth is on');
+    const weak = authTokens.filter((t) => t.token.length < WEAK_TOKEN_LENGTH).length;
+    if (weak > 0) log.warn({ weak }, `${weak} auth token(s) shorter than ${WEAK_TOKEN_LENGTH} characters: use long random tokens`);
+  }
 
   const nats = connectInBackground({
     connectionOptions: { ...connectionOptionsFromEnv(env, 'jetactor-gateway'), ...opts.connectionOptions },
@@ -82,6 +107,7 @@ export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningG
       watcher: () => nats.watcher(),
       checkProvisioned: () => nats.checkProvisioned(),
       authTokens,
+      rateLimitPerMinute,
       loggerInstance: log,
     });
     await app.listen({ port: listenPort, host });

@@ -71,6 +71,24 @@ const resultSchema = {
   required: ['seq'],
 } as const;
 
+/** A dead letter: a failed operation kept in `ACTORS_DLQ` with the reason. */
+const deadLetterSchema = {
+  type: 'object',
+  properties: {
+    dlqSeq: { type: 'integer' },
+    seq: { type: 'integer' },
+    subject: { type: 'string' },
+    type: { type: 'string' },
+    key: { type: 'string' },
+    op: { type: 'string' },
+    code: { type: 'string' },
+    message: { type: 'string' },
+    payload: { type: 'string' },
+    time: { type: 'string' },
+  },
+  required: ['dlqSeq', 'seq', 'subject', 'type', 'key', 'op', 'code', 'message', 'payload', 'time'],
+} as const;
+
 const counterValueSchema = { type: 'object', properties: { value: {} } } as const;
 
 function params(names: readonly ('type' | 'key' | 'op')[]): object {
@@ -99,6 +117,10 @@ export interface RouteSchemas {
   list: FastifySchema;
   /** `DELETE /api/actors/:type/:key`. */
   remove: FastifySchema;
+  /** `GET /api/dlq`. */
+  deadLetters: FastifySchema;
+  /** `POST /api/dlq/:dlqSeq/resubmit`. */
+  resubmit: FastifySchema;
 }
 
 /** Builds the {@link RouteSchemas}; `maxTimeoutMs` bounds `?timeoutMs=`. */
@@ -145,6 +167,38 @@ export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
       querystring: querystring({}),
       headers: idempotencyHeaders,
       response: { 202: signaledSchema },
+    },
+    deadLetters: {
+      querystring: querystring({
+        limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
+        cursor: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+      }),
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            items: { type: 'array', items: deadLetterSchema },
+            nextCursor: { type: ['integer', 'null'] },
+          },
+          required: ['items', 'nextCursor'],
+        },
+      },
+    },
+    resubmit: {
+      params: {
+        type: 'object',
+        properties: { dlqSeq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
+        required: ['dlqSeq'],
+        additionalProperties: false,
+      },
+      querystring: querystring({}),
+      response: {
+        202: {
+          type: 'object',
+          properties: { resubmitted: { type: 'integer' }, seq: { type: 'integer' }, duplicate: { type: 'boolean' } },
+          required: ['resubmitted', 'seq'],
+        },
+      },
     },
   };
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import type { RouteSchemas } from '../schemas.js';
 import { actorRoutes } from './actors.js';
 import { counterRoutes } from './counter.js';
+import { deadLetterRoutes } from './dlq.js';
 import { createHandlers, targetOf, type HandlerSettings } from './handlers.js';
 import { liveRoutes } from './live.js';
 
@@ -16,12 +17,14 @@ export interface ApiRoutesOptions {
 const LOGGED_NAME_LENGTH = 130;
 
 /**
- * Every `/api` route, in one encapsulated context with its hooks: bearer auth first
- * (`onRequest`, before the body is read), then the actor's type, key and op are added to
+ * Every `/api` route, in one encapsulated context with its hooks: the per-client rate
+ * limit and bearer auth with scopes first (`onRequest`, before the body is read), then the actor's type, key and op are added to
  * the request's log lines, and after validation `requireNats` answers 503 while NATS is
  * down, so a 4xx is the same whether NATS is up or not.
  */
 export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyInstance, opts, done) => {
+  // Rate limit first, so that guessing tokens is limited too; then bearer auth and scopes.
+  app.addHook('onRequest', app.limitRate);
   app.addHook('onRequest', app.authenticate);
   app.addHook('onRequest', (request, reply, next) => {
     const fields: Record<string, string> = {};
@@ -38,6 +41,7 @@ export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyI
   const handlers = createHandlers(app, opts.settings);
   counterRoutes(app, handlers, opts.schemas);
   actorRoutes(app, handlers, opts.schemas);
+  deadLetterRoutes(app, opts.settings, opts.schemas);
   liveRoutes(app, opts.settings, opts.schemas);
   done();
 };

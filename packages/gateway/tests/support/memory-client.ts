@@ -15,14 +15,15 @@ import {
   type AnyActorDefinition,
   type CallResult,
   type ClusterStatus,
+  type DeadLetter,
   type SignalResult,
 } from '@jetactor/actor-runtime';
-import { ActorError } from '@jetactor/actor-runtime';
+import { ActorError, ErrorCode } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
 
 /** One request the client was asked to publish. */
 export interface Published {
-  method: 'signal' | 'call' | 'delete';
+  method: 'signal' | 'call' | 'delete' | 'resubmit';
   type: string;
   key: string;
   op: string;
@@ -42,6 +43,8 @@ export interface MemoryClient extends ActorClient {
   failWith: Error | undefined;
   /** When false, signals are stored but not applied (a worker that lags). */
   applying: boolean;
+  /** Dead letters that `deadLetters()` pages through and `resubmit()` publishes again. */
+  readonly dead: DeadLetter[];
 }
 
 interface Entry {
@@ -112,6 +115,7 @@ export function createMemoryClient(actors: readonly AnyActorDefinition[] = [coun
     hang: false,
     failWith: undefined,
     applying: true,
+    dead: [],
 
     definition: (type) => registry.get(type),
 
@@ -182,8 +186,22 @@ export function createMemoryClient(actors: readonly AnyActorDefinition[] = [coun
     },
 
     status: (): Promise<ClusterStatus> => Promise.resolve({ members: [], partitions: [] }),
-    deadLetters: () => Promise.resolve({ items: [], nextCursor: null }),
-    resubmit: (dlqSeq: number) => Promise.reject(new Error(`no dead letter ${dlqSeq} in the memory client`)),
+    async deadLetters(opts = {}) {
+      await gate();
+      const limit = opts.limit ?? 100;
+      const items = client.dead.filter((d) => d.dlqSeq > (opts.cursor ?? 0)).slice(0, limit);
+      const last = client.dead[client.dead.length - 1];
+      const tail = items[items.length - 1];
+      return { items, nextCursor: tail !== undefined && last !== undefined && tail.dlqSeq < last.dlqSeq ? tail.dlqSeq : null };
+    },
+
+    async resubmit(dlqSeq: number): Promise<SignalResult> {
+      await gate();
+      const d = client.dead.find((x) => x.dlqSeq === dlqSeq);
+      if (d === undefined) throw new ActorError(ErrorCode.NotFound, `no dead letter ${dlqSeq}`);
+      const r = publish('resubmit', d.type, d.key, d.op, d.payload === '' ? undefined : (JSON.parse(d.payload) as unknown));
+      return { seq: r.seq, duplicate: r.duplicate };
+    },
 
     close() {},
   };
