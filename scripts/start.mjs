@@ -144,7 +144,9 @@ async function main() {
   let natsUrl = process.env.NATS_URL || DEFAULT_NATS_URL;
   const host = process.env.HOST || '127.0.0.1';
   const port = process.env.PORT || '3000';
-  const authTokens = (process.env.GATEWAY_AUTH_TOKENS ?? '').split(',').filter((t) => t.trim());
+  // `tokenA:read,write;tokenB:read`, or the older plain comma list (the gateway parses and checks it).
+  const tokensText = process.env.GATEWAY_AUTH_TOKENS ?? '';
+  const authTokens = tokensText.split(/[:;]/.test(tokensText) ? ';' : ',').filter((t) => t.trim());
 
   for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
     process.on(signal, () => {
@@ -177,7 +179,7 @@ async function main() {
     startChild('worker', process.execPath, [PARTS.worker], env);
   }
   if (!only || only === 'gateway') {
-    say(`gateway on http://${host}:${port} (auth ${authTokens.length ? `on: ${authTokens.length} bearer token(s) from GATEWAY_AUTH_TOKENS` : 'off; set GATEWAY_AUTH_TOKENS to require bearer tokens'})`);
+    say(`gateway on http://${host}:${port} (auth ${authTokens.length ? `on: ${authTokens.length} bearer token(s) from GATEWAY_AUTH_TOKENS` : 'OFF; set GATEWAY_AUTH_TOKENS to require bearer tokens'})`);
     startChild('gateway', process.execPath, [PARTS.gateway], env);
   }
   say('running; Ctrl-C to stop');
