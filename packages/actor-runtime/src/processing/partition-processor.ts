@@ -8,6 +8,7 @@ import { controlKeys, decodeJson, encodeJson, type Checkpoint, type StateRecord 
 import type { Topology } from '../store/provision.js';
 import type { CachedRecord, RecordCache } from './record-cache.js';
 import { readBudgetOf, type ReadBudget } from './read-budget.js';
+import { ackedPublisherOf, kvWriteSubject, type AckedPublisher } from './acked-publisher.js';
 
 /** Header that carries the inbox a caller awaits the result on. */
 export const REPLY_HEADER = 'Jetactor-Reply';
@@ -95,6 +96,8 @@ export class PartitionProcessor {
   /** The pull being read now. */
   private fetching: ConsumerMessages | null = null;
   private readonly budget: ReadBudget;
+  /** Record and checkpoint writes (CAS publishes with acks, windowed per connection). */
+  private readonly publisher: AckedPublisher;
   /** Budget units this reader holds: read ahead, being committed, or pulled and not yet received. */
   private held = 0;
   /** Size of the next pull. */
@@ -119,6 +122,7 @@ export class PartitionProcessor {
     this.partition = opts.partition;
     this.epoch = opts.epoch;
     this.budget = readBudgetOf(opts.nc);
+    this.publisher = ackedPublisherOf(opts.nc);
   }
 
   /** The last committed checkpoint. */
@@ -436,9 +440,11 @@ export class PartitionProcessor {
         ? { state: null, seq: rec.seq, epoch: this.epoch, updatedAt: now, deleted: true }
         : { state: rec.state, seq: rec.seq, epoch: this.epoch, updatedAt: now };
       try {
-        rec.revision = rec.revision > 0
-          ? await topology.state.update(k, encodeJson(record), rec.revision)
-          : await topology.state.create(k, encodeJson(record));
+        // Revision 0 is a create: the CAS fails if the key has any entry at all.
+        const ack = await this.publisher.publish(kvWriteSubject(topology.state, k), encodeJson(record), {
+          expectedLastSubjectSequence: rec.revision,
+        });
+        rec.revision = ack.seq;
       } catch (err) {
         throw conflictOr(err, `partition ${partition}: record ${k} was written by someone else`);
       }
@@ -462,9 +468,10 @@ export class PartitionProcessor {
       if (!this.o.leaseValid()) throw new FencedError(`partition ${partition}: lease not held, refusing to checkpoint`);
       const ck: Checkpoint = { seq: last.seq, epoch: this.epoch, updatedAt: now };
       try {
-        this.checkpointRev = this.checkpointRev > 0
-          ? await topology.control.update(controlKeys.checkpoint(partition), encodeJson(ck), this.checkpointRev)
-          : await topology.control.create(controlKeys.checkpoint(partition), encodeJson(ck));
+        const ack = await this.publisher.publish(kvWriteSubject(topology.control, controlKeys.checkpoint(partition)), encodeJson(ck), {
+          expectedLastSubjectSequence: this.checkpointRev,
+        });
+        this.checkpointRev = ack.seq;
       } catch (err) {
         throw conflictOr(err, `partition ${partition}: checkpoint was written by someone else`);
       }

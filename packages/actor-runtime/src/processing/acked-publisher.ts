@@ -1,0 +1,186 @@
+import { JetStreamApiError } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { TimeoutError } from '../errors.js';
+
+/** What the stream stored. */
+export interface PublishAck {
+  stream: string;
+  seq: number;
+  duplicate: boolean;
+}
+
+/** Options of one {@link AckedPublisher.publish}. */
+export interface AckedPublishOptions {
+  /**
+   * CAS on the subject: the publish fails with a `JetStreamApiError` of code 10071 unless
+   * the subject's last sequence is this (0: the subject has no message). This is what KV
+   * `create` (0) and `update(rev)` send.
+   */
+  expectedLastSubjectSequence?: number;
+}
+
+/** Options of an {@link AckedPublisher}. */
+export interface AckedPublisherOptions {
+  /** Publishes awaiting their ack at most, per connection. Default 2048. */
+  window?: number;
+  /** An ack not received within this many ms fails the publish with a {@link TimeoutError}. Default 10000. */
+  timeoutMs?: number;
+}
+
+interface Waiting {
+  resolve: (ack: PublishAck) => void;
+  reject: (err: Error) => void;
+  deadline: number;
+  subject: string;
+}
+
+const EXPECTED_LAST_SUBJECT_SEQ = 'Nats-Expected-Last-Subject-Sequence';
+const dec = new TextDecoder();
+
+/**
+ * JetStream publishes with acks over one reply subscription and a bounded window.
+ *
+ * Why not `js.publish` / `kv.update`: in nats.js 3.4 every such call is a full request
+ * (a timer, a promise, a mux entry, and an `Error` built on every successful reply when
+ * the request is cancelled), which kept a pipelined KV writer at ~9-15k writes/s with
+ * the client only half busy; the same writes as plain publishes with a reply subject, acks
+ * matched by subject, run at ~35k/s on the same machine (packages/bench/README.md). The
+ * window bounds what one connection has in flight, so control traffic (lease renewals,
+ * heartbeats) never queues behind tens of thousands of writes.
+ */
+export class AckedPublisher {
+  private readonly window: number;
+  private readonly timeoutMs: number;
+  private readonly prefix = createInbox();
+  private sub: Subscription | null = null;
+  private next = 0;
+  private readonly waiting = new Map<string, Waiting>();
+  private slotWaiters: Array<() => void> = [];
+  private sweeper: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(private readonly nc: NatsConnection, opts: AckedPublisherOptions = {}) {
+    this.window = Math.max(1, opts.window ?? 2048);
+    this.timeoutMs = Math.max(100, opts.timeoutMs ?? 10_000);
+    void nc.closed().then(() => this.close(new Error('connection closed')));
+  }
+
+  /** Publishes awaiting their ack now. */
+  get inFlight(): number {
+    return this.waiting.size;
+  }
+
+  /** Publishes `data` to a stream subject and resolves with the ack once it is stored. */
+  async publish(subject: string, data: Uint8Array, opts: AckedPublishOptions = {}): Promise<PublishAck> {
+    while (this.waiting.size >= this.window && !this.closed) {
+      await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+    }
+    if (this.closed) throw new Error('publisher closed: the connection is closed');
+    this.ensureSubscribed();
+    const reply = `${this.prefix}.${(this.next = (this.next + 1) % Number.MAX_SAFE_INTEGER)}`;
+    let h: MsgHdrs | undefined;
+    if (opts.expectedLastSubjectSequence !== undefined) {
+      h = headers();
+      h.set(EXPECTED_LAST_SUBJECT_SEQ, String(opts.expectedLastSubjectSequence));
+    }
+    return new Promise<PublishAck>((resolve, reject) => {
+      this.waiting.set(reply, { resolve, reject, deadline: performance.now() + this.timeoutMs, subject });
+      try {
+        this.nc.publish(subject, data, h ? { reply, headers: h } : { reply });
+      } catch (err) {
+        this.settle(reply);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  /** Fails every publish still waiting and refuses new ones. */
+  close(err: Error = new Error('publisher closed')): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sub?.unsubscribe();
+    this.sub = null;
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const [reply, w] of this.waiting) {
+      this.waiting.delete(reply);
+      w.reject(err);
+    }
+    this.wakeSlots();
+  }
+
+  private ensureSubscribed(): void {
+    if (this.sub) return;
+    this.sub = this.nc.subscribe(`${this.prefix}.*`, { callback: (err, msg) => (err ? undefined : this.onAck(msg)) });
+    this.sweeper = setInterval(() => this.sweep(), Math.min(250, this.timeoutMs / 4));
+    this.sweeper.unref?.();
+  }
+
+  private settle(reply: string): Waiting | undefined {
+    const w = this.waiting.get(reply);
+    if (!w) return undefined;
+    this.waiting.delete(reply);
+    // One freed slot wakes one waiter (FIFO): waking all would be quadratic with thousands waiting.
+    this.slotWaiters.shift()?.();
+    return w;
+  }
+
+  private wakeSlots(): void {
+    const waiters = this.slotWaiters;
+    this.slotWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private onAck(msg: Msg): void {
+    const w = this.settle(msg.subject);
+    if (!w) return; // late ack of a publish that timed out
+    if (msg.data.length === 0) {
+      // A status message: 503 means no stream listens on the subject.
+      const code = msg.headers?.code ?? 0;
+      w.reject(new Error(code === 503 ? `no stream stores ${w.subject}` : `unexpected reply to a publish on ${w.subject} (status ${code})`));
+      return;
+    }
+    let body: { stream?: string; seq?: number; duplicate?: boolean; error?: { code: number; err_code?: number; description: string } };
+    try {
+      body = JSON.parse(dec.decode(msg.data)) as typeof body;
+    } catch {
+      w.reject(new Error(`publish on ${w.subject}: unreadable ack`));
+      return;
+    }
+    if (body.error) {
+      w.reject(new JetStreamApiError({ code: body.error.code, err_code: body.error.err_code ?? 0, description: body.error.description }));
+      return;
+    }
+    w.resolve({ stream: body.stream ?? '', seq: body.seq ?? 0, duplicate: body.duplicate === true });
+  }
+
+  private sweep(): void {
+    if (this.waiting.size === 0) return;
+    const now = performance.now();
+    // Insertion order is publish order, and every publish has the same timeout.
+    for (const [reply, w] of this.waiting) {
+      if (w.deadline > now) break;
+      this.settle(reply);
+      w.reject(new TimeoutError(`no ack within ${this.timeoutMs} ms for a publish on ${w.subject}`));
+    }
+  }
+}
+
+const publishers = new WeakMap<NatsConnection, AckedPublisher>();
+
+/** The shared publisher of a connection (its window bounds the whole connection). */
+export function ackedPublisherOf(nc: NatsConnection): AckedPublisher {
+  let p = publishers.get(nc);
+  if (!p) {
+    p = new AckedPublisher(nc);
+    publishers.set(nc, p);
+  }
+  return p;
+}
+
+/** The subject a KV bucket stores `key` under, for writing (`$KV.<bucket>.<key>` by default). */
+export function kvWriteSubject(kv: KV, key: string): string {
+  const bucket = kv as unknown as { subjectForKey?: (k: string, edit?: boolean) => string; bucket?: string };
+  if (typeof bucket.subjectForKey === 'function') return bucket.subjectForKey(key, true);
+  return `$KV.${String(bucket.bucket)}.${key}`;
+}
