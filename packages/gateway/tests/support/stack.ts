@@ -1,0 +1,164 @@
+/**
+ * Helpers for tests that run the whole stack: a worker process (`node
+ * packages/counter-actor/dist/main.js`, built by `npm test`) and add-only HTTP load
+ * through the gateway with per-key acknowledgement counts.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { spawnProcess, type ManagedProcess } from '@jetactor/testing';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+
+/** The built worker entry point. */
+export const WORKER_MAIN = fileURLToPath(new URL('../../../counter-actor/dist/main.js', import.meta.url));
+
+/** Starts a worker process against `natsUrl` with short leases (2 s) and 8 partitions. */
+export function spawnWorker(name: string, natsUrl: string, env: Record<string, string | undefined> = {}): ManagedProcess {
+  if (!existsSync(WORKER_MAIN)) {
+    throw new Error(`${WORKER_MAIN} is missing: build first (npm test does, or: npx nx run-many -t build)`);
+  }
+  return spawnProcess(process.execPath, [WORKER_MAIN], {
+    name,
+    env: {
+      NATS_URL: natsUrl,
+      WORKER_ID: name,
+      ACTORS_PARTITIONS: '8',
+      LEASE_TTL_MS: '2000',
+      HEARTBEAT_MS: '250',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+  });
+}
+
+/** Parsed pino lines of a process; `since` is a `lineCount` taken earlier. */
+export function jsonLines(proc: ManagedProcess, since = 0): Array<Record<string, unknown>> {
+  const dropped = proc.lineCount - proc.lines.length;
+  return proc.lines.slice(Math.max(0, since - dropped)).flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** What an add-only load saw. */
+export interface LoadReport {
+  /** Logical adds of value 1 acknowledged with 202, per key (a retried add counts once). */
+  readonly acked: Map<string, number>;
+  /** HTTP requests sent, retries included. */
+  requests: number;
+  /** Requests per status code. */
+  readonly statuses: Map<number, number>;
+  /** Requests per error code (non-202 answers). */
+  readonly codes: Map<string, number>;
+  /** Slowest request, in ms. */
+  maxLatencyMs: number;
+  /** Logical adds that were never acknowledged before the retry deadline. */
+  unresolved: number;
+  /** Total acked logical adds. */
+  total(): number;
+}
+
+/** Options of {@link startAddLoad}. */
+export interface AddLoadOptions {
+  /** Sends one request (`app.inject`). */
+  inject: (opts: InjectOptions) => Promise<LightMyRequestResponse>;
+  /** Counter keys to spread the adds over. */
+  keys: readonly string[];
+  /** Concurrent request loops. Default 8. */
+  concurrency?: number;
+  /** Extra headers (authorization). */
+  headers?: Record<string, string>;
+  /** Pause before retrying an add that got a 5xx, in ms. Default 50. */
+  retryPauseMs?: number;
+  /** How long `stop()` lets loops retry their last unacknowledged add, in ms. Default 30000. */
+  drainTimeoutMs?: number;
+}
+
+/** A running load. */
+export interface AddLoad {
+  readonly report: LoadReport;
+  /** Stops starting new adds, lets the ones in flight finish (retrying until acked or the drain deadline). */
+  stop(): Promise<LoadReport>;
+}
+
+/**
+ * Sends `POST /api/counter/<key>/add?value=1` in `concurrency` loops until stopped. Each
+ * logical add has its own `Idempotency-Key` and is retried with it after a 5xx until it
+ * gets a 202, so every logical add is acknowledged exactly once and counted once: a
+ * key's final state must equal its acked count, and a double apply or a lost add shows.
+ * Any 4xx is a test failure (the load is well-formed).
+ */
+export function startAddLoad(opts: AddLoadOptions): AddLoad {
+  const concurrency = opts.concurrency ?? 8;
+  const pause = opts.retryPauseMs ?? 50;
+  const report: LoadReport = {
+    acked: new Map(opts.keys.map((k) => [k, 0])),
+    requests: 0,
+    statuses: new Map(),
+    codes: new Map(),
+    maxLatencyMs: 0,
+    unresolved: 0,
+    total() {
+      let n = 0;
+      for (const v of this.acked.values()) n += v;
+      return n;
+    },
+  };
+  let stopping = false;
+  let drainDeadline = Infinity;
+  let failure: Error | undefined;
+
+  const loop = async (id: number): Promise<void> => {
+    let n = 0;
+    let rnd = id * 7919 + 1;
+    while (!stopping && failure === undefined) {
+      rnd = (rnd * 1103515245 + 12345) % 2147483648;
+      const key = opts.keys[rnd % opts.keys.length] as string;
+      const idempotencyKey = `load-${id}-${n++}`;
+      for (;;) {
+        const started = performance.now();
+        const res = await opts.inject({
+          method: 'POST',
+          url: `/api/counter/${key}/add?value=1`,
+          headers: { ...opts.headers, 'idempotency-key': idempotencyKey },
+        });
+        report.maxLatencyMs = Math.max(report.maxLatencyMs, performance.now() - started);
+        report.requests++;
+        report.statuses.set(res.statusCode, (report.statuses.get(res.statusCode) ?? 0) + 1);
+        if (res.statusCode === 202) {
+          report.acked.set(key, (report.acked.get(key) ?? 0) + 1);
+          break;
+        }
+        const code = (res.json<{ error?: { code?: string } }>().error?.code ?? 'NONE');
+        report.codes.set(code, (report.codes.get(code) ?? 0) + 1);
+        if (res.statusCode < 500) {
+          failure = new Error(`unexpected ${res.statusCode} for an add: ${res.body}`);
+          return;
+        }
+        if (performance.now() > drainDeadline) {
+          report.unresolved++;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, pause));
+      }
+    }
+  };
+  const loops = Array.from({ length: concurrency }, (_, i) => loop(i));
+  return {
+    report,
+    async stop() {
+      stopping = true;
+      drainDeadline = performance.now() + (opts.drainTimeoutMs ?? 30_000);
+      await Promise.all(loops);
+      if (failure) throw failure;
+      return report;
+    },
+  };
+}
+
+/** Counts as a compact object, for messages and reports. */
+export function counts(m: Map<string | number, number>): Record<string, number> {
+  return Object.fromEntries([...m.entries()].sort(([a], [b]) => String(a).localeCompare(String(b))));
+}
