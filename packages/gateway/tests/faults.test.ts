@@ -14,7 +14,7 @@ import { counter } from '@jetactor/counter-actor';
 import { replayCounters, startNatsCluster, startNatsServer, waitFor, type ManagedProcess, type NatsCluster, type NatsServer } from '@jetactor/testing';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { InjectOptions } from 'fastify';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
@@ -44,7 +44,7 @@ interface Stack {
   nc: NatsConnection;
   jsm: JetStreamManager;
   client: ActorClient;
-  inject: (opts: InjectOptions) => ReturnType<RunningGateway['app']['inject']>;
+  inject: (opts: InjectOptions) => Promise<LightMyRequestResponse>;
 }
 
 async function startStack(natsUrl: string, servers: readonly string[], workerEnv: Record<string, string> = {}): Promise<Stack> {
