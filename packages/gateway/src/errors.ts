@@ -105,7 +105,7 @@ export const ERROR_CODES = {
   NOT_PROVISIONED: {
     status: 503,
     description:
-      'NATS is up but JetStream is off, or the actors stream or buckets do not exist yet (a worker creates them at start); retry later.',
+      'NATS is up but no JetStream stream answered: JetStream is off, the actors stream or buckets do not exist yet (a worker creates them at start), or a cluster is electing their leader; retry later.',
   },
   TIMEOUT: {
     status: 504,

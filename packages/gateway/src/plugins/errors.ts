@@ -79,7 +79,9 @@ export function toHttpError(err: unknown, natsReady: boolean): HttpError {
     return {
       status: ERROR_CODES.NOT_PROVISIONED.status,
       code: 'NOT_PROVISIONED',
-      message: 'JetStream is off, or the actors stream or buckets do not exist yet: start a worker, which creates them',
+      // In a cluster, a stream whose leader is being elected answers like a missing one.
+      message:
+        'no JetStream stream answered: JetStream is off, the actors stream or buckets do not exist yet (start a worker, which creates them), or a cluster is electing their leader; retry later',
     };
   }
   return { status: ERROR_CODES.INTERNAL_ERROR.status, code: 'INTERNAL_ERROR', message: 'internal server error' };
