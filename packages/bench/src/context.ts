@@ -1,0 +1,88 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { NatsServer } from '@jetactor/testing';
+
+/** Sizes of one run; `--quick` uses smaller ones. */
+export interface BenchSizes {
+  /** Acked JetStream publishes in the raw publish test. */
+  jsPublish: number;
+  /** In-flight window of acked publishes. */
+  jsWindow: number;
+  /** Messages core-published into the stream (ingest), then read back (ordered read). */
+  ingest: number;
+  /** Pipelined KV puts (distinct keys). */
+  kvPuts: number;
+  /** In-flight window of KV puts. */
+  kvWindow: number;
+  /** How long the naive actor (get + CAS per op) runs, in ms. */
+  naiveMs: number;
+  /** Worker apply-rate scenarios: keys and operations. */
+  apply: Array<{ keys: number; ops: number }>;
+  /** Calls per second and duration of the call-latency test. */
+  callRate: number;
+  callMs: number;
+  /** Signals per second and duration of the signal-to-visible test. */
+  visibleRate: number;
+  visibleMs: number;
+  /** Duration and connections of each HTTP throughput test. */
+  httpMs: number;
+  httpConnections: number;
+}
+
+/** Full-run sizes (several minutes). */
+export const FULL_SIZES: BenchSizes = {
+  jsPublish: 300_000,
+  jsWindow: 2000,
+  ingest: 1_000_000,
+  kvPuts: 150_000,
+  kvWindow: 2000,
+  naiveMs: 5000,
+  apply: [
+    { keys: 1, ops: 1_000_000 },
+    { keys: 1000, ops: 1_000_000 },
+    { keys: 100_000, ops: 300_000 },
+  ],
+  callRate: 1000,
+  callMs: 15_000,
+  visibleRate: 200,
+  visibleMs: 10_000,
+  httpMs: 15_000,
+  httpConnections: 100,
+};
+
+/** `--quick` sizes: a smoke run of about a minute. */
+export const QUICK_SIZES: BenchSizes = {
+  jsPublish: 60_000,
+  jsWindow: 2000,
+  ingest: 200_000,
+  kvPuts: 40_000,
+  kvWindow: 2000,
+  naiveMs: 2000,
+  apply: [
+    { keys: 1, ops: 200_000 },
+    { keys: 1000, ops: 200_000 },
+    { keys: 100_000, ops: 100_000 },
+  ],
+  callRate: 1000,
+  callMs: 4000,
+  visibleRate: 200,
+  visibleMs: 3000,
+  httpMs: 4000,
+  httpConnections: 100,
+};
+
+/** What every section gets: the server, a connection and the run's settings. */
+export interface BenchContext {
+  server: NatsServer;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  /** Partitions of the operations stream (`ACTORS_PARTITIONS`). */
+  partitions: number;
+  sizes: BenchSizes;
+  quick: boolean;
+  /** Repository root (to find the built worker and gateway). */
+  repoRoot: string;
+  /** Where CPU profiles go when `--cpu-prof` is given; null otherwise. */
+  cpuProfDir: string | null;
+}

@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnProcess, type ManagedProcess } from '@jetactor/testing';
+import type { BenchContext } from './context.js';
+
+/** Resident memory of a process, from /proc (Linux); NaN elsewhere. */
+export function memoryOf(pid: number | undefined): { rss: number; peak: number } {
+  if (!pid) return { rss: Number.NaN, peak: Number.NaN };
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+    return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+  } catch {
+    return { rss: Number.NaN, peak: Number.NaN };
+  }
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux); NaN elsewhere. */
+export function cpuMsOf(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10; // clock ticks of 10 ms (USER_HZ = 100)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU used by a set of processes over an interval, as a fraction of one core. */
+export class CpuMeter {
+  private readonly start: Map<string, number>;
+  private readonly t0 = performance.now();
+
+  constructor(private readonly pids: Record<string, number | undefined>) {
+    this.start = new Map(Object.entries(pids).map(([k, pid]) => [k, cpuMsOf(pid)]));
+  }
+
+  /** Cores used by each process since construction (1.0 = one core busy all the time). */
+  read(): Record<string, number> {
+    const wall = performance.now() - this.t0;
+    const out: Record<string, number> = {};
+    for (const [k, pid] of Object.entries(this.pids)) out[k] = (cpuMsOf(pid) - (this.start.get(k) ?? 0)) / wall;
+    return out;
+  }
+}
+
+/** Starts the counter worker as its own process (`node packages/counter-actor/dist/main.js`). */
+export function startWorker(ctx: BenchContext, name = 'worker', extraEnv: Record<string, string> = {}): ManagedProcess {
+  const args: string[] = [];
+  if (ctx.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${ctx.cpuProfDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
+  args.push(join(ctx.repoRoot, 'packages/counter-actor/dist/main.js'));
+  const passThrough = Object.fromEntries(
+    ['MAX_BATCH', 'MAX_CACHED_RECORDS', 'LEASE_TTL_MS', 'HEARTBEAT_MS'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),
+  );
+  return spawnProcess(process.execPath, args, {
+    name,
+    env: {
+      NATS_URL: ctx.server.url,
+      ACTORS_PARTITIONS: String(ctx.partitions),
+      LOG_LEVEL: process.env.BENCH_WORKER_LOG_LEVEL ?? 'warn',
+      ...passThrough,
+      ...extraEnv,
+    },
+    echo: process.env.BENCH_ECHO === '1',
+  });
+}
+
+/** The last lines of a process's output, for error messages. */
+export function tail(proc: ManagedProcess, n = 20): string {
+  return proc.lines.slice(-n).join('\n');
+}
+
+/** Busy CPU time of the whole machine so far (all cores), in ms, from /proc/stat; NaN elsewhere. */
+export function machineBusyMs(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+    return busy * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * CPU of a section: cores used by each named process, and by everything else on the machine
+ * (other people's builds and tests share these cores and skew the figures).
+ */
+export class SectionCpu {
+  private readonly meter: CpuMeter;
+  private readonly busy0 = machineBusyMs();
+  private readonly t0 = performance.now();
+
+  constructor(pids: Record<string, number | undefined>) {
+    this.meter = new CpuMeter(pids);
+  }
+
+  /** Cores per process plus `others` (the rest of the machine), since construction. */
+  read(): Record<string, number> {
+    const ours = this.meter.read();
+    const wall = performance.now() - this.t0;
+    const all = (machineBusyMs() - this.busy0) / wall;
+    let sum = 0;
+    for (const v of Object.values(ours)) if (Number.isFinite(v)) sum += v;
+    return { ...ours, others: Math.max(0, all - sum) };
+  }
+}

@@ -1,0 +1,220 @@
+import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { createInbox, type NatsConnection } from '@nats-io/nats-core';
+import { defaultNames, defaultTopology, partitionOf, provisionTopology, type Topology } from '@jetactor/actor-runtime';
+import type { BenchContext } from './context.js';
+import { Unit, type Figure } from './figures.js';
+import { pipelined, progress, sleep } from './progress.js';
+import { perSecond } from './stats.js';
+
+const SECTION = 'Raw limits (NATS alone)';
+/** Names of the raw-limits topology: the same stream and bucket settings as the actors', under other names. */
+export const RAW_NAMES = defaultNames({ stream: 'RAW', subjectPrefix: 'raw', stateBucket: 'raw_state', controlBucket: 'raw_ctl' });
+const ONE = new TextEncoder().encode('1');
+
+/** Deletes streams if they exist (KV buckets are streams named `KV_<bucket>`). */
+export async function deleteStreams(jsm: JetStreamManager, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    try {
+      await jsm.streams.delete(name);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+    }
+  }
+}
+
+/** Polls the stream until it holds `count` messages; resolves with the time that took from `since` (ms). */
+export async function waitForStored(jsm: JetStreamManager, stream: string, count: number, since: number, timeoutMs = 120_000): Promise<number> {
+  for (;;) {
+    const info = await jsm.streams.info(stream);
+    const now = performance.now();
+    if (info.state.messages >= count) return now - since;
+    if (now - since > timeoutMs) {
+      throw new Error(`stream ${stream} holds ${info.state.messages} of ${count} messages after ${timeoutMs} ms`);
+    }
+    await sleep(5);
+  }
+}
+
+/**
+ * Core-publishes `count` messages (no acks) on one connection, flushing every `chunk`, and
+ * resolves once the stream has stored them all, with the elapsed ms.
+ */
+export async function corePublish(
+  ctx: BenchContext,
+  stream: string,
+  count: number,
+  subjectOf: (i: number) => string,
+  payload: Uint8Array = ONE,
+  chunk = 10_000,
+): Promise<number> {
+  const before = (await ctx.jsm.streams.info(stream)).state.messages;
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    ctx.nc.publish(subjectOf(i), payload);
+    if ((i + 1) % chunk === 0) await ctx.nc.flush();
+  }
+  await ctx.nc.flush();
+  return waitForStored(ctx.jsm, stream, before + count, t0);
+}
+
+/**
+ * Reads `count` messages of `filter` from the start with an ordered consumer, touching
+ * nothing but the sequence; resolves with the elapsed ms.
+ */
+export async function orderedRead(ctx: BenchContext, stream: string, filter: string, count: number, maxMessages = 10_000): Promise<number> {
+  // A string gives the consumer a single `filter_subject`; an array would use the
+  // multi-filter path, which nats-server 2.10 serves at a few hundred msg/s once the
+  // stream spans more than one message block.
+  const consumer = await ctx.js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
+  const t0 = performance.now();
+  const messages = await consumer.consume({ max_messages: maxMessages });
+  let n = 0;
+  let last = 0;
+  for await (const m of messages) {
+    last = m.seq;
+    if (++n >= count) break;
+  }
+  const ms = performance.now() - t0;
+  if (last === 0) throw new Error('ordered read saw no message');
+  return ms;
+}
+
+/**
+ * `count` JetStream publishes with acks, `window` in flight, as plain publishes with a
+ * reply subject and acks matched on one subscription: what a lean client gets from the
+ * server, without nats.js's per-request overhead. Resolves with the elapsed ms.
+ */
+export async function leanAckedPublish(nc: NatsConnection, count: number, window: number, subjectOf: (i: number) => string, payload: Uint8Array): Promise<number> {
+  const prefix = createInbox();
+  const waiters = new Map<string, () => void>();
+  const sub = nc.subscribe(`${prefix}.*`, {
+    callback: (_err, m) => {
+      const w = waiters.get(m.subject);
+      if (w) {
+        waiters.delete(m.subject);
+        w();
+      }
+    },
+  });
+  let id = 0;
+  const t0 = performance.now();
+  await pipelined(count, window, (i) =>
+    new Promise<void>((resolve) => {
+      const reply = `${prefix}.${++id}`;
+      waiters.set(reply, resolve);
+      nc.publish(subjectOf(i), payload, { reply });
+    }),
+  );
+  const ms = performance.now() - t0;
+  sub.unsubscribe();
+  return ms;
+}
+
+/** The naive actor: every operation is a KV get then a CAS update (or create) of one hot key. */
+export async function naiveActor(kv: KV, key: string, durationMs: number): Promise<{ ops: number; ms: number }> {
+  const enc = new TextEncoder();
+  const dec = new TextDecoder();
+  const t0 = performance.now();
+  let ops = 0;
+  while (performance.now() - t0 < durationMs) {
+    const e = await kv.get(key);
+    if (e && e.operation === 'PUT') {
+      const rec = JSON.parse(dec.decode(e.value)) as { state: number; seq: number };
+      await kv.update(key, enc.encode(JSON.stringify({ state: rec.state + 1, seq: rec.seq + 1 })), e.revision);
+    } else {
+      await kv.create(key, enc.encode(JSON.stringify({ state: 1, seq: 1 })));
+    }
+    ops++;
+  }
+  return { ops, ms: performance.now() - t0 };
+}
+
+/** Measures the raw limits of NATS on this machine, with the actors' stream and bucket settings. */
+export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
+  const { sizes, jsm, js } = ctx;
+  const figures: Figure[] = [];
+  await deleteStreams(jsm, [RAW_NAMES.stream, `KV_${RAW_NAMES.stateBucket}`, `KV_${RAW_NAMES.controlBucket}`]);
+  const topo: Topology = await provisionTopology(ctx.nc, defaultTopology(RAW_NAMES, { partitions: ctx.partitions }));
+
+  // 1. Acked publishes with a bounded window, spread over 1,000 keys: through nats.js
+  // (js.publish) and lean (publish with a reply subject); the better one is the limit.
+  progress('raw', `JetStream publish with acks: ${sizes.jsPublish.toLocaleString('en-US')} messages, ${sizes.jsWindow} in flight`);
+  let t0 = performance.now();
+  await pipelined(sizes.jsPublish, sizes.jsWindow, (i) => js.publish(`raw.counter.k${i % 1000}.add`, ONE));
+  const viaJs = performance.now() - t0;
+  const viaLean = await leanAckedPublish(ctx.nc, sizes.jsPublish, sizes.jsWindow, (i) => `raw.counter.k${i % 1000}.add`, ONE);
+  let ms = Math.min(viaJs, viaLean);
+  figures.push({
+    id: 'raw.jsPublish',
+    section: SECTION,
+    name: `JetStream publish, acked (${sizes.jsWindow} in flight, 1 connection)`,
+    value: perSecond(sizes.jsPublish, ms),
+    unit: Unit.PerSecond,
+    detail: { messages: sizes.jsPublish, window: sizes.jsWindow, natsJsPerSecond: Math.round(perSecond(sizes.jsPublish, viaJs)), leanPerSecond: Math.round(perSecond(sizes.jsPublish, viaLean)) },
+  });
+  progress('raw', `  ${Math.round(perSecond(sizes.jsPublish, viaLean)).toLocaleString('en-US')} msg/s lean, ${Math.round(perSecond(sizes.jsPublish, viaJs)).toLocaleString('en-US')} msg/s with js.publish`);
+
+  // 2. Core publishes into the stream (server ingest), all on one hot key = one partition.
+  await jsm.streams.purge(RAW_NAMES.stream);
+  progress('raw', `core publish into the stream: ${sizes.ingest.toLocaleString('en-US')} messages on one key`);
+  ms = await corePublish(ctx, RAW_NAMES.stream, sizes.ingest, () => 'raw.counter.hot.add');
+  figures.push({
+    id: 'raw.ingest',
+    section: SECTION,
+    name: 'core publish into the stream (server ingest, no acks)',
+    value: perSecond(sizes.ingest, ms),
+    unit: Unit.PerSecond,
+    detail: { messages: sizes.ingest, ms: Math.round(ms) },
+  });
+  progress('raw', `  ${Math.round(perSecond(sizes.ingest, ms)).toLocaleString('en-US')} msg/s stored`);
+
+  // 3. One ordered consumer reading that partition from the start.
+  const p = partitionOf('counter', 'hot', ctx.partitions);
+  progress('raw', `ordered consumer reading partition ${p} (${sizes.ingest.toLocaleString('en-US')} messages)`);
+  ms = await orderedRead(ctx, RAW_NAMES.stream, `${p}.>`, sizes.ingest);
+  figures.push({
+    id: 'raw.orderedRead',
+    section: SECTION,
+    name: 'ordered consumer read (one partition filter, no processing)',
+    value: perSecond(sizes.ingest, ms),
+    unit: Unit.PerSecond,
+    detail: { messages: sizes.ingest, ms: Math.round(ms) },
+  });
+  progress('raw', `  ${Math.round(perSecond(sizes.ingest, ms)).toLocaleString('en-US')} msg/s read`);
+
+  // 4. Pipelined KV puts of distinct keys (the write pattern of 100,000 cold actors):
+  // kv.put and lean publishes to the bucket's subjects; the better one is the limit.
+  progress('raw', `KV put, pipelined: ${sizes.kvPuts.toLocaleString('en-US')} distinct keys, ${sizes.kvWindow} in flight`);
+  const record = new TextEncoder().encode(JSON.stringify({ state: 1, seq: 1, epoch: 1, updatedAt: new Date().toISOString() }));
+  t0 = performance.now();
+  await pipelined(sizes.kvPuts, sizes.kvWindow, (i) => topo.state.put(`counter.k${i}`, record));
+  const kvJs = performance.now() - t0;
+  const kvLean = await leanAckedPublish(ctx.nc, sizes.kvPuts, sizes.kvWindow, (i) => `$KV.${RAW_NAMES.stateBucket}.counter.l${i}`, record);
+  ms = Math.min(kvJs, kvLean);
+  figures.push({
+    id: 'raw.kvPut',
+    section: SECTION,
+    name: `KV put, pipelined (${sizes.kvWindow} in flight, distinct keys)`,
+    value: perSecond(sizes.kvPuts, ms),
+    unit: Unit.PerSecond,
+    detail: { puts: sizes.kvPuts, window: sizes.kvWindow, natsJsPerSecond: Math.round(perSecond(sizes.kvPuts, kvJs)), leanPerSecond: Math.round(perSecond(sizes.kvPuts, kvLean)) },
+  });
+  progress('raw', `  ${Math.round(perSecond(sizes.kvPuts, kvLean)).toLocaleString('en-US')} puts/s lean, ${Math.round(perSecond(sizes.kvPuts, kvJs)).toLocaleString('en-US')} puts/s with kv.put`);
+
+  // 5. The naive actor.
+  progress('raw', `naive actor (KV get + CAS update per operation, one key) for ${sizes.naiveMs / 1000} s`);
+  const naive = await naiveActor(topo.state, 'counter.naive', sizes.naiveMs);
+  figures.push({
+    id: 'raw.naive',
+    section: SECTION,
+    name: 'naive actor: KV get + CAS update per operation (one key)',
+    value: perSecond(naive.ops, naive.ms),
+    unit: Unit.PerSecond,
+    detail: { ops: naive.ops, ms: Math.round(naive.ms) },
+  });
+  progress('raw', `  ${Math.round(perSecond(naive.ops, naive.ms)).toLocaleString('en-US')} ops/s`);
+
+  await deleteStreams(jsm, [RAW_NAMES.stream, `KV_${RAW_NAMES.stateBucket}`, `KV_${RAW_NAMES.controlBucket}`]);
+  return figures;
+}
