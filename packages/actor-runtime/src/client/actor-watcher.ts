@@ -1,4 +1,4 @@
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { KvWatchInclude, Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
@@ -58,6 +58,7 @@ export function createActorWatcher(nc: NatsConnection, opts: ActorWatcherOptions
   const names = defaultNames(opts.names);
   const registry = new Map((opts.actors ?? []).map((a) => [a.type, a]));
   let bucket: Promise<KV> | null = null;
+  let manager: Promise<JetStreamManager> | null = null;
   const open = (): Promise<KV> => {
     bucket ??= new Kvm(jetstream(nc)).open(names.stateBucket).catch((err: unknown) => {
       bucket = null;
@@ -91,8 +92,22 @@ export function createActorWatcher(nc: NatsConnection, opts: ActorWatcherOptions
         key: key === undefined ? `${type}.>` : stateKey(type, key),
         include: watchOpts.updatesOnly ? KvWatchInclude.UpdatesOnly : KvWatchInclude.LastValue,
       });
+      // The watch's ordered push consumer outlives stop() on the server for its inactive
+      // threshold (5 minutes); delete it at once so that short watches (a page reload) do
+      // not pile up consumers. Read at stop time: an ordered consumer renames itself on reset.
+      const consumer = (it as unknown as { _data?: { stream?: unknown; name?: unknown } })._data;
+      let stopped = false;
       return {
-        stop: () => it.stop(),
+        stop: () => {
+          if (stopped) return;
+          stopped = true;
+          it.stop();
+          const stream = consumer?.stream;
+          const name = consumer?.name;
+          if (typeof stream !== 'string' || typeof name !== 'string' || nc.isClosed()) return;
+          manager ??= jetstreamManager(nc);
+          manager.then((m) => m.consumers.delete(stream, name)).catch(() => undefined);
+        },
         async *[Symbol.asyncIterator]() {
           for await (const e of it) yield changeOf(type, e);
         },

@@ -1,0 +1,232 @@
+/**
+ * Live state and the NATS call service on a real nats-server, worker and gateway:
+ * Server-Sent Events from the KV watch (latency from the state commit, cleanup on
+ * disconnect and on close), `/api/status`, and `actors.call.…` as a `$SRV` service.
+ */
+import { createWorker, type ActorChange, type ClusterStatus, type Worker } from '@jetactor/actor-runtime';
+import { counter } from '@jetactor/counter-actor';
+import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { ServiceErrorCodeHeader, Svcm, type ServiceInfo } from '@nats-io/services';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STATUS_HEADER } from '../src/index.js';
+import { runGateway, type RunningGateway } from '../src/run-gateway.js';
+
+const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+let server: NatsServer;
+let nc: NatsConnection;
+let worker: Worker;
+let gateway: RunningGateway;
+/** When each commit finished (epoch ms, this clock), by partition. */
+const commits: Array<{ partition: number; checkpoint: number; at: number }> = [];
+const nowMs = (): number => performance.timeOrigin + performance.now();
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  worker = createWorker({
+    nc,
+    actors: [counter],
+    partitions: 4,
+    leaseTtlMs: 2000,
+    heartbeatMs: 400,
+    logger: log,
+    hooks: { onCommit: (c) => commits.push({ partition: c.partition, checkpoint: c.checkpoint, at: nowMs() }) },
+  });
+  await worker.start();
+  await waitFor(() => worker.settled(), { timeoutMs: 15_000, message: 'the worker to own its partitions' });
+  gateway = await runGateway({ env: { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' }, logger: log });
+  await gateway.nats.firstConnect;
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await worker?.stop();
+  await nc?.close();
+  await server?.stop();
+});
+
+/** A Server-Sent Events reader over fetch, recording when each change arrived. */
+interface EventReader {
+  readonly status: number;
+  readonly contentType: string | null;
+  readonly changes: Array<ActorChange & { arrivedAt: number }>;
+  readonly ended: Promise<void>;
+  close(): void;
+}
+
+async function openEvents(url: string): Promise<EventReader> {
+  const controller = new AbortController();
+  const res = await fetch(url, { headers: { accept: 'text/event-stream' }, signal: controller.signal });
+  const changes: Array<ActorChange & { arrivedAt: number }> = [];
+  const ended = (async () => {
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of res.body) {
+        const arrivedAt = nowMs();
+        buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = block.split('\n').find((l) => l.startsWith('data: '));
+          if (block.includes('event: change') && data) changes.push({ ...(JSON.parse(data.slice(6)) as ActorChange), arrivedAt });
+        }
+      }
+    } catch {
+      // Aborted by close().
+    }
+  })();
+  return { status: res.status, contentType: res.headers.get('content-type'), changes, ended, close: () => controller.abort() };
+}
+
+const call = async (key: string, op: string, input?: unknown): Promise<{ result: unknown; seq: number }> => {
+  const res = await fetch(`${gateway.url}/api/actors/counter/${key}/${op}?wait=true`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: input === undefined ? undefined : JSON.stringify(input),
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { result: unknown; seq: number };
+};
+
+const metric = async (series: string): Promise<number> => {
+  const page = await (await fetch(`${gateway.url}/metrics`)).text();
+  const line = page.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+};
+
+describe('GET /api/actors/:type/:key/watch (Server-Sent Events)', () => {
+  it('sends the current state, then each change within 100 ms of its commit', async () => {
+    await call('sse-1', 'add', 10);
+    const events = await openEvents(`${gateway.url}/api/actors/counter/sse-1/watch`);
+    try {
+      expect(events.status).toBe(200);
+      expect(events.contentType).toBe('text/event-stream; charset=utf-8');
+      await waitFor(() => events.changes.length === 1, { timeoutMs: 5_000, message: 'the current state' });
+      expect(events.changes[0]).toMatchObject({ type: 'counter', key: 'sse-1', state: 10, deleted: false });
+
+      const seqs: number[] = [];
+      for (let i = 1; i <= 5; i++) seqs.push((await call('sse-1', 'add', i)).seq);
+      await waitFor(() => events.changes.length === 6, { timeoutMs: 5_000, message: 'five changes' });
+      expect(events.changes.map((c) => c.state)).toEqual([10, 11, 13, 16, 20, 25]);
+      expect(events.changes.slice(1).map((c) => c.seq)).toEqual(seqs);
+
+      // Latency: from the end of the commit that wrote the change (the worker's onCommit
+      // hook, same clock) to the event's arrival at the client.
+      const partition = commits.find((c) => c.checkpoint >= (seqs[0] ?? 0))?.partition;
+      const delays = events.changes.slice(1).map((c) => {
+        const commit = commits.find((k) => k.partition === partition && k.checkpoint >= c.seq);
+        if (!commit) throw new Error(`no commit seen for seq ${c.seq}`);
+        return c.arrivedAt - commit.at;
+      });
+      expect(Math.max(...delays), `delays ${delays.map((d) => d.toFixed(1)).join(', ')} ms`).toBeLessThan(100);
+      // And from the worker's own timestamp of the change, taken before it was written.
+      for (const c of events.changes.slice(1)) expect(c.arrivedAt - Date.parse(c.updatedAt ?? '')).toBeLessThan(100);
+    } finally {
+      events.close();
+    }
+  });
+
+  it('reports a delete, and stops the KV watch when the client disconnects', async () => {
+    await call('sse-2', 'add', 1);
+    const jsm = await jetstreamManager(nc);
+    const consumers = async (): Promise<number> => (await jsm.streams.info('KV_actors')).state.consumer_count;
+    const baseline = await consumers();
+    const events = await openEvents(`${gateway.url}/api/actors/counter/sse-2/watch?updatesOnly=true`);
+    await waitFor(async () => (await metric('jetactor_gateway_sse_streams')) === 1, { message: 'the stream to be counted' });
+    expect(await consumers()).toBe(baseline + 1);
+
+    const del = await fetch(`${gateway.url}/api/actors/counter/sse-2`, { method: 'DELETE' });
+    expect(del.status).toBe(202);
+    await waitFor(() => events.changes.length === 1, { timeoutMs: 5_000, message: 'the delete' });
+    expect(events.changes[0]).toMatchObject({ key: 'sse-2', deleted: true, state: 0 });
+
+    events.close();
+    await waitFor(async () => (await metric('jetactor_gateway_sse_streams')) === 0, { message: 'the stream to end' });
+    await waitFor(async () => (await consumers()) === baseline, { timeoutMs: 10_000, message: 'the KV watch consumer to go' });
+  });
+
+  it('answers errors as JSON before streaming', async () => {
+    const unknown = await fetch(`${gateway.url}/api/actors/nosuchtype/k/watch`);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: 'UNKNOWN_ACTOR' } });
+    const badKey = await fetch(`${gateway.url}/api/actors/counter/bad.key/watch`);
+    expect(badKey.status).toBe(400);
+    expect(await badKey.json()).toMatchObject({ error: { code: 'INVALID_KEY' } });
+  });
+});
+
+describe('GET /api/watch/:type', () => {
+  it('streams the changes of every actor of the type', async () => {
+    const events = await openEvents(`${gateway.url}/api/watch/counter`);
+    try {
+      await waitFor(async () => (await metric('jetactor_gateway_sse_streams')) === 1, { message: 'the stream to open' });
+      await call('all-a', 'add', 1);
+      await call('all-b', 'add', 2);
+      await waitFor(() => events.changes.length >= 2, { timeoutMs: 5_000, message: 'two changes' });
+      expect(events.changes.map((c) => [c.key, c.state])).toEqual([
+        ['all-a', 1],
+        ['all-b', 2],
+      ]);
+    } finally {
+      events.close();
+    }
+  });
+
+  it('ends open streams when the gateway closes, without waiting for the clients', async () => {
+    const other = await runGateway({ env: { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' }, logger: log });
+    await other.nats.firstConnect;
+    const events = await openEvents(`${other.url}/api/watch/counter`);
+    expect(events.status).toBe(200);
+    const started = performance.now();
+    await other.close();
+    await events.ended;
+    expect(performance.now() - started).toBeLessThan(3_000);
+  });
+});
+
+describe('GET /api/status', () => {
+  it('lists the worker with its partitions, and every partition with owner, checkpoint and lag', async () => {
+    const res = await fetch(`${gateway.url}/api/status`);
+    expect(res.status).toBe(200);
+    const status = (await res.json()) as ClusterStatus;
+    expect(status.members).toEqual([expect.objectContaining({ id: worker.id, partitions: [0, 1, 2, 3] })]);
+    expect(status.partitions).toHaveLength(4);
+    for (const p of status.partitions) {
+      expect(p).toEqual({ partition: expect.any(Number) as number, owner: worker.id, checkpoint: expect.any(Number) as number, lag: expect.any(Number) as number });
+    }
+    expect(Math.max(...status.partitions.map((p) => p.checkpoint))).toBeGreaterThan(0);
+  });
+});
+
+describe('NATS call service', () => {
+  it('answers a request on actors.call.counter.k1.add with the new value once applied', async () => {
+    const first = await nc.request('actors.call.counter.k1.add', '5', { timeout: 5_000 });
+    const body = first.json<{ result: number; seq: number }>();
+    expect(body).toEqual({ result: 5, seq: expect.any(Number) as number });
+    const second = await nc.request('actors.call.counter.k1.add', JSON.stringify({ value: 2 }), { timeout: 5_000 });
+    expect(second.json()).toMatchObject({ result: 7 });
+    // Applied and committed: a read sees it.
+    const read = await fetch(`${gateway.url}/api/actors/counter/k1`);
+    expect(await read.json()).toMatchObject({ state: 7, seq: second.json<{ seq: number }>().seq });
+  });
+
+  it('answers errors with the JSON body, the HTTP-like status and the NATS service error headers', async () => {
+    const res = await nc.request('actors.call.counter.k1.nope', '', { timeout: 5_000 });
+    expect(res.json()).toMatchObject({ error: { code: 'UNKNOWN_OPERATION' } });
+    expect(res.headers?.get(STATUS_HEADER)).toBe('404');
+    expect(res.headers?.get(ServiceErrorCodeHeader)).toBe('404');
+  });
+
+  it('is discoverable through $SRV as the jetactor-gateway service', async () => {
+    const infos: ServiceInfo[] = [];
+    for await (const info of await new Svcm(nc).client().info('jetactor-gateway')) infos.push(info);
+    expect(infos).toHaveLength(1);
+    expect(infos[0]?.endpoints).toEqual([expect.objectContaining({ name: 'call', subject: 'actors.call.*.*.*', queue_group: 'jetactor-gateway' })]);
+  });
+});
