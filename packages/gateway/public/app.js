@@ -84,9 +84,9 @@ function formatState(value) {
 }
 
 function formatTime(iso) {
-  if (!iso) return '';
+  if (!iso) return '—';
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString();
+  return Number.isNaN(d.getTime()) ? '—' : d.toLocaleTimeString();
 }
 
 function renderEmpty() {
@@ -95,7 +95,8 @@ function renderEmpty() {
 
 function upsertRow(change, flash) {
   const existing = state.rows.get(change.key);
-  if (existing && existing.seq > change.seq) return;
+  // Never go back; a listed snapshot (no time) does not replace a streamed one of the same seq.
+  if (existing && (existing.seq > change.seq || (existing.seq === change.seq && change.updatedAt === null))) return;
   if (change.deleted) {
     if (existing) {
       existing.tr.remove();
@@ -222,10 +223,11 @@ function showType(type) {
 
 // ------------------------------------------------------------------ workers, partitions
 
+/** A hue per worker id; the golden angle spreads similar ids (worker-a, worker-b) apart. */
 function hue(id) {
   let h = 0;
   for (const c of id) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return h % 360;
+  return Math.round((h * 137.508) % 360);
 }
 
 function el(tag, props = {}, children = []) {
