@@ -14,6 +14,11 @@ export type { ErrorCodeInfo, ErrorResponseBody, GatewayErrorCode, GatewayErrorOp
 export { GATEWAY_DEFAULTS, REDACTED_LOG_PATHS, resolveGatewayOptions } from './options.js';
 export type { GatewayLoggerOptions, GatewayOptions, ResolvedGatewayOptions } from './options.js';
 export { toHttpError } from './plugins/errors.js';
+export { GATEWAY_METRICS_PREFIX, LATENCY_BUCKETS_SECONDS, createGatewayMetrics } from './plugins/metrics.js';
+export type { GatewayMetrics, MetricsPluginOptions } from './plugins/metrics.js';
+export { READINESS_CHECK_TIMEOUT_MS } from './plugins/nats-readiness.js';
+export { DOCS_PREFIX } from './plugins/openapi.js';
+export { ACTOR_CHANGE_SCHEMA, CHANGE_EVENT, SSE_KEEPALIVE_MS, sseEvent } from './routes/live.js';
 export type { HttpError } from './plugins/errors.js';
 export {
   DEFAULT_LIST_LIMIT,
@@ -24,7 +29,7 @@ export {
   routeSchemas,
 } from './schemas.js';
 export type { RouteSchemas, SchemaErrorLike } from './schemas.js';
-export { IDEMPOTENCY_KEY_HEADER, STATUS_HEADER, TIMEOUT_HEADER, serveCalls } from './nats/call-service.js';
+export { CALL_ENDPOINT, IDEMPOTENCY_KEY_HEADER, STATUS_HEADER, TIMEOUT_HEADER, serveCalls } from './nats/call-service.js';
 export type { CallServiceOptions } from './nats/call-service.js';
 export { connectInBackground } from './nats/connection.js';
 export type { NatsLink, NatsLinkOptions } from './nats/connection.js';
