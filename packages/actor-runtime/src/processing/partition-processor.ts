@@ -75,6 +75,29 @@ interface DecodedOp {
 
 const EMPTY_HEADERLESS = undefined;
 
+/** One key's operations of a batch folded onto its record; its outputs wait for the commit. */
+interface KeyFold {
+  /** Working copy of the record (the cache keeps the committed one). */
+  rec: CachedRecord;
+  /** The record changed and must be written. */
+  dirty: boolean;
+  replies: Array<{ inbox: string; body: OperationReply }>;
+  deadLetters: Array<{ op: DecodedOp; error: ErrorBody }>;
+  /** Logs and hooks, run once the fold is final. */
+  effects: Array<() => void>;
+  errors: number;
+  /** `<type>.<op>` of every applied operation. */
+  applied: string[];
+}
+
+/** The record of a key that was never written. */
+function newRecord(partition: number): CachedRecord {
+  return { state: undefined, seq: 0, revision: 0, deleted: true, partition };
+}
+
+/** Weight of one observed cache miss in {@link PartitionProcessor}'s estimate of new keys. */
+const NEW_KEY_ALPHA = 0.02;
+
 /** Smallest and largest pull of one partition reader; it doubles while pulls come back full. */
 const MIN_FETCH = 64;
 const MAX_FETCH = 2048;
@@ -104,6 +127,11 @@ export class PartitionProcessor {
   private fetchSize = MIN_FETCH;
   /** Wakes the reader when the committer took a batch (room in `pending`). */
   private roomWaiter: (() => void) | null = null;
+  /**
+   * Share of cache misses that were keys never written (moving average). While it is at
+   * least one half, misses are guessed new instead of read first.
+   */
+  private newKeyRate = 0.75;
   private stopping = false;
   private aborted = false;
   private wake: (() => void) | null = null;
@@ -312,6 +340,70 @@ export class PartitionProcessor {
     );
   }
 
+  private learnNewKey(wasNew: boolean): void {
+    this.newKeyRate += NEW_KEY_ALPHA * ((wasNew ? 1 : 0) - this.newKeyRate);
+  }
+
+  /**
+   * Folds one key's operations (stream order) onto a copy of `base`: operations at or below
+   * the record's seq are skipped (applied before a crash or hand-over), failures become
+   * error results and dead letters.
+   */
+  private foldKey(base: CachedRecord, ops: readonly DecodedOp[]): KeyFold {
+    const { actors, log, partition } = this.o;
+    const rec: CachedRecord = { ...base };
+    const f: KeyFold = { rec, dirty: false, replies: [], deadLetters: [], effects: [], errors: 0, applied: [] };
+    const debug = log.isLevelEnabled('debug');
+    for (const op of ops) {
+      if (op.seq <= rec.seq) continue; // applied before a crash or hand-over: never twice
+      const def = actors.get(op.type);
+      try {
+        if (!def) throw new UnknownActorError(op.type);
+        const current: unknown = rec.deleted ? def.initialState() : rec.state;
+        if (op.op === DELETE_OPERATION) {
+          if (!rec.deleted) {
+            rec.state = undefined;
+            rec.deleted = true;
+            rec.seq = op.seq;
+            f.dirty = true;
+          }
+          if (op.reply) f.replies.push({ inbox: op.reply, body: { result: null, seq: op.seq } });
+        } else {
+          const input = decodePayload(op.data);
+          const ctx: OperationContext = { type: op.type, key: op.key, op: op.op, seq: op.seq, time: new Date(op.time) };
+          const out = def.apply(current, op.op, input, ctx);
+          if (rec.deleted || out.state !== current) {
+            rec.state = out.state;
+            rec.deleted = false;
+            rec.seq = op.seq;
+            f.dirty = true;
+          }
+          if (debug) {
+            const state: unknown = rec.deleted ? null : rec.state;
+            f.effects.push(() => log.debug({ partition, type: op.type, key: op.key, op: op.op, seq: op.seq, state }, 'applied'));
+          }
+          if (op.reply) f.replies.push({ inbox: op.reply, body: { result: out.result ?? null, seq: op.seq } });
+        }
+        f.applied.push(`${op.type}.${op.op}`);
+      } catch (err) {
+        f.errors++;
+        const body = toErrorBody(err);
+        f.effects.push(() => {
+          log.warn(
+            { partition, type: op.type, key: op.key, op: op.op, seq: op.seq, code: body.code, err: err instanceof ActorError ? undefined : err },
+            `operation failed: ${body.message}`,
+          );
+          this.o.hooks?.onOperationError?.({
+            partition, type: op.type, key: op.key, op: op.op, seq: op.seq, error: body, subject: op.subject, payload: op.data,
+          });
+        });
+        if (op.reply) f.replies.push({ inbox: op.reply, body: { error: body, seq: op.seq } });
+        f.deadLetters.push({ op, error: body });
+      }
+    }
+    return f;
+  }
+
   private async load(keys: string[]): Promise<void> {
     const { cache, topology, partition } = this.o;
     await Promise.all(
@@ -322,6 +414,10 @@ export class PartitionProcessor {
           rec = { state: undefined, seq: 0, revision: entry?.revision ?? 0, deleted: true, partition };
         } else {
           const stored = decodeJson<StateRecord>(entry.value);
+          // Epochs are lease revisions, which only grow: a newer owner wrote this record.
+          if (stored && stored.epoch > this.epoch) {
+            throw new FencedError(`partition ${partition}: record ${k} was written by a newer owner (epoch ${stored.epoch} > ${this.epoch})`);
+          }
           rec = {
             state: stored?.state,
             seq: stored?.seq ?? 0,
@@ -337,7 +433,7 @@ export class PartitionProcessor {
 
   private async commitBatch(batch: JsMsg[]): Promise<void> {
     const started = performance.now();
-    const { cache, actors, log, partition, topology } = this.o;
+    const { cache, log, partition, topology } = this.o;
     const ops: DecodedOp[] = [];
     for (const m of batch) {
       const op = this.decode(m);
@@ -352,17 +448,11 @@ export class PartitionProcessor {
       const err = nameError(op);
       if (err) badNames.set(op, err);
     }
-    const keys = new Set<string>();
-    for (const op of ops) if (!badNames.has(op)) keys.add(stateKey(op.type, op.key));
-    const missing: string[] = [];
-    for (const k of keys) if (!cache.get(k)) missing.push(k);
-    if (missing.length > 0) await this.load(missing);
-
-    // Fold in stream order on working copies.
-    const working = new Map<string, CachedRecord>();
-    const dirty = new Set<string>();
+    // Operations grouped per key in stream order; a bad name is an error result (no load).
+    const groups = new Map<string, DecodedOp[]>();
     const replies: Array<{ inbox: string; body: OperationReply }> = [];
     const deadLetters: Array<{ op: DecodedOp; error: ErrorBody }> = [];
+    const effects: Array<() => void> = [];
     const byOperation: Record<string, number> = {};
     let errors = 0;
     for (const op of ops) {
@@ -370,72 +460,63 @@ export class PartitionProcessor {
       if (badName) {
         errors++;
         const body = toErrorBody(badName);
-        log.warn({ partition, type: op.type.slice(0, 130), key: op.key.slice(0, 130), op: op.op.slice(0, 130), seq: op.seq, code: body.code }, `operation failed: ${body.message}`);
-        this.o.hooks?.onOperationError?.({
-          partition, type: op.type, key: op.key, op: op.op, seq: op.seq, error: body, subject: op.subject, payload: op.data,
+        effects.push(() => {
+          log.warn({ partition, type: op.type.slice(0, 130), key: op.key.slice(0, 130), op: op.op.slice(0, 130), seq: op.seq, code: body.code }, `operation failed: ${body.message}`);
+          this.o.hooks?.onOperationError?.({
+            partition, type: op.type, key: op.key, op: op.op, seq: op.seq, error: body, subject: op.subject, payload: op.data,
+          });
         });
         if (op.reply) replies.push({ inbox: op.reply, body: { error: body, seq: op.seq } });
         deadLetters.push({ op, error: body });
         continue;
       }
       const k = stateKey(op.type, op.key);
-      let rec = working.get(k);
-      if (!rec) {
-        const cached = cache.get(k);
-        if (!cached) throw new Error(`record ${k} missing after load`);
-        rec = { ...cached };
-        working.set(k, rec);
+      const group = groups.get(k);
+      if (group) group.push(op);
+      else groups.set(k, [op]);
+    }
+
+    // Records not in the cache: read them, or, while most such keys turn out to be new
+    // (a fresh keyspace), guess "new" and let the create's CAS check the guess: a key that
+    // exists fails it (10071), is read and folded again. Saves a read per new key.
+    const guessed = new Set<string>();
+    const missing: string[] = [];
+    for (const k of groups.keys()) if (!cache.get(k)) missing.push(k);
+    if (missing.length > 0) {
+      if (this.newKeyRate >= 0.5) for (const k of missing) guessed.add(k);
+      else {
+        await this.load(missing);
+        for (const k of missing) this.learnNewKey(cache.get(k)?.revision === 0);
       }
-      if (op.seq <= rec.seq) continue; // applied before a crash or hand-over: never twice
-      const def = actors.get(op.type);
-      try {
-        if (!def) throw new UnknownActorError(op.type);
-        const current: unknown = rec.deleted ? def.initialState() : rec.state;
-        if (op.op === DELETE_OPERATION) {
-          if (!rec.deleted) {
-            rec.state = undefined;
-            rec.deleted = true;
-            rec.seq = op.seq;
-            dirty.add(k);
-          }
-          if (op.reply) replies.push({ inbox: op.reply, body: { result: null, seq: op.seq } });
-        } else {
-          const input = decodePayload(op.data);
-          const ctx: OperationContext = { type: op.type, key: op.key, op: op.op, seq: op.seq, time: new Date(op.time) };
-          const out = def.apply(current, op.op, input, ctx);
-          if (rec.deleted || out.state !== current) {
-            rec.state = out.state;
-            rec.deleted = false;
-            rec.seq = op.seq;
-            dirty.add(k);
-          }
-          if (log.isLevelEnabled('debug')) {
-            log.debug({ partition, type: op.type, key: op.key, op: op.op, seq: op.seq, state: rec.deleted ? null : rec.state }, 'applied');
-          }
-          if (op.reply) replies.push({ inbox: op.reply, body: { result: out.result ?? null, seq: op.seq } });
-        }
-        const name = `${op.type}.${op.op}`;
-        byOperation[name] = (byOperation[name] ?? 0) + 1;
-      } catch (err) {
-        errors++;
-        const body = toErrorBody(err);
-        log.warn(
-          { partition, type: op.type, key: op.key, op: op.op, seq: op.seq, code: body.code, err: err instanceof ActorError ? undefined : err },
-          `operation failed: ${body.message}`,
-        );
-        this.o.hooks?.onOperationError?.({
-          partition, type: op.type, key: op.key, op: op.op, seq: op.seq, error: body, subject: op.subject, payload: op.data,
-        });
-        if (op.reply) replies.push({ inbox: op.reply, body: { error: body, seq: op.seq } });
-        deadLetters.push({ op, error: body });
+    }
+    const folds = new Map<string, KeyFold>();
+    const refold = (k: string) => {
+      const base = cache.get(k);
+      if (!base) throw new Error(`record ${k} missing after load`);
+      folds.set(k, this.foldKey(base, groups.get(k) ?? []));
+    };
+    for (const [k, group] of groups) {
+      if (guessed.has(k)) folds.set(k, this.foldKey(newRecord(partition), group));
+      else refold(k);
+    }
+    // Only a write checks a guess: a guessed key that writes nothing (a delete, an error)
+    // is read now.
+    const unchecked = [...guessed].filter((k) => !folds.get(k)?.dirty);
+    if (unchecked.length > 0) {
+      await this.load(unchecked);
+      for (const k of unchecked) {
+        guessed.delete(k);
+        this.learnNewKey(cache.get(k)?.revision === 0);
+        refold(k);
       }
     }
 
     if (this.aborted) return;
     if (!this.o.leaseValid()) throw new FencedError(`partition ${partition}: lease not held, refusing to write`);
     const now = new Date().toISOString();
-    const writes = [...dirty].map(async (k) => {
-      const rec = working.get(k) as CachedRecord;
+    const write = async (k: string): Promise<boolean> => {
+      const f = folds.get(k) as KeyFold;
+      const rec = f.rec;
       const record: StateRecord = rec.deleted
         ? { state: null, seq: rec.seq, epoch: this.epoch, updatedAt: now, deleted: true }
         : { state: rec.state, seq: rec.seq, epoch: this.epoch, updatedAt: now };
@@ -445,18 +526,47 @@ export class PartitionProcessor {
           expectedLastSubjectSequence: rec.revision,
         });
         rec.revision = ack.seq;
+        return true;
       } catch (err) {
+        if (guessed.has(k) && isWrongLastSequence(err)) return false; // the guess was wrong
         throw conflictOr(err, `partition ${partition}: record ${k} was written by someone else`);
       }
-    });
-    const settled = await Promise.allSettled(writes);
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) {
-      this.o.cache.dropPartition(partition);
-      throw failed.reason;
+    };
+    const writeAll = async (keys: string[]): Promise<string[]> => {
+      const settled = await Promise.allSettled(keys.map(write));
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        this.o.cache.dropPartition(partition);
+        throw failed.reason;
+      }
+      return keys.filter((_, i) => (settled[i] as PromiseFulfilledResult<boolean>).value === false);
+    };
+    const existed = await writeAll([...folds].filter(([, f]) => f.dirty).map(([k]) => k));
+    for (const k of guessed) this.learnNewKey(!existed.includes(k));
+    if (existed.length > 0) {
+      await this.load(existed);
+      for (const k of existed) {
+        guessed.delete(k);
+        refold(k);
+      }
+      if (this.aborted) return;
+      if (!this.o.leaseValid()) throw new FencedError(`partition ${partition}: lease not held, refusing to write`);
+      await writeAll(existed.filter((k) => folds.get(k)?.dirty));
     }
-    for (const k of dirty) cache.set(k, working.get(k) as CachedRecord);
-    // Non-dirty working copies carry nothing new.
+    let dirtyCount = 0;
+    for (const [k, f] of folds) {
+      if (f.dirty) {
+        dirtyCount++;
+        cache.set(k, f.rec);
+      }
+      replies.push(...f.replies);
+      deadLetters.push(...f.deadLetters);
+      effects.push(...f.effects);
+      errors += f.errors;
+      for (const name of f.applied) byOperation[name] = (byOperation[name] ?? 0) + 1;
+    }
+    // Logs and hooks of the operations, once their fold is final (a wrong guess folds twice).
+    for (const e of effects) e();
 
     // Dead letters are stored before the checkpoint moves past them; a replay publishes
     // them again and the stream's duplicate window (msg id per seq) drops the copy.
@@ -479,11 +589,11 @@ export class PartitionProcessor {
     }
     for (const r of replies) this.o.nc.publish(r.inbox, encodeJson(r.body));
     const commitMs = performance.now() - started;
-    this.o.hooks?.onCommit?.({ partition, ops: ops.length, keys: dirty.size, errors, commitMs, checkpoint: this.checkpointSeq, byOperation });
+    this.o.hooks?.onCommit?.({ partition, ops: ops.length, keys: dirtyCount, errors, commitMs, checkpoint: this.checkpointSeq, byOperation });
     // Info for big or slow commits; every commit at debug (a busy worker commits hundreds per second).
     const level = ops.length >= 1000 || commitMs > 1000 ? 'info' : 'debug';
     if (log.isLevelEnabled(level)) {
-      log[level]({ partition, ops: ops.length, keys: dirty.size, errors, commitMs: Math.round(commitMs), checkpoint: this.checkpointSeq }, 'committed');
+      log[level]({ partition, ops: ops.length, keys: dirtyCount, errors, commitMs: Math.round(commitMs), checkpoint: this.checkpointSeq }, 'committed');
     }
   }
 }
@@ -515,8 +625,13 @@ function nameError(op: DecodedOp): ActorError | undefined {
   }
 }
 
+/** True for the error of a CAS publish that lost: wrong last (subject) sequence, 10071. */
+function isWrongLastSequence(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
+}
+
 function conflictOr(err: unknown, message: string): unknown {
-  if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
+  if (isWrongLastSequence(err)) {
     return new FencedError(message, { cause: err });
   }
   return err;
