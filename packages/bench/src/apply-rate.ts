@@ -157,6 +157,10 @@ export async function runApplyScenario(ctx: BenchContext, s: ApplyScenario): Pro
   }
   progress(label, `  verified ${formatInt(verified)} keys`);
 
+  if (process.env.BENCH_WORKER_LOG) {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(`${process.env.BENCH_WORKER_LOG}-${s.keys}.log`, `${worker.lines.join('\n')}\n`);
+  }
   await worker.stop(15_000);
   return { scenario: s, rate, ms, startupMs: firstLeaseAt - spawnedAt, rss: mem.rss, peakRss: mem.peak, cpu: cpuUse, verified };
 }

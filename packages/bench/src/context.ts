@@ -85,4 +85,6 @@ export interface BenchContext {
   repoRoot: string;
   /** Where CPU profiles go when `--cpu-prof` is given; null otherwise. */
   cpuProfDir: string | null;
+  /** Scheduling priority (nice) given to every process of the run, or null to leave it. */
+  nice: number | null;
 }

@@ -4,7 +4,7 @@ import { freePort, spawnProcess, waitFor, type ManagedProcess } from '@jetactor/
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';
 import { openLoop } from './http-load.js';
-import { SectionCpu, tail } from './processes.js';
+import { SectionCpu, applyNice, tail } from './processes.js';
 import { progress } from './progress.js';
 import { formatInt, formatMs } from './stats.js';
 
@@ -31,6 +31,7 @@ export async function startGateway(ctx: BenchContext): Promise<HttpService> {
     },
     echo: process.env.BENCH_ECHO === '1',
   });
+  applyNice(ctx, proc.pid);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     async () => {
@@ -50,6 +51,7 @@ export async function startMinimalRoute(ctx: BenchContext): Promise<HttpService>
     name: 'minimal-route',
     env: { NATS_URL: ctx.server.url, PORT: String(port) },
   });
+  applyNice(ctx, proc.pid);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     async () => {
@@ -71,11 +73,12 @@ interface AutocannonResult {
 }
 
 /** Runs autocannon (its own process) against one URL with POST and returns its JSON result. */
-export async function autocannon(url: string, connections: number, durationMs: number): Promise<AutocannonResult> {
+export async function autocannon(ctx: Pick<BenchContext, 'nice'>, url: string, connections: number, durationMs: number): Promise<AutocannonResult> {
   const bin = require.resolve('autocannon/autocannon.js');
   const proc = spawnProcess(process.execPath, [bin, '-j', '-m', 'POST', '-c', String(connections), '-d', String(Math.max(1, Math.round(durationMs / 1000))), url], {
     name: 'autocannon',
   });
+  applyNice(ctx, proc.pid);
   const exit = await proc.exited;
   const json = proc.lines.find((l) => l.startsWith('{'));
   if (exit.code !== 0 || !json) throw new Error(`autocannon failed (${String(exit.code)}):\n${tail(proc)}`);
@@ -101,7 +104,7 @@ export async function measureGatewayThroughput(ctx: BenchContext): Promise<Figur
       for (const t of targets) {
         progress('http', `round ${round}: ${t.id === 'http.gateway' ? 'gateway' : 'minimal route'}, autocannon -c ${c} for ${httpMs / 1000} s`);
         const cpu = new SectionCpu({ service: t.svc.proc.pid, server: ctx.server.pid });
-        const r = await autocannon(t.url, c, httpMs);
+        const r = await autocannon(ctx, t.url, c, httpMs);
         const rps = r['2xx'] / r.duration;
         const used = cpu.read();
         progress('http', `  ${formatInt(rps)} signals/s (p50 ${formatMs(r.latency.p50)}, p99 ${formatMs(r.latency.p99)}, non-2xx ${r.non2xx + r.errors})`);

@@ -8,6 +8,8 @@
  *   --out=PATH         JSON results (default bench-results/latest.json)
  *   --markdown=PATH    also write the table as Markdown
  *   --cpu-prof         worker CPU profiles (node --cpu-prof) into bench-results/profiles/
+ *   --nice=N           run every process of the bench at priority N (e.g. -10, needs root),
+ *                      to keep other work on a shared machine from skewing the figures
  *
  * It starts its own nats-server (NATS_SERVER_BIN, PATH or the repo cache) on a free port
  * with a temp store, measures NATS's raw limits and jetactor side by side in the same run,
@@ -25,6 +27,7 @@ import { FULL_SIZES, QUICK_SIZES, type BenchContext } from './context.js';
 import { evaluate, type Figure } from './figures.js';
 import { measureGatewayThroughput } from './gateway-bench.js';
 import { measureLatency } from './latency.js';
+import { applyNice } from './processes.js';
 import { progress } from './progress.js';
 import { measureRawLimits } from './raw-limits.js';
 import { renderMarkdown, renderTable, writeResults, type RunInfo } from './report.js';
@@ -38,13 +41,19 @@ interface Args {
   out: string;
   markdown: string | null;
   cpuProf: boolean;
+  nice: number | null;
 }
 
 function parseArgs(argv: readonly string[], root: string): Args {
-  const args: Args = { quick: false, only: new Set(SECTIONS), out: join(root, 'bench-results/latest.json'), markdown: null, cpuProf: false };
+  const args: Args = { quick: false, only: new Set(SECTIONS), out: join(root, 'bench-results/latest.json'), markdown: null, cpuProf: false, nice: null };
   for (const a of argv) {
     if (a === '--quick') args.quick = true;
     else if (a === '--cpu-prof') args.cpuProf = true;
+    else if (a.startsWith('--nice=')) {
+      const n = Number(a.slice('--nice='.length));
+      if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error(`--nice takes an integer from -20 to 19, got '${a.slice(7)}'`);
+      args.nice = n;
+    }
     else if (a.startsWith('--only=')) {
       const wanted = a.slice('--only='.length).split(',').filter(Boolean);
       const bad = wanted.filter((w) => !(SECTIONS as readonly string[]).includes(w));
@@ -53,7 +62,7 @@ function parseArgs(argv: readonly string[], root: string): Args {
     } else if (a.startsWith('--out=')) args.out = resolve(a.slice('--out='.length));
     else if (a.startsWith('--markdown=')) args.markdown = resolve(a.slice('--markdown='.length));
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--only=raw,apply,latency,http] [--out=PATH] [--markdown=PATH] [--cpu-prof]\n');
+      process.stdout.write('usage: npm run bench -- [--quick] [--only=raw,apply,latency,http] [--out=PATH] [--markdown=PATH] [--cpu-prof] [--nice=N]\n');
       process.exit(0);
     } else throw new Error(`unknown argument '${a}' (try --help)`);
   }
@@ -78,7 +87,11 @@ async function main(): Promise<void> {
     quick: args.quick,
     repoRoot: root,
     cpuProfDir: args.cpuProf ? join(root, 'bench-results/profiles') : null,
+    nice: args.nice,
   };
+  if (args.nice !== null && !(applyNice(ctx, process.pid) && applyNice(ctx, server.pid))) {
+    throw new Error(`--nice=${args.nice}: not allowed to change priorities (values below 0 need root)`);
+  }
   const info: RunInfo = {
     startedAt: new Date().toISOString(),
     mode: args.quick ? 'quick' : 'full',
@@ -87,12 +100,13 @@ async function main(): Promise<void> {
     cpus: `${cpus().length} x ${cpus()[0]?.model.trim() ?? 'unknown'}`,
     memoryGB: Math.round(totalmem() / 1e9),
     partitions,
+    nice: args.nice,
     loadAvgStart: loadavg().map((l) => Number(l.toFixed(2))),
     errors: [],
   };
   process.stderr.write(
     `jetactor bench (${info.mode}): node ${info.node}, nats-server ${info.natsServer}, ${info.cpus}, ${info.memoryGB} GB, ` +
-      `${partitions} partitions, load average ${info.loadAvgStart.join(' ')}\n` +
+      `${partitions} partitions, load average ${info.loadAvgStart.join(' ')}${args.nice !== null ? `, nice ${args.nice}` : ''}\n` +
       `nats-server, the worker, the gateway and the load generators share these ${cpus().length} cores; ` +
       `other processes on the machine skew the figures (see "others" CPU in the JSON).\n`,
   );

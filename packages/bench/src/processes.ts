@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { spawnProcess, type ManagedProcess } from '@jetactor/testing';
 import type { BenchContext } from './context.js';
@@ -45,6 +46,20 @@ export class CpuMeter {
   }
 }
 
+/**
+ * Gives a process of the run the `--nice` priority (needs privileges for values below 0);
+ * returns false when it was not allowed.
+ */
+export function applyNice(ctx: Pick<BenchContext, 'nice'>, pid: number | undefined): boolean {
+  if (ctx.nice === null || !pid) return true;
+  try {
+    setPriority(pid, ctx.nice);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Starts the counter worker as its own process (`node packages/counter-actor/dist/main.js`). */
 export function startWorker(ctx: BenchContext, name = 'worker', extraEnv: Record<string, string> = {}): ManagedProcess {
   const args: string[] = [];
@@ -53,7 +68,7 @@ export function startWorker(ctx: BenchContext, name = 'worker', extraEnv: Record
   const passThrough = Object.fromEntries(
     ['MAX_BATCH', 'MAX_CACHED_RECORDS', 'LEASE_TTL_MS', 'HEARTBEAT_MS'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),
   );
-  return spawnProcess(process.execPath, args, {
+  const proc = spawnProcess(process.execPath, args, {
     name,
     env: {
       NATS_URL: ctx.server.url,
@@ -64,6 +79,8 @@ export function startWorker(ctx: BenchContext, name = 'worker', extraEnv: Record
     },
     echo: process.env.BENCH_ECHO === '1',
   });
+  applyNice(ctx, proc.pid);
+  return proc;
 }
 
 /** The last lines of a process's output, for error messages. */

@@ -12,6 +12,8 @@ export interface RunInfo {
   cpus: string;
   memoryGB: number;
   partitions: number;
+  /** Priority every process of the run had (`--nice`), or null. */
+  nice: number | null;
   loadAvgStart: number[];
   loadAvgEnd?: number[];
   durationS?: number;
