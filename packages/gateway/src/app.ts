@@ -4,7 +4,7 @@ import { REDACTED_LOG_PATHS, resolveGatewayOptions, type GatewayOptions, type Re
 import { actorClient } from './plugins/actor-client.js';
 import { auth } from './plugins/auth.js';
 import { dashboard } from './plugins/dashboard.js';
-import { errorsHandler } from './plugins/errors.js';
+import { errorsHandler, sendFrameworkError } from './plugins/errors.js';
 import { jsonBody } from './plugins/json-body.js';
 import { metrics } from './plugins/metrics.js';
 import { natsReadiness } from './plugins/nats-readiness.js';
@@ -57,6 +57,9 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
     // that reaches a closing app (Node closes kept-alive sockets after their response) is
     // served normally: NATS is drained only after the app has closed.
     return503OnClosing: false,
+    // A malformed percent-encoding or an overlong path segment, found by the router before
+    // any route: answered in the gateway's error shape instead of Fastify's.
+    frameworkErrors: (err, request, reply) => sendFrameworkError(err, request, reply),
   });
 
   // First: the OpenAPI document collects routes as they are added, and metrics count every route.

@@ -4,7 +4,7 @@
  * OpenAPI document); {@link formatSchemaError} turns a failure into a registered code.
  */
 import { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TYPE_LENGTH } from '@jetactor/actor-runtime';
-import type { FastifySchema } from 'fastify';
+import type { FastifySchema, preHandlerHookHandler } from 'fastify';
 import { GatewayError } from './errors.js';
 
 /** Largest `Idempotency-Key` header length. */
@@ -126,7 +126,8 @@ export interface RouteSchemas {
 /** Builds the {@link RouteSchemas}; `maxTimeoutMs` bounds `?timeoutMs=`. */
 export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
   const timeoutMs = { type: 'integer', minimum: 1, maximum: maxTimeoutMs };
-  const minSeq = { type: 'integer', minimum: 0 };
+  // A safe integer; a coerced `1e400` (Infinity) slips past Ajv and is caught by rejectNonFiniteNumbers.
+  const minSeq = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
   return {
     signal: (paramNames) => ({
       params: params(paramNames),
@@ -202,6 +203,25 @@ export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
     },
   };
 }
+
+/**
+ * A `preHandler` hook that refuses a query or path number that validation let through as
+ * ±Infinity: Ajv coerces `1e400` or `Infinity` to Infinity and then skips `integer`,
+ * `minimum` and `maximum` (they apply to finite numbers only), so `?minSeq=1e400` would
+ * otherwise wait for a sequence that never comes.
+ */
+export const rejectNonFiniteNumbers: preHandlerHookHandler = (request, _reply, next) => {
+  for (const [part, values] of [['query parameter', request.query], ['path parameter', request.params]] as const) {
+    if (values === null || typeof values !== 'object') continue;
+    for (const [name, value] of Object.entries(values as Record<string, unknown>)) {
+      if (typeof value === 'number' && !Number.isFinite(value)) {
+        next(new GatewayError('INVALID_REQUEST', `${part} '${name.slice(0, 64)}' must be a finite integer`));
+        return;
+      }
+    }
+  }
+  next();
+};
 
 /** The parts of an Ajv error that {@link formatSchemaError} reads. */
 export interface SchemaErrorLike {

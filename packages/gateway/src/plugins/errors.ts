@@ -30,6 +30,8 @@ const FASTIFY_CODES: Readonly<Record<string, GatewayError['code']>> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
   FST_ERR_NOT_FOUND: 'NOT_FOUND',
+  FST_ERR_BAD_URL: 'INVALID_REQUEST',
+  FST_ERR_MAX_PARAM_LENGTH: 'INVALID_REQUEST',
 };
 
 /** No stream captures the subject (no responders to a publish) or the stream/bucket is missing. */
@@ -92,12 +94,20 @@ function fastifyClientError(err: unknown): HttpError | undefined {
   const e = err as Partial<FastifyError> | null;
   if (e === null || typeof e !== 'object' || typeof e.code !== 'string' || !e.code.startsWith('FST_')) return undefined;
   const code = FASTIFY_CODES[e.code];
-  if (code !== undefined) return { status: ERROR_CODES[code].status, code, message: ERROR_MESSAGES[code] ?? code };
+  if (code !== undefined) {
+    return { status: ERROR_CODES[code].status, code, message: FASTIFY_MESSAGES[e.code] ?? ERROR_MESSAGES[code] ?? code };
+  }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return { status: 400, code: 'INVALID_REQUEST', message: e.message ?? 'bad request' };
   }
   return undefined;
 }
+
+/** Messages for Fastify errors that share a registered code with others. */
+const FASTIFY_MESSAGES: Readonly<Record<string, string>> = {
+  FST_ERR_BAD_URL: 'the URL path has a malformed percent-encoding',
+  FST_ERR_MAX_PARAM_LENGTH: 'a path segment is far too long (keys are at most 128 characters, types and operations 64)',
+};
 
 const ERROR_MESSAGES: Partial<Record<GatewayError['code'], string>> = {
   PAYLOAD_TOO_LARGE: 'request body is larger than the body limit',
@@ -118,6 +128,16 @@ function routeFields(request: FastifyRequest): Record<string, unknown> {
   const params = (request.params ?? {}) as Record<string, unknown>;
   const { type, key, op } = params;
   return { type, key, op };
+}
+
+/**
+ * Fastify's `frameworkErrors` handler: errors the router finds before any route (a
+ * malformed percent-encoding, an overlong path segment), sent in the gateway's error shape.
+ */
+export function sendFrameworkError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const http = toHttpError(err, true);
+  request.log.info({ code: http.code, reason: http.message }, 'request rejected');
+  void reply.code(http.status).type('application/json; charset=utf-8').send(errorBody(http.code, http.message));
 }
 
 const errorsPlugin: FastifyPluginCallback = (app: FastifyInstance, _opts, done) => {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
-import type { RouteSchemas } from '../schemas.js';
+import { rejectNonFiniteNumbers, type RouteSchemas } from '../schemas.js';
 import { actorRoutes } from './actors.js';
 import { counterRoutes } from './counter.js';
 import { deadLetterRoutes } from './dlq.js';
@@ -36,6 +36,7 @@ export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyI
     reply.log = request.log;
     next();
   });
+  app.addHook('preHandler', rejectNonFiniteNumbers);
   app.addHook('preHandler', app.requireNats);
 
   const handlers = createHandlers(app, opts.settings);
