@@ -36,7 +36,7 @@ async function main() {
         'test:browser: no Chromium found (looked at $CHROMIUM_BIN, /usr/bin/chromium and PATH).',
         "Install Debian's package, then run this again:",
         '',
-        '    sudo apt-get update && sudo apt-get install -y chromium',
+        '    apt-get update && apt-get install -y chromium      (prefix each with sudo unless you are root)',
         '',
         '(or point CHROMIUM_BIN at a Chromium or Chrome binary). No browser is downloaded by this project.',
       ].join('\n'),
