@@ -122,6 +122,7 @@ export async function runApplyScenario(ctx: BenchContext, s: ApplyScenario): Pro
     for (let p = 0; p < ctx.partitions; p++) n += upperBound(seqs[p] as Uint32Array, checkpoints[p] as number);
     return n;
   };
+  let midSnapshotAt = Number(process.env.BENCH_HEAP_SNAPSHOT_AT ?? 0);
   let lastReport = performance.now();
   let lastApplied = 0;
   const timeoutMs = Math.max(120_000, s.ops / 10);
@@ -134,6 +135,11 @@ export async function runApplyScenario(ctx: BenchContext, s: ApplyScenario): Pro
     progress(label, `  ${formatInt(n)} / ${formatInt(s.ops)} applied (${formatInt(perSecond(n - lastApplied, now - lastReport))}/s)`);
     lastReport = now;
     lastApplied = n;
+    // Diagnostics: a heap snapshot of the worker part-way (needs BENCH_WORKER_NODE_OPTIONS='--heapsnapshot-signal=SIGUSR2').
+    if (midSnapshotAt > 0 && n >= s.ops * midSnapshotAt && worker.pid) {
+      process.kill(worker.pid, 'SIGUSR2');
+      midSnapshotAt = 0;
+    }
     if (now - spawnedAt > timeoutMs) throw new Error(`apply run did not finish in ${timeoutMs} ms:\n${tail(worker)}`);
   }
   const cpuUse = cpu.read();
@@ -157,6 +163,10 @@ export async function runApplyScenario(ctx: BenchContext, s: ApplyScenario): Pro
   }
   progress(label, `  verified ${formatInt(verified)} keys`);
 
+  if (process.env.BENCH_HEAP_SNAPSHOT && worker.pid) {
+    process.kill(worker.pid, 'SIGUSR2');
+    await sleep(Number(process.env.BENCH_HEAP_SNAPSHOT));
+  }
   if (process.env.BENCH_WORKER_LOG) {
     const { writeFile } = await import('node:fs/promises');
     await writeFile(`${process.env.BENCH_WORKER_LOG}-${s.keys}.log`, `${worker.lines.join('\n')}\n`);

@@ -157,6 +157,8 @@ export async function fixedRateLatency(
   durationMs: number,
   targets: { p50?: { limitId: string }; p99?: { limitId?: string; max?: number } } = {},
 ): Promise<Figure[]> {
+  // Warm up at the same rate first (JIT, connections, consumers); only the second run counts.
+  await openLoop({ url, rate, durationMs: Math.min(3000, durationMs) });
   const r = await openLoop({ url, rate, durationMs });
   progress('latency', `  ${name}: p50 ${formatMs(r.latency.p50)}, p99 ${formatMs(r.latency.p99)}, max ${formatMs(r.latency.max)} (${formatInt(r.ok)} ok, ${r.errors} errors)`);
   const detail = { sent: r.sent, ok: r.ok, errors: r.errors, rate: Math.round(r.rate), p90Ms: r.latency.p90, maxMs: r.latency.max, statuses: JSON.stringify(r.statuses) };

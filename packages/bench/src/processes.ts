@@ -64,6 +64,8 @@ export function applyNice(ctx: Pick<BenchContext, 'nice'>, pid: number | undefin
 export function startWorker(ctx: BenchContext, name = 'worker', extraEnv: Record<string, string> = {}): ManagedProcess {
   const args: string[] = [];
   if (ctx.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${ctx.cpuProfDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
+  // Extra node flags for the worker, e.g. BENCH_WORKER_NODE_OPTIONS='--heapsnapshot-signal=SIGUSR2'.
+  if (process.env.BENCH_WORKER_NODE_OPTIONS) args.push(...process.env.BENCH_WORKER_NODE_OPTIONS.split(' ').filter(Boolean));
   args.push(join(ctx.repoRoot, 'packages/counter-actor/dist/main.js'));
   const passThrough = Object.fromEntries(
     ['MAX_BATCH', 'MAX_CACHED_RECORDS', 'LEASE_TTL_MS', 'HEARTBEAT_MS'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),

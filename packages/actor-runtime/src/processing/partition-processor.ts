@@ -100,7 +100,7 @@ const NEW_KEY_ALPHA = 0.02;
 
 /** Smallest and largest pull of one partition reader; it doubles while pulls come back full. */
 const MIN_FETCH = 64;
-const MAX_FETCH = 2048;
+const MAX_FETCH = 1024;
 /** How long a pull waits on the server for operations that are not there yet (ms). */
 const FETCH_EXPIRES_MS = 10_000;
 
