@@ -159,6 +159,7 @@ async function openStream(type, signal, onOpen) {
     const body = await res.json().catch(() => null);
     const err = new Error(body?.error?.message ?? `${res.status} ${res.statusText}`);
     err.code = body?.error?.code ?? String(res.status);
+    err.status = res.status;
     throw err;
   }
   onOpen();
@@ -203,8 +204,13 @@ function watchType(type) {
         if (!controller.signal.aborted) setConnection('pending', 'stream ended; reconnecting…');
       } catch (err) {
         if (controller.signal.aborted) return;
-        setConnection('down', err.status === 401 ? 'token needed' : `offline (${err.code ?? 'network'})`);
-        if (err.code) recordError(`watch ${type}`, err);
+        if (err.status === 400 || err.status === 404) {
+          // A bad or unknown type: retrying cannot help.
+          setConnection('down', err.message);
+          recordError(`watch ${type}`, err);
+          return;
+        }
+        setConnection('down', err.status === 401 || err.status === 403 ? 'token needed' : `offline (${err.code ?? 'network'})`);
       }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 5000);
