@@ -91,9 +91,11 @@ async function expectExactlyOnce(stack: Stack, report: LoadReport): Promise<void
 
 function summary(name: string, report: LoadReport, extra: Record<string, unknown>): void {
   console.log(
-    `[faults] ${name}: ${report.total()} adds acked over ${KEYS.length} keys, ${report.requests} requests, ` +
+    `[faults] ${name}: ${report.total()} adds acked over ${KEYS.length} keys in ${(report.durationMs / 1000).toFixed(1)} s ` +
+      `(${Math.round(report.total() / (report.durationMs / 1000))}/s), ${report.requests} requests, ` +
       `statuses ${JSON.stringify(counts(report.statuses))}, errors ${JSON.stringify(counts(report.codes))}, ` +
-      `slowest ${Math.round(report.maxLatencyMs)} ms, unresolved ${report.unresolved}, ${JSON.stringify(extra)}`,
+      `slowest ${Math.round(report.maxLatencyMs)} ms, longest gap without an ack ${Math.round(report.maxAckGapMs)} ms, ` +
+      `unresolved ${report.unresolved}, ${JSON.stringify(extra)}`,
   );
 }
 

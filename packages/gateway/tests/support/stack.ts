@@ -56,6 +56,10 @@ export interface LoadReport {
   maxLatencyMs: number;
   /** Logical adds that were never acknowledged before the retry deadline. */
   unresolved: number;
+  /** Longest time without any acknowledged add while the load ran, in ms (the outage as clients saw it). */
+  maxAckGapMs: number;
+  /** How long the load ran, in ms (set by `stop()`). */
+  durationMs: number;
   /** Total acked logical adds. */
   total(): number;
 }
@@ -100,6 +104,8 @@ export function startAddLoad(opts: AddLoadOptions): AddLoad {
     codes: new Map(),
     maxLatencyMs: 0,
     unresolved: 0,
+    maxAckGapMs: 0,
+    durationMs: 0,
     total() {
       let n = 0;
       for (const v of this.acked.values()) n += v;
@@ -108,6 +114,8 @@ export function startAddLoad(opts: AddLoadOptions): AddLoad {
   };
   let stopping = false;
   let drainDeadline = Infinity;
+  const startedAt = performance.now();
+  let lastAckAt = startedAt;
   let failure: Error | undefined;
 
   const loop = async (id: number): Promise<void> => {
@@ -128,6 +136,9 @@ export function startAddLoad(opts: AddLoadOptions): AddLoad {
         report.requests++;
         report.statuses.set(res.statusCode, (report.statuses.get(res.statusCode) ?? 0) + 1);
         if (res.statusCode === 202) {
+          const now = performance.now();
+          if (!stopping) report.maxAckGapMs = Math.max(report.maxAckGapMs, now - lastAckAt);
+          lastAckAt = now;
           report.acked.set(key, (report.acked.get(key) ?? 0) + 1);
           break;
         }
@@ -150,6 +161,7 @@ export function startAddLoad(opts: AddLoadOptions): AddLoad {
     report,
     async stop() {
       stopping = true;
+      report.durationMs = performance.now() - startedAt;
       drainDeadline = performance.now() + (opts.drainTimeoutMs ?? 30_000);
       await Promise.all(loops);
       if (failure) throw failure;
