@@ -1,11 +1,13 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { defaultNames, defaultTopology, provisionTopology } from '@jetactor/actor-runtime';
 import { freePort, spawnProcess, waitFor, type ManagedProcess } from '@jetactor/testing';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';
 import { openLoop } from './http-load.js';
-import { SectionCpu, applyNice, tail } from './processes.js';
+import { SectionCpu, applyNice, profileArgs, tail } from './processes.js';
 import { progress } from './progress.js';
+import { deleteStreams } from './raw-limits.js';
 import { formatInt, formatMs } from './stats.js';
 
 const require = createRequire(import.meta.url);
@@ -19,7 +21,7 @@ export interface HttpService {
 /** Starts the gateway (`packages/gateway/dist/main.js`), rate limit off, auth off on loopback. */
 export async function startGateway(ctx: BenchContext): Promise<HttpService> {
   const port = await freePort();
-  const proc = spawnProcess(process.execPath, [join(ctx.repoRoot, 'packages/gateway/dist/main.js')], {
+  const proc = spawnProcess(process.execPath, [...profileArgs(ctx, 'gateway'), join(ctx.repoRoot, 'packages/gateway/dist/main.js')], {
     name: 'gateway',
     env: {
       NATS_URL: ctx.server.url,
@@ -47,7 +49,7 @@ export async function startGateway(ctx: BenchContext): Promise<HttpService> {
 /** Starts the minimal Fastify route that only publishes (see minimal-route.ts). */
 export async function startMinimalRoute(ctx: BenchContext): Promise<HttpService> {
   const port = await freePort();
-  const proc = spawnProcess(process.execPath, [join(ctx.repoRoot, 'packages/bench/dist/minimal-route.js')], {
+  const proc = spawnProcess(process.execPath, [...profileArgs(ctx, 'minimal-route'), join(ctx.repoRoot, 'packages/bench/dist/minimal-route.js')], {
     name: 'minimal-route',
     env: { NATS_URL: ctx.server.url, PORT: String(port) },
   });
@@ -92,6 +94,9 @@ export async function autocannon(ctx: Pick<BenchContext, 'nice'>, url: string, c
  */
 export async function measureGatewayThroughput(ctx: BenchContext): Promise<Figure[]> {
   const { httpConnections: c, httpMs } = ctx.sizes;
+  const names = defaultNames();
+  await deleteStreams(ctx.jsm, [names.stream, `KV_${names.stateBucket}`, `KV_${names.controlBucket}`]);
+  await provisionTopology(ctx.nc, defaultTopology(names, { partitions: ctx.partitions }));
   const gateway = await startGateway(ctx);
   const minimal = await startMinimalRoute(ctx);
   try {

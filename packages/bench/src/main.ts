@@ -7,7 +7,8 @@
  *   --only=a,b         sections: raw, apply, latency, http (default: all)
  *   --out=PATH         JSON results (default bench-results/latest.json)
  *   --markdown=PATH    also write the table as Markdown
- *   --cpu-prof         worker CPU profiles (node --cpu-prof) into bench-results/profiles/
+ *   --cpu-prof         CPU profiles (node --cpu-prof) of the worker, gateway and minimal route
+ *                      into bench-results/profiles/
  *   --nice=N           run every process of the bench at priority N (e.g. -10, needs root),
  *                      to keep other work on a shared machine from skewing the figures
  *

@@ -60,10 +60,14 @@ export function applyNice(ctx: Pick<BenchContext, 'nice'>, pid: number | undefin
   }
 }
 
+/** `node` flags that write a CPU profile of a process of the run when `--cpu-prof` is given. */
+export function profileArgs(ctx: Pick<BenchContext, 'cpuProfDir'>, name: string): string[] {
+  return ctx.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${ctx.cpuProfDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
+}
+
 /** Starts the counter worker as its own process (`node packages/counter-actor/dist/main.js`). */
 export function startWorker(ctx: BenchContext, name = 'worker', extraEnv: Record<string, string> = {}): ManagedProcess {
-  const args: string[] = [];
-  if (ctx.cpuProfDir) args.push('--cpu-prof', `--cpu-prof-dir=${ctx.cpuProfDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
+  const args = profileArgs(ctx, name);
   // Extra node flags for the worker, e.g. BENCH_WORKER_NODE_OPTIONS='--heapsnapshot-signal=SIGUSR2'.
   if (process.env.BENCH_WORKER_NODE_OPTIONS) args.push(...process.env.BENCH_WORKER_NODE_OPTIONS.split(' ').filter(Boolean));
   args.push(join(ctx.repoRoot, 'packages/counter-actor/dist/main.js'));
