@@ -20,7 +20,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
 import { counts, jsonLines, spawnWorker, startAddLoad, type LoadReport } from './support/stack.js';
 
-const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const TOKEN = 'faults-test-token-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const KEYS = Array.from({ length: 24 }, (_, i) => `fault-${i}`);
@@ -40,6 +39,8 @@ afterEach(async () => {
 
 interface Stack {
   gateway: RunningGateway;
+  /** The gateway's warnings and errors, parsed. */
+  gatewayWarnings: Array<Record<string, unknown>>;
   worker: ManagedProcess;
   nc: NatsConnection;
   jsm: JetStreamManager;
@@ -47,7 +48,17 @@ interface Stack {
   inject: (opts: InjectOptions) => Promise<LightMyRequestResponse>;
 }
 
-async function startStack(natsUrl: string, servers: readonly string[], workerEnv: Record<string, string> = {}): Promise<Stack> {
+/**
+ * A worker process, a test connection and the gateway. `gatewayServer` picks, once the
+ * stream exists, the server the gateway must connect to first (it is listed first and the
+ * list is not shuffled).
+ */
+async function startStack(
+  natsUrl: string,
+  servers: readonly string[],
+  workerEnv: Record<string, string> = {},
+  gatewayServer?: (jsm: JetStreamManager) => Promise<string>,
+): Promise<Stack> {
   const worker = spawnWorker('w-faults', natsUrl, workerEnv);
   cleanup.push(() => worker.stop());
   const nc = await connect({ servers: [...servers], maxReconnectAttempts: -1, reconnectTimeWait: 250 });
@@ -59,13 +70,18 @@ async function startStack(natsUrl: string, servers: readonly string[], workerEnv
     timeoutMs: 30_000,
     message: 'the worker to own its 8 partitions',
   });
+  const first = gatewayServer === undefined ? undefined : await gatewayServer(jsm);
+  const gatewayUrl = first === undefined ? natsUrl : [first, ...servers.filter((s) => s !== first)].join(',');
+  const gatewayWarnings: Array<Record<string, unknown>> = [];
+  const gatewayLog = pino({ level: 'warn' }, { write: (l: string) => void gatewayWarnings.push(JSON.parse(l) as Record<string, unknown>) });
   const gateway = await runGateway({
-    env: { NATS_URL: natsUrl, PORT: '0', GATEWAY_AUTH_TOKENS: TOKEN, GATEWAY_RATE_LIMIT: '0' },
-    logger: log,
+    env: { NATS_URL: gatewayUrl, PORT: '0', GATEWAY_AUTH_TOKENS: TOKEN, GATEWAY_RATE_LIMIT: '0' },
+    logger: gatewayLog,
+    connectionOptions: first === undefined ? {} : { noRandomize: true },
   });
   cleanup.push(() => gateway.close());
   await gateway.nats.firstConnect;
-  return { gateway, worker, nc, jsm, client, inject: (opts) => gateway.app.inject(opts) };
+  return { gateway, gatewayWarnings, worker, nc, jsm, client, inject: (opts) => gateway.app.inject(opts) };
 }
 
 /** Waits until every key's state equals its acked adds, then checks the stream holds each acked add once. */
@@ -100,10 +116,16 @@ function summary(name: string, report: LoadReport, extra: Record<string, unknown
 }
 
 describe('faults under load', () => {
-  it('three-node cluster, replicas 3: the stream leader is SIGKILLed and restarted; every acked add is applied exactly once', async () => {
+  it('three-node cluster, replicas 3: the node leading the stream and serving the gateway is SIGKILLed and restarted; every acked add is applied exactly once', async () => {
     const cluster: NatsCluster = await startNatsCluster();
     cleanup.push(() => cluster.stop());
-    const stack = await startStack(cluster.urls, cluster.serverUrls, { ACTORS_REPLICAS: '3' });
+    const leaderUrl = async (jsm: JetStreamManager): Promise<string> => {
+      const leader = (await jsm.streams.info('ACTORS')).cluster?.leader;
+      const server = cluster.servers.find((s) => s.name === leader);
+      if (server === undefined) throw new Error(`no stream leader among ${cluster.servers.map((s) => s.name).join(', ')} (got ${leader})`);
+      return server.url;
+    };
+    const stack = await startStack(cluster.urls, cluster.serverUrls, { ACTORS_REPLICAS: '3' }, leaderUrl);
 
     // ACTORS_REPLICAS reaches every stream and bucket.
     for (const name of ['ACTORS', 'ACTORS_DLQ', 'KV_actors', 'KV_actors_ctl']) {
@@ -113,12 +135,14 @@ describe('faults under load', () => {
 
     const load = startAddLoad({ inject: stack.inject, keys: KEYS, headers: AUTH });
     await waitFor(() => load.report.total() >= PHASE, { timeoutMs: 30_000, message: `${PHASE} acked adds before the fault` });
-    const leader = (await stack.jsm.streams.info('ACTORS')).cluster?.leader;
-    const victim = cluster.servers.find((s) => s.name === leader);
-    if (victim === undefined) throw new Error(`no stream leader among ${cluster.servers.map((s) => s.name).join(', ')} (got ${leader})`);
+    // The stream's leader, which is also the server the gateway is connected to.
+    const victimUrl = await leaderUrl(stack.jsm);
+    const victim = cluster.servers.find((s) => s.url === victimUrl)!;
     await victim.kill('SIGKILL');
     const atKill = load.report.total();
     await waitFor(() => load.report.total() >= atKill + PHASE, { timeoutMs: 45_000, message: `${PHASE} acked adds with ${victim.name} down` });
+    // The gateway lost its server and moved to another by itself.
+    expect(stack.gatewayWarnings.some((l) => l.msg === 'disconnected from NATS; reconnecting')).toBe(true);
     await victim.restart();
     await cluster.waitForMetaLeader(30_000);
     const atRestart = load.report.total();
@@ -132,7 +156,7 @@ describe('faults under load', () => {
       async () => (await stack.jsm.streams.info('ACTORS')).cluster?.replicas?.every((r) => r.current) === true,
       { timeoutMs: 30_000, message: `${victim.name} to be a current replica again` },
     );
-    summary('cluster R3, SIGKILL stream leader', report, { killed: victim.name, ackedDuringFault: atRestart - atKill });
+    summary('cluster R3, SIGKILL of the stream leader and the gateway\'s server', report, { killed: victim.name, ackedDuringFault: atRestart - atKill });
   }, 180_000);
 
   it('single nats-server SIGKILLed and restarted on its store: 503 while down, readiness says so, nothing lost or applied twice', async () => {
