@@ -63,6 +63,8 @@ export interface PartitionProcessorOptions {
 }
 
 interface DecodedOp {
+  /** False for a message whose subject has not the operation shape (skipped, logged). */
+  valid: boolean;
   seq: number;
   type: string;
   key: string;
@@ -74,6 +76,7 @@ interface DecodedOp {
 }
 
 const EMPTY_HEADERLESS = undefined;
+const EMPTY_PAYLOAD = new Uint8Array(0);
 
 /** One key's operations of a batch folded onto its record; its outputs wait for the commit. */
 interface KeyFold {
@@ -114,7 +117,8 @@ export class PartitionProcessor {
   readonly partition: number;
   readonly epoch: number;
   private readonly o: PartitionProcessorOptions;
-  private pending: JsMsg[] = [];
+  /** Operations read and decoded, not yet taken by the committer (no JsMsg is kept). */
+  private pending: DecodedOp[] = [];
   private consumer: Consumer | null = null;
   /** The pull being read now. */
   private fetching: ConsumerMessages | null = null;
@@ -225,7 +229,11 @@ export class PartitionProcessor {
           this.roomWaiter = null;
           continue;
         }
-        const want = Math.min(this.fetchSize, room);
+        // Ask for what the server has for us (the last message told how many are left) plus a
+        // little: a caught-up partition's pull waits for new operations while holding its
+        // units, and 32 of them holding 1,024 each starved the busy ones for up to a pull's
+        // expiry (calls waited seconds).
+        const want = Math.min(this.fetchSize, room, MIN_FETCH + this.remotePending);
         const granted = await this.budget.take(want, Math.min(want, MIN_FETCH), cancelled);
         if (granted === 0) break;
         this.held += granted;
@@ -237,7 +245,9 @@ export class PartitionProcessor {
           for await (const m of it) {
             if (cancelled()) break;
             received++;
-            this.pending.push(m);
+            // Decode at once and keep no reference to the message: a JsMsg's payload is a view
+            // of the socket's read buffer, which stays alive (off-heap, in RSS) while any view does.
+            this.pending.push(this.decode(m));
             this.remotePending = m.info.pending;
             this.wake?.();
           }
@@ -308,16 +318,17 @@ export class PartitionProcessor {
     this.o.cache.dropPartition(this.partition);
   }
 
-  private decode(m: JsMsg): DecodedOp | null {
+  private decode(m: JsMsg): DecodedOp {
     const parsed = parseStoredSubject(m.subject);
-    if (!parsed) return null;
+    const data = m.data;
     return {
+      valid: parsed !== null,
       seq: m.seq,
-      type: parsed.type,
-      key: parsed.key,
-      op: parsed.op,
+      type: parsed?.type ?? '',
+      key: parsed?.key ?? '',
+      op: parsed?.op ?? '',
       subject: m.subject,
-      data: m.data,
+      data: data.length === 0 ? EMPTY_PAYLOAD : new Uint8Array(data), // a copy (Buffer#slice would be a view)
       time: Math.floor(m.info.timestampNanos / 1e6),
       reply: m.headers?.get(REPLY_HEADER) || EMPTY_HEADERLESS,
     };
@@ -431,14 +442,13 @@ export class PartitionProcessor {
     );
   }
 
-  private async commitBatch(batch: JsMsg[]): Promise<void> {
+  private async commitBatch(batch: DecodedOp[]): Promise<void> {
     const started = performance.now();
     const { cache, log, partition, topology } = this.o;
     const ops: DecodedOp[] = [];
-    for (const m of batch) {
-      const op = this.decode(m);
-      if (op) ops.push(op);
-      else log.warn({ partition, seq: m.seq, subject: m.subject }, 'skipping message with an unexpected subject');
+    for (const op of batch) {
+      if (op.valid) ops.push(op);
+      else log.warn({ partition, seq: op.seq, subject: op.subject }, 'skipping message with an unexpected subject');
     }
     // A subject from plain `nats pub` may carry a type or key that is no valid KV key
     // (`actors.counter.a%b.add`): it must become an error result, not a load that throws
