@@ -14,12 +14,23 @@ export interface CachedRecord {
  * Bounded cache of the records of owned partitions. Only the owner of a partition
  * writes its keys, so a cached revision stays valid while the lease is held; a lost
  * CAS drops the partition's entries.
+ *
+ * Keys are also indexed by partition, so dropping one partition (release, hand-over,
+ * failure) costs its own entries only: scanning the whole cache per partition made a
+ * worker with 100,000 cached records spend ~1 s of CPU releasing 32 partitions.
  */
 export class RecordCache {
   private readonly lru: LRUCache<string, CachedRecord>;
+  private readonly byPartition = new Map<number, Set<string>>();
 
   constructor(maxEntries: number) {
-    this.lru = new LRUCache({ max: Math.max(1, maxEntries) });
+    this.lru = new LRUCache({
+      max: Math.max(1, maxEntries),
+      // Called on eviction and delete (and on overwrite, where the key stays in its partition).
+      dispose: (value, key, reason) => {
+        if (reason !== 'set') this.byPartition.get(value.partition)?.delete(key);
+      },
+    });
   }
 
   get(key: string): CachedRecord | undefined {
@@ -28,11 +39,20 @@ export class RecordCache {
 
   set(key: string, rec: CachedRecord): void {
     this.lru.set(key, rec);
+    let keys = this.byPartition.get(rec.partition);
+    if (!keys) {
+      keys = new Set();
+      this.byPartition.set(rec.partition, keys);
+    }
+    keys.add(key);
   }
 
   /** Drops every entry of a partition (on release or after a conflict). */
   dropPartition(partition: number): void {
-    for (const [k, v] of this.lru.entries()) if (v.partition === partition) this.lru.delete(k);
+    const keys = this.byPartition.get(partition);
+    if (!keys) return;
+    this.byPartition.delete(partition);
+    for (const k of keys) this.lru.delete(k);
   }
 
   get size(): number {
