@@ -8,10 +8,11 @@ import type { NatsConnection } from '@nats-io/nats-core';
  * arrive, however far behind the committer is, so a preloaded stream was read into memory
  * whole (about 1 KB per operation held) and, worse, every KV ack and lease renewal on the
  * same connection queued behind that flood: commits took seconds and leases expired.
- * 8,192 operations are a fraction of a second of work for a busy worker; with 16,384 the
- * worker's RSS after 100,000 keys was ~60 MB higher for no gain in apply rate.
+ * 4,096 operations are a fraction of a second of work for a busy worker: at 1,000 and
+ * 100,000 keys the apply rate was the same with 8,192 and 16,384, and the worker's RSS
+ * after 100,000 keys was 280 MB against ~330 MB and ~360 MB.
  */
-export const DEFAULT_READ_BUDGET = 8192;
+export const DEFAULT_READ_BUDGET = 4096;
 
 /**
  * A counting budget shared by the partition readers of one connection. Readers take
