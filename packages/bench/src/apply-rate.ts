@@ -207,7 +207,7 @@ export async function measureApplyRates(ctx: BenchContext): Promise<{ figures: F
       value: r.rate,
       unit: Unit.PerSecond,
       limitId: big ? 'raw.kvPut' : 'raw.orderedRead',
-      ...(s.keys === 1000 ? { alsoId: 'raw.orderedRead32' } : {}),
+      ...(s.keys === 1000 ? { alsoId: 'raw.orderedRead32' } : big ? { alsoId: 'raw.readPlusWrite' } : {}),
       target: { minRatio: big ? 0.8 : 0.5, minNaiveRatio: 10 },
       detail: {
         ops: s.ops,

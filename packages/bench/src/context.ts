@@ -39,7 +39,7 @@ export const FULL_SIZES: BenchSizes = {
   naiveMs: 5000,
   apply: [
     { keys: 1, ops: 1_000_000 },
-    { keys: 1000, ops: 1_000_000 },
+    { keys: 1000, ops: 500_000 },
     { keys: 100_000, ops: 300_000 },
   ],
   callRate: 1000,
@@ -52,22 +52,22 @@ export const FULL_SIZES: BenchSizes = {
 
 /** `--quick` sizes: a smoke run of about a minute. */
 export const QUICK_SIZES: BenchSizes = {
-  jsPublish: 60_000,
+  jsPublish: 30_000,
   jsWindow: 2000,
-  ingest: 200_000,
-  kvPuts: 40_000,
+  ingest: 100_000,
+  kvPuts: 20_000,
   kvWindow: 2000,
-  naiveMs: 2000,
+  naiveMs: 1000,
   apply: [
-    { keys: 1, ops: 200_000 },
-    { keys: 1000, ops: 200_000 },
+    { keys: 1, ops: 100_000 },
+    { keys: 1000, ops: 100_000 },
     { keys: 100_000, ops: 100_000 },
   ],
   callRate: 1000,
-  callMs: 4000,
+  callMs: 3000,
   visibleRate: 200,
-  visibleMs: 3000,
-  httpMs: 4000,
+  visibleMs: 2000,
+  httpMs: 3000,
   httpConnections: 100,
 };
 

@@ -31,6 +31,8 @@ export interface Figure {
   unit: Unit;
   /** Id of the figure this one is compared with (its limit), if any. */
   limitId?: string;
+  /** Another figure worth a ratio (printed, not a target), e.g. the limit of this layout. */
+  alsoId?: string;
   target?: Target;
   /** Extra detail printed under the table and kept in the JSON. */
   note?: string;
@@ -43,6 +45,7 @@ export interface EvaluatedFigure extends Figure {
   limit?: { id: string; name: string; value: number };
   ratio?: number;
   naiveRatio?: number;
+  also?: { id: string; ratio: number };
   /** Whether the target is met; undefined when there is no target. */
   met?: boolean;
   targetText?: string;
@@ -59,6 +62,8 @@ export function evaluate(figures: readonly Figure[], naiveId = 'raw.naive'): Eva
       out.limit = { id: limit.id, name: limit.name, value: limit.value };
       out.ratio = limit.value > 0 ? f.value / limit.value : Number.NaN;
     }
+    const also = f.alsoId ? byId.get(f.alsoId) : undefined;
+    if (also && also.value > 0) out.also = { id: also.id, ratio: f.value / also.value };
     if (naive && f.target?.minNaiveRatio !== undefined) out.naiveRatio = naive.value > 0 ? f.value / naive.value : Number.NaN;
     const t = f.target;
     if (t) {

@@ -183,6 +183,28 @@ export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
   });
   progress('raw', `  ${Math.round(perSecond(sizes.ingest, ms)).toLocaleString('en-US')} msg/s read`);
 
+  // 3b. One ordered consumer per partition, all at once, on operations spread over 1,000
+  // keys: the read pattern of the worker (the server filters each partition out of the
+  // interleaved stream, which costs it more than reading one partition's run).
+  await jsm.streams.purge(RAW_NAMES.stream);
+  const spread = Math.round(sizes.ingest / 2);
+  progress('raw', `${ctx.partitions} ordered consumers (one per partition) reading ${spread.toLocaleString('en-US')} messages over 1,000 keys`);
+  await corePublish(ctx, RAW_NAMES.stream, spread, (i) => `raw.counter.k${i % 1000}.add`);
+  const perPartition = new Array<number>(ctx.partitions).fill(0);
+  for (let i = 0; i < spread; i++) perPartition[partitionOf('counter', `k${i % 1000}`, ctx.partitions)]! += 1;
+  t0 = performance.now();
+  await Promise.all(perPartition.map((n, part) => (n > 0 ? orderedRead(ctx, RAW_NAMES.stream, `${part}.>`, n, 1000) : Promise.resolve(0))));
+  ms = performance.now() - t0;
+  figures.push({
+    id: 'raw.orderedRead32',
+    section: SECTION,
+    name: `ordered read, ${ctx.partitions} partition consumers at once (1,000 keys)`,
+    value: perSecond(spread, ms),
+    unit: Unit.PerSecond,
+    detail: { messages: spread, ms: Math.round(ms) },
+  });
+  progress('raw', `  ${Math.round(perSecond(spread, ms)).toLocaleString('en-US')} msg/s read`);
+
   // 4. Pipelined KV puts of distinct keys (the write pattern of 100,000 cold actors):
   // kv.put and lean publishes to the bucket's subjects; the better one is the limit.
   progress('raw', `KV put, pipelined: ${sizes.kvPuts.toLocaleString('en-US')} distinct keys, ${sizes.kvWindow} in flight`);
@@ -201,6 +223,18 @@ export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
     detail: { puts: sizes.kvPuts, window: sizes.kvWindow, natsJsPerSecond: Math.round(perSecond(sizes.kvPuts, kvJs)), leanPerSecond: Math.round(perSecond(sizes.kvPuts, kvLean)) },
   });
   progress('raw', `  ${Math.round(perSecond(sizes.kvPuts, kvLean)).toLocaleString('en-US')} puts/s lean, ${Math.round(perSecond(sizes.kvPuts, kvJs)).toLocaleString('en-US')} puts/s with kv.put`);
+
+  // Derived: one operation on a cold key costs a filtered read and a KV write on the same
+  // cores; with both at their raw rates, 1 / (1/read + 1/write) per second at most.
+  const read32 = figures.find((f) => f.id === 'raw.orderedRead32')?.value ?? Number.NaN;
+  const kvPut = figures.find((f) => f.id === 'raw.kvPut')?.value ?? Number.NaN;
+  figures.push({
+    id: 'raw.readPlusWrite',
+    section: SECTION,
+    name: 'read + KV write per operation (derived: 1 / (1/read of 32 + 1/KV put))',
+    value: 1 / (1 / read32 + 1 / kvPut),
+    unit: Unit.PerSecond,
+  });
 
   // 5. The naive actor.
   progress('raw', `naive actor (KV get + CAS update per operation, one key) for ${sizes.naiveMs / 1000} s`);

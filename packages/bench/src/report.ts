@@ -31,6 +31,16 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
+function ratioText(f: EvaluatedFigure): string {
+  return [
+    f.ratio !== undefined ? formatRatio(f.ratio) : '',
+    f.naiveRatio !== undefined ? `${formatRatio(f.naiveRatio)} naive` : '',
+    f.also ? `${formatRatio(f.also.ratio)} of ${f.also.id}` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+}
+
 /** The results table: one row per figure with its limit, ratio and target. */
 export function renderTable(figures: readonly EvaluatedFigure[]): string {
   const rows: string[][] = [['measure', 'value', 'limit (same run)', 'ratio', 'target', 'met']];
@@ -43,9 +53,7 @@ export function renderTable(figures: readonly EvaluatedFigure[]): string {
       rows.push([section, '', '', '', '', '']);
     }
     const limit = f.limit ? `${formatValue(f.limit.value, f.unit)} (${f.limit.id})` : '';
-    const ratios = [f.ratio !== undefined ? formatRatio(f.ratio) : '', f.naiveRatio !== undefined ? `${formatRatio(f.naiveRatio)} naive` : '']
-      .filter(Boolean)
-      .join(', ');
+    const ratios = ratioText(f);
     rows.push([`  ${f.name}`, formatValue(f.value, f.unit), limit, ratios, f.targetText ?? '', f.met === undefined ? '' : f.met ? 'yes' : 'NO']);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.filter((_, i) => !sectionRows.has(i)).map((r) => r[c]!.length)));
@@ -64,7 +72,7 @@ export function renderMarkdown(figures: readonly EvaluatedFigure[]): string {
       lines.push(`| **${section}** | | | | | |`);
     }
     const limit = f.limit ? `${formatValue(f.limit.value, f.unit)} (${f.limit.id})` : '';
-    const ratios = [f.ratio !== undefined ? formatRatio(f.ratio) : '', f.naiveRatio !== undefined ? `${formatRatio(f.naiveRatio)} naive` : ''].filter(Boolean).join(', ');
+    const ratios = ratioText(f);
     lines.push(`| ${f.name} | ${formatValue(f.value, f.unit)} | ${limit} | ${ratios} | ${f.targetText ?? ''} | ${f.met === undefined ? '' : f.met ? 'yes' : '**no**'} |`);
   }
   return lines.join('\n');
