@@ -204,6 +204,19 @@ export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
     detail: { messages: spread, ms: Math.round(ms) },
   });
   progress('raw', `  ${Math.round(perSecond(spread, ms)).toLocaleString('en-US')} msg/s read`);
+  // The same interleaved messages through one unfiltered consumer: what a worker reading the
+  // whole stream for all its partitions would get from the server.
+  progress('raw', `one unfiltered ordered consumer reading the same ${spread.toLocaleString('en-US')} messages`);
+  ms = await orderedRead(ctx, RAW_NAMES.stream, '>', spread);
+  figures.push({
+    id: 'raw.orderedReadAll',
+    section: SECTION,
+    name: 'ordered read, one unfiltered consumer (same 1,000-key messages)',
+    value: perSecond(spread, ms),
+    unit: Unit.PerSecond,
+    detail: { messages: spread, ms: Math.round(ms) },
+  });
+  progress('raw', `  ${Math.round(perSecond(spread, ms)).toLocaleString('en-US')} msg/s read`);
 
   // 4. Pipelined KV puts of distinct keys (the write pattern of 100,000 cold actors):
   // kv.put and lean publishes to the bucket's subjects; the better one is the limit.
