@@ -4,6 +4,7 @@ import { createInbox, type NatsConnection } from '@nats-io/nats-core';
 import { defaultNames, defaultTopology, partitionOf, provisionTopology, type Topology } from '@jetactor/actor-runtime';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';
+import { SectionCpu } from './processes.js';
 import { pipelined, progress, sleep } from './progress.js';
 import { perSecond } from './stats.js';
 
@@ -134,6 +135,14 @@ export async function naiveActor(kv: KV, key: string, durationMs: number): Promi
 export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
   const { sizes, jsm, js } = ctx;
   const figures: Figure[] = [];
+  // CPU of nats-server, this process and the rest of the machine since the previous figure.
+  let cpu = new SectionCpu({ server: ctx.server.pid, bench: process.pid });
+  const record = (f: Figure) => {
+    const used = cpu.read();
+    f.detail = { ...f.detail, ...Object.fromEntries(Object.entries(used).map(([k, v]) => [`${k}CpuCores`, Number(v.toFixed(2))])) };
+    figures.push(f);
+    cpu = new SectionCpu({ server: ctx.server.pid, bench: process.pid });
+  };
   await deleteStreams(jsm, [RAW_NAMES.stream, `KV_${RAW_NAMES.stateBucket}`, `KV_${RAW_NAMES.controlBucket}`]);
   const topo: Topology = await provisionTopology(ctx.nc, defaultTopology(RAW_NAMES, { partitions: ctx.partitions }));
 
@@ -145,7 +154,7 @@ export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
   const viaJs = performance.now() - t0;
   const viaLean = await leanAckedPublish(ctx.nc, sizes.jsPublish, sizes.jsWindow, (i) => `raw.counter.k${i % 1000}.add`, ONE);
   let ms = Math.min(viaJs, viaLean);
-  figures.push({
+  record({
     id: 'raw.jsPublish',
     section: SECTION,
     name: `JetStream publish, acked (${sizes.jsWindow} in flight, 1 connection)`,
@@ -159,7 +168,7 @@ export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
   await jsm.streams.purge(RAW_NAMES.stream);
   progress('raw', `core publish into the stream: ${sizes.ingest.toLocaleString('en-US')} messages on one key`);
   ms = await corePublish(ctx, RAW_NAMES.stream, sizes.ingest, () => 'raw.counter.hot.add');
-  figures.push({
+  record({
     id: 'raw.ingest',
     section: SECTION,
     name: 'core publish into the stream (server ingest, no acks)',
@@ -173,7 +182,7 @@ export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
   const p = partitionOf('counter', 'hot', ctx.partitions);
   progress('raw', `ordered consumer reading partition ${p} (${sizes.ingest.toLocaleString('en-US')} messages)`);
   ms = await orderedRead(ctx, RAW_NAMES.stream, `${p}.>`, sizes.ingest);
-  figures.push({
+  record({
     id: 'raw.orderedRead',
     section: SECTION,
     name: 'ordered consumer read (one partition filter, no processing)',
@@ -195,7 +204,7 @@ export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
   t0 = performance.now();
   await Promise.all(perPartition.map((n, part) => (n > 0 ? orderedRead(ctx, RAW_NAMES.stream, `${part}.>`, n, 1000) : Promise.resolve(0))));
   ms = performance.now() - t0;
-  figures.push({
+  record({
     id: 'raw.orderedRead32',
     section: SECTION,
     name: `ordered read, ${ctx.partitions} partition consumers at once (1,000 keys)`,
@@ -208,7 +217,7 @@ export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
   // whole stream for all its partitions would get from the server.
   progress('raw', `one unfiltered ordered consumer reading the same ${spread.toLocaleString('en-US')} messages`);
   ms = await orderedRead(ctx, RAW_NAMES.stream, '>', spread);
-  figures.push({
+  record({
     id: 'raw.orderedReadAll',
     section: SECTION,
     name: 'ordered read, one unfiltered consumer (same 1,000-key messages)',
@@ -221,13 +230,13 @@ export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
   // 4. Pipelined KV puts of distinct keys (the write pattern of 100,000 cold actors):
   // kv.put and lean publishes to the bucket's subjects; the better one is the limit.
   progress('raw', `KV put, pipelined: ${sizes.kvPuts.toLocaleString('en-US')} distinct keys, ${sizes.kvWindow} in flight`);
-  const record = new TextEncoder().encode(JSON.stringify({ state: 1, seq: 1, epoch: 1, updatedAt: new Date().toISOString() }));
+  const kvRecord = new TextEncoder().encode(JSON.stringify({ state: 1, seq: 1, epoch: 1, updatedAt: new Date().toISOString() }));
   t0 = performance.now();
-  await pipelined(sizes.kvPuts, sizes.kvWindow, (i) => topo.state.put(`counter.k${i}`, record));
+  await pipelined(sizes.kvPuts, sizes.kvWindow, (i) => topo.state.put(`counter.k${i}`, kvRecord));
   const kvJs = performance.now() - t0;
-  const kvLean = await leanAckedPublish(ctx.nc, sizes.kvPuts, sizes.kvWindow, (i) => `$KV.${RAW_NAMES.stateBucket}.counter.l${i}`, record);
+  const kvLean = await leanAckedPublish(ctx.nc, sizes.kvPuts, sizes.kvWindow, (i) => `$KV.${RAW_NAMES.stateBucket}.counter.l${i}`, kvRecord);
   ms = Math.min(kvJs, kvLean);
-  figures.push({
+  record({
     id: 'raw.kvPut',
     section: SECTION,
     name: `KV put, pipelined (${sizes.kvWindow} in flight, distinct keys)`,
@@ -241,7 +250,7 @@ export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
   // cores; with both at their raw rates, 1 / (1/read + 1/write) per second at most.
   const read32 = figures.find((f) => f.id === 'raw.orderedRead32')?.value ?? Number.NaN;
   const kvPut = figures.find((f) => f.id === 'raw.kvPut')?.value ?? Number.NaN;
-  figures.push({
+  record({
     id: 'raw.readPlusWrite',
     section: SECTION,
     name: 'read + KV write per operation (derived: 1 / (1/read of 32 + 1/KV put))',
@@ -252,7 +261,7 @@ export async function measureRawLimits(ctx: BenchContext): Promise<Figure[]> {
   // 5. The naive actor.
   progress('raw', `naive actor (KV get + CAS update per operation, one key) for ${sizes.naiveMs / 1000} s`);
   const naive = await naiveActor(topo.state, 'counter.naive', sizes.naiveMs);
-  figures.push({
+  record({
     id: 'raw.naive',
     section: SECTION,
     name: 'naive actor: KV get + CAS update per operation (one key)',
