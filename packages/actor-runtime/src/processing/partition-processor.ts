@@ -219,12 +219,14 @@ export class PartitionProcessor {
         : { deliver_policy: DeliverPolicy.All }),
     });
     this.consumer = consumer;
+    this.budget.register();
     this.readLoop = this.read();
     this.commitLoop = this.commitForever();
     // Settles once both loops have ended (a failed read must not leave a commit running
     // while the worker restarts the partition), with the first failure if any.
     this.done = Promise.allSettled([this.readLoop, this.commitLoop]).then((results) => {
       this.release(this.held);
+      this.budget.unregister();
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     });

@@ -20,9 +20,35 @@ export const DEFAULT_READ_BUDGET = 4096;
  */
 export class ReadBudget {
   private used = 0;
+  private readers = 0;
   private waiters: Array<() => void> = [];
 
-  constructor(readonly limit: number) {}
+  /**
+   * @param limit units shared by the readers
+   * @param perReader units a quiet reader may hold in a pull that waits for new operations;
+   *   the budget grows to twice that per reader, so with many partitions the quiet readers'
+   *   pulls never take all of it.
+   */
+  constructor(
+    readonly limit: number,
+    readonly perReader = 64,
+  ) {}
+
+  /** Units the readers share now: the limit, or two pulls' worth per reader if more. */
+  get capacity(): number {
+    return Math.max(this.limit, this.readers * 2 * this.perReader);
+  }
+
+  /** A reader joins (it may hold up to `perReader` units while it waits on the server). */
+  register(): void {
+    this.readers++;
+    this.wakeAll();
+  }
+
+  /** A reader leaves. */
+  unregister(): void {
+    this.readers = Math.max(0, this.readers - 1);
+  }
 
   /** Units in use now. */
   get inUse(): number {
@@ -35,10 +61,10 @@ export class ReadBudget {
    * release and on {@link wakeAll}).
    */
   async take(want: number, min: number, cancelled: () => boolean): Promise<number> {
-    const floor = Math.max(1, Math.min(min, want, this.limit));
     for (;;) {
       if (cancelled()) return 0;
-      const free = this.limit - this.used;
+      const floor = Math.max(1, Math.min(min, want, this.capacity));
+      const free = this.capacity - this.used;
       if (free >= floor) {
         const n = Math.min(want, free);
         this.used += n;
