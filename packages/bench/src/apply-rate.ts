@@ -6,6 +6,8 @@ import { SectionCpu, memoryOf, startWorker, tail } from './processes.js';
 import { progress, sleep } from './progress.js';
 import { corePublish, deleteStreams } from './raw-limits.js';
 import { formatInt, perSecond } from './stats.js';
+// Deterministic PRNG (mulberry32), so every run publishes the same keys.
+import { prng } from '@jetactor/testing';
 
 const SECTION = 'Worker apply rate (separate process, stream preloaded)';
 const NAMES = defaultNames();
@@ -30,18 +32,6 @@ export interface ApplyResult {
   peakRss: number;
   cpu: Record<string, number>;
   verified: number;
-}
-
-/** Deterministic PRNG (mulberry32), so every run publishes the same keys. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -1,34 +1,26 @@
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { createActorClient, partitionOf, type ActorClient } from '@jetactor/actor-runtime';
-import { prng, publishOps, randomOps, replayCounters, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { partitionOf, type ActorClient } from '@jetactor/actor-runtime';
+import { prng, publishOps, randomOps, replayCounters, waitFor, type NatsServer } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counter } from '../src/index.js';
+import { startStack, type Stack } from './support/stack.js';
 import { countByOwner, owners, spawnWorker, type WorkerProcess } from './support/workers.js';
 
 const PARTITIONS = 16;
+let stack: Stack;
 let server: NatsServer;
-let nc: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 let client: ActorClient;
-const workers: WorkerProcess[] = [];
+let workers: WorkerProcess[];
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  client = createActorClient(nc, { actors: [counter] });
+  stack = await startStack();
+  ({ server, js, jsm, client, workers } = stack);
 });
 
 afterAll(async () => {
-  await Promise.all(workers.map((w) => w.proc.stop()));
-  client?.close();
-  await nc?.close();
-  await server?.stop();
+  await stack?.stop();
 });
-
 /** Waits until every partition's checkpoint covers the last operation published to it. */
 async function waitForCheckpoints(lastSeq: Map<string, number>, timeoutMs = 60_000): Promise<void> {
   const need = new Map<number, number>();

@@ -1,36 +1,28 @@
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { assignPartitions, createActorClient, partitionOf, type ActorClient } from '@jetactor/actor-runtime';
-import { prng, publishOps, randomOps, replayCounters, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import { assignPartitions, partitionOf, type ActorClient } from '@jetactor/actor-runtime';
+import { prng, publishOps, randomOps, replayCounters, waitFor, type NatsServer } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counter } from '../src/index.js';
+import { startStack, type Stack } from './support/stack.js';
 import { countByOwner, owners, spawnWorker, type WorkerProcess } from './support/workers.js';
 
 const PARTITIONS = 16;
 const LEASE_TTL_MS = 2000;
+let stack: Stack;
 let server: NatsServer;
-let nc: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 let client: ActorClient;
-const workers: WorkerProcess[] = [];
+let workers: WorkerProcess[];
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  client = createActorClient(nc, { actors: [counter] });
+  stack = await startStack();
+  ({ server, js, jsm, client, workers } = stack);
 });
 
 afterAll(async () => {
-  await Promise.all(workers.map((w) => w.proc.stop()));
-  client?.close();
-  await nc?.close();
-  await server?.stop();
+  await stack?.stop();
 });
-
 function start(id: string): WorkerProcess {
   const w = spawnWorker(id, server.url, { LEASE_TTL_MS: String(LEASE_TTL_MS), ACTORS_PARTITIONS: String(PARTITIONS) });
   workers.push(w);
