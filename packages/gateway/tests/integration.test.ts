@@ -3,37 +3,29 @@
  * the gateway as `npm run gateway` starts it (runGateway, NATS connected in the
  * background), driven through `app.inject()`.
  */
-import { createWorker, type Worker } from '@jetactor/actor-runtime';
-import { counter } from '@jetactor/counter-actor';
-import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import { waitFor, type NatsServer } from '@jetactor/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runGateway, type RunningGateway } from '../src/run-gateway.js';
+import type { RunningGateway } from '../src/run-gateway.js';
 import { bodyOf, errorOf } from './support/http.js';
+import { startInProcessStack, type InProcessStack } from './support/in-process-stack.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 let server: NatsServer;
 let workerNc: NatsConnection;
-let worker: Worker;
 let gateway: RunningGateway;
 
+let stack: InProcessStack;
+
 beforeAll(async () => {
-  server = await startNatsServer();
-  workerNc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-  worker = createWorker({ nc: workerNc, actors: [counter], partitions: 4, leaseTtlMs: 2000, heartbeatMs: 400, logger: log });
-  await worker.start();
-  await waitFor(() => worker.settled(), { timeoutMs: 15_000, message: 'the worker to own its partitions' });
-  gateway = await runGateway({ env: { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' }, logger: log });
-  await gateway.nats.firstConnect;
+  stack = await startInProcessStack(log);
+  ({ server, nc: workerNc, gateway } = stack);
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  await worker?.stop();
-  await workerNc?.close();
-  await server?.stop();
+  await stack?.stop();
 });
 
 const inject = (opts: InjectOptions): Promise<LightMyRequestResponse> => gateway.app.inject(opts);

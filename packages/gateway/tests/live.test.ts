@@ -3,16 +3,16 @@
  * Server-Sent Events from the KV watch (latency from the state commit, cleanup on
  * disconnect and on close), `/api/status`, and `actors.call.…` as a `$SRV` service.
  */
-import { createWorker, type ActorChange, type ClusterStatus, type Worker } from '@jetactor/actor-runtime';
-import { counter } from '@jetactor/counter-actor';
-import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import type { ActorChange, ClusterStatus, Worker } from '@jetactor/actor-runtime';
+import { waitFor, type NatsServer } from '@jetactor/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ServiceErrorCodeHeader, Svcm, type ServiceInfo } from '@nats-io/services';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STATUS_HEADER } from '../src/index.js';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
+import { startInProcessStack, type InProcessStack } from './support/in-process-stack.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 let server: NatsServer;
@@ -23,29 +23,17 @@ let gateway: RunningGateway;
 const commits: Array<{ partition: number; checkpoint: number; at: number }> = [];
 const nowMs = (): number => performance.timeOrigin + performance.now();
 
+let stack: InProcessStack;
+
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
-  worker = createWorker({
-    nc,
-    actors: [counter],
-    partitions: 4,
-    leaseTtlMs: 2000,
-    heartbeatMs: 400,
-    logger: log,
-    hooks: { onCommit: (c) => commits.push({ partition: c.partition, checkpoint: c.checkpoint, at: nowMs() }) },
+  stack = await startInProcessStack(log, {
+    onCommit: (c) => commits.push({ partition: c.partition, checkpoint: c.checkpoint, at: nowMs() }),
   });
-  await worker.start();
-  await waitFor(() => worker.settled(), { timeoutMs: 15_000, message: 'the worker to own its partitions' });
-  gateway = await runGateway({ env: { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' }, logger: log });
-  await gateway.nats.firstConnect;
+  ({ server, nc, worker, gateway } = stack);
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  await worker?.stop();
-  await nc?.close();
-  await server?.stop();
+  await stack?.stop();
 });
 
 /** A Server-Sent Events reader over fetch, recording when each change arrived. */

@@ -1,0 +1,44 @@
+/**
+ * The whole stack in this process: a real nats-server, a worker hosting the counter
+ * (4 partitions, short lease) and the gateway as `npm run gateway` starts it.
+ */
+import { createWorker, type Worker, type WorkerHooks } from '@jetactor/actor-runtime';
+import { counter } from '@jetactor/counter-actor';
+import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { runGateway, type RunningGateway } from '../../src/run-gateway.js';
+
+/** What {@link startInProcessStack} started. */
+export interface InProcessStack {
+  server: NatsServer;
+  /** The worker's connection; it reconnects by itself when the server restarts. */
+  nc: NatsConnection;
+  worker: Worker;
+  gateway: RunningGateway;
+  /** Closes the gateway, stops the worker, closes the connection and stops the server. */
+  stop(): Promise<void>;
+}
+
+/** Starts server, worker (settled) and gateway (connected). */
+export async function startInProcessStack(log: Logger, hooks?: WorkerHooks): Promise<InProcessStack> {
+  const server = await startNatsServer();
+  const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const worker = createWorker({ nc, actors: [counter], partitions: 4, leaseTtlMs: 2000, heartbeatMs: 400, logger: log, hooks });
+  await worker.start();
+  await waitFor(() => worker.settled(), { timeoutMs: 15_000, message: 'the worker to own its partitions' });
+  const gateway = await runGateway({ env: { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' }, logger: log });
+  await gateway.nats.firstConnect;
+  return {
+    server,
+    nc,
+    worker,
+    gateway,
+    async stop() {
+      await gateway.close();
+      await worker.stop();
+      await nc.close();
+      await server.stop();
+    },
+  };
+}
