@@ -150,8 +150,6 @@ class Cluster implements NatsCluster {
 
   async waitForMetaLeader(timeoutMs = 30_000): Promise<string> {
     let lastSeen: Record<string, string> = {};
-    let agreedSince = 0;
-    let agreedOn = '';
     try {
       return await waitFor(
         async () => {
@@ -160,14 +158,7 @@ class Cluster implements NatsCluster {
           lastSeen = Object.fromEntries(running.map((s, i) => [s.name, views[i]?.meta_cluster?.leader ?? '']));
           const leaders = new Set(views.map((v) => v.meta_cluster?.leader ?? ''));
           const [leader] = leaders;
-          if (leaders.size !== 1 || !leader) {
-            agreedOn = '';
-            return undefined;
-          }
-          if (leader !== agreedOn) {
-            agreedOn = leader;
-            agreedSince = performance.now();
-          }
+          if (leaders.size !== 1 || !leader) return undefined;
           // The leader must see every other running server as a current peer, or a
           // replicated stream created right now could fail to find its peers.
           // /jsz has no server name (2.10): match views to servers by position.
@@ -175,10 +166,7 @@ class Cluster implements NatsCluster {
           if (!leaderView) return undefined;
           const current = new Set((leaderView.meta_cluster?.replicas ?? []).filter((r) => r.current && !r.offline).map((r) => r.name));
           const othersCurrent = running.every((s) => s.name === leader || current.has(s.name));
-          if (othersCurrent) return leader;
-          // 2.10 sometimes leaves an idle peer marked not current for a long time although
-          // every node follows the same leader; after 5 s of agreement that is good enough.
-          return performance.now() - agreedSince > 5000 ? leader : undefined;
+          return othersCurrent ? leader : undefined;
         },
         { timeoutMs, intervalMs: 100, message: `a JetStream meta leader in cluster ${this.name}` },
       );
