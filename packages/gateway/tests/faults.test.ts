@@ -118,7 +118,7 @@ function summary(name: string, report: LoadReport, extra: Record<string, unknown
 describe('faults under load', () => {
   // The cluster case retries with a fresh cluster: on a loaded 2-core machine nats-server 2.10
   // sometimes leaves a three-node cluster unsettled (a peer never marked current) at start-up.
-  it('three-node cluster, replicas 3: the node leading the stream and serving the gateway is SIGKILLed and restarted; every acked add is applied exactly once', async () => {
+  it('three-node cluster, replicas 3: the node leading the stream and serving the gateway is SIGKILLed and restarted; every acked add is applied exactly once', { timeout: 180_000, retry: 2 }, async () => {
     const cluster: NatsCluster = await startNatsCluster();
     cleanup.push(() => cluster.stop());
     const leaderUrl = async (jsm: JetStreamManager): Promise<string> => {
@@ -159,7 +159,7 @@ describe('faults under load', () => {
       { timeoutMs: 30_000, message: `${victim.name} to be a current replica again` },
     );
     summary('cluster R3, SIGKILL of the stream leader and the gateway\'s server', report, { killed: victim.name, ackedDuringFault: atRestart - atKill });
-  }, { timeout: 180_000, retry: 2 });
+  });
 
   it('single nats-server SIGKILLed and restarted on its store: 503 while down, readiness says so, nothing lost or applied twice', async () => {
     const server: NatsServer = await startNatsServer();
