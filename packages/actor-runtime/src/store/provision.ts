@@ -103,28 +103,13 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
     allow_direct: true,
     metadata: { 'jetactor.partitions': String(opts.partitions) },
   };
-  try {
-    const info = await jsm.streams.info(names.stream);
-    const existing = partitionsOfStream(info.config);
-    if (existing !== opts.partitions) {
-      throw new ConfigError(
-        `stream ${names.stream} exists with ${existing ?? 'no'} partitions but ${opts.partitions} are configured ` +
-          `(ACTORS_PARTITIONS); the partition count is fixed when the stream is created`,
-        ErrorCode.PartitionMismatch,
-      );
-    }
-  } catch (err) {
-    if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
-    try {
-      await jsm.streams.add(config);
-    } catch (addErr) {
-      // Another process created it first: re-check it.
-      if (!(addErr instanceof JetStreamApiError)) throw addErr;
-      const info = await jsm.streams.info(names.stream);
-      if (partitionsOfStream(info.config) !== opts.partitions) {
-        throw new ConfigError(`stream ${names.stream} exists with another partition count`, ErrorCode.PartitionMismatch);
-      }
-    }
+  const existing = partitionsOfStream(await ensureStream(jsm, config));
+  if (existing !== opts.partitions) {
+    throw new ConfigError(
+      `stream ${names.stream} exists with ${existing ?? 'no'} partitions but ${opts.partitions} are configured ` +
+        `(ACTORS_PARTITIONS); the partition count is fixed when the stream is created`,
+      ErrorCode.PartitionMismatch,
+    );
   }
   await ensureStream(jsm, {
     name: names.dlqStream,
@@ -153,17 +138,19 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
   return { js, jsm, state, control, partitions: opts.partitions, serverVersion };
 }
 
-async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+/** Creates the stream if it is missing (another process may win the race) and returns its config. */
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<StreamConfig> {
   try {
-    await jsm.streams.info(config.name);
+    return (await jsm.streams.info(config.name)).config;
   } catch (err) {
     if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
-    try {
-      await jsm.streams.add(config);
-    } catch (addErr) {
-      // Created by another process in between: fine.
-      if (!(addErr instanceof JetStreamApiError)) throw addErr;
-    }
+  }
+  try {
+    return (await jsm.streams.add(config)).config;
+  } catch (addErr) {
+    // Created by another process in between: use what it created.
+    if (!(addErr instanceof JetStreamApiError)) throw addErr;
+    return (await jsm.streams.info(config.name)).config;
   }
 }
 
