@@ -20,6 +20,16 @@ export const ErrorCode = {
   ServerVersion: 'SERVER_VERSION',
   PartitionMismatch: 'PARTITION_MISMATCH',
   NotFound: 'NOT_FOUND',
+  /** A handler returned a state that is not JSON (BigInt, a cycle, `undefined`, a function). */
+  StateNotSerializable: 'STATE_NOT_SERIALIZABLE',
+  /** A handler returned a state whose record would exceed the server's message size. */
+  StateTooLarge: 'STATE_TOO_LARGE',
+  /** A handler returned a result that is not JSON. */
+  ResultNotSerializable: 'RESULT_NOT_SERIALIZABLE',
+  /** An idempotency key was sent again with another operation or input. */
+  IdempotencyKeyReused: 'IDEMPOTENCY_KEY_REUSED',
+  /** The operations stream reached its byte bound; new operations are refused until workers catch up. */
+  StreamFull: 'STREAM_FULL',
 } as const;
 /** One of the {@link ErrorCode} values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -32,6 +32,9 @@ export type { ErrorBody } from './errors.js';
 export {
   deadLetterSubject,
   defaultNames,
+  isValidReplySubject,
+  MAX_REPLY_SUBJECT_LENGTH,
+  parseOperationSubject,
   MAX_KEY_LENGTH,
   MAX_OP_LENGTH,
   MAX_TYPE_LENGTH,

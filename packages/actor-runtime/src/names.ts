@@ -12,6 +12,16 @@ export interface ActorNames {
   controlBucket: string;
   /** Stream of dead letters (failed operations). Default `ACTORS_DLQ`. */
   dlqStream: string;
+  /**
+   * KV bucket that keeps the outcome (result or error) of every operation published with an
+   * idempotency key, by stream sequence, for the duplicate window. Default `actors_outcomes`.
+   */
+  outcomeBucket: string;
+  /**
+   * Prefix of the inboxes callers await results on; a worker replies only to a literal subject
+   * under it. Default `_INBOX` (what NATS clients use unless their `inboxPrefix` is set).
+   */
+  inboxPrefix: string;
 }
 
 /** The default {@link ActorNames}. */
@@ -22,6 +32,8 @@ export function defaultNames(overrides: Partial<ActorNames> = {}): ActorNames {
     stateBucket: 'actors',
     controlBucket: 'actors_ctl',
     dlqStream: 'ACTORS_DLQ',
+    outcomeBucket: 'actors_outcomes',
+    inboxPrefix: '_INBOX',
     ...overrides,
   };
 }
@@ -108,4 +120,47 @@ export function parseStoredSubject(subject: string): ParsedSubject | null {
   const partition = Number(p);
   if (!Number.isInteger(partition)) return null;
   return { partition, type, key, op };
+}
+
+/** Longest reply subject a worker or the gateway publishes to. */
+export const MAX_REPLY_SUBJECT_LENGTH = 256;
+
+/** Subject spaces nobody may be answered on: JetStream's API, KV and object stores, the system account. */
+const FORBIDDEN_REPLY_ROOTS = ['$JS', '$KV', '$O', '$SYS', '$SRV', '$NRG', '$G'];
+
+const REPLY_TOKEN = /^[A-Za-z0-9_=+\-]+$/;
+
+/**
+ * True if `subject` is a subject a caller may legitimately be answered on: a literal subject
+ * (tokens of `[A-Za-z0-9_=+-]`, no wildcards, no whitespace, at most
+ * {@link MAX_REPLY_SUBJECT_LENGTH} characters) under `<names.inboxPrefix>.`, and never under
+ * `$JS`, `$KV`, `$SYS` (and the other `$` roots), the operation subjects or the dead letters.
+ * A worker publishes a reply with its own credentials, so a forged reply header must never
+ * name a bucket, a stream API or another actor.
+ */
+export function isValidReplySubject(subject: unknown, names: Pick<ActorNames, 'inboxPrefix' | 'subjectPrefix'>): subject is string {
+  if (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_REPLY_SUBJECT_LENGTH) return false;
+  const tokens = subject.split('.');
+  const prefix = names.inboxPrefix.split('.');
+  if (tokens.length <= prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (tokens[i] !== prefix[i]) return false;
+  const root = tokens[0] as string;
+  if (FORBIDDEN_REPLY_ROOTS.includes(root.toUpperCase()) || root === names.subjectPrefix || root === `${names.subjectPrefix}_dlq`) return false;
+  for (let i = prefix.length; i < tokens.length; i++) if (!REPLY_TOKEN.test(tokens[i] as string)) return false;
+  return true;
+}
+
+/** A client-side operation subject `<prefix>.<type>.<key>.<op>`, parsed and validated; null if it is not one. */
+export function parseOperationSubject(subject: string, names: Pick<ActorNames, 'subjectPrefix'>): { type: string; key: string; op: string } | null {
+  const parts = subject.split('.');
+  if (parts.length !== 4 || parts[0] !== names.subjectPrefix) return null;
+  const [, type, key, op] = parts as [string, string, string, string];
+  try {
+    validateName('type', type);
+    validateName('key', key);
+    validateName('op', op);
+  } catch {
+    return null;
+  }
+  return { type, key, op };
 }
