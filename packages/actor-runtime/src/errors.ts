@@ -26,6 +26,8 @@ export const ErrorCode = {
   StateTooLarge: 'STATE_TOO_LARGE',
   /** A handler returned a result that is not JSON. */
   ResultNotSerializable: 'RESULT_NOT_SERIALIZABLE',
+  /** A handler returned a result too large to send in one NATS message. */
+  ResultTooLarge: 'RESULT_TOO_LARGE',
   /** An idempotency key was sent again with another operation or input. */
   IdempotencyKeyReused: 'IDEMPOTENCY_KEY_REUSED',
   /** The operations stream reached its byte bound; new operations are refused until workers catch up. */

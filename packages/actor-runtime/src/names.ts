@@ -138,7 +138,7 @@ const REPLY_TOKEN = /^[A-Za-z0-9_=+\-]+$/;
  * A worker publishes a reply with its own credentials, so a forged reply header must never
  * name a bucket, a stream API or another actor.
  */
-export function isValidReplySubject(subject: unknown, names: Pick<ActorNames, 'inboxPrefix' | 'subjectPrefix'>): subject is string {
+export function isValidReplySubject(subject: unknown, names: Pick<ActorNames, 'inboxPrefix' | 'subjectPrefix'>): boolean {
   if (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_REPLY_SUBJECT_LENGTH) return false;
   const tokens = subject.split('.');
   const prefix = names.inboxPrefix.split('.');

@@ -7,6 +7,7 @@ import type { AnyActorDefinition } from './definition/define-actor.js';
 import { ConfigError, FencedError } from './errors.js';
 import { deadLetterSubject, defaultNames, type ActorNames } from './names.js';
 import { assignPartitions } from './ownership/assignment.js';
+import { RetentionLoop } from './ownership/retention.js';
 import { PartitionProcessor, type ProcessorHooks } from './processing/partition-processor.js';
 import { RecordCache } from './processing/record-cache.js';
 import { defaultTopology, provisionTopology, type Topology, type TopologyOptions } from './store/provision.js';
@@ -32,18 +33,27 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** Largest number of operations in one commit. Default 5000. */
   maxBatch?: number;
-  /** Bound of the in-memory record cache (entries). Default 200000. */
+  /** Bound of the in-memory record cache (entries); any value >= 1 works. Default 200000. */
   maxCachedRecords?: number;
+  /**
+   * Largest state (and result) a handler may return, as JSON bytes; larger is the operation's
+   * `STATE_TOO_LARGE` error. Default and upper bound: the server's max_payload less 1 KiB.
+   */
+  maxStateBytes?: number;
+  /** How often the owner of partition 0 purges applied operations from the stream, ms. Default 5000. */
+  retentionIntervalMs?: number;
   /** Logger (pino). Default: pino at `LOG_LEVEL` or info. */
   logger?: Logger;
   /** Observers of commits, errors and ownership changes. */
   hooks?: WorkerHooks;
-  /** Extra topology settings (duplicate window, retention, payload limit). */
+  /** Extra topology settings (duplicate window, retention, byte bound, payload limit). */
   topology?: Partial<Omit<TopologyOptions, 'names' | 'partitions' | 'replicas'>>;
 }
 
 /** Observers of a worker. */
 export interface WorkerHooks extends ProcessorHooks {
+  /** Operations between a partition's checkpoint and the stream's first message were removed by someone else. */
+  onGap?(info: { partition: number; checkpoint: number; firstSeq: number }): void;
   /** This worker took a partition (after its lease was acquired and reading started). */
   onAcquire?(info: { partition: number; epoch: number; checkpoint: number; ms: number }): void;
   /** This worker released a partition (graceful) or lost it (fenced, failed). */
@@ -111,6 +121,8 @@ export function resolveWorkerOptions(o: WorkerOptions) {
     leaseTtlMs,
     maxBatch: positiveInt('maxBatch', o.maxBatch, 5000),
     maxCachedRecords: positiveInt('maxCachedRecords', o.maxCachedRecords, 200_000),
+    maxStateBytes: o.maxStateBytes === undefined ? undefined : positiveInt('maxStateBytes', o.maxStateBytes, 1, 2),
+    retentionIntervalMs: positiveInt('retentionIntervalMs', o.retentionIntervalMs, 5000, 10),
     topology: defaultTopology(names, {
       ...o.topology,
       partitions: positiveInt('partitions', o.partitions, 32),
@@ -150,6 +162,9 @@ class WorkerImpl implements Worker {
   private reconcileQueued = false;
   private reconciling: Promise<void> = Promise.resolve();
   private readonly startedAt = new Date().toISOString();
+  private retention: RetentionLoop | null = null;
+  private nextRetentionAt = 0;
+  private recovering: Promise<void> | null = null;
 
   constructor(opts: WorkerOptions) {
     this.cfg = resolveWorkerOptions(opts);
@@ -165,6 +180,7 @@ class WorkerImpl implements Worker {
   async start(): Promise<void> {
     const topo = await provisionTopology(this.nc, this.cfg.topology);
     this.topology = topo;
+    this.retention = new RetentionLoop(() => this.topology, this.cfg.names, this.cfg.topology.retainMs, this.log);
     this.log.info(
       { partitions: topo.partitions, stream: this.cfg.names.stream, server: topo.serverVersion, actors: [...this.actors.keys()] },
       'worker starting',
@@ -254,6 +270,11 @@ class WorkerImpl implements Worker {
     this.ticking = true;
     try {
       await Promise.all([this.heartbeat(), this.renewAll()]);
+      // One worker purges what every partition has applied: the owner of partition 0.
+      if (this.owned.get(0)?.running && performance.now() >= this.nextRetentionAt) {
+        this.nextRetentionAt = performance.now() + this.cfg.retentionIntervalMs;
+        void this.retention?.tick();
+      }
     } finally {
       this.ticking = false;
     }
@@ -275,6 +296,7 @@ class WorkerImpl implements Worker {
       await control.put(controlKeys.member(this.id), encodeJson(rec));
     } catch (err) {
       this.log.warn({ err: String(err) }, 'heartbeat failed');
+      this.recover('heartbeat failed');
     }
   }
 
@@ -397,11 +419,12 @@ class WorkerImpl implements Worker {
       epoch: o.epoch,
       nc: this.nc,
       topology: topo,
-      streamName: this.cfg.names.stream,
+      names: this.cfg.names,
       actors: this.actors,
       cache: this.cache,
       log: this.log,
       maxBatch: this.cfg.maxBatch,
+      maxStateBytes: this.maxStateBytes(),
       leaseValid: () => performance.now() < o.validUntil && this.owned.get(o.partition) === o,
       deadLetterSubject: (type, key, op) => deadLetterSubject(this.cfg.names, type, key, op),
       hooks: this.hooks,
@@ -445,7 +468,41 @@ class WorkerImpl implements Worker {
     );
   }
 
+  /**
+   * Provisions again after a failure that may mean the stream or the control bucket is gone
+   * (a server wiped and restarted at the same address, an operator deleting a bucket). If
+   * either was recreated, every partition is dropped and taken anew: lease revisions restart
+   * in a new control bucket, and records and checkpoints name the incarnations they belong to.
+   */
+  private recover(reason: string): void {
+    if (this.recovering || this.stopping || !this.topology) return;
+    this.recovering = (async () => {
+      try {
+        const old = this.topology;
+        const topo = await provisionTopology(this.nc, this.cfg.topology);
+        if (this.stopping || (old && topo.streamCreated === old.streamCreated && topo.controlCreated === old.controlCreated)) return;
+        this.log.warn({ reason, stream: this.cfg.names.stream, control: this.cfg.names.controlBucket }, 'the operations stream or the control bucket was recreated: taking every partition anew');
+        this.topology = topo;
+        for (const o of [...this.owned.values()]) this.lose(o, new FencedError('the stream or control bucket was recreated'));
+        for (let p = 0; p < topo.partitions; p++) this.cache.dropPartition(p);
+        this.members.clear();
+        this.leases.clear();
+        const it = this.watcher;
+        this.watcher = null;
+        it?.stop();
+        await this.heartbeat();
+        await this.startWatch();
+        this.scheduleReconcile();
+      } catch (err) {
+        this.log.warn({ reason, err: String(err) }, 'provisioning again failed; retrying on the next failure');
+      } finally {
+        this.recovering = null;
+      }
+    })();
+  }
+
   private failed(o: Owned, err: unknown): void {
+    this.recover(`partition ${o.partition} failed`);
     o.failures++;
     const backoff = Math.min(5000, 100 * 2 ** Math.min(o.failures, 6));
     o.restartAt = performance.now() + backoff;
@@ -476,6 +533,12 @@ class WorkerImpl implements Worker {
     this.cache.dropPartition(o.partition);
     this.log.info({ partition: o.partition, reason }, 'partition released');
     this.hooks.onRelease?.({ partition: o.partition, reason });
+  }
+
+  /** The configured state bound, never above what one NATS message can carry with the record around it. */
+  private maxStateBytes(): number {
+    const serverMax = (this.nc.info?.max_payload ?? 1024 * 1024) - 1024;
+    return Math.min(this.cfg.maxStateBytes ?? serverMax, serverMax);
   }
 
   ownedPartitions(): number[] {

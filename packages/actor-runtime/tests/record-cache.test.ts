@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RecordCache, type CachedRecord } from '../src/processing/record-cache.js';
 
-const rec = (partition: number, seq = 1): CachedRecord => ({ state: seq, seq, revision: seq, deleted: false, partition });
+const rec = (partition: number, seq = 1): CachedRecord => ({ json: String(seq), seq, revision: seq, partition });
 
 describe('RecordCache', () => {
   it('drops exactly the entries of one partition', () => {

@@ -1,12 +1,16 @@
 import { LRUCache } from 'lru-cache';
 
-/** A state record as the owner holds it in memory, with its KV revision for CAS. */
+/**
+ * A state record as the owner holds it in memory, with its KV revision for CAS. The state is
+ * kept as the JSON text KV stores, so nothing a handler does to a live object can make the
+ * cache differ from the store.
+ */
 export interface CachedRecord {
-  state: unknown;
+  /** The state as JSON; null when the actor was never written or is deleted. */
+  json: string | null;
   seq: number;
   /** KV revision of the stored record; 0 when the key was never written. */
   revision: number;
-  deleted: boolean;
   partition: number;
 }
 

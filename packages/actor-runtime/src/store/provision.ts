@@ -26,8 +26,19 @@ export interface TopologyOptions {
   replicas: number;
   /** Window in which a repeated `Nats-Msg-Id` is dropped, in ms. Default 120000 (2 min). */
   duplicateWindowMs: number;
-  /** How long operations stay in the stream, in ms; 0 keeps them forever. Default 7 days. */
-  maxAgeMs: number;
+  /**
+   * Bound of the operations stream in bytes; when it is reached, new operations are refused
+   * (discard new) rather than old ones dropped. 0 or less: no bound. Default 1 GiB.
+   * Applied operations are purged by the workers (see `retainMs`), so the bound is reached
+   * only while workers fall behind.
+   */
+  maxBytes: number;
+  /**
+   * How long applied operations stay in the stream before the workers purge them, in ms
+   * (at least the duplicate window: a retried publish is compared with its original).
+   * Default 1 hour. Unapplied operations are never purged, however old.
+   */
+  retainMs: number;
   /** Largest operation payload the stream accepts, in bytes. Default 65536. */
   maxPayloadBytes: number;
   /** How long dead letters are kept, in ms. Default 14 days. */
@@ -41,7 +52,8 @@ export function defaultTopology(names: ActorNames, overrides: Partial<Omit<Topol
     partitions: 32,
     replicas: 1,
     duplicateWindowMs: 120_000,
-    maxAgeMs: 7 * 24 * 3600_000,
+    maxBytes: 1024 ** 3,
+    retainMs: 3600_000,
     maxPayloadBytes: 64 * 1024,
     dlqMaxAgeMs: 14 * 24 * 3600_000,
     ...overrides,
@@ -54,8 +66,14 @@ export interface Topology {
   jsm: JetStreamManager;
   state: KV;
   control: KV;
+  /** Outcomes of operations published with an idempotency key, by stream seq. */
+  outcomes: KV;
   partitions: number;
   serverVersion: string;
+  /** Creation time (ms) of the operations stream: tells one incarnation of it from the next. */
+  streamCreated: number;
+  /** Creation time (ms) of the control bucket's stream: lease revisions restart when it is recreated. */
+  controlCreated: number;
 }
 
 const PARTITION_RE = /\{\{\s*partition\(\s*(\d+)\s*,/i;
@@ -95,15 +113,26 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
     subject_transform: transform,
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
-    discard: DiscardPolicy.Old,
+    // Never drop an operation by age or to make room: refuse new ones when full, and let the
+    // workers purge what is applied (the retention loop in ownership/retention.ts).
+    discard: DiscardPolicy.New,
+    max_age: 0,
+    max_bytes: opts.maxBytes > 0 ? opts.maxBytes : -1,
     num_replicas: opts.replicas,
     duplicate_window: nanos(opts.duplicateWindowMs),
-    max_age: nanos(opts.maxAgeMs),
     max_msg_size: opts.maxPayloadBytes + 4096,
     allow_direct: true,
     metadata: { 'jetactor.partitions': String(opts.partitions) },
   };
-  const existing = partitionsOfStream(await ensureStream(jsm, config));
+  if (opts.retainMs < opts.duplicateWindowMs) {
+    throw new ConfigError(`retainMs (${opts.retainMs}) must be at least the duplicate window (${opts.duplicateWindowMs} ms)`);
+  }
+  let streamConfig = await ensureStream(jsm, config);
+  // A stream made by an older version drops operations by age or to make room: fix that in place.
+  if (streamConfig.max_age !== 0 || streamConfig.discard !== DiscardPolicy.New || streamConfig.max_bytes !== config.max_bytes) {
+    streamConfig = (await jsm.streams.update(names.stream, { ...streamConfig, max_age: 0, discard: DiscardPolicy.New, max_bytes: config.max_bytes })).config;
+  }
+  const existing = partitionsOfStream(streamConfig);
   if (existing !== opts.partitions) {
     throw new ConfigError(
       `stream ${names.stream} exists with ${existing ?? 'no'} partitions but ${opts.partitions} are configured ` +
@@ -135,7 +164,26 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
     allow_direct: true,
     description: 'jetactor members, leases and checkpoints',
   });
-  return { js, jsm, state, control, partitions: opts.partitions, serverVersion };
+  const outcomes = await openOrCreate(kvm, names.outcomeBucket, {
+    history: 1,
+    replicas: opts.replicas,
+    allow_direct: true,
+    // Kept as long as a retry can be recognized as one (plus a margin for a slow apply).
+    ttl: opts.duplicateWindowMs + 60_000,
+    description: 'jetactor outcomes of operations published with an idempotency key',
+  });
+  const [streamInfo, controlInfo] = await Promise.all([jsm.streams.info(names.stream), jsm.streams.info(`KV_${names.controlBucket}`)]);
+  return {
+    js,
+    jsm,
+    state,
+    control,
+    outcomes,
+    partitions: opts.partitions,
+    serverVersion,
+    streamCreated: Date.parse(streamInfo.created),
+    controlCreated: Date.parse(controlInfo.created),
+  };
 }
 
 /** Creates the stream if it is missing (another process may win the race) and returns its config. */

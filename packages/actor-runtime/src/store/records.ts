@@ -13,12 +13,25 @@ export interface StateRecord<S = unknown> {
   updatedAt: string;
   /** Set when the actor was deleted; the state is then the initial state. */
   deleted?: true;
+  /** Incarnation of the control bucket the epoch belongs to (its stream's creation time, ms). */
+  gen?: number;
+  /** Incarnation of the operations stream `seq` belongs to (its creation time, ms). */
+  stream?: number;
 }
 
 /** A partition's checkpoint: every operation of the partition up to `seq` is applied. */
 export interface Checkpoint {
   seq: number;
   epoch: number;
+  updatedAt: string;
+  /** Incarnation of the operations stream `seq` belongs to (its creation time, ms). */
+  stream?: number;
+}
+
+/** What the retention loop purged: every operation below `purgedBelow` was applied (or belonged to no unapplied partition). */
+export interface RetentionRecord {
+  purgedBelow: number;
+  stream: number;
   updatedAt: string;
 }
 
@@ -45,6 +58,8 @@ export const controlKeys = {
   member: (id: string) => `members.${id}`,
   lease: (p: number) => `leases.${p}`,
   checkpoint: (p: number) => `checkpoints.${p}`,
+  /** The retention loop's last purge. */
+  retention: 'retention',
 } as const;
 
 const enc = new TextEncoder();

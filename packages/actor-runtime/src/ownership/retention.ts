@@ -1,0 +1,89 @@
+/**
+ * Retention of the operations stream by what has been applied, not by the clock: the stream
+ * keeps every operation until its partition's checkpoint has passed it and it is older than
+ * `retainMs` (at least the duplicate window, so a retried publish can be compared with its
+ * original). The stream itself has no age limit and refuses new operations when full
+ * (discard new), so nothing is ever dropped before it is applied.
+ */
+import type { MsgRequest } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { ActorNames } from '../names.js';
+import type { Topology } from '../store/provision.js';
+import { controlKeys, decodeJson, encodeJson, type Checkpoint, type RetentionRecord } from '../store/records.js';
+
+/** A sample of the stream's last sequence at a time, to turn `retainMs` into a sequence. */
+interface Sample {
+  at: number;
+  lastSeq: number;
+}
+
+/** Purges applied operations older than `retainMs`; call {@link tick} now and then from one worker. */
+export class RetentionLoop {
+  private readonly samples: Sample[] = [];
+  private running = false;
+
+  constructor(
+    private readonly topology: () => Topology | null,
+    private readonly names: ActorNames,
+    private readonly retainMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * The lowest sequence the stream must keep: for each partition, its first operation after
+   * its checkpoint (none: the partition holds nothing unapplied); and nothing newer than
+   * `retainMs`. Exposed for tests.
+   */
+  async floor(now = Date.now()): Promise<{ floor: number; firstSeq: number } | null> {
+    const topo = this.topology();
+    if (!topo) return null;
+    const { jsm, control } = topo;
+    const info = await jsm.streams.info(this.names.stream);
+    this.samples.push({ at: now, lastSeq: info.state.last_seq });
+    // The newest sample at least retainMs old bounds what may go; older ones are not needed.
+    let idx = -1;
+    for (let i = 0; i < this.samples.length && (this.samples[i] as Sample).at <= now - this.retainMs; i++) idx = i;
+    if (idx < 0) return { floor: 0, firstSeq: info.state.first_seq };
+    const byAge = (this.samples[idx] as Sample).lastSeq + 1;
+    this.samples.splice(0, idx);
+    let floor = byAge;
+    for (let p = 0; p < topo.partitions && floor > info.state.first_seq; p++) {
+      const entry = await control.get(controlKeys.checkpoint(p));
+      const ck = entry && entry.operation === 'PUT' ? decodeJson<Checkpoint>(entry.value) : null;
+      const from = ck && (ck.stream === undefined || ck.stream === topo.streamCreated) ? ck.seq + 1 : 1;
+      if (from >= floor) continue;
+      const next = await nextMessageSeq(topo, this.names.stream, `${p}.>`, Math.max(from, info.state.first_seq));
+      if (next !== null) floor = Math.min(floor, next);
+    }
+    return { floor, firstSeq: info.state.first_seq };
+  }
+
+  /** One round: purge below the floor (if it moved) and record it. Never throws. */
+  async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      const topo = this.topology();
+      const f = await this.floor();
+      if (!topo || !f || f.floor <= f.firstSeq) return;
+      // Recorded before the purge, so a reader never sees a first sequence it cannot explain.
+      const rec: RetentionRecord = { purgedBelow: f.floor, stream: topo.streamCreated, updatedAt: new Date().toISOString() };
+      await topo.control.put(controlKeys.retention, encodeJson(rec));
+      const res = await topo.jsm.streams.purge(this.names.stream, { seq: f.floor });
+      this.log.debug({ purged: res.purged, below: f.floor }, 'purged applied operations');
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'retention: purge of applied operations failed; retrying later');
+    } finally {
+      this.running = false;
+    }
+  }
+}
+
+/** Sequence of the first message at or after `seq` on `filter`, or null if there is none. */
+async function nextMessageSeq(topo: Topology, stream: string, filter: string, seq: number): Promise<number | null> {
+  // nats-server's STREAM.MSG.GET takes `next_by_subj` (wildcards too, since 2.9); nats.js's
+  // type for this call lists only `seq` and `last_by_subj`.
+  const query = { seq, next_by_subj: filter } as unknown as MsgRequest;
+  const m = await topo.jsm.streams.getMessage(stream, query);
+  return m ? m.seq : null;
+}

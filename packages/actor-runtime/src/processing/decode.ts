@@ -1,0 +1,109 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import { ActorError, InvalidInputError } from '../errors.js';
+import { isValidReplySubject, parseStoredSubject, validateName, type ActorNames } from '../names.js';
+
+/** Header that carries the inbox a caller awaits the result on. */
+export const REPLY_HEADER = 'Jetactor-Reply';
+/** JetStream's de-duplication header; an operation that has one gets its outcome kept. */
+export const MSG_ID_HEADER = 'Nats-Msg-Id';
+
+/** One stored operation, decoded; no reference to the message is kept. */
+export interface DecodedOp {
+  /** False for a message whose subject has not the operation shape (skipped, logged). */
+  valid: boolean;
+  seq: number;
+  type: string;
+  key: string;
+  op: string;
+  subject: string;
+  data: Uint8Array;
+  /** Time the operation was stored (ms since the epoch). */
+  time: number;
+  /** A reply subject that passed {@link isValidReplySubject}; undefined when there is none or it was refused. */
+  reply: string | undefined;
+  /** The reply header's value when it was refused (truncated), for the log. */
+  refusedReply?: string;
+  /** True when the operation was published with a `Nats-Msg-Id` (an idempotency key). */
+  hasMsgId: boolean;
+}
+
+const EMPTY_PAYLOAD = new Uint8Array(0);
+
+/**
+ * Decodes a stored operation. The reply header comes from whoever published the operation
+ * (plain `nats pub` can set any header), so it is kept only if it is a literal inbox subject:
+ * a worker answers with its own credentials and must never publish into a bucket, a stream API
+ * or another actor's subject.
+ */
+export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' | 'subjectPrefix'>): DecodedOp {
+  const parsed = parseStoredSubject(m.subject);
+  const data = m.data;
+  const h = m.headers;
+  let reply: string | undefined;
+  let refusedReply: string | undefined;
+  let hasMsgId = false;
+  if (h) {
+    const r = h.get(REPLY_HEADER);
+    if (r) {
+      if (isValidReplySubject(r, names)) reply = r;
+      else refusedReply = r.length > 128 ? `${r.slice(0, 128)}…` : r;
+    }
+    hasMsgId = h.get(MSG_ID_HEADER) !== '';
+  }
+  return {
+    valid: parsed !== null,
+    seq: m.seq,
+    type: parsed?.type ?? '',
+    key: parsed?.key ?? '',
+    op: parsed?.op ?? '',
+    subject: m.subject,
+    data: data.length === 0 ? EMPTY_PAYLOAD : new Uint8Array(data), // a copy (Buffer#slice would be a view)
+    time: Math.floor(m.info.timestampNanos / 1e6),
+    reply,
+    ...(refusedReply !== undefined ? { refusedReply } : {}),
+    hasMsgId,
+  };
+}
+
+const dec = new TextDecoder();
+
+/** Short ASCII payloads (`3`, `{"value":3}`) skip TextDecoder, whose per-call cost dominates for them. */
+const SHORT_PAYLOAD = 64;
+
+function payloadText(data: Uint8Array): string {
+  if (data.length <= SHORT_PAYLOAD) {
+    let ascii = true;
+    for (let i = 0; i < data.length; i++) {
+      if ((data[i] as number) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, data as unknown as number[]);
+  }
+  return dec.decode(data);
+}
+
+/** Parses an operation payload: empty is `undefined`, anything else must be JSON. */
+export function decodePayload(data: Uint8Array): unknown {
+  if (data.length === 0) return undefined;
+  const text = payloadText(data).trim();
+  if (text.length === 0) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new InvalidInputError(`payload is not valid JSON: ${text.length > 64 ? `${text.slice(0, 64)}…` : text}`);
+  }
+}
+
+/** The error of an operation whose type, key or op is not a valid name, or undefined. */
+export function nameError(op: Pick<DecodedOp, 'type' | 'key' | 'op'>): ActorError | undefined {
+  try {
+    validateName('type', op.type);
+    validateName('key', op.key);
+    validateName('op', op.op);
+    return undefined;
+  } catch (err) {
+    return err instanceof ActorError ? err : new InvalidInputError(String(err));
+  }
+}
