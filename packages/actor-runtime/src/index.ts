@@ -55,7 +55,9 @@ export type { OperationReply, ProcessorHooks } from './processing/partition-proc
 export { assignPartitions } from './ownership/assignment.js';
 export { createWorker, resolveWorkerOptions } from './worker.js';
 export type { Worker, WorkerHooks, WorkerOptions } from './worker.js';
-export { createActorClient } from './client/actor-client.js';
+export { createActorClient, INVALID_DEAD_LETTER } from './client/actor-client.js';
+export { MAX_PAGE_LIMIT, parseCursor } from './client/list-actors.js';
+export type { ListOptions, ListPage } from './client/list-actors.js';
 export { createActorWatcher } from './client/actor-watcher.js';
 export type { ActorChange, ActorWatch, ActorWatcher, ActorWatcherOptions, WatchOptions } from './client/actor-watcher.js';
 export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, ClusterStatus, DeadLetter, SignalResult } from './client/actor-client.js';

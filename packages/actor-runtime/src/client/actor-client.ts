@@ -1,12 +1,15 @@
-import { DeliverPolicy, jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { DeliverPolicy, JetStreamApiError, jetstream, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
-import { createInbox, headers, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { DELETE_OPERATION, type AnyActorDefinition } from '../definition/define-actor.js';
 import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError } from '../errors.js';
-import { defaultNames, operationSubject, partitionOf, stateKey, validateName, type ActorNames } from '../names.js';
-import { DeadLetterHeaders, REPLY_HEADER, type OperationReply } from '../processing/partition-processor.js';
+import { defaultNames, operationSubject, parseOperationSubject, partitionOf, stateKey, validateName, type ActorNames } from '../names.js';
+import { DeadLetterHeaders, REPLY_HEADER } from '../processing/partition-processor.js';
 import { controlKeys, decodeJson, type Checkpoint, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
 import { partitionsOfStream } from '../store/provision.js';
+import { assertSameOperation, OutcomeReader } from './idempotency.js';
+import { listActors, type ListOptions, type ListPage } from './list-actors.js';
+import { ReplyInbox } from './reply-inbox.js';
 
 /** Options of {@link createActorClient}. */
 export interface ActorClientOptions {
@@ -43,8 +46,9 @@ export interface CallResult {
   result: unknown;
   seq: number;
   /**
-   * True when the idempotency key was seen before: `seq` is the original operation's,
-   * which is applied, and `result` is null (the original result is not kept).
+   * True when the idempotency key was seen before: `seq` is the original operation's, which
+   * is applied, and `result` is the original's result (kept by the workers for the duplicate
+   * window; null when it is no longer kept). An original that failed throws its error again.
    */
   duplicate?: boolean;
 }
@@ -81,21 +85,39 @@ export interface ActorClient {
   definition(type: string): AnyActorDefinition | undefined;
   /** Validates names and input; throws {@link InvalidNameError}, {@link UnknownActorError}, {@link UnknownOperationError}, {@link InvalidInputError}. */
   parseInput(type: string, op: string, raw: unknown): unknown;
-  /** Publishes an operation to the stream; resolves with its sequence once stored. */
+  /**
+   * Publishes an operation to the stream; resolves with its sequence once stored. Throws an
+   * {@link ActorError} with code `STREAM_FULL` when the stream refuses it (byte bound reached),
+   * and `IDEMPOTENCY_KEY_REUSED` when `idempotencyKey` was used for another operation or input.
+   */
   signal(type: string, key: string, op: string, input?: unknown, opts?: { idempotencyKey?: string }): Promise<SignalResult>;
-  /** Publishes an operation and awaits its result (after the state is committed). */
+  /**
+   * Publishes an operation and awaits its result (after the state is committed); the reply is
+   * accepted only from the call's own inbox and with the operation's `seq`. Throws
+   * {@link OperationFailedError} for an error result, and what {@link ActorClient.signal} throws.
+   */
   call(type: string, key: string, op: string, input?: unknown, opts?: { idempotencyKey?: string; timeoutMs?: number }): Promise<CallResult>;
   /** Reads an actor's state; with `minSeq`, waits until the state includes that operation. */
   read(type: string, key: string, opts?: { minSeq?: number; timeoutMs?: number }): Promise<ActorSnapshot>;
-  /** Lists actors of a type in key order, paged by `cursor` (the last key of the previous page). */
-  list(type: string, opts?: { prefix?: string; limit?: number; cursor?: string }): Promise<{ items: ActorSnapshot[]; nextCursor: string | null }>;
+  /**
+   * Lists the live actors of a type in the order of their last update, paged by `cursor` (the
+   * opaque `nextCursor` of the previous page). A page costs O(limit), whatever the number of
+   * actors; an actor updated while you page may appear again on a later page, none is missed.
+   * A page may hold fewer than `limit` items (a rare `prefix`) and still have a `nextCursor`.
+   * Throws a `RangeError` for a malformed cursor.
+   */
+  list(type: string, opts?: ListOptions): Promise<ListPage>;
   /** Deletes an actor's state, as an ordered operation. */
   delete(type: string, key: string, opts?: { idempotencyKey?: string }): Promise<SignalResult>;
   /** Members, partition owners, checkpoints and lag. */
   status(): Promise<ClusterStatus>;
   /** Dead letters in stream order, paged by `cursor` (the last `dlqSeq` of the previous page). */
   deadLetters(opts?: { limit?: number; cursor?: number }): Promise<{ items: DeadLetter[]; nextCursor: number | null }>;
-  /** Publishes a dead letter's original operation again; resolves with its new sequence. */
+  /**
+   * Publishes a dead letter's original operation again; resolves with its new sequence. The
+   * stored subject is used only if it is a valid operation subject; otherwise throws an
+   * {@link ActorError} with code {@link INVALID_DEAD_LETTER}.
+   */
   resubmit(dlqSeq: number): Promise<SignalResult>;
   /** Stops the reply subscription. Does not close the connection. */
   close(): void;
@@ -127,6 +149,23 @@ function deadLetterOf(dlqSeq: number, subject: string, h: MsgHdrs | undefined, d
 /** Member records older than this are treated as crashed in status reports. */
 const MEMBER_STALE_MS = 15_000;
 
+/** Code of the error {@link ActorClient.resubmit} throws for a dead letter whose stored subject is no operation subject. */
+export const INVALID_DEAD_LETTER = 'INVALID_DEAD_LETTER';
+
+/** JetStream's "storing the message failed" (`JSStreamStoreFailedF`): with `discard: new`, the byte or message bound is reached. */
+const JS_STREAM_STORE_FAILED = 10077;
+
+/** Options of one publish of an operation. */
+interface PublishOperation {
+  type: string;
+  key: string;
+  op: string;
+  input: unknown;
+  idempotencyKey?: string;
+  headers?: MsgHdrs;
+  timeoutMs?: number;
+}
+
 class ActorClientImpl implements ActorClient {
   private readonly names: ActorNames;
   private readonly js: JetStreamClient;
@@ -134,17 +173,17 @@ class ActorClientImpl implements ActorClient {
   private readonly timeoutMs: number;
   private stateKv: Promise<KV> | null = null;
   private controlKv: Promise<KV> | null = null;
-  private replySub: Subscription | null = null;
-  private readonly inboxPrefix: string;
-  private nextId = 0;
-  private readonly waiters = new Map<string, (reply: OperationReply) => void>();
+  private manager: Promise<JetStreamManager> | null = null;
+  private readonly replies: ReplyInbox;
+  private readonly outcomes: OutcomeReader;
 
-  constructor(private readonly nc: NatsConnection, opts: ActorClientOptions) {
+  constructor(nc: NatsConnection, opts: ActorClientOptions) {
     this.names = defaultNames(opts.names);
     this.js = jetstream(nc);
     this.registry = new Map((opts.actors ?? []).map((a) => [a.type, a]));
     this.timeoutMs = opts.timeoutMs ?? 5000;
-    this.inboxPrefix = createInbox();
+    this.replies = new ReplyInbox(nc, this.names.inboxPrefix);
+    this.outcomes = new OutcomeReader(this.js, this.names);
   }
 
   definition(type: string): AnyActorDefinition | undefined {
@@ -164,68 +203,96 @@ class ActorClientImpl implements ActorClient {
     return input === undefined ? new Uint8Array(0) : enc.encode(JSON.stringify(input));
   }
 
-  async signal(type: string, key: string, op: string, input?: unknown, opts: { idempotencyKey?: string } = {}): Promise<SignalResult> {
+  private validate(type: string, key: string, op: string, input: unknown): void {
     validateName('key', key);
     if (this.registry.size > 0) this.parseInput(type, op, input);
     else {
       validateName('type', type);
       validateName('op', op);
     }
-    const ack = await this.js.publish(operationSubject(this.names, type, key, op), this.payload(input), {
-      ...(opts.idempotencyKey ? { msgID: `${type}.${key}.${opts.idempotencyKey}` } : {}),
+  }
+
+  private jsm(): Promise<JetStreamManager> {
+    this.manager ??= this.js.jetstreamManager().catch((err: unknown) => {
+      this.manager = null;
+      throw err;
     });
+    return this.manager;
+  }
+
+  /** Publishes to the operations stream; a stream at its bound is {@link ErrorCode.StreamFull}. */
+  private async publish(subject: string, data: Uint8Array, opts: Partial<JetStreamPublishOptions>): Promise<PubAck> {
+    try {
+      return await this.js.publish(subject, data, opts);
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JS_STREAM_STORE_FAILED) {
+        throw new ActorError(
+          ErrorCode.StreamFull,
+          `the operations stream is full (${err.message}): operations are refused until the workers catch up; retry later`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Publishes one operation. A duplicate ack (same idempotency key within the duplicate window)
+   * is checked against the original: another operation or input is {@link ErrorCode.IdempotencyKeyReused}.
+   */
+  private async publishOperation(o: PublishOperation): Promise<PubAck> {
+    const ack = await this.publish(operationSubject(this.names, o.type, o.key, o.op), this.payload(o.input), {
+      ...(o.headers ? { headers: o.headers } : {}),
+      ...(o.timeoutMs !== undefined ? { timeout: o.timeoutMs } : {}),
+      ...(o.idempotencyKey ? { msgID: `${o.type}.${o.key}.${o.idempotencyKey}` } : {}),
+    });
+    if (ack.duplicate && o.idempotencyKey) {
+      await assertSameOperation(await this.jsm(), this.names, ack.seq, { ...o, idempotencyKey: o.idempotencyKey });
+    }
+    return ack;
+  }
+
+  async signal(type: string, key: string, op: string, input?: unknown, opts: { idempotencyKey?: string } = {}): Promise<SignalResult> {
+    this.validate(type, key, op, input);
+    const ack = await this.publishOperation({ type, key, op, input, idempotencyKey: opts.idempotencyKey });
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
 
-  private ensureReplies(): void {
-    if (this.replySub) return;
-    this.replySub = this.nc.subscribe(`${this.inboxPrefix}.*`, {
-      callback: (err, msg) => {
-        if (err) return;
-        const waiter = this.waiters.get(msg.subject);
-        if (!waiter) return;
-        try {
-          waiter(msg.json<OperationReply>());
-        } catch {
-          // A malformed reply is ignored; the call times out.
-        }
-      },
-    });
-  }
-
   async call(type: string, key: string, op: string, input?: unknown, opts: { idempotencyKey?: string; timeoutMs?: number } = {}): Promise<CallResult> {
-    validateName('key', key);
-    if (this.registry.size > 0) this.parseInput(type, op, input);
-    this.ensureReplies();
-    const inbox = `${this.inboxPrefix}.${++this.nextId}`;
+    this.validate(type, key, op, input);
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const startedAt = performance.now();
+    const pending = this.replies.open();
     let timer: NodeJS.Timeout | undefined;
-    const replied = new Promise<OperationReply>((resolve, reject) => {
-      this.waiters.set(inbox, resolve);
+    const expired = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new TimeoutError(`no result for ${type}/${key}/${op} within ${timeoutMs} ms`)), timeoutMs);
     });
-    replied.catch(() => undefined);
+    expired.catch(() => undefined);
     try {
       const h = headers();
-      h.set(REPLY_HEADER, inbox);
-      const ack = await this.js.publish(operationSubject(this.names, type, key, op), this.payload(input), {
-        headers: h,
-        timeout: timeoutMs,
-        ...(opts.idempotencyKey ? { msgID: `${type}.${key}.${opts.idempotencyKey}` } : {}),
-      });
+      h.set(REPLY_HEADER, pending.inbox);
+      const ack = await this.publishOperation({ type, key, op, input, idempotencyKey: opts.idempotencyKey, headers: h, timeoutMs });
       if (ack.duplicate) {
-        // A retry of an operation the stream already holds: no new reply will come and
-        // the original result is not kept. Answer once the original is applied.
-        await this.read(type, key, { minSeq: ack.seq, timeoutMs });
-        return { result: null, seq: ack.seq, duplicate: true };
+        // A retry of an operation the stream already holds: no new reply comes. Answer what
+        // the original answered, once it is applied.
+        const left = Math.max(1, timeoutMs - (performance.now() - startedAt));
+        return await Promise.race([this.duplicateOutcome(type, key, ack.seq, left), expired]);
       }
-      const reply = await replied;
+      const reply = await Promise.race([pending.reply(ack.seq), expired]);
       if ('error' in reply) throw new OperationFailedError(reply.error.code, reply.error.message, reply.seq);
       return { result: reply.result, seq: reply.seq };
     } finally {
       clearTimeout(timer);
-      this.waiters.delete(inbox);
+      pending.cancel();
     }
+  }
+
+  /** The outcome of an applied original: its result or its error, or `result: null` when it is no longer kept. */
+  private async duplicateOutcome(type: string, key: string, seq: number, timeoutMs: number): Promise<CallResult> {
+    await this.read(type, key, { minSeq: seq, timeoutMs });
+    const outcome = await this.outcomes.get(seq);
+    if (outcome && 'error' in outcome) throw new OperationFailedError(outcome.error.code, outcome.error.message, seq);
+    return { result: outcome ? outcome.result : null, seq, duplicate: true };
   }
 
   private state(): Promise<KV> {
@@ -300,29 +367,8 @@ class ActorClientImpl implements ActorClient {
     return p;
   }
 
-  async list(type: string, opts: { prefix?: string; limit?: number; cursor?: string } = {}): Promise<{ items: ActorSnapshot[]; nextCursor: string | null }> {
-    validateName('type', type);
-    const limit = Math.max(1, Math.min(1000, opts.limit ?? 100));
-    const kv = await this.state();
-    const keys: string[] = [];
-    const iter = await kv.keys(`${type}.>`);
-    for await (const k of iter) {
-      const actorKey = k.slice(type.length + 1);
-      if (opts.prefix && !actorKey.startsWith(opts.prefix)) continue;
-      if (opts.cursor && actorKey <= opts.cursor) continue;
-      keys.push(actorKey);
-    }
-    keys.sort();
-    const items: ActorSnapshot[] = [];
-    let i = 0;
-    // Deleted actors (tombstones) are skipped, so read until the page is full.
-    for (; i < keys.length && items.length < limit; i++) {
-      const key = keys[i] as string;
-      const snap = this.snapshot(type, key, await kv.get(stateKey(type, key)));
-      if (snap.exists) items.push(snap);
-    }
-    const nextCursor = i < keys.length && items.length > 0 ? (items[items.length - 1] as ActorSnapshot).key : null;
-    return { items, nextCursor };
+  list(type: string, opts: ListOptions = {}): Promise<ListPage> {
+    return listActors(this.js, this.names, type, opts);
   }
 
   delete(type: string, key: string, opts: { idempotencyKey?: string } = {}): Promise<SignalResult> {
@@ -390,17 +436,26 @@ class ActorClientImpl implements ActorClient {
   }
 
   async resubmit(dlqSeq: number): Promise<SignalResult> {
-    const jsm = await this.js.jetstreamManager();
+    const jsm = await this.jsm();
     const m = await jsm.streams.getMessage(this.names.dlqStream, { seq: dlqSeq });
     if (!m) throw new ActorError(ErrorCode.NotFound, `no dead letter ${dlqSeq}`);
-    const subject = m.header.get(DeadLetterHeaders.Subject);
-    if (!subject) throw new ActorError(ErrorCode.NotFound, `dead letter ${dlqSeq} has no subject`);
-    const ack = await this.js.publish(subject, m.data, { msgID: `resubmit-${this.names.dlqStream}-${dlqSeq}` });
+    const stored = m.header.get(DeadLetterHeaders.Subject);
+    // Published again with this client's credentials: only ever to a valid operation subject,
+    // never to whatever a forged dead letter names (a bucket, the JetStream API).
+    const target = stored ? parseOperationSubject(stored, this.names) : null;
+    if (!target) {
+      throw new ActorError(
+        INVALID_DEAD_LETTER,
+        `dead letter ${dlqSeq} names no valid operation subject (${this.names.subjectPrefix}.<type>.<key>.<op>); it cannot be resubmitted`,
+      );
+    }
+    const ack = await this.publish(operationSubject(this.names, target.type, target.key, target.op), m.data, {
+      msgID: `resubmit-${this.names.dlqStream}-${dlqSeq}`,
+    });
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
 
   close(): void {
-    this.replySub?.unsubscribe();
-    this.replySub = null;
+    this.replies.close();
   }
 }
