@@ -50,14 +50,10 @@ export function localBin(name) {
 }
 
 /**
- * `npm ci` when node_modules is missing or older than package-lock.json.
- *
- * Fallback: npm 11's `npm ci` insists that package-lock.json lists every platform package
- * named in an `optionalDependencies` map (rollup's @rollup/rollup-<os>-<cpu>), but a
- * registry mirror that lacks some of them makes npm leave them out of the lock. Then
- * `npm ci` refuses the lock ("not in sync", EUSAGE) although it is complete for this
- * platform; `npm install --no-save` installs the same locked versions without writing
- * package.json or package-lock.json.
+ * `npm ci` when node_modules is missing or older than package-lock.json: exactly the locked
+ * versions, nothing written to package.json or package-lock.json. The lock lists the
+ * optional packages of every platform (rollup's, esbuild's), so it is valid everywhere;
+ * after changing a dependency, `npm install` updates it (commit the result).
  */
 export async function ensureDependencies() {
   const lock = join(repoRoot, 'package-lock.json');
@@ -67,36 +63,14 @@ export async function ensureDependencies() {
   else if (statSync(installed).mtimeMs < statSync(lock).mtimeMs) reason = 'package-lock.json is newer than node_modules';
   if (!reason) return;
   say(`${reason}: running npm ci`);
-  const ci = await runCaptured('npm', ['ci']);
-  if (ci.code === 0) {
-    process.stderr.write(ci.output);
-    return;
+  const code = await runInherit('npm', ['ci']);
+  if (code !== 0) {
+    throw new Error(
+      `\`npm ci\` failed with exit code ${code} (its messages are above). If it says package.json and package-lock.json ` +
+        'are not in sync, run `npm install` to update the lock file and commit it; if it cannot reach the registry, check ' +
+        'your npm registry settings (`npm config get registry`) and network',
+    );
   }
-  if (/EUSAGE/.test(ci.output) && /in sync/.test(ci.output)) {
-    const missing = ci.output.split('\n').filter((l) => /Missing: .* from lock file/.test(l));
-    say(`npm ci refused the lock file (${missing.length} optional package(s) missing from it, e.g. ${missing[0]?.replace(/^npm error /, '') ?? '?'}); installing the locked versions with npm install --no-save`);
-    await runOrThrow('npm', ['install', '--no-save']);
-    return;
-  }
-  process.stderr.write(ci.output);
-  throw new Error(`\`npm ci\` failed with exit code ${ci.code}`);
-}
-
-/**
- * Runs a command in the repo root with its output captured (stdout and stderr together).
- *
- * @param {string} cmd @param {string[]} args
- * @returns {Promise<{ code: number, output: string }>}
- */
-function runCaptured(cmd, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.once('error', (err) => reject(new Error(`cannot run ${cmd}: ${err.message}`, { cause: err })));
-    child.once('close', (code, signal) => resolve({ code: code ?? 128 + signalNumber(signal), output }));
-  });
 }
 
 /** Builds every package (`nx run-many -t build`; cached when nothing changed). */
