@@ -38,7 +38,10 @@ export interface GatewayOptions {
   authTokens?: readonly (string | AuthToken)[];
   /**
    * Requests per client per minute on `/api` routes, then 429 `RATE_LIMITED` with
-   * `Retry-After`. A client is its bearer token, or its IP address without one. 0: off. Default 6000.
+   * `Retry-After`. A client is its bearer token, or its IP address without one. 0: off.
+   * Default 0 (off): a backend service calling at a few hundred requests a second must not
+   * be throttled out of the box; an operator sets a limit for gateways that untrusted
+   * clients reach (it also bounds token guessing per address).
    */
   rateLimitPerMinute?: number;
   /** Fastify's logger: `false` (default: silent), `true`, or pino options. Authorization headers are always redacted. */
@@ -86,7 +89,7 @@ export const GATEWAY_DEFAULTS = {
   defaultTimeoutMs: 5_000,
   maxTimeoutMs: 60_000,
   requestTimeoutMs: 5_000,
-  rateLimitPerMinute: 6_000,
+  rateLimitPerMinute: 0,
 } as const;
 
 /** Paths pino always redacts from gateway logs. */

@@ -281,9 +281,17 @@ describe('rate limit', () => {
     expect(statuses).toEqual([401, 401, 401, 429, 429]);
   });
 
-  it('is on by default at 6000 per minute, and 0 turns it off', async () => {
-    expect(resolveGatewayOptions({ client: createMemoryClient() }).rateLimitPerMinute).toBe(6000);
+  it('is off by default: one client well past the old 6000 a minute is never throttled; 0 also turns it off', async () => {
+    expect(resolveGatewayOptions({ client: createMemoryClient() }).rateLimitPerMinute).toBe(0);
     expect(() => resolveGatewayOptions({ client: createMemoryClient(), rateLimitPerMinute: -1 })).toThrow(/'rateLimitPerMinute'/);
+    app = await buildApp({ client: createMemoryClient(), authTokens: parseAuthTokens(TOKENS) });
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 7_000; i++) {
+      const res = await app.inject({ method: 'GET', url: '/api/counter', headers: bearer(READER) });
+      statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(statuses)).toEqual({ 200: 7_000 });
+    await app.close();
     app = await buildApp({ client: createMemoryClient(), rateLimitPerMinute: 0 });
     for (let i = 0; i < 50; i++) expect((await app.inject({ method: 'GET', url: '/api/counter' })).statusCode).toBe(200);
   });
