@@ -63,6 +63,12 @@ export interface GatewayOptions {
   docs?: boolean;
   /** Serve the dashboard at `/`. Default true. */
   dashboard?: boolean;
+  /**
+   * Most bytes one Server-Sent Events stream may hold unsent (a reader that stops reading):
+   * past it the gateway closes the stream and counts it in `jetactor_gateway_sse_dropped_total`,
+   * instead of buffering without bound. Default 262144 (256 KiB).
+   */
+  sseMaxBufferedBytes?: number;
 }
 
 /** {@link GatewayOptions} with every default filled in. */
@@ -81,10 +87,12 @@ export interface ResolvedGatewayOptions {
   readonly checkProvisioned: (() => Promise<readonly string[]>) | undefined;
   readonly docs: boolean;
   readonly dashboard: boolean;
+  readonly sseMaxBufferedBytes: number;
 }
 
 /** The defaults of {@link GatewayOptions}. */
 export const GATEWAY_DEFAULTS = {
+  sseMaxBufferedBytes: 256 * 1024,
   bodyLimit: 64 * 1024,
   defaultTimeoutMs: 5_000,
   maxTimeoutMs: 60_000,
@@ -180,5 +188,6 @@ export function resolveGatewayOptions(opts: GatewayOptions): ResolvedGatewayOpti
     checkProvisioned: optionalFunction('checkProvisioned', opts.checkProvisioned),
     docs: optionalBoolean('docs', opts.docs, true),
     dashboard: optionalBoolean('dashboard', opts.dashboard, true),
+    sseMaxBufferedBytes: positiveInteger('sseMaxBufferedBytes', opts.sseMaxBufferedBytes, GATEWAY_DEFAULTS.sseMaxBufferedBytes),
   };
 }
