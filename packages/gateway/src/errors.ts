@@ -90,6 +90,16 @@ export const ERROR_CODES = {
     status: 422,
     description: 'With `?wait=true`: the operation would produce a value out of range; the state is unchanged.',
   },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    description:
+      'The `Idempotency-Key` was already used, within the duplicate window (2 minutes), for another operation or another input on this actor; nothing was published. Use a new key for a new operation.',
+  },
+  INVALID_DEAD_LETTER: {
+    status: 422,
+    description:
+      'The dead letter names no valid operation subject (`actors.<type>.<key>.<op>`), e.g. it was published to `ACTORS_DLQ` by someone else; it is not resubmitted.',
+  },
   RATE_LIMITED: {
     status: 429,
     description: 'The client sent more requests than `GATEWAY_RATE_LIMIT` allows per minute; wait the seconds in `Retry-After`.',
@@ -106,6 +116,11 @@ export const ERROR_CODES = {
     status: 503,
     description:
       'NATS is up but no JetStream stream answered: JetStream is off, the actors stream or buckets do not exist yet (a worker creates them at start), or a cluster is electing their leader; retry later.',
+  },
+  STREAM_FULL: {
+    status: 503,
+    description:
+      'The operations stream reached its byte bound: new operations are refused, never old ones dropped, until the workers catch up and applied operations are purged; retry later.',
   },
   TIMEOUT: {
     status: 504,

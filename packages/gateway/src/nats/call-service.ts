@@ -1,4 +1,4 @@
-import type { ActorClient } from '@jetactor/actor-runtime';
+import { isValidReplySubject, type ActorClient } from '@jetactor/actor-runtime';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import type { FastifyBaseLogger } from 'fastify';
@@ -9,6 +9,13 @@ import { toHttpError } from '../plugins/errors.js';
 export interface CallServiceOptions {
   /** First subject token of operations (the runtime's `subjectPrefix`). Default `actors`. */
   subjectPrefix?: string;
+  /**
+   * Prefix of the inboxes callers are answered on (the runtime's `inboxPrefix`). A request
+   * whose reply subject is not a literal subject under it is dropped unanswered (and logged):
+   * the gateway answers with its own credentials, so a forged reply subject such as
+   * `$KV.actors.counter.victim` must never be written to. Default `_INBOX`.
+   */
+  inboxPrefix?: string;
   /** Queue group, so that several gateways share the calls. Default `jetactor-gateway`. */
   queue?: string;
   /** Service name for `$SRV` discovery (`nats micro ls`). Default `jetactor-gateway`. */
@@ -58,7 +65,8 @@ function replyError(msg: ServiceMsg, code: string, message: string, status: numb
 /**
  * Serves `<prefix>.call.<type>.<key>.<op>` as a NATS service (`@nats-io/services`, so
  * `$SRV.PING|INFO|STATS` discovery and `nats micro` work) and request entry point for calls:
- * the request payload is the operation's JSON input (or empty), the reply is
+ * the request payload is the operation's JSON input (or empty), the reply (only ever to a
+ * literal inbox subject under `inboxPrefix`; other requests are dropped) is
  * `{"result":...,"seq":N}` once the state is committed, or `{"error":{"code","message"}}`
  * with the HTTP-equivalent status in the `Jetactor-Status` header. Optional request
  * headers: `Idempotency-Key`, `Timeout-Ms`.
@@ -72,7 +80,18 @@ export async function serveCalls(nc: NatsConnection, client: ActorClient, opts: 
   const defaultTimeoutMs = opts.defaultTimeoutMs ?? 5_000;
   const maxTimeoutMs = opts.maxTimeoutMs ?? 60_000;
 
+  const replyNames = { inboxPrefix: opts.inboxPrefix ?? '_INBOX', subjectPrefix: prefix };
+
   const handle = async (msg: ServiceMsg): Promise<void> => {
+    if (!isValidReplySubject(msg.reply, replyNames)) {
+      // Not even applied: nobody could be told the result, and the requester named a subject
+      // it may not be answered on.
+      opts.log?.warn(
+        { subject: msg.subject.slice(0, 300), reply: (msg.reply ?? '').slice(0, 300) },
+        `NATS call dropped: its reply subject is no literal subject under '${replyNames.inboxPrefix}.'`,
+      );
+      return;
+    }
     const tokens = msg.subject.split('.');
     const [, , type, key, op] = tokens;
     try {

@@ -27,7 +27,7 @@ export interface NatsLinkOptions {
   /** Logger for connection events. */
   log: FastifyBaseLogger;
   /** Serve `actors.call.<type>.<key>.<op>` requests; `false` to turn off. Default: on, with these options. */
-  calls?: false | Omit<CallServiceOptions, 'log' | 'subjectPrefix'>;
+  calls?: false | Omit<CallServiceOptions, 'log' | 'subjectPrefix' | 'inboxPrefix'>;
   /** Pause after a connection attempt that failed for good (bad credentials, old server), in ms. Default 2000. */
   retryDelayMs?: number;
   /** The NATS `connect` function; tests replace it. */
@@ -109,7 +109,7 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
       client = createActorClient(c, { actors: opts.actors, names: opts.names });
       watcher = createActorWatcher(c, { actors: opts.actors, names: opts.names });
       if (opts.calls !== false) {
-        calls = await serveCalls(c, client, { ...opts.calls, subjectPrefix: opts.names?.subjectPrefix, log });
+        calls = await serveCalls(c, client, { ...opts.calls, subjectPrefix: names.subjectPrefix, inboxPrefix: names.inboxPrefix, log });
       }
       connected = true;
       log.info({ server: c.getServer(), version }, 'connected to NATS');

@@ -1,4 +1,4 @@
-import { ActorError, OperationFailedError } from '@jetactor/actor-runtime';
+import { ActorError, ErrorCode, OperationFailedError } from '@jetactor/actor-runtime';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { jserrors } from '@nats-io/jetstream/internal';
 import {
@@ -71,6 +71,13 @@ export function toHttpError(err: unknown, natsReady: boolean): HttpError {
 
   // Everything else is the server's side; while NATS is away, that is the reason.
   if (!natsReady || isNatsConnectionError(err)) return unavailable();
+  if (err instanceof ActorError && err.code === ErrorCode.StreamFull) {
+    return {
+      status: ERROR_CODES.STREAM_FULL.status,
+      code: 'STREAM_FULL',
+      message: 'the operations stream is full: operations are refused until the workers catch up; retry later',
+    };
+  }
   if (err instanceof ActorError && err.code === 'TIMEOUT') {
     return { status: ERROR_CODES.TIMEOUT.status, code: 'TIMEOUT', message: err.message };
   }
