@@ -153,11 +153,11 @@ export function createProgram(io: CliIo = {}): Command {
 
   program
     .command('list')
-    .description('list the actors of a type in key order')
+    .description('list the actors of a type, a page at a time in the order of their last update (--all: every actor once, by key)')
     .argument('<type>', 'actor type')
     .option('--prefix <prefix>', 'only keys that start with this')
     .option('--limit <n>', 'actors per page (1-1000)', integer('--limit', 1), 100)
-    .option('--cursor <key>', 'start after this key (the nextCursor of the previous page)')
+    .option('--cursor <cursor>', 'go on from the nextCursor of the previous page')
     .option('--all', 'follow nextCursor through every page', false)
     .action(async (type: string, opts: { prefix?: string; limit: number; cursor?: string; all: boolean }, cmd: Command) =>
       withBackend(cmd, async (b, out) => {
@@ -170,6 +170,8 @@ export function createProgram(io: CliIo = {}): Command {
           nextCursor = page.nextCursor;
           cursor = nextCursor ?? undefined;
         } while (opts.all && nextCursor !== null);
+        // Pages follow the order of updates, so an actor updated while paging comes again: keep its newest.
+        if (opts.all) items.splice(0, items.length, ...latestByKey(items));
         out.result({ items, nextCursor }, () => {
           if (items.length === 0) return `no ${type} actors${opts.prefix ? ` with prefix '${opts.prefix}'` : ''}`;
           const t = table(['KEY', 'STATE', 'SEQ'], items.map((s) => [s.key, show(s.state, 60), s.seq]));
@@ -278,4 +280,14 @@ function formatDeadLetters(items: readonly DeadLetter[], nextCursor: number | nu
 /** Runs the CLI with `argv` (as `process.argv`); resolves when the command is done. */
 export async function run(argv: readonly string[], io: CliIo = {}): Promise<void> {
   await createProgram(io).parseAsync([...argv]);
+}
+
+/** One snapshot per key, the newest (highest revision), sorted by key. */
+function latestByKey(items: readonly Snapshot[]): Snapshot[] {
+  const byKey = new Map<string, Snapshot>();
+  for (const s of items) {
+    const seen = byKey.get(s.key);
+    if (!seen || s.revision > seen.revision) byKey.set(s.key, s);
+  }
+  return [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }

@@ -150,7 +150,11 @@ export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
       querystring: querystring({
         prefix: { type: 'string', pattern: `^[A-Za-z0-9_=-]{0,${MAX_KEY_LENGTH}}$` },
         limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
-        cursor: { type: 'string', minLength: 1, maxLength: 1024 },
+        cursor: {
+          type: 'string',
+          pattern: '^[0-9]{1,16}$',
+          description: 'The `nextCursor` of the previous page (opaque digits: a position in the state bucket, not a key).',
+        },
       }),
       response: {
         200: {
@@ -260,6 +264,7 @@ export function formatSchemaError(errors: readonly SchemaErrorLike[], dataVar: s
       return new GatewayError('INVALID_REQUEST', `unknown query parameter ${shown(name)}`);
     }
     if (field === 'value') return new GatewayError('INVALID_INPUT', `query parameter 'value' must be a number${got}`);
+    if (field === 'cursor') return new GatewayError('INVALID_REQUEST', `query parameter 'cursor' must be the nextCursor of a previous page${got}`);
     if (field !== '') {
       return new GatewayError('INVALID_REQUEST', `query parameter '${field}' ${first.message ?? 'is invalid'}${got}`);
     }

@@ -204,20 +204,29 @@ describe('GET /api/actors/:type/:key', () => {
 });
 
 describe('GET /api/actors/:type (listing)', () => {
-  it('pages through the actors in key order', async () => {
+  it('pages through the actors in the order of their last update, with an opaque cursor', async () => {
     for (const k of ['b', 'a', 'c', 'x-1', 'x-2']) await app.inject({ method: 'POST', url: `/api/actors/counter/${k}/add` });
     const page1 = await app.inject({ method: 'GET', url: '/api/actors/counter?limit=2' });
     expect(page1.statusCode).toBe(200);
     const body1 = page1.json<{ items: Array<{ key: string }>; nextCursor: string | null }>();
-    expect(body1.items.map((i) => i.key)).toEqual(['a', 'b']);
-    expect(body1.items[0]).toEqual({ type: 'counter', key: 'a', state: 1, seq: 2, revision: 1 });
-    expect(body1.nextCursor).toBe('b');
+    expect(body1.items.map((i) => i.key)).toEqual(['b', 'a']);
+    expect(body1.items[0]).toEqual({ type: 'counter', key: 'b', state: 1, seq: 1, revision: 1 });
+    expect(body1.nextCursor).toBe('2');
 
     const page2 = await app.inject({ method: 'GET', url: `/api/actors/counter?limit=2&cursor=${body1.nextCursor}` });
     const body2 = page2.json<{ items: Array<{ key: string }>; nextCursor: string | null }>();
     expect(body2.items.map((i) => i.key)).toEqual(['c', 'x-1']);
     const page3 = await app.inject({ method: 'GET', url: `/api/actors/counter?limit=2&cursor=${body2.nextCursor}` });
     expect(page3.json()).toEqual({ items: [expect.objectContaining({ key: 'x-2' })], nextCursor: null });
+  });
+
+  it('refuses a cursor that is not a nextCursor (digits) with 400', async () => {
+    for (const cursor of ['b', '-1', '1.5', '12345678901234567', '%20']) {
+      const res = await app.inject({ method: 'GET', url: `/api/actors/counter?cursor=${cursor}` });
+      expect({ cursor, status: res.statusCode, code: res.json<{ error: { code: string } }>().error.code }).toEqual({ cursor, status: 400, code: 'INVALID_REQUEST' });
+    }
+    // Digits past any stream sequence: refused by the client (RangeError), still a 400.
+    expect((await app.inject({ method: 'GET', url: '/api/actors/counter?cursor=9999999999999999' })).json()).toMatchObject({ error: { code: 'INVALID_REQUEST' } });
   });
 
   it('filters by prefix', async () => {

@@ -41,7 +41,7 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: "Read an actor's state",
     description: '`?minSeq=N` waits until the state includes the operation with sequence N (read-your-writes).',
   },
-  'GET /api/actors/:type': { tags: ['actors'], summary: 'List the actors of a type in key order, paged by `cursor`' },
+  'GET /api/actors/:type': { tags: ['actors'], summary: 'List the actors of a type in the order of their last update, paged by `cursor`' },
   'DELETE /api/actors/:type/:key': { tags: ['actors'], summary: "Delete an actor's state (an ordered operation like any other)" },
   'GET /api/actors/:type/:key/watch': {
     tags: ['live'],

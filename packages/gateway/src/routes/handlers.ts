@@ -219,7 +219,11 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
         client.list(type, { prefix: query.prefix, limit: query.limit, cursor: query.cursor }),
         settings.requestTimeoutMs,
         expired('list', settings.requestTimeoutMs),
-      );
+      ).catch((err: unknown) => {
+        // A cursor of digits past what a sequence can be; the schema lets any digits through.
+        if (err instanceof RangeError) throw new GatewayError('INVALID_REQUEST', err.message, { cause: err });
+        throw err;
+      });
       return reply.send({ items: page.items.map(snapshotBody), nextCursor: page.nextCursor ?? null });
     },
 

@@ -6,6 +6,7 @@
 import {
   DELETE_OPERATION,
   OperationFailedError,
+  parseCursor,
   TimeoutError,
   UnknownActorError,
   UnknownOperationError,
@@ -164,15 +165,15 @@ export function createMemoryClient(actors: readonly AnyActorDefinition[] = [coun
       validateName('type', type);
       await gate();
       const limit = opts.limit ?? 100;
-      const keys = [...entries.keys()]
-        .filter((id) => id.startsWith(`${type}.`))
-        .map((id) => id.slice(type.length + 1))
-        .filter((k) => (opts.prefix ? k.startsWith(opts.prefix) : true))
-        .filter((k) => (opts.cursor ? k > opts.cursor : true))
-        .sort();
-      const items = keys.map((k) => snapshot(type, k)).filter((s) => s.exists);
+      const after = parseCursor(opts.cursor);
+      // As the real client: in the order of the last write, the cursor the last write's seq.
+      const live = [...entries.entries()]
+        .filter(([id, e]) => id.startsWith(`${type}.`) && e.seq > after)
+        .sort(([, a], [, b]) => a.seq - b.seq)
+        .map(([id]) => snapshot(type, id.slice(type.length + 1)));
+      const items = live.filter((s) => s.exists && (opts.prefix ? s.key.startsWith(opts.prefix) : true));
       const page = items.slice(0, limit);
-      const nextCursor = items.length > limit ? (page[page.length - 1]?.key ?? null) : null;
+      const nextCursor = items.length > limit ? String(page[page.length - 1]?.seq ?? after) : null;
       return { items: page, nextCursor };
     },
 
