@@ -74,6 +74,7 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
   await app.register(apiRoutes, {
     settings: { defaultTimeoutMs: opts.defaultTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs },
     schemas: routeSchemas(opts.maxTimeoutMs),
+    live: { maxBufferedBytes: opts.sseMaxBufferedBytes },
   });
   if (opts.dashboard) await app.register(dashboard);
   return app;

@@ -18,6 +18,8 @@ export interface GatewayMetrics {
   readonly duration: Histogram<'method' | 'route'>;
   /** `jetactor_gateway_sse_streams`: open Server-Sent Events streams. */
   readonly sseStreams: Gauge;
+  /** `jetactor_gateway_sse_dropped_total`: streams closed because their reader fell too far behind. */
+  readonly sseDropped: Counter;
 }
 
 declare module 'fastify' {
@@ -57,6 +59,11 @@ export function createGatewayMetrics(opts: MetricsPluginOptions = {}): GatewayMe
       help: 'Server-Sent Events streams (live state watches) open now.',
       registers: [registry],
     }),
+    sseDropped: new Counter({
+      name: `${GATEWAY_METRICS_PREFIX}sse_dropped_total`,
+      help: 'Server-Sent Events streams closed by the gateway because the client stopped reading and the unsent data passed the bound.',
+      registers: [registry],
+    }),
   };
 }
 
@@ -76,7 +83,7 @@ const metricsPlugin: FastifyPluginCallback<MetricsPluginOptions> = (app: Fastify
       logLevel: 'warn',
       schema: {
         summary: 'Prometheus metrics',
-        description: 'Requests by route and status, request latency, open event streams and Node process metrics, in the Prometheus text format.',
+        description: 'Requests by route and status, request latency, open and dropped event streams and Node process metrics, in the Prometheus text format.',
         tags: ['operations'],
         response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
       },

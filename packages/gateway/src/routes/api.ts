@@ -4,7 +4,7 @@ import { actorRoutes } from './actors.js';
 import { counterRoutes } from './counter.js';
 import { deadLetterRoutes } from './dlq.js';
 import { createHandlers, targetOf, type HandlerSettings } from './handlers.js';
-import { liveRoutes } from './live.js';
+import { liveRoutes, type LiveSettings } from './live.js';
 
 /** Options of {@link apiRoutes}. */
 export interface ApiRoutesOptions {
@@ -12,6 +12,8 @@ export interface ApiRoutesOptions {
   settings: HandlerSettings;
   /** The route schemas. */
   schemas: RouteSchemas;
+  /** Bounds of the event streams. */
+  live: LiveSettings;
 }
 
 const LOGGED_NAME_LENGTH = 130;
@@ -43,6 +45,6 @@ export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyI
   counterRoutes(app, handlers, opts.schemas);
   actorRoutes(app, handlers, opts.schemas);
   deadLetterRoutes(app, opts.settings, opts.schemas);
-  liveRoutes(app, opts.settings, opts.schemas);
+  liveRoutes(app, opts.settings, opts.schemas, opts.live);
   done();
 };

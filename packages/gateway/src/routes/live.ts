@@ -111,12 +111,21 @@ export function sseEvent(change: ActorChange): string {
   return `id: ${change.revision}\nevent: ${CHANGE_EVENT}\ndata: ${JSON.stringify(change)}\n\n`;
 }
 
+/** Settings of the live routes. */
+export interface LiveSettings {
+  /** Most bytes one event stream may hold unsent before it is closed (`sseMaxBufferedBytes`). */
+  readonly maxBufferedBytes: number;
+}
+
 /**
  * Registers `GET /api/actors/:type/:key/watch`, `GET /api/watch/:type` (Server-Sent
  * Events) and `GET /api/status`. Open streams end when the client goes away (the KV
- * watch is stopped) and when the app closes.
+ * watch is stopped), when the app closes, and when the client stops reading: a stream that
+ * would hold more than `live.maxBufferedBytes` unsent is closed and counted
+ * (`jetactor_gateway_sse_dropped_total`), so a stalled reader cannot make the gateway buffer
+ * without bound; an `EventSource` reconnects and starts again from the current state.
  */
-export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, schemas: RouteSchemas): void {
+export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, schemas: RouteSchemas, live: LiveSettings): void {
   const open = new Set<() => void>();
   app.addHook('preClose', (done) => {
     for (const end of open) end();
@@ -142,29 +151,43 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    res.write(`: watching ${key === undefined ? `${type}.*` : `${type}.${key}`}\n\n`);
-    app.gatewayMetrics.sseStreams.inc();
-    request.log.info({ updatesOnly }, 'watch started');
-
     let ended = false;
-    const keepalive = setInterval(() => res.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
-    const end = (): void => {
+    const keepalive = setInterval(() => send(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
+    const end = (stalled = false): void => {
       if (ended) return;
       ended = true;
       clearInterval(keepalive);
       watch.stop();
       open.delete(end);
       app.gatewayMetrics.sseStreams.dec();
-      if (!res.writableEnded) res.end();
+      // A stalled reader never takes what is queued: drop it (and the socket) at once.
+      if (stalled) res.destroy();
+      else if (!res.writableEnded) res.end();
       request.log.info('watch ended');
     };
+    /** Writes one chunk unless the reader is so far behind that it would pass the bound. */
+    const send = (chunk: string): void => {
+      if (ended) return;
+      // What the client has not taken yet: this response's buffer and its socket's.
+      const buffered = res.writableLength;
+      if (buffered > 0 && buffered + Buffer.byteLength(chunk) > live.maxBufferedBytes) {
+        app.gatewayMetrics.sseDropped.inc();
+        request.log.warn({ bufferedBytes: buffered, limitBytes: live.maxBufferedBytes }, 'watch closed: the client stopped reading');
+        end(true);
+        return;
+      }
+      res.write(chunk);
+    };
+    send(`: watching ${key === undefined ? `${type}.*` : `${type}.${key}`}\n\n`);
+    app.gatewayMetrics.sseStreams.inc();
+    request.log.info({ updatesOnly }, 'watch started');
     open.add(end);
     // The client went away: stop the KV watch at once.
-    res.on('close', end);
+    res.on('close', () => end());
     try {
       for await (const change of watch) {
         if (ended) break;
-        res.write(sseEvent(change));
+        send(sseEvent(change));
       }
     } catch (err) {
       request.log.warn({ err }, 'watch failed');
