@@ -3,19 +3,25 @@
 //
 // Plain Node ESM with builtins only: it runs before `npm ci`.
 //
-//   node scripts/nats-server.mjs      prints the binary's absolute path on stdout
-//                                     (progress goes to stderr)
+//   node scripts/nats-server.mjs                  prints the binary's absolute path on stdout
+//                                                 (progress goes to stderr)
+//   node scripts/nats-server.mjs --suite testing  the same for Debian testing's package
+//                                                 (NATS_SERVER_SUITE=testing does it for
+//                                                 `npm test` and `npm start`)
 //
 // Order of preference:
 //   1. NATS_SERVER_BIN, which must be a nats-server >= 2.10 (an error otherwise);
 //   2. `nats-server` on PATH, if it is >= 2.10 (otherwise it is passed over);
-//   3. the cache .cache/nats-server/<version>-<arch>/nats-server under the repo root;
-//   4. the official Debian package of the current stable suite, downloaded from
-//      DEBIAN_MIRROR (default http://deb.debian.org/debian): the Release file's signature
-//      is checked with gpgv when gpgv and debian-archive-keyring are installed, the package
-//      index is checked against the SHA256 in Release, the .deb against the SHA256 in the
-//      index; the binary (usr/sbin/nats-server) is unpacked and copied into the cache (write, then rename).
-// Delete .cache/nats-server to pick up a newer Debian release.
+//   3. the cache .cache/nats-server/<suite>/<version>-<arch>/nats-server under the repo root;
+//   4. the official Debian package of the suite (default `stable`), downloaded from
+//      DEBIAN_MIRROR or else from the Debian archive this machine's apt sources name
+//      (/etc/apt/sources.list, /etc/apt/sources.list.d/*.list and *.sources); with neither,
+//      it stops and says how to provide a nats-server. The Release file's signature is
+//      checked with gpgv when gpgv and debian-archive-keyring are installed, the package
+//      index against the SHA256 in Release, the .deb against the SHA256 in the index; the
+//      binary (usr/sbin/nats-server) is unpacked and copied into the cache (write, then rename).
+// A suite asked for with --suite or NATS_SERVER_SUITE skips 2 (and --suite skips 1 too): you
+// get that suite's package. Delete .cache/nats-server to pick up a newer Debian release.
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -32,7 +38,10 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Lowest nats-server version the project supports (stream subject transforms). */
 export const MIN_VERSION = Object.freeze({ major: 2, minor: 10 });
 
-const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
+/** The suite fetched unless another is asked for. */
+export const DEFAULT_SUITE = 'stable';
+/** A Debian suite or codename: it becomes part of a URL and of a cache path. */
+const SUITE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const ARCHES = Object.freeze({ x64: 'amd64', arm64: 'arm64' });
 const FETCH_TIMEOUT_MS = 120_000;
@@ -40,13 +49,20 @@ const FETCH_TIMEOUT_MS = 120_000;
 /**
  * Finds a usable nats-server (>= 2.10) or downloads one, and returns where it is.
  *
- * @param {{ log?: (line: string) => void, env?: NodeJS.ProcessEnv }} [opts]
- *   `log` receives progress lines (default `console.error`); `env` defaults to `process.env`.
+ * @param {{ log?: (line: string) => void, env?: NodeJS.ProcessEnv, suite?: string, aptDir?: string }} [opts]
+ *   `log` receives progress lines (default `console.error`); `env` defaults to `process.env`;
+ *   `suite` asks for that Debian suite's package whatever NATS_SERVER_BIN and PATH hold
+ *   (default: NATS_SERVER_SUITE, which NATS_SERVER_BIN overrides, else `stable` after
+ *   NATS_SERVER_BIN and PATH); `aptDir` is where the apt sources are (default `/etc/apt`).
  * @returns {Promise<{ bin: string, version: string }>} absolute path and `X.Y.Z` version.
  */
-export async function ensureNatsServer({ log = (line) => console.error(line), env = process.env } = {}) {
+export async function ensureNatsServer({ log = (line) => console.error(line), env = process.env, suite: suiteOpt, aptDir = '/etc/apt' } = {}) {
+  const suite = suiteOpt ?? (env.NATS_SERVER_SUITE || undefined);
+  if (suite !== undefined && !SUITE_NAME.test(suite)) {
+    throw new Error(`${suiteOpt === undefined ? 'NATS_SERVER_SUITE' : '--suite'} must be a Debian suite or codename such as stable or testing, got ${JSON.stringify(suite)}`);
+  }
   // 1. An explicit choice must work: no silent fallback.
-  const fromEnv = env.NATS_SERVER_BIN;
+  const fromEnv = suiteOpt === undefined ? env.NATS_SERVER_BIN : undefined;
   if (fromEnv) {
     const bin = resolve(fromEnv);
     const version = await natsServerVersion(bin, `NATS_SERVER_BIN=${fromEnv}`);
@@ -58,7 +74,7 @@ export async function ensureNatsServer({ log = (line) => console.error(line), en
   }
 
   // 2. PATH: use it when it is recent enough, otherwise fall through.
-  const onPath = await findOnPath('nats-server', env.PATH ?? '');
+  const onPath = suite === undefined ? await findOnPath('nats-server', env.PATH ?? '') : undefined;
   if (onPath) {
     try {
       const version = await natsServerVersion(onPath, onPath);
@@ -80,16 +96,121 @@ export async function ensureNatsServer({ log = (line) => console.error(line), en
     );
   }
 
-  // 3. The cache.
+  // 3. The cache: one folder per suite (stable's also where it was before suites, at the top).
+  const wanted = suite ?? DEFAULT_SUITE;
   const cacheRoot = join(repoRoot, '.cache', 'nats-server');
-  const cached = await findCached(cacheRoot, arch, log);
+  const cacheDir = join(cacheRoot, wanted);
+  const cached = (await findCached(cacheDir, arch, log)) ?? (wanted === DEFAULT_SUITE ? await findCached(cacheRoot, arch, log) : undefined);
   if (cached) {
-    log(`nats-server ${cached.version} from cache: ${cached.bin}`);
+    log(`nats-server ${cached.version} (Debian ${wanted}) from cache: ${cached.bin}`);
     return cached;
   }
 
-  // 4. Debian stable.
-  return downloadFromDebian({ mirror: (env.DEBIAN_MIRROR || DEFAULT_MIRROR).replace(/\/+$/, ''), arch, cacheRoot, log });
+  // 4. The Debian package.
+  const mirrors = await debianMirrors({ env, aptDir });
+  if (mirrors.length === 0) {
+    throw new Error(
+      `no nats-server >= ${MIN_VERSION.major}.${MIN_VERSION.minor} found, and nowhere to fetch Debian's package from: DEBIAN_MIRROR is not set and ` +
+        `this machine's apt sources (${aptDir}/sources.list, ${aptDir}/sources.list.d/*.list and *.sources) name no Debian archive. Provide a nats-server: ` +
+        'install it with your package manager (apt, dnf, brew, ... package nats-server) so that it is on PATH, or set ' +
+        'NATS_SERVER_BIN=/path/to/nats-server, or set DEBIAN_MIRROR to the URL of a Debian mirror (the folder that holds dists/ and pool/)',
+    );
+  }
+  return downloadFromDebian({ mirrors, suite: wanted, arch, cacheDir, log });
+}
+
+/**
+ * Where to fetch Debian packages from: DEBIAN_MIRROR when set (only it), otherwise every
+ * http(s) archive of this machine's apt sources that serves `main` for a release suite (not
+ * `-security`, `-updates` or `-backports` alone), in the order apt reads them. Whether one is
+ * really a Debian archive shows when its Release file is read.
+ *
+ * @param {{ env?: NodeJS.ProcessEnv, aptDir?: string }} [opts]
+ * @returns {Promise<{ url: string, from: string }[]>} mirror URLs without a trailing slash, and where each was found
+ */
+export async function debianMirrors({ env = process.env, aptDir = '/etc/apt' } = {}) {
+  if (env.DEBIAN_MIRROR) return [{ url: env.DEBIAN_MIRROR.replace(/\/+$/, ''), from: 'DEBIAN_MIRROR' }];
+  /** @type {string[]} */
+  const files = [join(aptDir, 'sources.list')];
+  try {
+    const dir = join(aptDir, 'sources.list.d');
+    // apt reads the files of sources.list.d in alphabetical order; other endings are ignored.
+    for (const name of (await readdir(dir)).sort()) {
+      if (name.endsWith('.list') || name.endsWith('.sources')) files.push(join(dir, name));
+    }
+  } catch {
+    // no sources.list.d
+  }
+  /** @type {{ url: string, from: string }[]} */
+  const mirrors = [];
+  for (const file of files) {
+    let text;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      continue;
+    }
+    const entries = file.endsWith('.sources') ? parseDeb822Sources(text) : parseOneLineSources(text);
+    for (const { types, uris, suites, components } of entries) {
+      if (!types.includes('deb') || !components.includes('main') || !suites.some((s) => SUITE_NAME.test(s) && !s.includes('-'))) continue;
+      for (const uri of uris) {
+        const url = uri.replace(/\/+$/, '');
+        if (/^https?:\/\/[^\s/]+/.test(url) && !mirrors.some((m) => m.url === url)) mirrors.push({ url, from: file });
+      }
+    }
+  }
+  return mirrors;
+}
+
+/** @typedef {{ types: string[], uris: string[], suites: string[], components: string[] }} AptSource */
+
+/**
+ * Entries of a one-line-style sources.list: `deb [opt=value ...] uri suite component...`.
+ *
+ * @param {string} text
+ * @returns {AptSource[]}
+ */
+export function parseOneLineSources(text) {
+  /** @type {AptSource[]} */
+  const entries = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*$/, '').trim();
+    const m = /^(deb|deb-src)\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)((?:\s+\S+)*)$/.exec(line);
+    if (!m?.[1] || !m[2] || !m[3]) continue;
+    entries.push({ types: [m[1]], uris: [m[2]], suites: [m[3]], components: (m[4] ?? '').trim().split(/\s+/).filter(Boolean) });
+  }
+  return entries;
+}
+
+/**
+ * Entries of a deb822-style `.sources` file: stanzas of `Types:`, `URIs:`, `Suites:`,
+ * `Components:` (and `Enabled: no` to skip one), separated by blank lines.
+ *
+ * @param {string} text
+ * @returns {AptSource[]}
+ */
+export function parseDeb822Sources(text) {
+  /** @type {AptSource[]} */
+  const entries = [];
+  for (const stanza of text.split(/\n[ \t]*\n/)) {
+    /** @type {Map<string, string>} */
+    const fields = new Map();
+    let last;
+    for (const line of stanza.split('\n')) {
+      if (/^\s*#/.test(line)) continue;
+      const m = /^([A-Za-z0-9-]+):(.*)$/.exec(line);
+      if (m?.[1]) {
+        last = m[1].toLowerCase();
+        fields.set(last, (m[2] ?? '').trim());
+      } else if (last && /^\s/.test(line)) {
+        fields.set(last, `${fields.get(last) ?? ''} ${line.trim()}`); // a continuation line
+      }
+    }
+    if (/^(no|false|0)$/i.test(fields.get('enabled') ?? '')) continue;
+    const words = (/** @type {string} */ name) => (fields.get(name) ?? '').split(/\s+/).filter(Boolean);
+    if (fields.has('types')) entries.push({ types: words('types'), uris: words('uris'), suites: words('suites'), components: words('components') });
+  }
+  return entries;
 }
 
 /**
@@ -184,29 +305,55 @@ async function findCached(cacheRoot, arch, log) {
 }
 
 /**
- * @param {{ mirror: string, arch: string, cacheRoot: string, log: (line: string) => void }} opts
+ * @param {{ mirrors: { url: string, from: string }[], suite: string, arch: string, cacheDir: string, log: (line: string) => void }} opts
  * @returns {Promise<{ bin: string, version: string }>}
  */
-async function downloadFromDebian({ mirror, arch, cacheRoot, log }) {
-  log(`no nats-server >= ${MIN_VERSION.major}.${MIN_VERSION.minor} found; fetching the Debian stable package from ${mirror}`);
+async function downloadFromDebian({ mirrors, suite, arch, cacheDir, log }) {
   const work = await mkdtemp(join(tmpdir(), 'jetactor-nats-server-'));
   try {
-    // Release: which index files exist and their checksums.
-    const releaseUrl = `${mirror}/dists/stable/Release`;
-    const release = await download(releaseUrl);
-    await verifyReleaseSignature({ mirror, release, work, log });
+    // Release: which index files exist and their checksums. The first mirror whose Release
+    // for the suite is Debian's is used (an apt source may be another distribution's).
+    /** @type {string[]} */
+    const refused = [];
+    let found;
+    for (const candidate of mirrors) {
+      const releaseUrl = `${candidate.url}/dists/${suite}/Release`;
+      log(`fetching Debian ${suite}'s nats-server package from ${candidate.url} (mirror from ${candidate.from})`);
+      try {
+        const release = await download(releaseUrl);
+        const origin = /^Origin:\s*(.+?)\s*$/m.exec(release.toString('utf8'))?.[1];
+        if (candidate.from !== 'DEBIAN_MIRROR' && origin !== 'Debian') {
+          refused.push(`${releaseUrl}: Origin ${JSON.stringify(origin ?? '')}, not Debian`);
+          continue;
+        }
+        found = { mirror: candidate.url, release };
+        break;
+      } catch (err) {
+        if (candidate.from === 'DEBIAN_MIRROR') throw err;
+        refused.push(errorMessage(err));
+      }
+    }
+    if (!found) {
+      throw new Error(
+        `none of the apt sources' archives has Debian's ${suite} suite:\n  ${refused.join('\n  ')}\n` +
+          'set DEBIAN_MIRROR to a Debian mirror, NATS_SERVER_BIN to a nats-server >= 2.10, or install nats-server with your package manager',
+      );
+    }
+    const { mirror, release } = found;
+    const releaseUrl = `${mirror}/dists/${suite}/Release`;
+    await verifyReleaseSignature({ mirror, suite, release, work, log });
     const releaseText = release.toString('utf8');
-    const suite = /^Codename:\s*(\S+)/m.exec(releaseText)?.[1] ?? 'stable';
+    const codename = /^Codename:\s*(\S+)/m.exec(releaseText)?.[1] ?? suite;
     const sums = parseReleaseSha256(releaseText);
 
     const gzPath = `main/binary-${arch}/Packages.gz`;
     const xzPath = `main/binary-${arch}/Packages.xz`;
     const indexPath = sums.has(gzPath) ? gzPath : sums.has(xzPath) ? xzPath : undefined;
     if (!indexPath) {
-      throw new Error(`${releaseUrl} lists neither ${gzPath} nor ${xzPath} (is ${arch} in Debian stable?)`);
+      throw new Error(`${releaseUrl} lists neither ${gzPath} nor ${xzPath} (is ${arch} in Debian ${suite}?)`);
     }
-    const indexUrl = `${mirror}/dists/stable/${indexPath}`;
-    log(`fetching the ${suite} package index ${indexUrl}`);
+    const indexUrl = `${mirror}/dists/${suite}/${indexPath}`;
+    log(`fetching the ${codename} package index ${indexUrl}`);
     const compressed = await download(indexUrl);
     verifySha256(indexUrl, compressed, /** @type {string} */ (sums.get(indexPath)));
     const packages = indexPath.endsWith('.gz') ? gunzipSync(compressed).toString('utf8') : await unxz(compressed);
@@ -244,7 +391,7 @@ async function downloadFromDebian({ mirror, arch, cacheRoot, log }) {
     if (!isSupported(version)) {
       throw new Error(`nats-server ${version} at ${debUrl} is too old; need >= ${MIN_VERSION.major}.${MIN_VERSION.minor}; install one on PATH or set NATS_SERVER_BIN`);
     }
-    const dir = join(cacheRoot, `${version}-${arch}`);
+    const dir = join(cacheDir, `${version}-${arch}`);
     await mkdir(dir, { recursive: true });
     const bin = join(dir, 'nats-server');
     // Copy under a unique name, then rename: a concurrent run never sees half a binary.
@@ -268,7 +415,7 @@ async function download(url) {
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: 'follow' });
   } catch (err) {
-    throw new Error(`cannot download ${url}: ${networkDetail(err)} (no network? set DEBIAN_MIRROR, or NATS_SERVER_BIN to a nats-server >= 2.10)`, {
+    throw new Error(`cannot download ${url}: ${networkDetail(err)} (no network? set DEBIAN_MIRROR to a reachable Debian mirror, or NATS_SERVER_BIN to a nats-server >= 2.10)`, {
       cause: err,
     });
   }
@@ -297,9 +444,9 @@ function networkDetail(/** @type {unknown} */ err) {
  * Checks `Release.gpg` with gpgv against the Debian archive keyring when both are installed.
  * Over plain HTTP the checksums alone only catch corruption; the signature catches tampering.
  *
- * @param {{ mirror: string, release: Buffer, work: string, log: (line: string) => void }} opts
+ * @param {{ mirror: string, suite: string, release: Buffer, work: string, log: (line: string) => void }} opts
  */
-async function verifyReleaseSignature({ mirror, release, work, log }) {
+async function verifyReleaseSignature({ mirror, suite, release, work, log }) {
   const gpgv = await findOnPath('gpgv', process.env.PATH ?? '');
   let keyring = false;
   try {
@@ -312,7 +459,7 @@ async function verifyReleaseSignature({ mirror, release, work, log }) {
     log(`warning: not checking the Release signature (needs gpgv and ${DEBIAN_KEYRING}); relying on SHA256 checksums only`);
     return;
   }
-  const sigUrl = `${mirror}/dists/stable/Release.gpg`;
+  const sigUrl = `${mirror}/dists/${suite}/Release.gpg`;
   const sig = await download(sigUrl);
   const releaseFile = join(work, 'Release');
   const sigFile = join(work, 'Release.gpg');
@@ -326,7 +473,7 @@ async function verifyReleaseSignature({ mirror, release, work, log }) {
   } catch (err) {
     const e = /** @type {{ stdout?: string, stderr?: string }} */ (err);
     const detail = `${e.stderr ?? ''}${e.stdout ?? ''}`.trim() || errorMessage(err);
-    throw new Error(`signature check of ${mirror}/dists/stable/Release failed (gpgv, ${DEBIAN_KEYRING}):\n${detail}`, { cause: err });
+    throw new Error(`signature check of ${mirror}/dists/${suite}/Release failed (gpgv, ${DEBIAN_KEYRING}):\n${detail}`, { cause: err });
   }
   log('Release signature verified with the Debian archive keyring');
 }
@@ -484,7 +631,16 @@ function errorMessage(/** @type {unknown} */ err) {
 // CLI: print the path.
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    const { bin } = await ensureNatsServer();
+    const args = process.argv.slice(2);
+    /** @type {string | undefined} */
+    let suite;
+    for (let i = 0; i < args.length; i++) {
+      const arg = /** @type {string} */ (args[i]);
+      if (arg === '--suite' && i + 1 < args.length) suite = args[++i];
+      else if (arg.startsWith('--suite=')) suite = arg.slice('--suite='.length);
+      else throw new Error(`unknown argument ${JSON.stringify(arg)}; usage: node scripts/nats-server.mjs [--suite stable|testing|<codename>]`);
+    }
+    const { bin } = await ensureNatsServer({ suite });
     process.stdout.write(`${bin}\n`);
   } catch (err) {
     console.error(`error: ${errorMessage(err)}`);

@@ -37,31 +37,44 @@ function isExecutable(path: string): boolean {
   }
 }
 
-/** `.cache/nats-server/<X.Y.Z>-<arch>/nats-server` in the nearest ancestor that has one. */
+/**
+ * `.cache/nats-server/stable/<X.Y.Z>-<arch>/nats-server` (or, as cached before suites,
+ * `.cache/nats-server/<X.Y.Z>-<arch>/nats-server`) in the nearest ancestor that has one.
+ * Other suites' binaries (`.cache/nats-server/testing/…`) are used only when asked for,
+ * through NATS_SERVER_BIN.
+ */
 function findCached(): string | undefined {
   const arch = ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[process.arch];
   if (!arch) return undefined;
   const starts = [process.cwd(), dirname(fileURLToPath(import.meta.url))];
   for (const start of starts) {
     for (let dir = start; ; dir = dirname(dir)) {
-      const cacheRoot = join(dir, '.cache', 'nats-server');
-      let entries: string[] = [];
-      try {
-        entries = readdirSync(cacheRoot);
-      } catch {
-        // not here
-      }
-      const versions = entries
-        .filter((e) => e.endsWith(`-${arch}`))
-        .map((e) => e.slice(0, -arch.length - 1))
-        .filter((v) => /^\d+\.\d+\.\d+$/.test(v))
-        .sort((a, b) => b.localeCompare(a, 'en', { numeric: true }));
-      for (const version of versions) {
-        const bin = join(cacheRoot, `${version}-${arch}`, 'nats-server');
-        if (isExecutable(bin)) return bin;
+      for (const cacheRoot of [join(dir, '.cache', 'nats-server', 'stable'), join(dir, '.cache', 'nats-server')]) {
+        const bin = newestCached(cacheRoot, arch);
+        if (bin) return bin;
       }
       if (dirname(dir) === dir) break;
     }
+  }
+  return undefined;
+}
+
+/** The newest executable `<cacheRoot>/<X.Y.Z>-<arch>/nats-server`, if any. */
+function newestCached(cacheRoot: string, arch: string): string | undefined {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(cacheRoot);
+  } catch {
+    return undefined;
+  }
+  const versions = entries
+    .filter((e) => e.endsWith(`-${arch}`))
+    .map((e) => e.slice(0, -arch.length - 1))
+    .filter((v) => /^\d+\.\d+\.\d+$/.test(v))
+    .sort((a, b) => b.localeCompare(a, 'en', { numeric: true }));
+  for (const version of versions) {
+    const bin = join(cacheRoot, `${version}-${arch}`, 'nats-server');
+    if (isExecutable(bin)) return bin;
   }
   return undefined;
 }
