@@ -99,12 +99,18 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<Worker> {
     nc,
     actors: opts.actors ?? [counter],
     id: env.WORKER_ID || undefined,
+    names: env.ACTORS_INBOX_PREFIX ? { inboxPrefix: env.ACTORS_INBOX_PREFIX } : undefined,
     partitions: intEnv(env, 'ACTORS_PARTITIONS'),
     replicas: intEnv(env, 'ACTORS_REPLICAS'),
     leaseTtlMs: intEnv(env, 'LEASE_TTL_MS'),
     heartbeatMs: intEnv(env, 'HEARTBEAT_MS'),
     maxBatch: intEnv(env, 'MAX_BATCH'),
     maxCachedRecords: intEnv(env, 'MAX_CACHED_RECORDS'),
+    maxStateBytes: intEnv(env, 'MAX_STATE_BYTES'),
+    topology: definedOnly({
+      maxBytes: intEnv(env, 'ACTORS_MAX_BYTES'),
+      retainMs: intEnv(env, 'ACTORS_RETAIN_MS'),
+    }),
     logger: log,
     hooks: metrics?.hooks,
   });
@@ -130,4 +136,9 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<Worker> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   return worker;
+}
+
+/** The fields of `o` that are set (so a missing variable keeps the runtime's default). */
+function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
