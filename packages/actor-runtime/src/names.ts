@@ -128,7 +128,7 @@ export const MAX_REPLY_SUBJECT_LENGTH = 256;
 /** Subject spaces nobody may be answered on: JetStream's API, KV and object stores, the system account. */
 const FORBIDDEN_REPLY_ROOTS = ['$JS', '$KV', '$O', '$SYS', '$SRV', '$NRG', '$G'];
 
-const REPLY_TOKEN = /^[A-Za-z0-9_=+\-]+$/;
+const REPLY_TOKEN = /^[A-Za-z0-9_=+-]+$/;
 
 /**
  * True if `subject` is a subject a caller may legitimately be answered on: a literal subject

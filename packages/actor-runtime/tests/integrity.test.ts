@@ -97,7 +97,11 @@ describe('forged reply headers', () => {
     ];
     const legit = `_INBOX.legit${Date.now()}.1`;
     const legitReplies: Msg[] = [];
-    const legitSub = nc.subscribe(legit, { callback: (_e, m) => legitReplies.push(m) });
+    const legitSub = nc.subscribe(legit, {
+      callback: (_e, m) => {
+        legitReplies.push(m);
+      },
+    });
     const seqs = await Promise.all(forged.map((r) => publishWithReply('actors.counter.attacker.add', '1', r)));
     const legitSeq = await publishWithReply('actors.counter.attacker.add', '1', legit);
     // Every forged operation is applied (only its reply is refused).

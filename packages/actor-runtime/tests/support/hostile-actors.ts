@@ -33,7 +33,7 @@ export const hostile = defineActor({
     },
     huge: (s: Record<string, unknown>, size: unknown) => ({ state: { ...s, blob: 'x'.repeat(Number(size)) }, result: 1 }),
     badResult: (s: Record<string, unknown>) => ({ state: s, result: BigInt(2) }),
-    fnState: () => ({ state: () => 1, result: 1 }),
+    fnState: () => ({ state: (() => 1) as unknown as Record<string, unknown>, result: 1 }),
     junk: () => 42 as unknown as { state: Record<string, unknown>; result: unknown },
     noState: () => ({ result: 1 }) as unknown as { state: Record<string, unknown>; result: unknown },
     // Values JSON turns into something else: the cache must hold what KV holds.
