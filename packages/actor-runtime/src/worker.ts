@@ -1,135 +1,27 @@
+/**
+ * The worker: wiring of ownership (control view, membership heartbeat, leases, the pure
+ * reconcile plan, retention) and processing (one partition processor per owned partition).
+ * Data flows one way: the control view and the clock feed the plan; the plan's actions take
+ * or give back leases and start or stop processors; processors report back by settling.
+ */
 import { hostname } from 'node:os';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import type { KV, KvWatchEntry } from '@nats-io/kv';
-import { nuid, type NatsConnection, type QueuedIterator } from '@nats-io/nats-core';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { pino, type Logger } from 'pino';
 import type { AnyActorDefinition } from './definition/define-actor.js';
 import { ConfigError, FencedError } from './errors.js';
-import { deadLetterSubject, defaultNames, type ActorNames } from './names.js';
-import { assignPartitions } from './ownership/assignment.js';
+import { deadLetterSubject } from './names.js';
+import { ControlView } from './ownership/control-view.js';
+import { acquireLease, mayWrite, releaseLease, renewLease, type Owned } from './ownership/leases.js';
+import { desiredPartitions, liveMembers, planReconcile, type HeldView } from './ownership/reconcile.js';
 import { RetentionLoop } from './ownership/retention.js';
-import { PartitionProcessor, type ProcessorHooks } from './processing/partition-processor.js';
+import { PartitionProcessor } from './processing/partition-processor.js';
 import { RecordCache } from './processing/record-cache.js';
-import { defaultTopology, provisionTopology, type Topology, type TopologyOptions } from './store/provision.js';
-import { controlKeys, decodeJson, encodeJson, type LeaseRecord, type MemberRecord } from './store/records.js';
+import { provisionTopology, type Topology } from './store/provision.js';
+import { controlKeys, encodeJson, type MemberRecord } from './store/records.js';
+import { resolveWorkerOptions, type Worker, type WorkerHooks, type WorkerOptions } from './worker-options.js';
 
-/** Options of {@link createWorker}. Durations are in milliseconds. */
-export interface WorkerOptions {
-  /** A connected NATS client; the worker does not close it. */
-  nc: NatsConnection;
-  /** The actor definitions this worker hosts. */
-  actors: readonly AnyActorDefinition[];
-  /** Member id, unique per process. Default `<host>-<pid>-<random>`. */
-  id?: string;
-  /** Stream, subject and bucket names. */
-  names?: Partial<ActorNames>;
-  /** Partitions of a new stream (`ACTORS_PARTITIONS`). Default 32. */
-  partitions?: number;
-  /** Replicas of the stream and buckets. Default 1. */
-  replicas?: number;
-  /** A lease not renewed for this long may be taken by another worker. Default 5000. */
-  leaseTtlMs?: number;
-  /** How often leases and the membership heartbeat are renewed. Default 1000. */
-  heartbeatMs?: number;
-  /** Largest number of operations in one commit. Default 5000. */
-  maxBatch?: number;
-  /** Bound of the in-memory record cache (entries); any value >= 1 works. Default 200000. */
-  maxCachedRecords?: number;
-  /**
-   * Largest state (and result) a handler may return, as JSON bytes; larger is the operation's
-   * `STATE_TOO_LARGE` error. Default and upper bound: the server's max_payload less 1 KiB.
-   */
-  maxStateBytes?: number;
-  /** How often the owner of partition 0 purges applied operations from the stream, ms. Default 5000. */
-  retentionIntervalMs?: number;
-  /** Logger (pino). Default: pino at `LOG_LEVEL` or info. */
-  logger?: Logger;
-  /** Observers of commits, errors and ownership changes. */
-  hooks?: WorkerHooks;
-  /** Extra topology settings (duplicate window, retention, byte bound, payload limit). */
-  topology?: Partial<Omit<TopologyOptions, 'names' | 'partitions' | 'replicas'>>;
-}
-
-/** Observers of a worker. */
-export interface WorkerHooks extends ProcessorHooks {
-  /** Operations between a partition's checkpoint and the stream's first message were removed by someone else. */
-  onGap?(info: { partition: number; checkpoint: number; firstSeq: number }): void;
-  /** This worker took a partition (after its lease was acquired and reading started). */
-  onAcquire?(info: { partition: number; epoch: number; checkpoint: number; ms: number }): void;
-  /** This worker released a partition (graceful) or lost it (fenced, failed). */
-  onRelease?(info: { partition: number; reason: 'rebalance' | 'shutdown' | 'fenced' | 'failed' }): void;
-}
-
-/** A running worker. */
-export interface Worker {
-  /** Member id. */
-  readonly id: string;
-  /** Provisions the stream and buckets, joins the membership and starts owning partitions. */
-  start(): Promise<void>;
-  /** Graceful leave: commits, checkpoints and releases every partition, then leaves. */
-  stop(): Promise<void>;
-  /** Partitions this worker reads now. */
-  ownedPartitions(): number[];
-  /** Per-partition checkpoint and lag of what this worker owns. */
-  partitionStatus(): Array<{ partition: number; checkpoint: number; lag: number; epoch: number }>;
-  /** Resolves once the worker owns exactly the partitions the assignment gives it. */
-  settled(): boolean;
-}
-
-interface Owned {
-  partition: number;
-  leaseRev: number;
-  epoch: number;
-  /** performance.now() until which the lease is surely ours. */
-  validUntil: number;
-  proc: PartitionProcessor | null;
-  /** The processor has read its checkpoint and is consuming. */
-  running: boolean;
-  releasing: boolean;
-  /** The renewal in flight, if any; never send two with the same revision. */
-  renewing: Promise<void> | null;
-  /** Set once the final commit is done: no more renewals, the lease is being deleted. */
-  letGo: boolean;
-  restartAt: number;
-  failures: number;
-}
-
-interface Seen {
-  revision: number;
-  created: number;
-  value: unknown;
-}
-
-/** Validates worker options and fills defaults; throws {@link ConfigError} naming the field. */
-export function resolveWorkerOptions(o: WorkerOptions) {
-  const positiveInt = (name: string, v: number | undefined, def: number, min = 1): number => {
-    const value = v ?? def;
-    if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer >= ${min}, got ${String(v)}`);
-    return value;
-  };
-  if (!o.actors || o.actors.length === 0) throw new ConfigError('actors: at least one actor definition is needed');
-  const heartbeatMs = positiveInt('heartbeatMs', o.heartbeatMs, 1000, 10);
-  const leaseTtlMs = positiveInt('leaseTtlMs', o.leaseTtlMs, 5000, 100);
-  if (leaseTtlMs < heartbeatMs * 2) throw new ConfigError(`leaseTtlMs (${leaseTtlMs}) must be at least twice heartbeatMs (${heartbeatMs})`);
-  const names = defaultNames(o.names);
-  const id = o.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}-${nuid.next().slice(-6)}`;
-  if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new ConfigError(`id '${id}' may contain only letters, digits, '_' and '-'`);
-  return {
-    id,
-    names,
-    heartbeatMs,
-    leaseTtlMs,
-    maxBatch: positiveInt('maxBatch', o.maxBatch, 5000),
-    maxCachedRecords: positiveInt('maxCachedRecords', o.maxCachedRecords, 200_000),
-    maxStateBytes: o.maxStateBytes === undefined ? undefined : positiveInt('maxStateBytes', o.maxStateBytes, 1, 2),
-    retentionIntervalMs: positiveInt('retentionIntervalMs', o.retentionIntervalMs, 5000, 10),
-    topology: defaultTopology(names, {
-      ...o.topology,
-      partitions: positiveInt('partitions', o.partitions, 32),
-      replicas: positiveInt('replicas', o.replicas, 1),
-    }),
-  };
-}
+export { resolveWorkerOptions } from './worker-options.js';
+export type { Worker, WorkerHooks, WorkerOptions } from './worker-options.js';
 
 /**
  * Creates a worker that hosts `actors`: it joins the membership in the control bucket,
@@ -148,17 +40,14 @@ class WorkerImpl implements Worker {
   private readonly actors: Map<string, AnyActorDefinition>;
   private readonly cache: RecordCache;
   private readonly hooks: WorkerHooks;
+  private readonly view: ControlView;
   private topology: Topology | null = null;
   private readonly owned = new Map<number, Owned>();
   private readonly acquiring = new Set<number>();
   private readonly acquireJobs = new Set<Promise<void>>();
-  private readonly members = new Map<string, Seen>();
-  private readonly leases = new Map<number, Seen>();
-  private watcher: QueuedIterator<KvWatchEntry> | null = null;
   private timer: NodeJS.Timeout | null = null;
-  /** serverTime - localTime, learned from our own heartbeat entries. */
-  private clockOffset = 0;
   private stopping = false;
+  private ticking = false;
   private reconcileQueued = false;
   private reconciling: Promise<void> = Promise.resolve();
   private readonly startedAt = new Date().toISOString();
@@ -175,6 +64,7 @@ class WorkerImpl implements Worker {
     if (this.actors.size !== opts.actors.length) throw new ConfigError('actors: two definitions share a type');
     this.cache = new RecordCache(this.cfg.maxCachedRecords);
     this.hooks = opts.hooks ?? {};
+    this.view = new ControlView(this.id, this.log, () => this.scheduleReconcile());
   }
 
   async start(): Promise<void> {
@@ -186,73 +76,15 @@ class WorkerImpl implements Worker {
       'worker starting',
     );
     await this.heartbeat();
-    await this.startWatch();
+    await this.view.start(topo.control);
     this.timer = setInterval(() => void this.tick(), this.cfg.heartbeatMs);
     this.timer.unref?.();
     this.scheduleReconcile();
   }
 
-  /** Watches members and leases; restarts the watch if it ever ends while running. */
-  private async startWatch(): Promise<void> {
-    const control = this.topology?.control;
-    if (!control || this.stopping) return;
-    try {
-      this.watcher = await control.watch({ key: ['members.>', 'leases.>'] });
-    } catch (err) {
-      this.log.warn({ err: String(err) }, 'control watch could not start; retrying');
-      setTimeout(() => void this.startWatch(), 1000).unref?.();
-      return;
-    }
-    const it = this.watcher;
-    void this.watch(it).then(() => {
-      if (this.stopping || this.watcher !== it) return;
-      this.log.warn('control watch ended; restarting it');
-      setTimeout(() => void this.startWatch(), 1000).unref?.();
-    });
-  }
-
-  private async watch(it: QueuedIterator<KvWatchEntry>): Promise<void> {
-    try {
-      for await (const e of it) {
-        const seen: Seen = {
-          revision: e.revision,
-          created: e.created.getTime(),
-          value: e.operation === 'PUT' ? safeJson(e.value) : null,
-        };
-        if (e.key.startsWith('members.')) {
-          const id = e.key.slice('members.'.length);
-          if (id === this.id && e.operation === 'PUT') this.clockOffset = seen.created - Date.now();
-          if (e.operation === 'PUT') this.members.set(id, seen);
-          else this.members.delete(id);
-        } else if (e.key.startsWith('leases.')) {
-          const p = Number(e.key.slice('leases.'.length));
-          if (e.operation === 'PUT') this.leases.set(p, seen);
-          else this.leases.delete(p);
-        }
-        this.scheduleReconcile();
-      }
-    } catch (err) {
-      if (!this.stopping) this.log.error({ err }, 'control watch failed');
-    }
-  }
-
-  private serverNow(): number {
-    return Date.now() + this.clockOffset;
-  }
-
-  private liveMembers(): string[] {
-    const now = this.serverNow();
-    const live = [...this.members.entries()]
-      .filter(([, s]) => now - s.created < this.cfg.leaseTtlMs)
-      .map(([id]) => id);
-    if (!this.stopping && !live.includes(this.id)) live.push(this.id);
-    return live;
-  }
-
   private desired(): Set<number> {
-    if (this.stopping) return new Set();
-    const assignment = assignPartitions(this.cfg.topology.partitions, this.liveMembers());
-    return new Set(assignment.get(this.id) ?? []);
+    const live = liveMembers(this.view.members, this.view.serverNow(), this.cfg.leaseTtlMs, this.id, this.stopping);
+    return desiredPartitions(this.cfg.topology.partitions, live, this.id, this.stopping);
   }
 
   settled(): boolean {
@@ -261,8 +93,6 @@ class WorkerImpl implements Worker {
     for (const p of want) if (!this.owned.get(p)?.running) return false;
     return true;
   }
-
-  private ticking = false;
 
   private async tick(): Promise<void> {
     // A slow tick (a loaded machine) must not overlap the next one.
@@ -304,34 +134,13 @@ class WorkerImpl implements Worker {
     const control = this.topology?.control;
     if (!control) return;
     await Promise.all(
-      [...this.owned.values()].map((o) => {
-        if (o.renewing || o.letGo) return o.renewing ?? Promise.resolve();
-        o.renewing = this.renew(control, o).finally(() => {
-          o.renewing = null;
-        });
-        return o.renewing;
+      [...this.owned.values()].map(async (o) => {
+        const lost = await renewLease(control, o, this.id, this.cfg.leaseTtlMs, (err) =>
+          this.log.warn({ partition: o.partition, err: String(err) }, 'lease renewal failed'),
+        );
+        if (lost) this.lose(o, lost);
       }),
     );
-  }
-
-  private async renew(control: KV, o: Owned): Promise<void> {
-    const sent = performance.now();
-    try {
-      const value: LeaseRecord = { owner: this.id, epoch: o.epoch };
-      o.leaseRev = await control.update(controlKeys.lease(o.partition), encodeJson(value), o.leaseRev);
-      o.validUntil = sent + this.validity();
-    } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) {
-        this.lose(o, new FencedError(`lease of partition ${o.partition} was taken over`, { cause: err }));
-      } else {
-        this.log.warn({ partition: o.partition, err: String(err) }, 'lease renewal failed');
-      }
-    }
-  }
-
-  /** How long after sending a renewal the lease is surely still ours. */
-  private validity(): number {
-    return this.cfg.leaseTtlMs - Math.min(1000, this.cfg.leaseTtlMs / 5);
   }
 
   private lose(o: Owned, err: Error): void {
@@ -357,23 +166,23 @@ class WorkerImpl implements Worker {
 
   private reconcile(): void {
     if (!this.topology) return;
-    const want = this.desired();
+    const held = new Map<number, HeldView>();
+    for (const [p, o] of this.owned) held.set(p, { releasing: o.releasing, hasProcessor: o.proc !== null, restartAt: o.restartAt, validUntil: o.validUntil });
+    const plan = planReconcile({
+      want: this.desired(),
+      held,
+      acquiring: this.acquiring,
+      leases: this.view.leases,
+      selfId: this.id,
+      leaseTtlMs: this.cfg.leaseTtlMs,
+      now: performance.now(),
+      serverNow: this.view.serverNow(),
+      leaving: this.stopping,
+    });
     const jobs: Promise<void>[] = [];
-    for (const o of this.owned.values()) {
-      if (!want.has(o.partition) && !o.releasing) jobs.push(this.release(o, this.stopping ? 'shutdown' : 'rebalance'));
-      else if (!o.proc && !o.releasing && performance.now() >= o.restartAt && performance.now() < o.validUntil) {
-        jobs.push(this.startProcessor(o));
-      }
-    }
-    if (!this.stopping) {
-      for (const p of want) {
-        if (this.owned.has(p) || this.acquiring.has(p)) continue;
-        const lease = this.leases.get(p);
-        const expired = lease ? this.serverNow() - lease.created > this.cfg.leaseTtlMs : true;
-        const ownedByUs = lease && (lease.value as LeaseRecord | null)?.owner === this.id;
-        if (!lease || expired || ownedByUs) jobs.push(this.acquire(p, lease?.revision ?? 0));
-      }
-    }
+    for (const p of plan.release) jobs.push(this.release(this.owned.get(p) as Owned, this.stopping ? 'shutdown' : 'rebalance'));
+    for (const p of plan.restart) jobs.push(this.startProcessor(this.owned.get(p) as Owned));
+    for (const a of plan.acquire) jobs.push(this.acquire(a.partition, a.observedRev));
     // Releases and acquisitions run in the background; reconcile itself must not block the watch.
     for (const j of jobs) j.catch((err: unknown) => this.log.error({ err }, 'ownership change failed'));
   }
@@ -391,17 +200,8 @@ class WorkerImpl implements Worker {
     this.acquiring.add(p);
     const t0 = performance.now();
     try {
-      const value = encodeJson({ owner: this.id, epoch: 0 } satisfies LeaseRecord);
-      let rev: number;
-      try {
-        rev = observedRev > 0
-          ? await control.update(controlKeys.lease(p), value, observedRev)
-          : await control.create(controlKeys.lease(p), value);
-      } catch (err) {
-        if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence) return; // someone else won
-        throw err;
-      }
-      const o: Owned = { partition: p, leaseRev: rev, epoch: rev, validUntil: t0 + this.validity(), proc: null, running: false, releasing: false, renewing: null, letGo: false, restartAt: 0, failures: 0 };
+      const o = await acquireLease(control, p, observedRev, this.id, this.cfg.leaseTtlMs);
+      if (!o) return; // someone else won
       this.owned.set(p, o);
       await this.startProcessor(o, t0);
     } catch (err) {
@@ -425,7 +225,7 @@ class WorkerImpl implements Worker {
       log: this.log,
       maxBatch: this.cfg.maxBatch,
       maxStateBytes: this.maxStateBytes(),
-      leaseValid: () => performance.now() < o.validUntil && this.owned.get(o.partition) === o,
+      leaseValid: () => mayWrite(o, this.owned.get(o.partition)),
       deadLetterSubject: (type, key, op) => deadLetterSubject(this.cfg.names, type, key, op),
       hooks: this.hooks,
     });
@@ -485,13 +285,8 @@ class WorkerImpl implements Worker {
         this.topology = topo;
         for (const o of [...this.owned.values()]) this.lose(o, new FencedError('the stream or control bucket was recreated'));
         for (let p = 0; p < topo.partitions; p++) this.cache.dropPartition(p);
-        this.members.clear();
-        this.leases.clear();
-        const it = this.watcher;
-        this.watcher = null;
-        it?.stop();
         await this.heartbeat();
-        await this.startWatch();
+        await this.view.start(topo.control);
         this.scheduleReconcile();
       } catch (err) {
         this.log.warn({ reason, err: String(err) }, 'provisioning again failed; retrying on the next failure');
@@ -521,11 +316,8 @@ class WorkerImpl implements Worker {
     } catch (err) {
       this.log.warn({ partition: o.partition, err: String(err) }, 'final commit failed; the next owner replays from the checkpoint');
     }
-    // No renewal may change the revision under the delete.
-    o.letGo = true;
-    await o.renewing;
     try {
-      await control.delete(controlKeys.lease(o.partition), { previousSeq: o.leaseRev });
+      await releaseLease(control, o);
     } catch (err) {
       this.log.warn({ partition: o.partition, err: String(err) }, 'lease delete failed; it will expire');
     }
@@ -573,15 +365,7 @@ class WorkerImpl implements Worker {
     } finally {
       clearInterval(keepAlive);
     }
-    this.watcher?.stop();
+    this.view.stop();
     this.log.info('worker stopped');
-  }
-}
-
-function safeJson(data: Uint8Array): unknown {
-  try {
-    return decodeJson(data);
-  } catch {
-    return null;
   }
 }

@@ -1,0 +1,108 @@
+/**
+ * What a worker knows of the control bucket: the members' heartbeats and the partition
+ * leases, from a KV watch that restarts itself if it ever ends, and the offset between the
+ * server's clock and ours (learned from our own heartbeats' server timestamps), so that
+ * liveness and lease expiry are judged on the server's clock.
+ */
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import { decodeJson } from '../store/records.js';
+
+/** A control entry as last seen: its revision, server timestamp (ms) and decoded value. */
+export interface Seen {
+  revision: number;
+  created: number;
+  value: unknown;
+}
+
+/** The watched state of members and leases. */
+export class ControlView {
+  /** Heartbeats by member id. */
+  readonly members = new Map<string, Seen>();
+  /** Leases by partition. */
+  readonly leases = new Map<number, Seen>();
+  /** serverTime - localTime. */
+  private clockOffset = 0;
+  private watcher: QueuedIterator<KvWatchEntry> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly selfId: string,
+    private readonly log: Logger,
+    /** Called after every change. */
+    private readonly onChange: () => void,
+  ) {}
+
+  /** Now on the server's clock (ms). */
+  serverNow(): number {
+    return Date.now() + this.clockOffset;
+  }
+
+  /** Watches `control` (a new bucket after a recreation: what was seen before is forgotten). */
+  async start(control: KV): Promise<void> {
+    this.stopWatch();
+    this.members.clear();
+    this.leases.clear();
+    this.stopped = false;
+    try {
+      this.watcher = await control.watch({ key: ['members.>', 'leases.>'] });
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'control watch could not start; retrying');
+      setTimeout(() => void this.restartIfCurrent(control, null), 1000).unref?.();
+      return;
+    }
+    const it = this.watcher;
+    void this.consume(it).then(() => {
+      if (this.stopped || this.watcher !== it) return;
+      this.log.warn('control watch ended; restarting it');
+      setTimeout(() => void this.restartIfCurrent(control, it), 1000).unref?.();
+    });
+  }
+
+  /** Stops watching for good. */
+  stop(): void {
+    this.stopped = true;
+    this.stopWatch();
+  }
+
+  private stopWatch(): void {
+    const it = this.watcher;
+    this.watcher = null;
+    it?.stop();
+  }
+
+  private async restartIfCurrent(control: KV, it: QueuedIterator<KvWatchEntry> | null): Promise<void> {
+    if (this.stopped || this.watcher !== it) return;
+    await this.start(control);
+  }
+
+  private async consume(it: QueuedIterator<KvWatchEntry>): Promise<void> {
+    try {
+      for await (const e of it) {
+        const seen: Seen = { revision: e.revision, created: e.created.getTime(), value: e.operation === 'PUT' ? safeJson(e.value) : null };
+        if (e.key.startsWith('members.')) {
+          const id = e.key.slice('members.'.length);
+          if (id === this.selfId && e.operation === 'PUT') this.clockOffset = seen.created - Date.now();
+          if (e.operation === 'PUT') this.members.set(id, seen);
+          else this.members.delete(id);
+        } else if (e.key.startsWith('leases.')) {
+          const p = Number(e.key.slice('leases.'.length));
+          if (e.operation === 'PUT') this.leases.set(p, seen);
+          else this.leases.delete(p);
+        }
+        this.onChange();
+      }
+    } catch (err) {
+      if (!this.stopped) this.log.error({ err }, 'control watch failed');
+    }
+  }
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return decodeJson(data);
+  } catch {
+    return null;
+  }
+}

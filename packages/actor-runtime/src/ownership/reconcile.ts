@@ -1,0 +1,77 @@
+/**
+ * The pure part of ownership: who is alive, which partitions this worker should own, and
+ * what to do about the difference. No I/O; the worker carries the plan out.
+ */
+import type { LeaseRecord } from '../store/records.js';
+import { assignPartitions } from './assignment.js';
+import type { Seen } from './control-view.js';
+
+/** Members whose last heartbeat (server time) is younger than `leaseTtlMs`; this worker counts as live unless it is leaving. */
+export function liveMembers(members: ReadonlyMap<string, Seen>, serverNow: number, leaseTtlMs: number, selfId: string, leaving: boolean): string[] {
+  const live = [...members.entries()].filter(([, s]) => serverNow - s.created < leaseTtlMs).map(([id]) => id);
+  if (!leaving && !live.includes(selfId)) live.push(selfId);
+  return live;
+}
+
+/** The partitions the assignment gives `selfId` among `live` (none while leaving). */
+export function desiredPartitions(partitions: number, live: readonly string[], selfId: string, leaving: boolean): Set<number> {
+  if (leaving) return new Set();
+  return new Set(assignPartitions(partitions, live).get(selfId) ?? []);
+}
+
+/** What the plan needs to know of a partition this worker holds. */
+export interface HeldView {
+  releasing: boolean;
+  hasProcessor: boolean;
+  /** performance.now() after which a failed processor may be restarted. */
+  restartAt: number;
+  /** performance.now() until which the lease is surely ours. */
+  validUntil: number;
+}
+
+/** Input of {@link planReconcile}. */
+export interface ReconcileInput {
+  want: ReadonlySet<number>;
+  held: ReadonlyMap<number, HeldView>;
+  acquiring: ReadonlySet<number>;
+  leases: ReadonlyMap<number, Seen>;
+  selfId: string;
+  leaseTtlMs: number;
+  /** performance.now(). */
+  now: number;
+  /** The server's clock, ms. */
+  serverNow: number;
+  leaving: boolean;
+}
+
+/** The actions that bring what is held to what is wanted. */
+export interface ReconcilePlan {
+  /** Held partitions no longer wanted: commit, checkpoint, delete the lease. */
+  release: number[];
+  /** Held partitions whose processor failed and may start again. */
+  restart: number[];
+  /** Wanted partitions to take, with the lease revision seen (0: none seen; create). */
+  acquire: Array<{ partition: number; observedRev: number }>;
+}
+
+/**
+ * Plans one reconcile round. A wanted partition is acquired only when its lease is absent,
+ * expired (by the server's timestamp of its last renewal) or already ours; the CAS on the
+ * lease is what makes two workers never hold one partition, the plan only avoids trying in vain.
+ */
+export function planReconcile(i: ReconcileInput): ReconcilePlan {
+  const plan: ReconcilePlan = { release: [], restart: [], acquire: [] };
+  for (const [p, h] of i.held) {
+    if (!i.want.has(p) && !h.releasing) plan.release.push(p);
+    else if (!h.hasProcessor && !h.releasing && i.now >= h.restartAt && i.now < h.validUntil) plan.restart.push(p);
+  }
+  if (i.leaving) return plan;
+  for (const p of i.want) {
+    if (i.held.has(p) || i.acquiring.has(p)) continue;
+    const lease = i.leases.get(p);
+    const expired = lease ? i.serverNow - lease.created > i.leaseTtlMs : true;
+    const ours = lease !== undefined && (lease.value as LeaseRecord | null)?.owner === i.selfId;
+    if (!lease || expired || ours) plan.acquire.push({ partition: p, observedRev: lease?.revision ?? 0 });
+  }
+  return plan;
+}
