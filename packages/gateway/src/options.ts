@@ -64,9 +64,10 @@ export interface GatewayOptions {
   /** Serve the dashboard at `/`. Default true. */
   dashboard?: boolean;
   /**
-   * Most bytes one Server-Sent Events stream may hold unsent (a reader that stops reading):
-   * past it the gateway closes the stream and counts it in `jetactor_gateway_sse_dropped_total`,
-   * instead of buffering without bound. Default 262144 (256 KiB).
+   * Most bytes of changes one Server-Sent Events stream may hold while its client does not
+   * read (they wait coalesced, the latest per actor): past it the gateway closes the stream and
+   * counts it in `jetactor_gateway_sse_dropped_total`, instead of buffering without bound.
+   * Default 262144 (256 KiB).
    */
   sseMaxBufferedBytes?: number;
 }

@@ -113,17 +113,19 @@ export function sseEvent(change: ActorChange): string {
 
 /** Settings of the live routes. */
 export interface LiveSettings {
-  /** Most bytes one event stream may hold unsent before it is closed (`sseMaxBufferedBytes`). */
+  /** Most bytes of coalesced changes one event stream may hold while its client does not read, before it is closed (`sseMaxBufferedBytes`). */
   readonly maxBufferedBytes: number;
 }
 
 /**
  * Registers `GET /api/actors/:type/:key/watch`, `GET /api/watch/:type` (Server-Sent
  * Events) and `GET /api/status`. Open streams end when the client goes away (the KV
- * watch is stopped), when the app closes, and when the client stops reading: a stream that
- * would hold more than `live.maxBufferedBytes` unsent is closed and counted
- * (`jetactor_gateway_sse_dropped_total`), so a stalled reader cannot make the gateway buffer
- * without bound; an `EventSource` reconnects and starts again from the current state.
+ * watch is stopped), when the app closes, and when the client stops reading. A client that
+ * reads slower than changes come gets the latest state of each actor (changes are coalesced
+ * per actor while its socket is full); once the coalesced changes would pass
+ * `live.maxBufferedBytes`, the stream is closed and counted (`jetactor_gateway_sse_dropped_total`),
+ * so a stalled reader cannot make the gateway buffer without bound. An `EventSource`
+ * reconnects and starts again from the current state.
  */
 export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, schemas: RouteSchemas, live: LiveSettings): void {
   const open = new Set<() => void>();
@@ -152,33 +154,66 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
       'x-accel-buffering': 'no',
     });
     let ended = false;
-    const keepalive = setInterval(() => send(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
+    const keepalive = setInterval(() => {
+      if (!blocked) write(': keep-alive\n\n');
+    }, SSE_KEEPALIVE_MS);
     const end = (stalled = false): void => {
       if (ended) return;
       ended = true;
       clearInterval(keepalive);
       watch.stop();
       open.delete(end);
+      pending.clear();
       app.gatewayMetrics.sseStreams.dec();
       // A stalled reader never takes what is queued: drop it (and the socket) at once.
       if (stalled) res.destroy();
       else if (!res.writableEnded) res.end();
       request.log.info('watch ended');
     };
-    /** Writes one chunk unless the reader is so far behind that it would pass the bound. */
-    const send = (chunk: string): void => {
+
+    // Back-pressure: while the socket is full (write returned false, until 'drain'), changes
+    // wait here, only the latest per actor; Node itself then holds at most its high-water
+    // mark and one event. Past the bound, the reader is too far behind: the stream is closed.
+    const pending = new Map<string, string>();
+    let pendingBytes = 0;
+    let blocked = false;
+    const write = (chunk: string): void => {
+      if (!res.write(chunk)) blocked = true;
+    };
+    const sendChange = (change: ActorChange): void => {
       if (ended) return;
-      // What the client has not taken yet: this response's buffer and its socket's.
-      const buffered = res.writableLength;
-      if (buffered > 0 && buffered + Buffer.byteLength(chunk) > live.maxBufferedBytes) {
+      const event = sseEvent(change);
+      if (!blocked) {
+        write(event);
+        return;
+      }
+      const replaced = pending.get(change.key);
+      const bytes = pendingBytes - (replaced === undefined ? 0 : Buffer.byteLength(replaced)) + Buffer.byteLength(event);
+      if (bytes > live.maxBufferedBytes) {
         app.gatewayMetrics.sseDropped.inc();
-        request.log.warn({ bufferedBytes: buffered, limitBytes: live.maxBufferedBytes }, 'watch closed: the client stopped reading');
+        request.log.warn(
+          { pendingBytes, bufferedBytes: res.writableLength, limitBytes: live.maxBufferedBytes },
+          'watch closed: the client stopped reading',
+        );
         end(true);
         return;
       }
-      res.write(chunk);
+      // Re-inserted, so what waits goes out in the order of the latest changes.
+      pending.delete(change.key);
+      pending.set(change.key, event);
+      pendingBytes = bytes;
     };
-    send(`: watching ${key === undefined ? `${type}.*` : `${type}.${key}`}\n\n`);
+    res.on('drain', () => {
+      blocked = false;
+      for (const [key, event] of pending) {
+        pending.delete(key);
+        pendingBytes -= Buffer.byteLength(event);
+        write(event);
+        if (blocked) break;
+      }
+    });
+
+    write(`: watching ${key === undefined ? `${type}.*` : `${type}.${key}`}\n\n`);
     app.gatewayMetrics.sseStreams.inc();
     request.log.info({ updatesOnly }, 'watch started');
     open.add(end);
@@ -187,7 +222,7 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
     try {
       for await (const change of watch) {
         if (ended) break;
-        send(sseEvent(change));
+        sendChange(change);
       }
     } catch (err) {
       request.log.warn({ err }, 'watch failed');
