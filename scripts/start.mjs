@@ -1,61 +1,73 @@
 #!/usr/bin/env node
 // `npm start`: bootstrap (dependencies, nats-server, build), then nats-server with
-// JetStream (127.0.0.1:$NATS_PORT, default 4222, store .data/nats) unless NATS_URL is set,
-// one worker and the gateway. Output lines are prefixed with the process name.
-// Ctrl-C / SIGTERM stops the gateway, then the worker, then nats-server.
+// JetStream (127.0.0.1:$NATS_PORT, default 4222, store $NATS_STORE_DIR, default .data/nats)
+// unless NATS_URL is set, one worker and the gateway. Output lines are prefixed with the
+// process name.
 //
-//   node scripts/start.mjs --only worker    just a worker against NATS_URL (npm run worker)
-//   node scripts/start.mjs --only gateway   just the gateway against NATS_URL (npm run gateway)
+// Ctrl-C / SIGTERM stops the gateway, then the worker, then nats-server; the same signal
+// again (a second or more later) kills them at once. Nothing outlives this script, however
+// it ends: the worker and the gateway stop gracefully by themselves once it is gone
+// (lib/exit-with-parent.mjs), and the nats-server runs under a guard in a session of its own
+// (lib/guard.mjs) that stops it after them — also after a `kill -9` of this script's whole
+// process group. Started by npm, it also stops when npm is gone.
+//
+//   node scripts/start.mjs --no-bootstrap   skip `npm ci` and the build: dist/ must be built
+//                                           (JETACTOR_SKIP_BOOTSTRAP=1 does the same)
+//
+// `npm run worker` / `npm run gateway` run one part alone, as a single process: see setup.mjs.
 
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { bootstrap, repoRoot } from './lib/bootstrap.mjs';
+import { mergeRepeatedSignals, whenParentGone } from './lib/parent.mjs';
+import { ensureNatsServer } from './nats-server.mjs';
+import { PARTS, PRELOAD, assertBuilt, skipBootstrapFromEnv } from './setup.mjs';
+
+// Before any signal listener: npm forwards the Ctrl-C its process group already got.
+mergeRepeatedSignals();
 
 const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 const STOP_TIMEOUT_MS = 15_000;
 const NATS_READY_TIMEOUT_MS = 30_000;
-
-const PARTS = Object.freeze({
-  worker: join(repoRoot, 'packages', 'counter-actor', 'dist', 'main.js'),
-  gateway: join(repoRoot, 'packages', 'gateway', 'dist', 'main.js'),
-});
+const GUARD = join(repoRoot, 'scripts', 'lib', 'guard.mjs');
 
 /** @typedef {{ name: string, child: import('node:child_process').ChildProcess, exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>, expectedExit: boolean, hint?: string }} Child */
 
-/** Children in start order; stopped in reverse. @type {Child[]} */
+/** Children in start order (the guard first); stopped in reverse. @type {Child[]} */
 const children = [];
 let shuttingDown = false;
+/** The guard (lib/guard.mjs), once started. @type {Child | undefined} */
+let guard;
+/** The nats-server's pid, once the guard has started it. @type {number | undefined} */
+let natsPid;
 
 function say(line) {
-  process.stderr.write(`[start] ${line}\n`);
+  try {
+    process.stderr.write(`[start] ${line}\n`);
+  } catch {
+    // nobody reads stderr any more
+  }
 }
 
 function parseArgs(argv) {
-  let only;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--only') only = argv[++i];
-    else if (arg?.startsWith('--only=')) only = arg.slice('--only='.length);
-    else throw new Error(`unknown argument ${arg}; usage: node scripts/start.mjs [--only worker|gateway]`);
+  let skipBootstrap = skipBootstrapFromEnv();
+  for (const arg of argv) {
+    if (arg === '--no-bootstrap') skipBootstrap = true;
+    else if (arg === '--only' || arg.startsWith('--only=')) throw new Error('--only is gone: `npm run worker` and `npm run gateway` run one part as a single process');
+    else throw new Error(`unknown argument ${arg}; usage: node scripts/start.mjs [--no-bootstrap]`);
   }
-  if (only !== undefined && !(only in PARTS)) throw new Error(`--only takes worker or gateway, got ${JSON.stringify(only)}`);
-  return { only: /** @type {'worker' | 'gateway' | undefined} */ (only) };
+  return { skipBootstrap };
 }
 
 /**
- * Starts a child in its own process group (so a terminal's Ctrl-C reaches only this
- * script, which then stops the children in order) with its lines prefixed.
+ * Tracks a started child: its exit, and the shutdown an unexpected exit starts.
  *
- * @param {string} name @param {string} cmd @param {string[]} args @param {Record<string, string>} env
+ * @param {string} name @param {import('node:child_process').ChildProcess} child
  */
-function startChild(name, cmd, args, env) {
-  const child = spawn(cmd, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const prefix = `[${name}] `;
-  createInterface({ input: child.stdout }).on('line', (line) => process.stdout.write(`${prefix}${line}\n`));
-  createInterface({ input: child.stderr }).on('line', (line) => process.stderr.write(`${prefix}${line}\n`));
+function track(name, child) {
   /** @type {Child} */
   const entry = {
     name,
@@ -71,11 +83,64 @@ function startChild(name, cmd, args, env) {
   };
   children.push(entry);
   void entry.exited.then(({ code, signal }) => {
+    if (child.pid !== undefined && guard && entry !== guard) guard.child.send?.({ unwatch: child.pid }, () => undefined);
     if (entry.expectedExit || shuttingDown) return;
     say(`${name} exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`})${entry.hint ? `; ${entry.hint}` : ''}; stopping the rest`);
     void shutdown(code && code !== 0 ? code : 1);
   });
   return entry;
+}
+
+/**
+ * Starts the guard, in a session of its own (a signal to this script's process group does
+ * not reach it), running `cmd args` as "nats" when given. Resolves with the command's pid.
+ *
+ * @param {{ cmd: string, args: string[] } | undefined} command
+ */
+function startGuard(command) {
+  const child = spawn(process.execPath, [GUARD, ...(command ? ['--name', 'nats', '--', command.cmd, ...command.args] : [])], {
+    cwd: repoRoot,
+    env: process.env,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    detached: true,
+  });
+  guard = track(command ? 'nats' : 'guard', child);
+  /** @type {Promise<number | undefined>} */
+  const started = new Promise((resolve) => {
+    if (!command) resolve(undefined);
+    child.on('message', (/** @type {any} */ message) => {
+      if (Number.isSafeInteger(message?.started)) {
+        natsPid = message.started;
+        resolve(natsPid);
+      }
+    });
+    void guard?.exited.then(() => resolve(undefined));
+  });
+  return started;
+}
+
+/**
+ * Starts a worker or the gateway in its own process group (so a terminal's Ctrl-C reaches
+ * only this script, which then stops the children in order) with its lines prefixed, and
+ * with the preload that stops it once this script is gone; the guard watches it.
+ *
+ * @param {keyof typeof PARTS} name @param {Record<string, string>} env
+ */
+function startPart(name, env) {
+  const child = spawn(process.execPath, ['--import', PRELOAD, PARTS[name]], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const prefix = `[${name}] `;
+  createInterface({ input: child.stdout }).on('line', (line) => process.stdout.write(`${prefix}${line}\n`));
+  createInterface({ input: child.stderr }).on('line', (line) => process.stderr.write(`${prefix}${line}\n`));
+  if (child.pid !== undefined) {
+    guard?.child.send?.({ watch: { pid: child.pid, name } }, () => undefined);
+    say(`${name} started (pid ${child.pid})`);
+  }
+  return track(name, child);
 }
 
 /** SIGTERM, then SIGKILL after STOP_TIMEOUT_MS. @param {Child} entry */
@@ -86,13 +151,26 @@ async function stopChild(entry) {
   child.kill('SIGTERM');
   const timer = setTimeout(() => {
     say(`${entry.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s; killing it`);
-    child.kill('SIGKILL');
+    killNow(entry);
   }, STOP_TIMEOUT_MS);
   await entry.exited;
   clearTimeout(timer);
 }
 
-/** Stops gateway, then worker, then nats-server (reverse start order); exits with `code`. */
+/** SIGKILL to a child; for the guard, to the nats-server it runs too. @param {Child} entry */
+function killNow(entry) {
+  const { child } = entry;
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  if (entry === guard && natsPid !== undefined) {
+    try {
+      process.kill(natsPid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Stops gateway, then worker, then nats-server and the guard (reverse start order); exits with `code`. */
 async function shutdown(code) {
   if (shuttingDown) return;
   shuttingDown = true;
@@ -128,18 +206,42 @@ function greets(host, port) {
   });
 }
 
-// Children run in their own process groups: make sure none outlives this script, whatever
-// way it ends (kill() is synchronous, as an 'exit' handler requires).
+// Whatever way this script exits, no child is left running (kill() is synchronous, as an
+// 'exit' handler requires); a kill -9 of this script is the guard's and the preload's to handle.
 process.on('exit', () => {
-  for (const { child } of children) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
+  for (const entry of children) killNow(entry);
 });
 
+for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
+  process.on(signal, () => {
+    if (shuttingDown) {
+      say(`${signal} again: killing everything now`);
+      process.exit(130);
+    }
+    say(`${signal}: stopping ${[...children].reverse().map((c) => c.name).join(', ') || 'the start-up'}`);
+    void shutdown(0);
+  });
+}
+
+// Run by npm (`npm start`): a supervisor that kills npm alone must not leave us behind.
+if (process.env.npm_lifecycle_event) {
+  whenParentGone((parent) => {
+    say(`npm (pid ${parent}) is gone; stopping`);
+    void shutdown(1);
+  });
+}
+
 async function main() {
-  const { only } = parseArgs(process.argv.slice(2));
-  const ownNats = !only && !process.env.NATS_URL;
-  const { natsServer } = await bootstrap({ nats: ownNats });
+  const { skipBootstrap } = parseArgs(process.argv.slice(2));
+  const ownNats = !process.env.NATS_URL;
+  let natsServer;
+  if (skipBootstrap) {
+    assertBuilt(['worker', 'gateway']);
+    if (ownNats) natsServer = await ensureNatsServer({ log: (line) => say(line) });
+  } else {
+    ({ natsServer } = await bootstrap({ nats: ownNats }));
+  }
+  if (shuttingDown) return;
 
   let natsUrl = process.env.NATS_URL || DEFAULT_NATS_URL;
   const host = process.env.HOST || '127.0.0.1';
@@ -148,40 +250,26 @@ async function main() {
   const tokensText = process.env.GATEWAY_AUTH_TOKENS ?? '';
   const authTokens = tokensText.split(/[:;]/.test(tokensText) ? ';' : ',').filter((t) => t.trim());
 
-  for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
-    process.on(signal, () => {
-      if (shuttingDown) {
-        say(`${signal} again: killing everything now`);
-        for (const { child } of children) child.kill('SIGKILL');
-        process.exit(130);
-      }
-      say(`${signal}: stopping ${[...children].reverse().map((c) => c.name).join(', ')}`);
-      void shutdown(0);
-    });
-  }
-
   if (ownNats && natsServer) {
     const natsPort = Number(process.env.NATS_PORT || '4222');
-    const storeDir = join(repoRoot, '.data', 'nats');
+    const storeDir = resolve(repoRoot, process.env.NATS_STORE_DIR || join('.data', 'nats'));
     mkdirSync(storeDir, { recursive: true });
     natsUrl = `nats://127.0.0.1:${natsPort}`;
-    say(`nats-server ${natsServer.version} with JetStream on ${natsUrl}, store ${storeDir}`);
-    const nats = startChild('nats', natsServer.bin, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', storeDir], {});
+    const pid = await startGuard({ cmd: natsServer.bin, args: ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', storeDir] });
+    say(`nats-server ${natsServer.version} (pid ${pid ?? '?'}) with JetStream on ${natsUrl}, store ${storeDir}`);
+    const nats = /** @type {Child} */ (guard);
     nats.hint = `if port ${natsPort} is in use, set NATS_URL to use the server there, or NATS_PORT to pick another port`;
     await waitForNats('127.0.0.1', natsPort, nats);
   } else {
+    await startGuard(undefined);
     say(`using NATS at ${natsUrl}${process.env.NATS_URL ? '' : ' (default; set NATS_URL to change)'}`);
   }
   if (shuttingDown) return;
 
   const env = { NATS_URL: natsUrl };
-  if (!only || only === 'worker') {
-    startChild('worker', process.execPath, [PARTS.worker], env);
-  }
-  if (!only || only === 'gateway') {
-    say(`gateway on http://${host}:${port} (auth ${authTokens.length ? `on: ${authTokens.length} bearer token(s) from GATEWAY_AUTH_TOKENS` : 'OFF; set GATEWAY_AUTH_TOKENS to require bearer tokens'})`);
-    startChild('gateway', process.execPath, [PARTS.gateway], env);
-  }
+  startPart('worker', env);
+  say(`gateway on http://${host}:${port} (auth ${authTokens.length ? `on: ${authTokens.length} bearer token(s) from GATEWAY_AUTH_TOKENS` : 'OFF; set GATEWAY_AUTH_TOKENS to require bearer tokens'})`);
+  startPart('gateway', env);
   say('running; Ctrl-C to stop');
 }
 
