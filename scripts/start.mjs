@@ -28,6 +28,9 @@ import { PARTS, PRELOAD, assertBuilt, skipBootstrapFromEnv } from './setup.mjs';
 
 // Before any signal listener: npm forwards the Ctrl-C its process group already got.
 mergeRepeatedSignals();
+// Output is best effort: a closed terminal (SIGHUP) or a dead reader must not crash this
+// script mid-shutdown, which would SIGKILL the children instead of stopping them in order.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 
 const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 const STOP_TIMEOUT_MS = 15_000;
