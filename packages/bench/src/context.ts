@@ -27,6 +27,8 @@ export interface BenchSizes {
   /** Duration and connections of each HTTP throughput test. */
   httpMs: number;
   httpConnections: number;
+  /** Actor records written for the listing test (pages of 100 are timed). */
+  listActors: number;
 }
 
 /** Full-run sizes (several minutes). */
@@ -48,6 +50,7 @@ export const FULL_SIZES: BenchSizes = {
   visibleMs: 10_000,
   httpMs: 15_000,
   httpConnections: 100,
+  listActors: 100_000,
 };
 
 /** `--quick` sizes: a smoke run of about a minute. */
@@ -69,6 +72,7 @@ export const QUICK_SIZES: BenchSizes = {
   visibleMs: 2000,
   httpMs: 3000,
   httpConnections: 100,
+  listActors: 20_000,
 };
 
 /** What every section gets: the server, a connection and the run's settings. */

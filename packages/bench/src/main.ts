@@ -4,7 +4,7 @@
  * nats-server) or, after a build, `node packages/bench/dist/main.js [options]`:
  *
  *   --quick            a smoke run of about a minute (smaller sizes, shorter runs)
- *   --only=a,b         sections: raw, apply, latency, http (default: all)
+ *   --only=a,b         sections: raw, apply, latency, http, list (default: all)
  *   --out=PATH         JSON results (default bench-results/latest.json)
  *   --markdown=PATH    also write the table as Markdown
  *   --cpu-prof         CPU profiles (node --cpu-prof) of the worker, gateway and minimal route
@@ -28,12 +28,13 @@ import { FULL_SIZES, QUICK_SIZES, type BenchContext } from './context.js';
 import { evaluate, type Figure } from './figures.js';
 import { measureGatewayThroughput } from './gateway-bench.js';
 import { measureLatency } from './latency.js';
+import { measureListPages } from './list-bench.js';
 import { applyNice } from './processes.js';
 import { progress } from './progress.js';
 import { measureRawLimits } from './raw-limits.js';
 import { renderMarkdown, renderTable, writeResults, type RunInfo } from './report.js';
 
-const SECTIONS = ['raw', 'apply', 'latency', 'http'] as const;
+const SECTIONS = ['raw', 'apply', 'latency', 'http', 'list'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -63,7 +64,7 @@ function parseArgs(argv: readonly string[], root: string): Args {
     } else if (a.startsWith('--out=')) args.out = resolve(a.slice('--out='.length));
     else if (a.startsWith('--markdown=')) args.markdown = resolve(a.slice('--markdown='.length));
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--only=raw,apply,latency,http] [--out=PATH] [--markdown=PATH] [--cpu-prof] [--nice=N]\n');
+      process.stdout.write('usage: npm run bench -- [--quick] [--only=raw,apply,latency,http,list] [--out=PATH] [--markdown=PATH] [--cpu-prof] [--nice=N]\n');
       process.exit(0);
     } else throw new Error(`unknown argument '${a}' (try --help)`);
   }
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
     await run('apply', async () => (await measureApplyRates(ctx)).figures);
     await run('latency', () => measureLatency(ctx));
     await run('http', () => measureGatewayThroughput(ctx));
+    await run('list', () => measureListPages(ctx));
   } finally {
     await nc.close();
     await server.stop();
