@@ -50,8 +50,10 @@ export function parseCursor(cursor: string | undefined): number {
 const KV_OPERATION = 'KV-Operation';
 
 /**
- * Lists the live actors of `type`, in the order of their last update. A page costs what it
- * reads: at most `limit * SCAN_PER_ITEM` records, whatever the number of actors.
+ * Lists the live actors of `type`, in the order of their last update. A page reads at most
+ * `limit * SCAN_PER_ITEM` records, whatever the number of actors; what grows with them is only
+ * nats-server counting the type's records after the cursor when it creates the page's
+ * consumer (its `num_pending`, tens of ns per record), which says whether a next page exists.
  *
  * The cursor is the last stream sequence read. An actor updated while you page moves to the end
  * of the bucket's stream, so it may appear again on a later page; none that lives throughout
