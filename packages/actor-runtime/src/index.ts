@@ -4,16 +4,30 @@
  * operations, the client that signals, calls and reads actors, and provisioning.
  */
 export { defineActor, DELETE_OPERATION } from './definition/define-actor.js';
+export type { ActorDefinition, ActorDefinitionOptions, AnyActorDefinition, StateOf } from './definition/define-actor.js';
 export type {
-  ActorDefinition,
-  ActorDefinitionOptions,
-  AnyActorDefinition,
+  ActorDescriptor,
+  CallerInputOf,
+  HandlerInputOf,
+  InputDescriptor,
+  InputParser,
+  InputSource,
+  JsonSchema,
   OperationContext,
   OperationEntry,
   OperationHandler,
   OperationOutcome,
+  OperationSignatures,
   OperationSpec,
-} from './definition/define-actor.js';
+  QueryContext,
+  QueryEntry,
+  QueryHandler,
+  QuerySignatures,
+  QuerySpec,
+  Signature,
+  SignatureMap,
+} from './definition/types.js';
+export type { StandardSchemaV1 } from './definition/standard-schema.js';
 export {
   ActorError,
   ConfigError,

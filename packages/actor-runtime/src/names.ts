@@ -44,8 +44,11 @@ export const MAX_TYPE_LENGTH = 64;
 export const MAX_KEY_LENGTH = 128;
 /** Maximum length of an operation name. */
 export const MAX_OP_LENGTH = 64;
-/** Types that cannot be used because they collide with other subjects. */
-export const RESERVED_TYPES: ReadonlySet<string> = new Set(['call']);
+/**
+ * Types that cannot be used because they collide with other subjects: `call` (the gateway's
+ * `actors.call.<type>.<key>.<op>`) and `query` (the workers' `actors.query.<type>.<key>.<name>`).
+ */
+export const RESERVED_TYPES: ReadonlySet<string> = new Set(['call', 'query']);
 
 const TOKEN = /^[A-Za-z0-9_=-]+$/;
 const OP_TOKEN = /^\$?[A-Za-z0-9_-]+$/;
@@ -77,6 +80,14 @@ export function validateName(field: 'type' | 'key' | 'op', value: string): void 
 /** Subject on which an operation is published: `<prefix>.<type>.<key>.<op>`. */
 export function operationSubject(names: ActorNames, type: string, key: string, op: string): string {
   return `${names.subjectPrefix}.${type}.${key}.${op}`;
+}
+
+/**
+ * Subject on which workers answer a query: `<prefix>.query.<type>.<key>.<name>` (five tokens,
+ * so the operations stream, which captures `<prefix>.*.*.*`, never stores it).
+ */
+export function querySubject(names: Pick<ActorNames, 'subjectPrefix'>, type: string, key: string, name: string): string {
+  return `${names.subjectPrefix}.query.${type}.${key}.${name}`;
 }
 
 /** Subject of a dead letter: `<prefix>_dlq.<type>.<key>.<op>` (outside the operations stream). */

@@ -1,130 +1,189 @@
-import { ActorError, HandlerError, UnknownOperationError } from '../errors.js';
+/**
+ * `defineActor`: an actor type as a typed object — its initial state, its operations (which
+ * change the state, one at a time through the stream) and its queries (which only read it).
+ * The state, input and result types of every operation and query are inferred from the
+ * definition, and each input is validated by the entry's schema before its handler runs.
+ */
+import { ActorError, ErrorCode, HandlerError, UnknownOperationError } from '../errors.js';
 import { validateName } from '../names.js';
+import { compileInput, type CompiledInput } from './input-schema.js';
+import type {
+  ActorDescriptor,
+  OperationContext,
+  OperationEntry,
+  OperationHandler,
+  OperationOutcome,
+  OperationSignatures,
+  QueryContext,
+  QueryEntry,
+  QueryHandler,
+  QuerySignatures,
+  SignatureMap,
+} from './types.js';
 
-/** What a handler sees besides state and input. Everything here is deterministic on replay. */
-export interface OperationContext {
-  /** Actor type. */
-  readonly type: string;
-  /** Actor key. */
-  readonly key: string;
-  /** Operation name. */
-  readonly op: string;
-  /** Stream sequence of the operation message. */
-  readonly seq: number;
-  /** Time the operation was stored in the stream. */
-  readonly time: Date;
-}
+export type { OperationContext, OperationOutcome, QueryContext } from './types.js';
 
-/** What a handler returns: the next state and the result for the caller. */
-export interface OperationOutcome<S, R = unknown> {
-  state: S;
-  result: R;
-}
-
-/** A pure, deterministic operation handler: no I/O, no clocks, no randomness. */
-export type OperationHandler<S, I = unknown, R = unknown> = (
-  state: S,
-  input: I,
-  ctx: OperationContext,
-) => OperationOutcome<S, R>;
-
-/** An operation with an input parser: `input` turns the raw JSON into `I` or throws {@link InvalidInputError}. */
-export interface OperationSpec<S, I = unknown, R = unknown> {
-  input: (raw: unknown) => I;
-  handler: OperationHandler<S, I, R>;
-}
-
-/** An actor definition of any state and operations, as held in registries. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyActorDefinition = ActorDefinition<any, any>;
-
-/** Either a bare handler (input passed through as parsed JSON) or a spec with an input parser. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type OperationEntry<S> = OperationHandler<S, any, unknown> | OperationSpec<S, any, unknown>;
-
-/** Options of {@link defineActor}. */
-export interface ActorDefinitionOptions<S, O extends Record<string, OperationEntry<S>>> {
-  /** Actor type; one subject token (`[A-Za-z0-9_=-]`, at most 64 characters). */
+/** Options of {@link defineActor}; `O` and `Q` are the `operations` and `queries` objects. */
+export interface ActorDefinitionOptions<S, O, Q = Record<never, never>> {
+  /** Actor type; one subject token (`[A-Za-z0-9_=-]`, at most 64 characters; not `call` or `query`). */
   type: string;
-  /** The state of an actor that has never been written. */
+  /** The state of an actor that has never been written (or was deleted). Called for each such actor; must be JSON. */
   initialState: () => S;
-  /** Operations by name. Names starting with `$` are reserved for the runtime. */
+  /**
+   * Operations by name (`[A-Za-z0-9_-]`, at most 64 characters; names starting with `$` are
+   * the runtime's). Each is a bare {@link OperationHandler} (its input is `unknown`: check it
+   * yourself) or `{ input, handler }` with a TypeBox schema, a Standard Schema or a parser.
+   */
   operations: O;
+  /** Read-only queries by name, answered from the stored state without a trip through the stream. */
+  queries?: Q;
 }
 
-/** A typed actor definition, as returned by {@link defineActor}. */
-export interface ActorDefinition<S = unknown, O extends Record<string, OperationEntry<S>> = Record<string, OperationEntry<S>>> {
+/**
+ * A typed actor definition, as returned by {@link defineActor}. `S` is the state, `O` and `Q`
+ * the {@link Signature}s of its operations and queries (what a typed client sends and gets).
+ */
+export interface ActorDefinition<S = unknown, O extends SignatureMap = SignatureMap, Q extends SignatureMap = SignatureMap> {
   readonly type: string;
   readonly initialState: () => S;
-  readonly operations: O;
   /** Names of the user operations. */
   readonly operationNames: readonly string[];
+  /** Names of the queries. */
+  readonly queryNames: readonly string[];
   /** True if the actor has the operation (user operations and the built-in `$delete`). */
   hasOperation(op: string): boolean;
-  /** Validates and converts raw input for `op`; throws {@link UnknownOperationError} or {@link InvalidInputError}. */
+  /** True if the actor has the query. */
+  hasQuery(name: string): boolean;
+  /** Validates raw input for `op`; throws {@link UnknownOperationError} or {@link InvalidInputError}. */
   parseInput(op: string, raw: unknown): unknown;
-  /** Runs `op` on `state`; throws {@link ActorError}s for bad input or a failing handler. */
+  /** Validates raw input for the query `name`; throws an `UNKNOWN_OPERATION` {@link ActorError} or {@link InvalidInputError}. */
+  parseQueryInput(name: string, raw: unknown): unknown;
+  /**
+   * Runs `op` on `state` (which it may change in place). Throws {@link UnknownOperationError},
+   * {@link InvalidInputError}, a thrown {@link ActorError} as it is, anything else as a {@link HandlerError}.
+   */
   apply(state: S, op: string, raw: unknown, ctx: OperationContext): OperationOutcome<S>;
+  /** Runs the query `name` on `state`; throws like {@link ActorDefinition.apply}. */
+  query(state: S, name: string, raw: unknown, ctx: QueryContext): unknown;
+  /** The actor's operations and queries with their input JSON Schemas, as plain JSON (a fresh copy each call). */
+  describe(): ActorDescriptor;
+  /** Type information only (never set at run time): what typed clients derive their types from. */
+  readonly '~types'?: { readonly state: S; readonly operations: O; readonly queries: Q };
 }
+
+/** An actor definition of any state, operations and queries, as held in registries. */
+export type AnyActorDefinition = ActorDefinition<unknown, SignatureMap, SignatureMap>;
+
+/** The state type of a definition. */
+export type StateOf<D> = D extends ActorDefinition<infer S, SignatureMap, SignatureMap> ? S : never;
 
 /** The built-in operation that deletes an actor's state. */
 export const DELETE_OPERATION = '$delete';
 
+interface Compiled<H> {
+  input: CompiledInput;
+  handler: H;
+}
+
+function compileEntries<H>(type: string, kind: 'operation' | 'query', entries: object | undefined): Map<string, Compiled<H>> {
+  const out = new Map<string, Compiled<H>>();
+  for (const [name, entry] of Object.entries(entries ?? {}) as Array<[string, unknown]>) {
+    validateName('op', name);
+    if (name.startsWith('$')) throw new TypeError(`actor '${type}': ${kind} '${name}' is reserved`);
+    const label = kind === 'operation' ? name : `query ${name}`;
+    if (typeof entry === 'function') {
+      out.set(name, { input: compileInput(label, undefined), handler: entry as H });
+    } else if (typeof entry === 'object' && entry !== null && typeof (entry as { handler?: unknown }).handler === 'function') {
+      const spec = entry as { input?: unknown; handler: H };
+      out.set(name, { input: compileInput(`${label}`, spec.input), handler: spec.handler });
+    } else {
+      throw new TypeError(`actor '${type}': ${kind} '${name}' must be a handler function or { input, handler }`);
+    }
+  }
+  return out;
+}
+
+/** Runs a handler; anything it throws but an {@link ActorError} becomes a {@link HandlerError}. */
+function guarded<T>(what: string, type: string, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof ActorError) throw err;
+    throw new HandlerError(`${what} of '${type}' failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
 /**
- * Defines an actor: a type, an initial state and pure operation handlers.
+ * Defines an actor: a type, an initial state, operations and (optionally) queries. Handlers
+ * are pure and deterministic (see the README's "Handler contract"); the types of state,
+ * inputs and results are inferred:
  *
  * ```ts
- * export const counter = defineActor({
- *   type: 'counter',
- *   initialState: () => 0,
- *   operations: { add: (state: number, n: number) => ({ state: state + n, result: state + n }) },
+ * import { Type } from '@sinclair/typebox';
+ *
+ * export const list = defineActor({
+ *   type: 'list',
+ *   initialState: (): string[] => [],
+ *   operations: {
+ *     push: { input: Type.String({ maxLength: 100 }), handler: (items, item) => ({ state: [...items, item], result: items.length + 1 }) },
+ *     clear: () => ({ state: [], result: null }),
+ *   },
+ *   queries: { size: (items) => items.length },
  * });
  * ```
  */
-export function defineActor<S, O extends Record<string, OperationEntry<S>>>(
-  options: ActorDefinitionOptions<S, O>,
-): ActorDefinition<S, O> {
-  validateName('type', options.type);
-  if (typeof options.initialState !== 'function') {
-    throw new TypeError(`actor '${options.type}': initialState must be a function`);
-  }
-  const names = Object.keys(options.operations);
-  for (const name of names) {
-    validateName('op', name);
-    if (name.startsWith('$')) throw new TypeError(`actor '${options.type}': operation '${name}' is reserved`);
-  }
-  const ops = new Map<string, OperationSpec<S>>(
-    names.map((name) => {
-      const entry = options.operations[name] as OperationEntry<S>;
-      const spec: OperationSpec<S> =
-        typeof entry === 'function' ? { input: (raw: unknown) => raw, handler: entry } : entry;
-      return [name, spec];
-    }),
-  );
-  const lookup = (op: string): OperationSpec<S> => {
-    const spec = ops.get(op);
-    if (!spec) throw new UnknownOperationError(options.type, op);
-    return spec;
+export function defineActor<
+  S,
+  TO extends Record<string, unknown>,
+  O,
+  TQ extends Record<string, unknown> = Record<never, never>,
+  Q = Record<never, never>,
+>(
+  options: ActorDefinitionOptions<S, O & { [K in keyof TO]: OperationEntry<S, TO[K]> }, Q & { [K in keyof TQ]: QueryEntry<S, TQ[K]> }>,
+): ActorDefinition<S, OperationSignatures<O>, QuerySignatures<Q>> {
+  const type = options.type;
+  validateName('type', type);
+  if (typeof options.initialState !== 'function') throw new TypeError(`actor '${type}': initialState must be a function`);
+  if (typeof options.operations !== 'object' || options.operations === null) throw new TypeError(`actor '${type}': operations must be an object`);
+  const ops = compileEntries<OperationHandler<S>>(type, 'operation', options.operations);
+  const queries = compileEntries<QueryHandler<S>>(type, 'query', options.queries);
+  const operation = (op: string): Compiled<OperationHandler<S>> => {
+    const c = ops.get(op);
+    if (!c) throw new UnknownOperationError(type, op);
+    return c;
   };
+  const query = (name: string): Compiled<QueryHandler<S>> => {
+    const c = queries.get(name);
+    if (!c) throw new ActorError(ErrorCode.UnknownOperation, `actor '${type}' has no query '${name}'`);
+    return c;
+  };
+  const descriptor = JSON.stringify({
+    type,
+    operations: Object.fromEntries([...ops].map(([name, c]) => [name, c.input.descriptor])),
+    queries: Object.fromEntries([...queries].map(([name, c]) => [name, c.input.descriptor])),
+  } satisfies ActorDescriptor);
   return Object.freeze({
-    type: options.type,
+    type,
     initialState: options.initialState,
-    operations: options.operations,
-    operationNames: Object.freeze(names),
+    operationNames: Object.freeze([...ops.keys()]),
+    queryNames: Object.freeze([...queries.keys()]),
     hasOperation: (op: string) => op === DELETE_OPERATION || ops.has(op),
+    hasQuery: (name: string) => queries.has(name),
     parseInput(op: string, raw: unknown): unknown {
       if (op === DELETE_OPERATION) return undefined;
-      return lookup(op).input(raw);
+      return operation(op).input.parse(raw);
     },
+    parseQueryInput: (name: string, raw: unknown): unknown => query(name).input.parse(raw),
     apply(state: S, op: string, raw: unknown, ctx: OperationContext): OperationOutcome<S> {
-      const spec = lookup(op);
-      const input = spec.input(raw);
-      try {
-        return spec.handler(state, input, ctx);
-      } catch (err) {
-        if (err instanceof ActorError) throw err;
-        throw new HandlerError(`handler '${op}' of '${options.type}' failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-      }
+      const c = operation(op);
+      const input = c.input.parse(raw);
+      return guarded(`handler '${op}'`, type, () => c.handler(state, input, ctx));
     },
+    query(state: S, name: string, raw: unknown, ctx: QueryContext): unknown {
+      const c = query(name);
+      const input = c.input.parse(raw);
+      return guarded(`query '${name}'`, type, () => c.handler(state, input, ctx));
+    },
+    describe: (): ActorDescriptor => JSON.parse(descriptor) as ActorDescriptor,
   });
 }

@@ -1,0 +1,157 @@
+/**
+ * The types of an actor definition: what handlers see and return, the forms an operation or
+ * query may take, and how the input, result and state types of each are derived from them.
+ */
+import type { OptionalKind, Static, TSchema } from '@sinclair/typebox';
+import type { StandardInput, StandardOutput, StandardSchemaV1 } from './standard-schema.js';
+
+/**
+ * What an operation handler sees besides state and input. Everything here is the same when
+ * the operation is replayed (after a crash or a hand-over), so a handler that reads only its
+ * state, input and context is deterministic.
+ */
+export interface OperationContext {
+  /** Actor type. */
+  readonly type: string;
+  /** Actor key. */
+  readonly key: string;
+  /** Operation name. */
+  readonly op: string;
+  /** Stream sequence of the operation message (unique, increasing per partition). */
+  readonly seq: number;
+  /** Time the operation was stored in the stream (not the time it is applied). */
+  readonly time: Date;
+}
+
+/** What a query handler sees besides state and input. */
+export interface QueryContext {
+  /** Actor type. */
+  readonly type: string;
+  /** Actor key. */
+  readonly key: string;
+  /** Query name. */
+  readonly query: string;
+  /** Stream sequence of the last operation in the state read; 0 if the actor was never written. */
+  readonly seq: number;
+  /** False when the actor was never written or was deleted (the state is then the initial state). */
+  readonly exists: boolean;
+}
+
+/** What an operation handler returns: the next state and the result for the caller. */
+export interface OperationOutcome<S, R = unknown> {
+  /** The next state; JSON-serializable. Returning the state unchanged writes nothing. */
+  state: S;
+  /** The caller's result; JSON-serializable (`undefined` is sent as `null`). */
+  result: R;
+}
+
+/**
+ * A pure, deterministic operation handler: no I/O, no clocks, no randomness — only `state`,
+ * `input` and `ctx`. It may change `state` in place and return it. A throw fails the
+ * operation (code `HANDLER_ERROR`, or the code of a thrown `ActorError`) and leaves the state
+ * as it was. See the README's "Handler contract".
+ */
+export type OperationHandler<S, I = unknown, R = unknown> = (state: S, input: I, ctx: OperationContext) => OperationOutcome<S, R>;
+
+/**
+ * A read-only query: computes a result from the stored state, without a trip through the
+ * stream and without changing anything (a change to `state` is discarded). Same rules as an
+ * {@link OperationHandler}: pure, deterministic, a JSON-serializable result.
+ */
+export type QueryHandler<S, I = unknown, R = unknown> = (state: S, input: I, ctx: QueryContext) => R;
+
+/** Turns raw JSON input into `I`, or throws an `InvalidInputError` that says what is wrong. */
+export type InputParser<I = unknown> = (raw: unknown) => I;
+
+/**
+ * What validates an operation's or query's input: a TypeBox schema (its JSON Schema is what
+ * {@link ActorDescriptor} shows), any Standard Schema (zod, valibot, …; synchronous), or a
+ * parser function.
+ */
+export type InputSource = TSchema | StandardSchemaV1 | InputParser;
+
+/** A TypeBox schema made optional with `Type.Optional(…)`: the input may be left out. */
+type OptionalSchema = { readonly [OptionalKind]: 'Optional' };
+
+/** The type a handler receives for the input source `Src`; `unknown` for no source. */
+export type HandlerInputOf<Src> = Src extends StandardSchemaV1
+  ? StandardOutput<Src>
+  : Src extends TSchema
+    ? Src extends OptionalSchema
+      ? Static<Src> | undefined
+      : Static<Src>
+    : Src extends InputParser<infer I>
+      ? I
+      : unknown;
+
+/** The type a caller may send for the input source `Src` (a parser accepts anything). */
+export type CallerInputOf<Src> = Src extends StandardSchemaV1
+  ? StandardInput<Src>
+  : Src extends TSchema
+    ? HandlerInputOf<Src>
+    : unknown;
+
+/** An operation with a validated input: the handler's input type follows from `input`. */
+export interface OperationSpec<S, Src = InputSource, R = unknown> {
+  /** A TypeBox schema, a Standard Schema or a parser; invalid input is an `InvalidInputError`. */
+  input: Src;
+  handler: OperationHandler<S, HandlerInputOf<Src>, R>;
+}
+
+/** A query with a validated input. */
+export interface QuerySpec<S, Src = InputSource, R = unknown> {
+  /** A TypeBox schema, a Standard Schema or a parser; invalid input is an `InvalidInputError`. */
+  input: Src;
+  handler: QueryHandler<S, HandlerInputOf<Src>, R>;
+}
+
+/** One entry of `operations`: a bare handler (input `unknown`) or a spec with an input source. */
+export type OperationEntry<S, Src = unknown> = OperationHandler<S> | OperationSpec<S, Src>;
+
+/** One entry of `queries`: a bare query handler (input `unknown`) or a spec with an input source. */
+export type QueryEntry<S, Src = unknown> = QueryHandler<S> | QuerySpec<S, Src>;
+
+/** The types of one operation or query as a caller sees them. */
+export interface Signature<I = unknown, R = unknown> {
+  /** What a caller sends. */
+  input: I;
+  /** What the caller gets back (after a JSON round trip). */
+  result: R;
+}
+
+/** Signatures by operation or query name. */
+export type SignatureMap = Record<string, Signature>;
+
+type EntryResult<E> = E extends { handler: (...args: never[]) => infer O } ? O : E extends (...args: never[]) => infer O ? O : never;
+
+/** The {@link Signature}s of an `operations` object. */
+export type OperationSignatures<O> = {
+  [K in keyof O]: Signature<O[K] extends { input: infer Src } ? CallerInputOf<Src> : unknown, EntryResult<O[K]> extends { result: infer R } ? R : never>;
+};
+
+/** The {@link Signature}s of a `queries` object. */
+export type QuerySignatures<Q> = {
+  [K in keyof Q]: Signature<Q[K] extends { input: infer Src } ? CallerInputOf<Src> : unknown, EntryResult<Q[K]>>;
+};
+
+/** A JSON Schema object (draft-07 compatible), as plain JSON. */
+export type JsonSchema = { readonly [keyword: string]: unknown };
+
+/** What a definition says about one operation or query, as JSON. */
+export interface InputDescriptor {
+  /** JSON Schema of the input, when the entry declares a schema (a parser or a bare handler has none). */
+  input?: JsonSchema;
+  /** True when the input may be left out (an empty payload); only set together with `input`. */
+  inputOptional?: true;
+}
+
+/**
+ * A serializable description of an actor type: its operations and queries and their input
+ * schemas. Workers register it so that a gateway without the actor's code can validate input
+ * and document each operation.
+ */
+export interface ActorDescriptor {
+  type: string;
+  operations: Record<string, InputDescriptor>;
+  queries: Record<string, InputDescriptor>;
+}
