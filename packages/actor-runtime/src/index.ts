@@ -28,6 +28,8 @@ export type {
   SignatureMap,
 } from './definition/types.js';
 export type { StandardSchemaV1 } from './definition/standard-schema.js';
+export { NoInput, Type } from './definition/schemas.js';
+export type { Static, TSchema } from './definition/schemas.js';
 export {
   ActorError,
   ConfigError,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ActorError, InvalidInputError, type OperationContext } from '@jetactor/actor-runtime';
+import { ActorError, InvalidInputError, type OperationContext, type QueryContext } from '@jetactor/actor-runtime';
 import { counter, parseAddInput } from '../src/index.js';
 
 const ctx = (op: string): OperationContext => ({ type: 'counter', key: 'k', op, seq: 1, time: new Date(0) });
@@ -57,5 +57,53 @@ describe('counter', () => {
     const run = () => ops.reduce((s, [op, input]) => counter.apply(s, op, input, ctx(op)).state, 0);
     expect(run()).toBe(9);
     expect(run()).toBe(run());
+  });
+});
+
+describe('counter input messages', () => {
+  it.each([
+    ['3', 'add: input must be an integer or {"value": <integer>}, got the string "3"'],
+    [1.5, 'add: input must be an integer, got 1.5'],
+    [[1], 'add: input must be an integer or {"value": <integer>}, got an array'],
+    [{ value: '2' }, 'add: input.value must be an integer, got the string "2"'],
+    [{ value: 1, extra: 2 }, 'add: unexpected property "extra" in input'],
+    [Number.MAX_SAFE_INTEGER + 1, `add: input must be <= ${Number.MAX_SAFE_INTEGER}, got ${Number.MAX_SAFE_INTEGER + 1}`],
+  ])('add %j: %s', (raw, message) => {
+    expect(() => counter.parseInput('add', raw)).toThrow(new InvalidInputError(message));
+  });
+
+  it('reset and get name what they take', () => {
+    expect(() => counter.parseInput('reset', 5)).toThrow('reset: input must be nothing, null or {}, got 5');
+    expect(() => counter.parseInput('get', { a: 1 })).toThrow('get: unexpected property "a" in input');
+  });
+});
+
+describe('counter query and description', () => {
+  const qctx: QueryContext = { type: 'counter', key: 'k', query: 'get', seq: 3, exists: true };
+
+  it('answers the query get from the state, and refuses input', () => {
+    expect(counter.query(7, 'get', undefined, qctx)).toBe(7);
+    expect(counter.query(7, 'get', {}, qctx)).toBe(7);
+    expect(() => counter.query(7, 'get', 1, qctx)).toThrow(InvalidInputError);
+  });
+
+  it('describes add, reset, get and the query get with their JSON Schemas', () => {
+    const safe = { type: 'integer', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER };
+    const none = { input: { description: 'nothing, null or {}', anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, properties: {} }] }, inputOptional: true };
+    expect(counter.describe()).toEqual({
+      type: 'counter',
+      operations: {
+        add: {
+          input: {
+            description: 'an integer or {"value": <integer>}',
+            anyOf: [safe, { type: 'object', additionalProperties: false, properties: { value: safe } }, { type: 'null' }],
+          },
+          inputOptional: true,
+        },
+        reset: none,
+        get: none,
+      },
+      queries: { get: none },
+    });
   });
 });
