@@ -2,6 +2,7 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import { KvWatchInclude, Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
+import { watchConsumerOf } from '../connection/nats-internals.js';
 import { defaultNames, stateKey, validateName, type ActorNames } from '../names.js';
 import { decodeJson, type StateRecord } from '../store/records.js';
 
@@ -95,16 +96,16 @@ export function createActorWatcher(nc: NatsConnection, opts: ActorWatcherOptions
       // The watch's ordered push consumer outlives stop() on the server for its inactive
       // threshold (5 minutes); delete it at once so that short watches (a page reload) do
       // not pile up consumers. Read at stop time: an ordered consumer renames itself on reset.
-      const consumer = (it as unknown as { _data?: { stream?: unknown; name?: unknown } })._data;
+      let consumer = watchConsumerOf(it);
       let stopped = false;
       return {
         stop: () => {
           if (stopped) return;
           stopped = true;
+          consumer = watchConsumerOf(it) ?? consumer;
           it.stop();
-          const stream = consumer?.stream;
-          const name = consumer?.name;
-          if (typeof stream !== 'string' || typeof name !== 'string' || nc.isClosed()) return;
+          if (!consumer || nc.isClosed()) return;
+          const { stream, name } = consumer;
           manager ??= jetstreamManager(nc);
           manager.then((m) => m.consumers.delete(stream, name)).catch(() => undefined);
         },

@@ -178,9 +178,4 @@ export function ackedPublisherOf(nc: NatsConnection): AckedPublisher {
   return p;
 }
 
-/** The subject a KV bucket stores `key` under, for writing (`$KV.<bucket>.<key>` by default). */
-export function kvWriteSubject(kv: KV, key: string): string {
-  const bucket = kv as unknown as { subjectForKey?: (k: string, edit?: boolean) => string; bucket?: string };
-  if (typeof bucket.subjectForKey === 'function') return bucket.subjectForKey(key, true);
-  return `$KV.${String(bucket.bucket)}.${key}`;
-}
+export { kvWriteSubject } from '../connection/nats-internals.js';

@@ -1,0 +1,33 @@
+/**
+ * The one module that reaches into nats.js past its public API. Each function says what it
+ * relies on; tests/nats-internals.test.ts pins that behaviour against a real server, so an
+ * upgrade of nats.js that changes it fails there and nowhere else.
+ */
+import type { KV } from '@nats-io/kv';
+import { jserrors } from '@nats-io/jetstream/internal';
+
+/**
+ * The subject a KV bucket stores `key` under, for writing (`$KV.<bucket>.<key>` unless the
+ * bucket is mirrored or uses an API prefix). Relies on the KV implementation's
+ * `subjectForKey(key, edit)` (nats.js kv 3.x), falling back to the default layout.
+ */
+export function kvWriteSubject(kv: KV, key: string): string {
+  const bucket = kv as unknown as { subjectForKey?: (k: string, edit?: boolean) => string; bucket?: string };
+  if (typeof bucket.subjectForKey === 'function') return bucket.subjectForKey(key, true);
+  return `$KV.${String(bucket.bucket)}.${key}`;
+}
+
+/**
+ * The stream and name of the ordered consumer behind a KV watch, read when asked (an ordered
+ * consumer renames itself when it resets). Relies on the watch iterator's `_data` holding the
+ * consumer info (nats.js kv 3.x); undefined when it does not.
+ */
+export function watchConsumerOf(it: unknown): { stream: string; name: string } | undefined {
+  const data = (it as { _data?: { stream?: unknown; name?: unknown } } | null)?._data;
+  return typeof data?.stream === 'string' && typeof data.name === 'string' ? { stream: data.stream, name: data.name } : undefined;
+}
+
+/** True for the error nats.js raises when the server or account has no JetStream. */
+export function isJetStreamNotEnabled(err: unknown): boolean {
+  return err instanceof jserrors.JetStreamNotEnabled;
+}
