@@ -61,6 +61,7 @@ export {
   validateName,
 } from './names.js';
 export type { ActorNames, ParsedSubject } from './names.js';
+export { isJetStreamNotEnabled, kvWriteSubject, watchConsumerOf } from './connection/nats-internals.js';
 export { assertServerVersion, compareVersions, connectFromEnv, connectionOptionsFromEnv, MIN_SERVER_VERSION } from './connection/connect.js';
 export { defaultTopology, partitionsOfStream, partitionTransform, provisionTopology } from './store/provision.js';
 export type { Topology, TopologyOptions } from './store/provision.js';
