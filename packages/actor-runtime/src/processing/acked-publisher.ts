@@ -1,5 +1,4 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
 import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { TimeoutError } from '../errors.js';
 
