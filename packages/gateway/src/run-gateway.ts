@@ -45,6 +45,16 @@ function port(env: NodeJS.ProcessEnv): number {
   return n;
 }
 
+/** Names from the environment: `ACTORS_INBOX_PREFIX`, the prefix callers are answered under (as the workers'). */
+function namesFrom(env: NodeJS.ProcessEnv, names: Partial<ActorNames> | undefined): Partial<ActorNames> | undefined {
+  const raw = env.ACTORS_INBOX_PREFIX;
+  if (raw === undefined || raw.trim() === '') return names;
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(raw) || raw.length > 128) {
+    throw new RangeError(`ACTORS_INBOX_PREFIX must be literal subject tokens of [A-Za-z0-9_-] joined by '.', got '${raw.slice(0, 64)}'`);
+  }
+  return { ...names, inboxPrefix: raw };
+}
+
 function rateLimit(env: NodeJS.ProcessEnv): number {
   const raw = env.GATEWAY_RATE_LIMIT;
   if (raw === undefined || raw.trim() === '') return GATEWAY_DEFAULTS.rateLimitPerMinute;
@@ -61,7 +71,8 @@ function rateLimit(env: NodeJS.ProcessEnv): number {
  * plain comma list of all-scope tokens), `GATEWAY_AUTH` (`off` to run without auth on
  * purpose; without tokens and without it, only a loopback `HOST` may start, with auth
  * off and a loud warning), `GATEWAY_RATE_LIMIT` (requests per client per minute, 6000;
- * 0 = off), and `NATS_URL` plus credentials as the runtime's `connectionOptionsFromEnv()`
+ * 0 = off), `ACTORS_INBOX_PREFIX` (the inbox prefix calls are answered under, as the
+ * workers'; default `_INBOX`), and `NATS_URL` plus credentials as the runtime's `connectionOptionsFromEnv()`
  * reads them. Listens at once; NATS connects in the background and the API answers
  * 503 until it does.
  */
@@ -95,7 +106,7 @@ export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningG
   const nats = connectInBackground({
     connectionOptions: { ...connectionOptionsFromEnv(env, 'jetactor-gateway'), ...opts.connectionOptions },
     actors: opts.actors ?? [counter],
-    names: opts.names,
+    names: namesFrom(env, opts.names),
     log,
     connect: opts.connect,
   });

@@ -4,7 +4,8 @@
  * NATS call cannot make the gateway write into a bucket, and a forged dead letter cannot make
  * a resubmit publish anywhere but to a valid operation subject.
  */
-import { createActorClient, REPLY_HEADER, type ActorClient, type OperationReply } from '@jetactor/actor-runtime';
+import { createActorClient, createWorker, REPLY_HEADER, type ActorClient, type OperationReply } from '@jetactor/actor-runtime';
+import { counter } from '@jetactor/counter-actor';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -13,6 +14,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { InjectOptions } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runGateway } from '../src/run-gateway.js';
 import { errorOf } from './support/http.js';
 import { startInProcessStack, type InProcessStack } from './support/in-process-stack.js';
 
@@ -210,5 +212,32 @@ describe('the gateway, against a hostile NATS client', () => {
     const stored = await jsm.streams.getMessage('ACTORS', { seq });
     expect(stored?.subject).toMatch(/^\d+\.actors\.counter\.poison\.add$/);
     expect(stored?.string()).toBe('"seven"');
+  });
+});
+
+describe('another inbox prefix (ACTORS_INBOX_PREFIX)', () => {
+  it('is what the gateway creates its inboxes under and answers NATS calls on', async () => {
+    const server = await startNatsServer();
+    const nc = await connect({ servers: server.url });
+    const worker = createWorker({ nc, actors: [counter], partitions: 2, leaseTtlMs: 2000, heartbeatMs: 400, logger: log, names: { inboxPrefix: 'tenant.inbox' } });
+    const gateway = await runGateway({ env: { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1', ACTORS_INBOX_PREFIX: 'tenant.inbox' }, logger: log });
+    const tenant = await connect({ servers: server.url, inboxPrefix: 'tenant.inbox' });
+    try {
+      await worker.start();
+      await waitFor(() => worker.settled(), { timeoutMs: 15_000, message: 'the worker to own its partitions' });
+      await gateway.nats.firstConnect;
+      // The worker replies only under tenant.inbox: a call through the gateway resolves only if its inbox is there.
+      const res = await gateway.app.inject({ method: 'POST', url: '/api/actors/counter/t1/add?wait=true', payload: '4', headers: { 'content-type': 'application/json' } });
+      expect(res.json()).toMatchObject({ result: 4 });
+      const reply = await tenant.request('actors.call.counter.t1.add', '1', { timeout: 5_000 });
+      expect(reply.json<{ result: number }>().result).toBe(5);
+      await expect(runGateway({ env: { NATS_URL: server.url, PORT: '0', ACTORS_INBOX_PREFIX: 'bad.*' }, logger: log })).rejects.toThrow(/ACTORS_INBOX_PREFIX/);
+    } finally {
+      await tenant.close();
+      await gateway.close();
+      await worker.stop();
+      await nc.close();
+      await server.stop();
+    }
   });
 });
