@@ -57,6 +57,7 @@ export {
   operationSubject,
   parseStoredSubject,
   partitionOf,
+  querySubject,
   stateKey,
   validateName,
 } from './names.js';
@@ -75,6 +76,14 @@ export type { Worker, WorkerHooks, WorkerOptions } from './worker.js';
 export { createActorClient, INVALID_DEAD_LETTER } from './client/actor-client.js';
 export { MAX_PAGE_LIMIT, parseCursor } from './client/list-actors.js';
 export type { ListOptions, ListPage } from './client/list-actors.js';
+export { createTypedClient } from './client/typed-client.js';
+export type { ActorHandle, CallOptions, InputArgs, ReadOptions, SignalOptions, TypedCallResult, TypedClient, TypedSnapshot } from './client/typed-client.js';
+export { createQueryClient, runQuery } from './client/query-client.js';
+export type { QueryClient, QueryClientOptions } from './client/query-client.js';
+export { QUERY_QUEUE, startQueryService } from './queries/query-service.js';
+export type { QueryService, QueryServiceOptions } from './queries/query-service.js';
+export { QueryHeaders } from './queries/protocol.js';
+export type { QueryOptions, QueryResult } from './queries/protocol.js';
 export { createActorWatcher } from './client/actor-watcher.js';
 export type { ActorChange, ActorWatch, ActorWatcher, ActorWatcherOptions, WatchOptions } from './client/actor-watcher.js';
 export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, ClusterStatus, DeadLetter, SignalResult } from './client/actor-client.js';

@@ -12,4 +12,7 @@ export type { Static, TSchema } from '@sinclair/typebox';
  * The input of an operation or query that takes none: nothing (an empty payload), `null` or
  * `{}`. Anything else is an `InvalidInputError` (`reset: input must be nothing, null or {}, got 5`).
  */
-export const NoInput = Type.Optional(Type.Union([Type.Null(), Type.Object({}, { additionalProperties: false })], { description: 'nothing, null or {}' }));
+export const NoInput = Type.Optional(
+  // Typed as exactly what it accepts: TypeBox types an empty object schema as `{}`, which TypeScript reads as "any non-null value".
+  Type.Unsafe<null | Record<string, never>>(Type.Union([Type.Null(), Type.Object({}, { additionalProperties: false })], { description: 'nothing, null or {}' })),
+);
