@@ -32,6 +32,8 @@ export const ErrorCode = {
   IdempotencyKeyReused: 'IDEMPOTENCY_KEY_REUSED',
   /** The operations stream reached its byte bound; new operations are refused until workers catch up. */
   StreamFull: 'STREAM_FULL',
+  /** A dead letter names no valid operation subject; it is not resubmitted. */
+  InvalidDeadLetter: 'INVALID_DEAD_LETTER',
 } as const;
 /** One of the {@link ErrorCode} values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

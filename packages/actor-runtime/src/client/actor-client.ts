@@ -150,7 +150,7 @@ function deadLetterOf(dlqSeq: number, subject: string, h: MsgHdrs | undefined, d
 const MEMBER_STALE_MS = 15_000;
 
 /** Code of the error {@link ActorClient.resubmit} throws for a dead letter whose stored subject is no operation subject. */
-export const INVALID_DEAD_LETTER = 'INVALID_DEAD_LETTER';
+export const INVALID_DEAD_LETTER = ErrorCode.InvalidDeadLetter;
 
 /** JetStream's "storing the message failed" (`JSStreamStoreFailedF`): with `discard: new`, the byte or message bound is reached. */
 const JS_STREAM_STORE_FAILED = 10077;

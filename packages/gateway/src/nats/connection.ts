@@ -3,13 +3,13 @@ import {
   createActorClient,
   createActorWatcher,
   defaultNames,
+  isJetStreamNotEnabled,
   type ActorClient,
   type ActorWatcher,
   type ActorNames,
   type AnyActorDefinition,
 } from '@jetactor/actor-runtime';
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { jserrors } from '@nats-io/jetstream/internal';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
 import type { Service } from '@nats-io/services';
 import { connect as natsConnect } from '@nats-io/transport-node';
@@ -154,7 +154,7 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
       try {
         manager = await jsm.jsm;
       } catch (err) {
-        if (err instanceof jserrors.JetStreamNotEnabled) return ['JetStream'];
+        if (isJetStreamNotEnabled(err)) return ['JetStream'];
         throw err;
       }
       const wanted: Array<[stream: string, label: string]> = [

@@ -1,6 +1,5 @@
-import { ActorError, ErrorCode, OperationFailedError } from '@jetactor/actor-runtime';
+import { ActorError, ErrorCode, isJetStreamNotEnabled, OperationFailedError } from '@jetactor/actor-runtime';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { jserrors } from '@nats-io/jetstream/internal';
 import {
   ClosedConnectionError,
   ConnectionError,
@@ -37,7 +36,7 @@ const FASTIFY_CODES: Readonly<Record<string, GatewayError['code']>> = {
 /** No stream captures the subject (no responders to a publish) or the stream/bucket is missing. */
 function isNotProvisioned(err: unknown): boolean {
   return (
-    err instanceof jserrors.JetStreamNotEnabled ||
+    isJetStreamNotEnabled(err) ||
     (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)
   );
 }
