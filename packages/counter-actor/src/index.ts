@@ -1,10 +1,7 @@
 /**
  * @packageDocumentation
- * The counter actor (add / reset / get) and the worker entry point that hosts it.
+ * The counter actor (add / reset / get). The default worker entry (`dist/main.js`) hosts it
+ * with the runtime's `runWorker`.
  */
 export { counter, parseAddInput } from './counter.js';
 export type { Counter } from './counter.js';
-export { DEFAULT_METRICS_PORT, WORKER_METRICS_PREFIX, createWorkerMetrics, startMetricsServer } from './metrics.js';
-export type { MetricsServer, MetricsServerOptions, Readiness, WorkerMetrics, WorkerMetricsOptions } from './metrics.js';
-export { runWorker } from './run-worker.js';
-export type { RunWorkerOptions } from './run-worker.js';

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Worker entry point: `node packages/counter-actor/dist/main.js` (what `npm run worker` runs).
-import { runWorker } from './run-worker.js';
+// The default worker: `node packages/counter-actor/dist/main.js` (what `npm run worker` and
+// `npm start` run) hosts the counter and the tally.
+import { runWorker } from '@jetactor/actor-runtime';
+import { counter } from './counter.js';
 
-runWorker().catch((err: unknown) => {
+runWorker({ actors: [counter] }).catch((err: unknown) => {
   console.error(err instanceof Error ? `worker failed to start: ${err.message}` : err);
   process.exit(1);
 });

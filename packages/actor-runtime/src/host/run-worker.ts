@@ -1,73 +1,57 @@
+/**
+ * The worker host: what a process that hosts actors runs. Connects to NATS from the
+ * environment, serves metrics, `/healthz` and `/readyz`, starts the worker and the query
+ * service, registers the hosted actor types for gateways, and stops gracefully on
+ * SIGINT/SIGTERM.
+ */
 import { connect } from '@nats-io/transport-node';
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import {
-  connectionOptionsFromEnv,
-  createWorker,
-  defaultNames,
-  type AnyActorDefinition,
-  type Worker,
-} from '@jetactor/actor-runtime';
 import { pino, type Logger } from 'pino';
-import { counter } from './counter.js';
-import { DEFAULT_METRICS_PORT, createWorkerMetrics, startMetricsServer, type MetricsServer, type Readiness } from './metrics.js';
+import { connectionOptionsFromEnv } from '../connection/connect.js';
+import type { AnyActorDefinition } from '../definition/define-actor.js';
+import { ConfigError } from '../errors.js';
+import { defaultNames } from '../names.js';
+import { startQueryService, type QueryService } from '../queries/query-service.js';
+import { createWorker } from '../worker.js';
+import type { Worker } from '../worker-options.js';
+import { intEnv, workerOptionsFromEnv } from './env.js';
+import { createWorkerMetrics } from './metrics.js';
+import { DEFAULT_METRICS_PORT, startMetricsServer, type MetricsServer, type MetricsServerOptions } from './metrics-server.js';
+import { readinessCheck, type HostState } from './readiness.js';
+import { registerActorTypes } from './registry.js';
 
 /** Options of {@link runWorker}; everything else comes from the environment. */
 export interface RunWorkerOptions {
-  actors?: readonly AnyActorDefinition[];
+  /** The actor definitions to host (at least one). */
+  actors: readonly AnyActorDefinition[];
+  /** Environment to read. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** Logger. Default: pino at `LOG_LEVEL` (info), JSON to stdout. */
   logger?: Logger;
+  /**
+   * Stop gracefully and exit the process on SIGINT/SIGTERM (exit code 0; 1 if stopping takes
+   * over 15 s). Default true; false leaves stopping to the caller (`RunningWorker.stop()`).
+   */
+  handleSignals?: boolean;
 }
 
-function intEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const v = env[name];
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new Error(`${name} must be an integer, got '${v}'`);
-  return n;
+/** A worker host started by {@link runWorker}. */
+export interface RunningWorker {
+  /** The worker. */
+  readonly worker: Worker;
+  /** Its NATS connection. */
+  readonly nc: NatsConnection;
+  /** `http://<host>:<port>` of `/metrics`, `/healthz` and `/readyz`; undefined when off or not listening. */
+  readonly metricsUrl: string | undefined;
+  /** Hands the partitions over, stops the query service and the metrics server, drains NATS. */
+  stop(): Promise<void>;
 }
 
-/** How long `/readyz` waits for the stream and bucket check, in ms. */
-const READINESS_TIMEOUT_MS = 2_000;
+/** How long a graceful stop may take after a signal before the process exits anyway, in ms. */
+const SHUTDOWN_TIMEOUT_MS = 15_000;
 
-/** `/readyz` of the worker: connected, started, and the stream and both buckets exist. */
-function readinessCheck(nc: NatsConnection, state: { connected: boolean; started: boolean }): () => Promise<Readiness> {
-  const names = defaultNames();
-  const wanted = [names.stream, `KV_${names.stateBucket}`, `KV_${names.controlBucket}`];
-  return async () => {
-    if (nc.isClosed() || !state.connected) return { ready: false, reason: 'not connected to NATS' };
-    if (!state.started) return { ready: false, reason: 'worker starting' };
-    try {
-      const jsm = await jetstreamManager(nc, { timeout: READINESS_TIMEOUT_MS });
-      const missing: string[] = [];
-      for (const stream of wanted) {
-        try {
-          await jsm.streams.info(stream);
-        } catch (err) {
-          if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) missing.push(stream);
-          else throw err;
-        }
-      }
-      return missing.length === 0 ? { ready: true } : { ready: false, reason: `missing in JetStream: ${missing.join(', ')}` };
-    } catch (err) {
-      return { ready: false, reason: `JetStream check failed: ${err instanceof Error ? err.message : String(err)}` };
-    }
-  };
-}
-
-/**
- * Connects to NATS from the environment and runs a worker until SIGINT/SIGTERM, then
- * hands its partitions over and exits. Environment: `NATS_URL` and credentials,
- * `ACTORS_PARTITIONS`, `ACTORS_REPLICAS`, `WORKER_ID`, `LEASE_TTL_MS`, `HEARTBEAT_MS`,
- * `MAX_BATCH`, `MAX_CACHED_RECORDS`, `LOG_LEVEL`, `METRICS_PORT` (9464; 0 = off) and
- * `METRICS_HOST` (127.0.0.1) of the Prometheus `/metrics`, `/healthz` and `/readyz` server.
- */
-export async function runWorker(opts: RunWorkerOptions = {}): Promise<Worker> {
-  const env = opts.env ?? process.env;
-  const log = opts.logger ?? pino({ level: env.LOG_LEVEL ?? 'info', base: { service: 'worker' } });
-  const nc = await connect(connectionOptionsFromEnv(env, 'jetactor-worker'));
-  log.info({ server: nc.getServer() }, 'connected to NATS');
-  const state = { connected: true, started: false };
+/** Logs connection state changes and tracks whether NATS is connected (for `/readyz`). */
+function trackConnection(nc: NatsConnection, state: HostState, log: Logger): void {
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect' || s.type === 'reconnect') {
@@ -76,69 +60,91 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<Worker> {
       }
     }
   })();
-  const metricsPort = intEnv(env, 'METRICS_PORT') ?? DEFAULT_METRICS_PORT;
-  if (metricsPort < 0 || metricsPort > 65535) throw new Error(`METRICS_PORT must be 0 (off) to 65535, got ${metricsPort}`);
-  const metrics = metricsPort > 0 ? createWorkerMetrics() : undefined;
-  let metricsServer: MetricsServer | undefined;
-  if (metrics) {
-    try {
-      metricsServer = await startMetricsServer({
-        port: metricsPort,
-        host: env.METRICS_HOST || '127.0.0.1',
-        registry: metrics.registry,
-        readiness: readinessCheck(nc, state),
-        log,
-      });
-      log.info({ url: metricsServer.url }, 'metrics, /healthz and /readyz listening');
-    } catch (err) {
-      // Metrics are not worth a worker: a second worker on one host keeps running without them.
-      log.warn({ err, port: metricsPort }, 'metrics server could not listen; running without it (set METRICS_PORT, 0 = off)');
-    }
-  }
-  const worker = createWorker({
-    nc,
-    actors: opts.actors ?? [counter],
-    id: env.WORKER_ID || undefined,
-    names: env.ACTORS_INBOX_PREFIX ? { inboxPrefix: env.ACTORS_INBOX_PREFIX } : undefined,
-    partitions: intEnv(env, 'ACTORS_PARTITIONS'),
-    replicas: intEnv(env, 'ACTORS_REPLICAS'),
-    leaseTtlMs: intEnv(env, 'LEASE_TTL_MS'),
-    heartbeatMs: intEnv(env, 'HEARTBEAT_MS'),
-    maxBatch: intEnv(env, 'MAX_BATCH'),
-    maxCachedRecords: intEnv(env, 'MAX_CACHED_RECORDS'),
-    maxStateBytes: intEnv(env, 'MAX_STATE_BYTES'),
-    topology: definedOnly({
-      maxBytes: intEnv(env, 'ACTORS_MAX_BYTES'),
-      retainMs: intEnv(env, 'ACTORS_RETAIN_MS'),
-    }),
-    logger: log,
-    hooks: metrics?.hooks,
-  });
-  metrics?.attach(worker);
-  await worker.start();
-  state.started = true;
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 15_000);
-    force.unref();
-    try {
-      await worker.stop();
-      await metricsServer?.close();
-      await nc.drain();
-    } finally {
-      clearTimeout(force);
-      process.exit(0);
-    }
-  };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  return worker;
 }
 
-/** The fields of `o` that are set (so a missing variable keeps the runtime's default). */
-function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+/** Starts the metrics server on `METRICS_PORT`/`METRICS_HOST`; undefined when off or when the port is taken. */
+async function metricsServerFrom(env: NodeJS.ProcessEnv, opts: Omit<MetricsServerOptions, 'port' | 'host'>): Promise<MetricsServer | undefined> {
+  const port = intEnv(env, 'METRICS_PORT') ?? DEFAULT_METRICS_PORT;
+  if (port < 0 || port > 65535) throw new ConfigError(`METRICS_PORT must be 0 (off) to 65535, got ${port}`);
+  if (port === 0) return undefined;
+  try {
+    const server = await startMetricsServer({ ...opts, port, host: env.METRICS_HOST || '127.0.0.1' });
+    opts.log?.info({ url: server.url }, 'metrics, /healthz and /readyz listening');
+    return server;
+  } catch (err) {
+    // Metrics are not worth a worker: a second worker on one host keeps running without them.
+    opts.log?.warn({ err, port }, 'metrics server could not listen; running without it (set METRICS_PORT, 0 = off)');
+    return undefined;
+  }
+}
+
+/**
+ * Hosts `actors`: connects to NATS from the environment and runs a worker until
+ * SIGINT/SIGTERM, then hands its partitions over and exits. Environment: `NATS_URL` and
+ * credentials, `ACTORS_PARTITIONS`, `ACTORS_REPLICAS`, `WORKER_ID`, `LEASE_TTL_MS`,
+ * `HEARTBEAT_MS`, `MAX_BATCH`, `MAX_CACHED_RECORDS`, `MAX_STATE_BYTES`, `ACTORS_MAX_BYTES`,
+ * `ACTORS_RETAIN_MS`, `ACTORS_INBOX_PREFIX`, `LOG_LEVEL`, `METRICS_PORT` (9464; 0 = off) and
+ * `METRICS_HOST` (127.0.0.1) of the Prometheus `/metrics`, `/healthz` and `/readyz` server.
+ *
+ * ```ts
+ * import { runWorker } from '@jetactor/actor-runtime';
+ * import { cart } from './cart.js';
+ * await runWorker({ actors: [cart] });
+ * ```
+ */
+export async function runWorker(opts: RunWorkerOptions): Promise<RunningWorker> {
+  if (!opts || !Array.isArray(opts.actors) || opts.actors.length === 0) {
+    throw new ConfigError('runWorker: actors must list at least one actor definition');
+  }
+  const env = opts.env ?? process.env;
+  const settings = workerOptionsFromEnv(env);
+  const names = defaultNames(settings.names);
+  const log = opts.logger ?? pino({ level: env.LOG_LEVEL ?? 'info', base: { service: 'worker' } });
+  const nc = await connect(connectionOptionsFromEnv(env, 'jetactor-worker'));
+  log.info({ server: nc.getServer() }, 'connected to NATS');
+  const state: HostState = { connected: true, started: false };
+  trackConnection(nc, state, log);
+  const metrics = intEnv(env, 'METRICS_PORT') === 0 ? undefined : createWorkerMetrics();
+  let metricsServer: MetricsServer | undefined;
+  let queries: QueryService | undefined;
+  let worker: Worker;
+  try {
+    if (metrics) metricsServer = await metricsServerFrom(env, { registry: metrics.registry, readiness: readinessCheck(nc, state, names), log });
+    worker = createWorker({ ...settings, nc, actors: opts.actors, logger: log, hooks: metrics?.hooks });
+    metrics?.attach(worker);
+    await worker.start();
+    queries = startQueryService({ nc, actors: opts.actors, names, log });
+    const registered = await registerActorTypes(nc, opts.actors, { names, workerId: worker.id });
+    log.info({ types: registered.map((r) => r.descriptor.type) }, 'actor types registered');
+  } catch (err) {
+    await metricsServer?.close();
+    await nc.close();
+    throw err;
+  }
+  state.started = true;
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      await worker.stop();
+      await queries?.stop();
+      await metricsServer?.close();
+      await nc.drain();
+    })());
+  if (opts.handleSignals !== false) {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      log.info({ signal }, 'shutting down');
+      setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
+      stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  return { worker, nc, metricsUrl: metricsServer?.url, stop };
 }
