@@ -46,17 +46,31 @@ export interface OperationOutcome<S, R = unknown> {
 }
 
 /**
- * A pure, deterministic operation handler: no I/O, no clocks, no randomness — only `state`,
- * `input` and `ctx`. It may change `state` in place and return it. A throw fails the
- * operation (code `HANDLER_ERROR`, or the code of a thrown `ActorError`) and leaves the state
- * as it was. See the README's "Handler contract".
+ * An operation handler: `(state, input, ctx) => ({ state, result })`. The handler contract
+ * (the README's "Handler contract" says the same):
+ *
+ * - **Pure and deterministic.** It reads only `state`, `input` and `ctx` (type, key, op, seq,
+ *   time) and does no I/O, no `Date.now()`, no `Math.random()`: after a crash or a hand-over
+ *   the next owner replays operations from the checkpoint and must reach the same state.
+ * - **Returns `{ state, result }`**, both JSON-serializable (plain objects, arrays, strings,
+ *   finite numbers, booleans, null; `undefined` as the result is sent as `null`). Each at most
+ *   the worker's `maxStateBytes` as JSON (default: the server's `max_payload` − 1 KiB). A state
+ *   that is not JSON or too large fails the operation (`STATE_NOT_SERIALIZABLE`,
+ *   `STATE_TOO_LARGE`; `RESULT_…` for the result).
+ * - **May change `state` in place** and return it: the handler gets its own copy, parsed
+ *   from the stored JSON. A state that serializes as it was writes nothing.
+ * - **A throw fails the operation**: the caller gets `HANDLER_ERROR` (or the `code` of a
+ *   thrown `ActorError`), the state stays as it was (changes made before the throw are
+ *   dropped), the operation is kept as a dead letter, and the partition moves on.
  */
 export type OperationHandler<S, I = unknown, R = unknown> = (state: S, input: I, ctx: OperationContext) => OperationOutcome<S, R>;
 
 /**
- * A read-only query: computes a result from the stored state, without a trip through the
- * stream and without changing anything (a change to `state` is discarded). Same rules as an
- * {@link OperationHandler}: pure, deterministic, a JSON-serializable result.
+ * A read-only query: `(state, input, ctx) => result`, answered from the stored state without
+ * a trip through the stream (and so without ordering after operations still in the stream:
+ * pass `minSeq` to wait for one). Same contract as an {@link OperationHandler}: pure,
+ * deterministic, a JSON-serializable result; a change to `state` is discarded; a throw is
+ * `HANDLER_ERROR` (or the thrown `ActorError`'s code) for the caller only.
  */
 export type QueryHandler<S, I = unknown, R = unknown> = (state: S, input: I, ctx: QueryContext) => R;
 
