@@ -138,6 +138,21 @@ export interface ErrorBody {
 
 /** Converts any thrown value into an {@link ErrorBody}, hiding internals of non-actor errors. */
 export function toErrorBody(err: unknown): ErrorBody {
-  if (err instanceof ActorError) return { code: err.code, message: err.message };
-  return { code: ErrorCode.HandlerError, message: err instanceof Error ? err.message : String(err) };
+  // A handler may throw anything: a code with a newline or a megabyte-long message must not
+  // become a header or a reply that cannot be sent (a partition stuck on its own error).
+  let code: string = ErrorCode.HandlerError;
+  let message: string;
+  try {
+    if (err instanceof ActorError && typeof err.code === 'string' && ERROR_CODE_SHAPE.test(err.code)) code = err.code;
+    message = err instanceof Error ? String(err.message) : String(err);
+  } catch {
+    message = 'the handler threw a value that cannot be shown';
+  }
+  if (message.length > MAX_ERROR_MESSAGE) message = `${message.slice(0, MAX_ERROR_MESSAGE)}…`;
+  return { code, message };
 }
+
+/** What an error code may look like: `UPPER_SNAKE_CASE`, at most 64 characters. */
+const ERROR_CODE_SHAPE = /^[A-Z][A-Z0-9_]{0,63}$/;
+/** Longest error message kept in a reply, an outcome or a dead letter. */
+const MAX_ERROR_MESSAGE = 2048;

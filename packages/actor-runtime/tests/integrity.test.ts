@@ -5,6 +5,7 @@
  */
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { createConnection } from 'node:net';
 import { headers, type Msg, type Subscription } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
@@ -230,5 +231,72 @@ describe('a record cache smaller than one batch', () => {
     } finally {
       await small.stop();
     }
+  });
+});
+
+/** Sends raw NATS protocol lines (after CONNECT) and waits for the server's PONG. */
+async function rawProtocol(port: number, lines: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    let buf = '';
+    sock.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('INFO') && !buf.includes('sent')) {
+        buf += 'sent';
+        sock.write(`CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1}\r\n${lines}PING\r\n`);
+      }
+      if (buf.includes('PONG')) {
+        sock.end();
+        resolve();
+      }
+    });
+    sock.on('error', reject);
+  });
+}
+
+/** An HPUB frame with a raw header block (`NATS/1.0` line and header lines, unchecked). */
+function hpub(subject: string, headerLines: string[], payload: string): string {
+  const hdr = `NATS/1.0\r\n${headerLines.map((l) => `${l}\r\n`).join('')}\r\n`;
+  return `HPUB ${subject} ${Buffer.byteLength(hdr)} ${Buffer.byteLength(hdr) + Buffer.byteLength(payload)}\r\n${hdr}${payload}\r\n`;
+}
+
+describe('what a raw-protocol publisher or a hostile handler can store', () => {
+  it('a malformed header block (name with a space, non-ASCII name, bare newline in a value) does not block the partition', async () => {
+    const key = 'rawhdr';
+    await client.call('counter', key, 'add', 1);
+    await rawProtocol(server.port, [
+      hpub(`actors.counter.${key}.add`, ['Bad Key: x'], '1'),
+      hpub(`actors.counter.${key}.add`, ['Ключ: x'], '1'),
+      hpub(`actors.counter.${key}.add`, ['Jetactor-Reply: _INBOX.a\nb: c'], '1'),
+    ].join(''));
+    // In order after them on the same key: applied, so the partition moved past all three.
+    const after = await client.call('counter', key, 'add', 1, { timeoutMs: 10_000 });
+    expect(after.result).toBeGreaterThanOrEqual(2);
+    expect((await client.read('counter', key)).state).toBe(after.result);
+  });
+
+  it('a subject near the control-line limit is a dead letter, not a dropped worker connection', async () => {
+    for (const len of [4000, 4030, 4060]) nc.publish(`actors.counter.${'k'.repeat(len)}.add`, '1');
+    await nc.flush();
+    expect((await client.call('counter', 'after-long', 'add', 1, { timeoutMs: 10_000 })).result).toBe(1);
+    const dlq = await waitFor(
+      async () => (await client.deadLetters({ limit: 1000 })).items.filter((d) => d.code === ErrorCode.InvalidKey && d.subject.length > 4000),
+      { timeoutMs: 10_000, message: 'dead letters of the long keys' },
+    );
+    expect(dlq.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('an error code with a newline and a 2 MiB error message are error results, and the partition moves on', async () => {
+    const a = await callError('hostile', 'errs', 'badCode');
+    expect(a.code).toBe(ErrorCode.HandlerError);
+    let b: unknown;
+    try {
+      await client.call('hostile', 'errs', 'hugeError', undefined, { idempotencyKey: 'huge-1' });
+    } catch (err) {
+      b = err;
+    }
+    expect(b).toBeInstanceOf(OperationFailedError);
+    expect((b as OperationFailedError).message.length).toBeLessThan(4096);
+    expect((await client.call('hostile', 'errs', 'inc')).result).toBe(1);
   });
 });

@@ -21,6 +21,8 @@ interface Sample {
 export class RetentionLoop {
   private readonly samples: Sample[] = [];
   private running = false;
+  /** The stream incarnation (creation time) the samples belong to. */
+  private samplesOf = 0;
 
   constructor(
     private readonly topology: () => Topology | null,
@@ -39,12 +41,20 @@ export class RetentionLoop {
     if (!topo) return null;
     const { jsm, control } = topo;
     const info = await jsm.streams.info(this.names.stream);
+    // Samples of another incarnation of the stream say nothing about this one (its seqs restart).
+    const created = Date.parse(info.created);
+    if (created !== topo.streamCreated) return null;
+    if (this.samplesOf !== created) {
+      this.samples.length = 0;
+      this.samplesOf = created;
+    }
     this.samples.push({ at: now, lastSeq: info.state.last_seq });
     // The newest sample at least retainMs old bounds what may go; older ones are not needed.
     let idx = -1;
     for (let i = 0; i < this.samples.length && (this.samples[i] as Sample).at <= now - this.retainMs; i++) idx = i;
     if (idx < 0) return { floor: 0, firstSeq: info.state.first_seq };
-    const byAge = (this.samples[idx] as Sample).lastSeq + 1;
+    // Never above what the stream holds now: a message stored after this read is kept.
+    const byAge = Math.min((this.samples[idx] as Sample).lastSeq, info.state.last_seq) + 1;
     this.samples.splice(0, idx);
     let floor = byAge;
     for (let p = 0; p < topo.partitions && floor > info.state.first_seq; p++) {

@@ -1,6 +1,6 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
-import { TimeoutError } from '../errors.js';
+import { FencedError, TimeoutError } from '../errors.js';
 
 /** What the stream stored. */
 export interface PublishAck {
@@ -17,6 +17,11 @@ export interface AckedPublishOptions {
    * `create` (0) and `update(rev)` send.
    */
   expectedLastSubjectSequence?: number;
+  /**
+   * Checked right before the message is sent (after any wait for a window slot): false fails
+   * the publish with a {@link FencedError} and sends nothing. Fenced writers pass their lease check.
+   */
+  guard?: () => boolean;
 }
 
 /** Options of an {@link AckedPublisher}. */
@@ -51,7 +56,8 @@ const dec = new TextDecoder();
 export class AckedPublisher {
   private readonly window: number;
   private readonly timeoutMs: number;
-  private readonly prefix = createInbox();
+  /** The inbox prefix of this publisher's acks; nothing else may reply under it. */
+  readonly prefix = createInbox();
   private sub: Subscription | null = null;
   private next = 0;
   private readonly waiting = new Map<string, Waiting>();
@@ -76,6 +82,7 @@ export class AckedPublisher {
       await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
     }
     if (this.closed) throw new Error('publisher closed: the connection is closed');
+    if (opts.guard && !opts.guard()) throw new FencedError(`lease not held, refusing to write ${subject}`);
     this.ensureSubscribed();
     const reply = `${this.prefix}.${(this.next = (this.next + 1) % Number.MAX_SAFE_INTEGER)}`;
     let h: MsgHdrs | undefined;
@@ -131,26 +138,30 @@ export class AckedPublisher {
   }
 
   private onAck(msg: Msg): void {
-    const w = this.settle(msg.subject);
-    if (!w) return; // late ack of a publish that timed out
+    if (!this.waiting.has(msg.subject)) return; // late ack of a publish that timed out
     if (msg.data.length === 0) {
+      const w = this.settle(msg.subject) as Waiting;
       // A status message: 503 means no stream listens on the subject.
       const code = msg.headers?.code ?? 0;
       w.reject(new Error(code === 503 ? `no stream stores ${w.subject}` : `unexpected reply to a publish on ${w.subject} (status ${code})`));
       return;
     }
-    let body: { stream?: string; seq?: number; duplicate?: boolean; error?: { code: number; err_code?: number; description: string } };
+    let body: { stream?: unknown; seq?: unknown; duplicate?: boolean; error?: { code: number; err_code?: number; description: string } };
     try {
       body = JSON.parse(dec.decode(msg.data)) as typeof body;
     } catch {
-      w.reject(new Error(`publish on ${w.subject}: unreadable ack`));
+      return; // not an ack: wait for the real one (or the timeout)
+    }
+    if (body.error && typeof body.error.code === 'number') {
+      const w = this.settle(msg.subject) as Waiting;
+      w.reject(new JetStreamApiError({ code: body.error.code, err_code: body.error.err_code ?? 0, description: String(body.error.description) }));
       return;
     }
-    if (body.error) {
-      w.reject(new JetStreamApiError({ code: body.error.code, err_code: body.error.err_code ?? 0, description: body.error.description }));
-      return;
-    }
-    w.resolve({ stream: body.stream ?? '', seq: body.seq ?? 0, duplicate: body.duplicate === true });
+    // Only a stream's ack names the stream and its seq; anything else published to this inbox
+    // (a forged reply) is ignored, never taken for the ack of a record or checkpoint write.
+    if (typeof body.stream !== 'string' || typeof body.seq !== 'number') return;
+    const w = this.settle(msg.subject) as Waiting;
+    w.resolve({ stream: body.stream, seq: body.seq, duplicate: body.duplicate === true });
   }
 
   private sweep(): void {

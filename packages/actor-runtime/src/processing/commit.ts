@@ -69,6 +69,14 @@ export interface CommitterOptions {
   hooks?: ProcessorHooks;
 }
 
+/** A failed operation: its error result, dead letter and log line. */
+type Failure = { op: DecodedOp; error: ErrorBody; cause: unknown };
+
+/** The reply body (and kept outcome) of a failed operation. */
+function errorBody(f: Failure): string {
+  return JSON.stringify({ error: f.error, seq: f.op.seq });
+}
+
 /** Weight of one observed cache miss in the estimate of new keys. */
 const NEW_KEY_ALPHA = 0.02;
 
@@ -136,13 +144,16 @@ export class BatchCommitter {
       if (group) group.push(op);
       else groups.set(k, [op]);
     }
-    await this.foldAll(groups, folds);
+    // Dead letters and kept outcomes are stored before the records (and so before the
+    // checkpoint): a replay skips what a record already holds, so whatever an operation must
+    // leave behind besides its state has to be durable first. Replays store them again
+    // (a dead letter's msg id and an outcome's key make that harmless).
+    await this.foldAll(groups, folds, failures);
     if (this.o.aborted()) return;
 
     const { cache } = this.o;
     let dirtyCount = 0;
     const replies: Array<{ inbox: string; body: string }> = [];
-    const outcomes: Array<{ seq: number; body: string }> = [];
     const tombstones: Array<[string, number]> = [];
     const byOperation: Record<string, number> = {};
     for (const [k, f] of folds) {
@@ -152,16 +163,13 @@ export class BatchCommitter {
         if (f.rec.json === null) tombstones.push([k, f.rec.revision]);
       }
       if (f.replies) replies.push(...f.replies);
-      if (f.outcomes) outcomes.push(...f.outcomes);
       if (f.failures) failures.push(...f.failures);
       if (f.applied) for (const name of f.applied) byOperation[name] = (byOperation[name] ?? 0) + 1;
       if (f.trace) for (const t of f.trace) log.debug({ partition, type: t.op.type, key: t.op.key, op: t.op.op, seq: t.op.seq, state: t.state === null ? null : (JSON.parse(t.state) as unknown) }, 'applied');
     }
     for (const fail of failures) {
       const { op, error } = fail;
-      const body = JSON.stringify({ error, seq: op.seq });
-      if (op.reply) replies.push({ inbox: op.reply, body });
-      if (op.hasMsgId) outcomes.push({ seq: op.seq, body });
+      if (op.reply) replies.push({ inbox: op.reply, body: errorBody(fail) });
       log.warn(
         { partition, type: op.type.slice(0, 130), key: op.key.slice(0, 130), op: op.op.slice(0, 130), seq: op.seq, code: error.code, err: fail.cause instanceof ActorError ? undefined : fail.cause },
         `operation failed: ${error.message}`,
@@ -174,9 +182,6 @@ export class BatchCommitter {
       this.o.hooks?.onRefusedReply?.({ partition, seq: op.seq, reply: op.refusedReply });
     }
 
-    // Dead letters and kept outcomes are stored before the checkpoint moves past them; a
-    // replay writes them again (the dead letter's msg id and the outcome's key make that harmless).
-    await Promise.all([this.publishDeadLetters(failures), this.publishOutcomes(outcomes)]);
     const last = batch[batch.length - 1];
     if (last && last.seq > this.checkpointSeq) await this.writeCheckpoint(last.seq);
     for (const r of replies) {
@@ -204,7 +209,7 @@ export class BatchCommitter {
    * The records of this batch are held here, not only in the cache, so a cache smaller than
    * one batch's keys still works.
    */
-  private async foldAll(groups: Map<string, DecodedOp[]>, folds: Map<string, KeyFold>): Promise<void> {
+  private async foldAll(groups: Map<string, DecodedOp[]>, folds: Map<string, KeyFold>, nameFailures: readonly Failure[]): Promise<void> {
     const { cache, partition, actors, maxStateBytes, log } = this.o;
     const env = { actors, maxStateBytes, debug: log.isLevelEnabled('debug') };
     const bases = new Map<string, CachedRecord>();
@@ -224,8 +229,12 @@ export class BatchCommitter {
     }
     const fold = (k: string) => folds.set(k, foldKey(bases.get(k) ?? newRecord(partition), groups.get(k) ?? [], env));
     for (const k of groups.keys()) fold(k);
-    // Only a write checks a guess: a guessed key that writes nothing (a read, an error) is read now.
-    const unchecked = [...guessed].filter((k) => !folds.get(k)?.dirty);
+    // Only a write checks a guess: a guessed key that writes nothing (a read, an error) is read
+    // now, and so is one that leaves outcomes or dead letters (they are stored before any write).
+    const unchecked = [...guessed].filter((k) => {
+      const f = folds.get(k);
+      return !f?.dirty || f.failures !== undefined || f.outcomes !== undefined;
+    });
     if (unchecked.length > 0) {
       await this.load(unchecked, bases);
       for (const k of unchecked) {
@@ -234,6 +243,7 @@ export class BatchCommitter {
         fold(k);
       }
     }
+    await this.storeSideOutputs(nameFailures, folds.values());
     const existed = await this.writeRecords([...folds].filter(([, f]) => f.dirty).map(([k]) => k), folds, guessed);
     for (const k of guessed) this.learnNewKey(!existed.includes(k));
     if (existed.length > 0) {
@@ -242,8 +252,24 @@ export class BatchCommitter {
         guessed.delete(k);
         fold(k);
       }
+      await this.storeSideOutputs([], existed.map((k) => folds.get(k) as KeyFold));
       await this.writeRecords(existed.filter((k) => folds.get(k)?.dirty), folds, guessed);
     }
+  }
+
+  /** Stores the dead letters and kept outcomes of `failures` and of `folds`. */
+  private async storeSideOutputs(failures: readonly Failure[], folds: Iterable<KeyFold>): Promise<void> {
+    const dead: Failure[] = [...failures];
+    const outcomes: Array<{ seq: number; body: string }> = [];
+    for (const f of failures) if (f.op.hasMsgId) outcomes.push({ seq: f.op.seq, body: errorBody(f) });
+    for (const f of folds) {
+      if (f.outcomes) outcomes.push(...f.outcomes);
+      if (f.failures) {
+        dead.push(...f.failures);
+        for (const x of f.failures) if (x.op.hasMsgId) outcomes.push({ seq: x.op.seq, body: errorBody(x) });
+      }
+    }
+    await Promise.all([this.publishDeadLetters(dead), this.publishOutcomes(outcomes)]);
   }
 
   private learnNewKey(wasNew: boolean): void {
@@ -266,7 +292,7 @@ export class BatchCommitter {
       const body = rec.json === null ? `{"state":null${tail}${rec.seq}${meta},"deleted":true}` : `{"state":${rec.json}${tail}${rec.seq}${meta}}`;
       try {
         // Revision 0 is a create: the CAS fails if the key has any entry at all.
-        const ack = await publisher.publish(kvWriteSubject(topology.state, k), encodeText(body), { expectedLastSubjectSequence: rec.revision });
+        const ack = await publisher.publish(kvWriteSubject(topology.state, k), encodeText(body), { expectedLastSubjectSequence: rec.revision, guard: this.o.leaseValid });
         rec.revision = ack.seq;
         return true;
       } catch (err) {
@@ -315,7 +341,7 @@ export class BatchCommitter {
   private async publishDeadLetters(items: Array<{ op: DecodedOp; error: ErrorBody }>): Promise<void> {
     const subjectOf = this.o.deadLetterSubject;
     if (!subjectOf || items.length === 0 || this.o.aborted()) return;
-    const { js } = this.o.topology;
+    const { js, streamCreated } = this.o.topology;
     const stream = this.o.names.stream;
     await Promise.all(
       items.map(({ op, error }) => {
@@ -325,8 +351,11 @@ export class BatchCommitter {
         h.set(DeadLetterHeaders.Code, error.code);
         h.set(DeadLetterHeaders.Message, error.message.replace(/[\r\n]+/g, ' ').slice(0, 1024));
         h.set(DeadLetterHeaders.Time, new Date(op.time).toISOString());
-        // Stored subjects are valid subjects (no wildcards, no spaces), so their tokens are too.
-        return js.publish(subjectOf(op.type, op.key, op.op), op.data, { headers: h, msgID: `dlq-${stream}-${op.seq}` });
+        // Invalid names go to one fixed subject (the header keeps the original): a subject
+        // near the server's control-line limit would make this publish's longer line a
+        // protocol error that drops the worker's connection.
+        const subject = nameError(op) ? subjectOf('_invalid', '_', '_') : subjectOf(op.type, op.key, op.op);
+        return js.publish(subject, op.data, { headers: h, msgID: `dlq-${stream}-${streamCreated}-${op.seq}` });
       }),
     );
   }
@@ -346,6 +375,7 @@ export class BatchCommitter {
     try {
       const ack = await publisher.publish(kvWriteSubject(topology.control, controlKeys.checkpoint(partition)), encodeJson(ck), {
         expectedLastSubjectSequence: this.checkpointRev,
+        guard: this.o.leaseValid,
       });
       this.checkpointRev = ack.seq;
     } catch (err) {

@@ -33,22 +33,28 @@ const EMPTY_PAYLOAD = new Uint8Array(0);
  * Decodes a stored operation. The reply header comes from whoever published the operation
  * (plain `nats pub` can set any header), so it is kept only if it is a literal inbox subject:
  * a worker answers with its own credentials and must never publish into a bucket, a stream API
- * or another actor's subject.
+ * or another actor's subject, nor under its own inboxes (`ownInboxes`: where its writes are acknowledged).
  */
-export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' | 'subjectPrefix'>): DecodedOp {
+export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' | 'subjectPrefix'>, ownInboxes?: readonly string[]): DecodedOp {
   const parsed = parseStoredSubject(m.subject);
   const data = m.data;
-  const h = m.headers;
   let reply: string | undefined;
   let refusedReply: string | undefined;
   let hasMsgId = false;
-  if (h) {
-    const r = h.get(REPLY_HEADER);
-    if (r) {
-      if (isValidReplySubject(r, names)) reply = r;
-      else refusedReply = r.length > 128 ? `${r.slice(0, 128)}…` : r;
+  try {
+    // nats.js parses headers on first access and throws on a malformed block (a name with a
+    // space, a bare newline in a value), which a raw-protocol publisher can store.
+    const h = m.headers;
+    if (h) {
+      const r = h.get(REPLY_HEADER);
+      if (r) {
+        if (isValidReplySubject(r, names) && !(ownInboxes ?? []).some((p) => r.startsWith(`${p}.`))) reply = r;
+        else refusedReply = r.length > 128 ? `${r.slice(0, 128)}…` : r;
+      }
+      hasMsgId = h.get(MSG_ID_HEADER) !== '';
     }
-    hasMsgId = h.get(MSG_ID_HEADER) !== '';
+  } catch {
+    refusedReply = '<malformed headers>';
   }
   return {
     valid: parsed !== null,

@@ -137,7 +137,7 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
         const before = rec.json ?? serialize(def.initialState(), 'state', env.maxStateBytes);
         const input = decodePayload(op.data);
         const ctx: OperationContext = new OpContext(op.type, op.key, op.op, op.seq, op.time);
-        const current = live === UNPARSED ? parseLive(rec, def) : live;
+        const current = live === UNPARSED ? parseLive(rec, before) : live;
         live = UNPARSED; // the handler may change `current` in place, and may throw half-way
         const out = outcomeJson(def.apply(current, op.op, input, ctx), env.maxStateBytes);
         if (out.state !== before) {
@@ -163,6 +163,8 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
 }
 
 /** A fresh copy of the record's state for a handler (the initial state when there is none). */
-function parseLive(rec: CachedRecord, def: AnyActorDefinition): unknown {
-  return rec.json === null ? def.initialState() : (JSON.parse(rec.json) as unknown);
+function parseLive(rec: CachedRecord, before: string): unknown {
+  // The initial state goes through JSON too: a handler sees the same thing before the first
+  // write as after it, and cannot change an initial-state object the definition shares.
+  return JSON.parse(rec.json ?? before) as unknown;
 }

@@ -76,6 +76,8 @@ export class PartitionProcessor {
   private aborted = false;
   private wake: (() => void) | null = null;
   private readonly committer: BatchCommitter;
+  /** Inbox prefixes of this connection's own acks: no operation's reply may go there. */
+  private readonly ownInboxes: readonly string[];
   private inFlight = 0;
   /** Messages left in the stream after the last one read, as the server reported it. */
   private remotePending = 0;
@@ -89,9 +91,11 @@ export class PartitionProcessor {
     this.partition = opts.partition;
     this.epoch = opts.epoch;
     this.budget = readBudgetOf(opts.nc);
+    const publisher = ackedPublisherOf(opts.nc);
+    this.ownInboxes = [publisher.prefix];
     this.committer = new BatchCommitter({
       ...opts,
-      publisher: ackedPublisherOf(opts.nc),
+      publisher,
       aborted: () => this.aborted,
     });
   }
@@ -181,7 +185,7 @@ export class PartitionProcessor {
             received++;
             // Decode at once and keep no reference to the message: a JsMsg's payload is a view
             // of the socket's read buffer, which stays alive (off-heap, in RSS) while any view does.
-            this.pending.push(decodeOperation(m, this.o.names));
+            this.pending.push(decodeOperation(m, this.o.names, this.ownInboxes));
             this.remotePending = m.info.pending;
             this.wake?.();
           }
@@ -260,6 +264,8 @@ export class PartitionProcessor {
   private async reportGap(checkpoint: number): Promise<void> {
     const { topology, names, partition, log } = this.o;
     const info = await topology.jsm.streams.info(names.stream);
+    // A stream recreated since the topology was provisioned: fail, so the worker provisions again.
+    if (Date.parse(info.created) !== topology.streamCreated) throw new Error(`stream ${names.stream} was recreated; provisioning again`);
     const firstSeq = info.state.first_seq;
     if (checkpoint + 1 >= firstSeq) return;
     const entry = await topology.control.get(controlKeys.retention);

@@ -1,4 +1,4 @@
-import { defineActor } from '../../src/index.js';
+import { ActorError, defineActor } from '../../src/index.js';
 
 /** An actor whose state is an object with an array, and whose handlers change it in place. */
 export const pushList = defineActor({
@@ -47,5 +47,12 @@ export const hostile = defineActor({
       result: { at: typeof s.at, map: JSON.stringify(s.map), hasGone: 'gone' in s, nan: s.nan },
     }),
     get: (s: Record<string, unknown>) => ({ state: s, result: s }),
+    // Errors that must not become a header or a reply that cannot be sent.
+    badCode: () => {
+      throw new ActorError('BAD\r\nCODE', 'a code with a newline');
+    },
+    hugeError: () => {
+      throw new Error('x'.repeat(2 * 1024 * 1024));
+    },
   },
 });
