@@ -63,14 +63,14 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
   });
 
   // First: the OpenAPI document collects routes as they are added, and metrics count every route.
-  if (opts.docs) await app.register(openApi, { version: VERSION, authEnabled: opts.authTokens.length > 0 });
+  if (opts.docs) await app.register(openApi, { version: VERSION, authEnabled: opts.authTokens.length > 0, catalog: opts.catalog });
   await app.register(metrics);
   await app.register(natsReadiness, { isReady: opts.isReady, checkProvisioned: opts.checkProvisioned });
   await app.register(errorsHandler);
   await app.register(jsonBody);
   await app.register(auth, { tokens: opts.authTokens });
   await app.register(rateLimit, { max: opts.rateLimitPerMinute, timeWindowMs: 60_000 });
-  await app.register(actorClient, { getClient: opts.getClient, getWatcher: opts.getWatcher });
+  await app.register(actorClient, { getClient: opts.getClient, getWatcher: opts.getWatcher, catalog: opts.catalog });
   await app.register(apiRoutes, {
     settings: { defaultTimeoutMs: opts.defaultTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs },
     schemas: routeSchemas(opts.maxTimeoutMs),

@@ -1,4 +1,6 @@
 import type { ActorClient, ActorWatcher } from '@jetactor/actor-runtime';
+import { definitionsCatalog } from './catalog/definitions-catalog.js';
+import type { ActorCatalog } from './catalog/actor-catalog.js';
 import { normalizeAuthTokens, type AuthToken } from './auth-config.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { LoggerOptions } from 'pino';
@@ -13,6 +15,13 @@ export interface GatewayOptions {
    * `undefined` until then (the gateway answers 503 `NATS_UNAVAILABLE` meanwhile).
    */
   client: ActorClient | (() => ActorClient | undefined);
+  /**
+   * The actor types served, their operations, input schemas and initial states. `runGateway`
+   * passes the types the workers registered (`types.<type>` in the control bucket). Default:
+   * the definitions the client knows (`client.definition(type)`), for an app that embeds the
+   * gateway next to its actors.
+   */
+  catalog?: ActorCatalog;
   /**
    * Whether NATS is connected right now; requests that need NATS get 503 while it is false.
    * Default: true whenever a client is available.
@@ -75,6 +84,7 @@ export interface GatewayOptions {
 /** {@link GatewayOptions} with every default filled in. */
 export interface ResolvedGatewayOptions {
   readonly getClient: () => ActorClient | undefined;
+  readonly catalog: ActorCatalog;
   readonly isReady: () => boolean;
   readonly bodyLimit: number;
   readonly defaultTimeoutMs: number;
@@ -174,8 +184,12 @@ export function resolveGatewayOptions(opts: GatewayOptions): ResolvedGatewayOpti
     throw new RangeError(`gateway option 'rateLimitPerMinute' must be an integer >= 0, got ${String(opts.rateLimitPerMinute)}`);
   }
 
+  if (opts.catalog !== undefined && (opts.catalog === null || typeof opts.catalog.get !== 'function')) {
+    throw new TypeError("gateway option 'catalog' must be an ActorCatalog");
+  }
   return {
     getClient,
+    catalog: opts.catalog ?? definitionsCatalog(getClient),
     isReady,
     bodyLimit,
     defaultTimeoutMs,

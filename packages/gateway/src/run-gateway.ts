@@ -1,5 +1,4 @@
-import { connectionOptionsFromEnv, type AnyActorDefinition, type ActorNames } from '@jetactor/actor-runtime';
-import { counter } from '@jetactor/counter-actor';
+import { connectionOptionsFromEnv, type ActorNames } from '@jetactor/actor-runtime';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { pino } from 'pino';
@@ -12,8 +11,6 @@ import { GATEWAY_DEFAULTS, REDACTED_LOG_PATHS } from './options.js';
 export interface RunGatewayOptions {
   /** Environment to read. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
-  /** Actor types served. Default: the counter. */
-  actors?: readonly AnyActorDefinition[];
   /** Stream, subject and bucket names (tests override them). */
   names?: Partial<ActorNames>;
   /** Logger. Default: pino at `LOG_LEVEL` (info), JSON to stdout. */
@@ -74,7 +71,8 @@ function rateLimit(env: NodeJS.ProcessEnv): number {
  * 0 = off), `ACTORS_INBOX_PREFIX` (the inbox prefix calls are answered under, as the
  * workers'; default `_INBOX`), and `NATS_URL` plus credentials as the runtime's `connectionOptionsFromEnv()`
  * reads them. Listens at once; NATS connects in the background and the API answers
- * 503 until it does.
+ * 503 until it does. The gateway has no actor code: it serves the actor types that running
+ * workers registered in the control bucket (404 `UNKNOWN_ACTOR` for any other type).
  */
 export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningGateway> {
   const env = opts.env ?? process.env;
@@ -105,7 +103,6 @@ export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningG
 
   const nats = connectInBackground({
     connectionOptions: { ...connectionOptionsFromEnv(env, 'jetactor-gateway'), ...opts.connectionOptions },
-    actors: opts.actors ?? [counter],
     names: namesFrom(env, opts.names),
     log,
     connect: opts.connect,
@@ -114,6 +111,7 @@ export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningG
   try {
     app = await buildApp({
       client: () => nats.client(),
+      catalog: nats.catalog,
       isReady: () => nats.isConnected(),
       watcher: () => nats.watcher(),
       checkProvisioned: () => nats.checkProvisioned(),

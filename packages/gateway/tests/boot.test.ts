@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
 import { errorOf } from './support/http.js';
+import { registerTypes, waitForTypes } from './support/registry.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 let server: NatsServer | undefined;
@@ -56,7 +57,9 @@ describe('booting without NATS', () => {
     workerNc = await connect({ servers: server.url });
     worker = createWorker({ nc: workerNc, actors: [counter], partitions: 2, logger: log });
     await worker.start();
+    await registerTypes(workerNc, worker.id, [counter]);
     await waitFor(() => worker?.settled(), { timeoutMs: 15_000, message: 'the worker to own its partitions' });
+    await waitForTypes(gateway.app, [counter.type]);
     expect((await gateway.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ok', nats: 'connected', provisioned: true });
 
     const ok = await gateway.app.inject({ method: 'POST', url: '/api/counter/add?value=3&wait=true' });

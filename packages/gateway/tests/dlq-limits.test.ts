@@ -15,6 +15,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
 import { bodyOf, errorOf } from './support/http.js';
+import { registerTypes } from './support/registry.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const READER = 'dlq-reader-token-0123456789';
@@ -34,6 +35,7 @@ beforeAll(async () => {
   // One partition: every poison operation sits in front of the good ones that follow it.
   worker = createWorker({ nc: workerNc, actors: [counter], partitions: 1, leaseTtlMs: 2000, heartbeatMs: 250, logger: log });
   await worker.start();
+  await registerTypes(workerNc, worker.id, [counter]);
   await waitFor(() => worker.settled(), { timeoutMs: 15_000, message: 'the worker to own its partition' });
   gateway = await runGateway({
     env: {

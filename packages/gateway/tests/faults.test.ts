@@ -19,6 +19,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
 import { counts, jsonLines, spawnWorker, startAddLoad, type LoadReport } from './support/stack.js';
+import { waitForTypes } from './support/registry.js';
 
 const TOKEN = 'faults-test-token-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -81,6 +82,7 @@ async function startStack(
   });
   cleanup.push(() => gateway.close());
   await gateway.nats.firstConnect;
+  await waitForTypes(gateway.app, ['counter']);
   return { gateway, gatewayWarnings, worker, nc, jsm, client, inject: (opts) => gateway.app.inject(opts) };
 }
 

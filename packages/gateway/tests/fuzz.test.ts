@@ -18,6 +18,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, STATUS_HEADER } from '../src/index.js';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
+import { registerTypes } from './support/registry.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const TOKEN = 'fuzz-token-all-scopes-0123456789';
@@ -36,6 +37,7 @@ beforeAll(async () => {
   workerNc = await connect({ servers: server.url });
   worker = createWorker({ nc: workerNc, actors: [counter], partitions: 4, leaseTtlMs: 2000, heartbeatMs: 250, logger: log });
   await worker.start();
+  await registerTypes(workerNc, worker.id, [counter]);
   await waitFor(() => worker.settled(), { timeoutMs: 15_000, message: 'the worker to own its partitions' });
   gateway = await runGateway({
     env: { NATS_URL: server.url, PORT: '0', GATEWAY_AUTH_TOKENS: TOKEN, GATEWAY_RATE_LIMIT: '0' },

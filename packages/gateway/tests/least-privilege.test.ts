@@ -3,7 +3,7 @@
  * copy), a worker process and the gateway connect as its `worker` and `gateway` users, and a
  * client as its `publisher` user. Everything works end to end — through the gateway (signals,
  * calls, reads, lists, live state, deletes, dead letters, idempotent retries, status) and over
- * plain NATS as the publisher (core and JetStream publishes, calls) — with no permission
+ * plain NATS as the publisher (core and JetStream publishes, calls, queries) — with no permission
  * violation logged for the worker or the gateway; and the publisher can neither read nor write
  * the buckets, reach the JetStream API, nor read other clients' replies.
  */
@@ -177,13 +177,19 @@ describe('least-privilege NATS users (deploy/nats-least-privilege.conf)', () => 
     expect(violations('gateway', since)).toEqual([]);
   }, 60_000);
 
-  it('the publisher sends operations and calls over plain NATS', async () => {
+  it('the publisher sends operations, calls and queries over plain NATS', async () => {
     pub.publish('actors.counter.lp-pub.add', enc.encode('3'));
     const js = jetstream(pub);
     const ack = await js.publish('actors.counter.lp-pub.add', enc.encode('{"value":2}'));
     expect(await read('lp-pub', ack.seq)).toMatchObject({ state: 5 });
     const reply = await pub.request('actors.call.counter.lp-pub.add', enc.encode('1'), { timeout: 10_000 });
-    expect(JSON.parse(dec.decode(reply.data))).toMatchObject({ result: 6 });
+    const called = JSON.parse(dec.decode(reply.data)) as { result: number; seq: number };
+    expect(called).toMatchObject({ result: 6 });
+    // A read-only query, answered by a worker from the state bucket, waiting for the call's seq.
+    const qh = natsHeaders();
+    qh.set('Min-Seq', String(called.seq));
+    const query = await pub.request('actors.query.counter.lp-pub.get', new Uint8Array(0), { timeout: 10_000, headers: qh });
+    expect(JSON.parse(dec.decode(query.data))).toMatchObject({ result: 6 });
     // A reply header on an inbox of its own is answered by the worker.
     const inbox = '_INBOX.publisher.lp-direct';
     const sub = pub.subscribe(inbox, { max: 1 });
@@ -298,7 +304,11 @@ describe('least-privilege NATS users (deploy/nats-least-privilege.conf)', () => 
     expect(await read('lp-forger', ack.seq)).toMatchObject({ state: 1 });
 
     expect(await read('victim')).toEqual(before);
-    expect(jsonLines(worker).some((l) => l.seq === ack.seq && String(l.msg).startsWith('reply header is not a literal inbox subject'))).toBe(true);
+    // (The record is written before the refusal is logged: wait for the line.)
+    await waitFor(() => jsonLines(worker).some((l) => l.seq === ack.seq && String(l.msg).startsWith('reply header is not a literal inbox subject')), {
+      timeoutMs: 5_000,
+      message: 'the worker to log the refused reply header',
+    });
     // The server logged each refusal for the publisher, and none for the others.
     expect(violations('publisher', since).length).toBeGreaterThanOrEqual(forged.length + 6);
     expect(violations('worker', since)).toEqual([]);

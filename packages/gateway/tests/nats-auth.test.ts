@@ -17,6 +17,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
 import { jsonLines, spawnWorker } from './support/stack.js';
+import { waitForTypes } from './support/registry.js';
 
 const TOKEN = 'nats-auth-gateway-token-0123456789';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -98,6 +99,7 @@ async function startGateway(server: NatsServer, env: Record<string, string>): Pr
 /** A call through the gateway that a worker must apply: proves both are connected. */
 async function expectRoundTrip(gateway: RunningGateway, key: string): Promise<void> {
   await gateway.nats.firstConnect;
+  await waitForTypes(gateway.app, ['counter']);
   const res = await waitFor(
     async () => {
       const r = await gateway.app.inject({ method: 'POST', url: `/api/counter/${key}/add?value=5&wait=true&timeoutMs=2000`, headers: { ...AUTH, 'idempotency-key': `${key}-1` } });

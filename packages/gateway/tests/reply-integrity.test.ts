@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGateway } from '../src/run-gateway.js';
 import { errorOf } from './support/http.js';
 import { startInProcessStack, type InProcessStack } from './support/in-process-stack.js';
+import { registerTypes, waitForTypes } from './support/registry.js';
 
 /** Log lines of the worker and the gateway, parsed. */
 const logLines: Array<Record<string, unknown>> = [];
@@ -224,8 +225,10 @@ describe('another inbox prefix (ACTORS_INBOX_PREFIX)', () => {
     const tenant = await connect({ servers: server.url, inboxPrefix: 'tenant.inbox' });
     try {
       await worker.start();
+      await registerTypes(nc, worker.id, [counter]);
       await waitFor(() => worker.settled(), { timeoutMs: 15_000, message: 'the worker to own its partitions' });
       await gateway.nats.firstConnect;
+      await waitForTypes(gateway.app, [counter.type]);
       // The worker replies only under tenant.inbox: a call through the gateway resolves only if its inbox is there.
       const res = await gateway.app.inject({ method: 'POST', url: '/api/actors/counter/t1/add?wait=true', payload: '4', headers: { 'content-type': 'application/json' } });
       expect(res.json()).toMatchObject({ result: 4 });

@@ -116,6 +116,7 @@ export async function watchActorTypes(nc: NatsConnection, opts: WatchActorTypesO
   if (stored === 0) markReady();
   const it: QueuedIterator<KvWatchEntry> = await kv.watch({ key: `${TYPE_KEY_PREFIX}>` });
   let stopped = false;
+  let failure: unknown;
   const apply = (e: KvWatchEntry): void => {
     const type = e.key.slice(TYPE_KEY_PREFIX.length);
     const record = e.operation === 'PUT' ? parseActorTypeRecord(e.value) : undefined;
@@ -131,10 +132,10 @@ export async function watchActorTypes(nc: NatsConnection, opts: WatchActorTypesO
         if (e.isUpdate) markReady();
       }
     } catch (err) {
-      if (!stopped) opts.onError?.(err);
+      failure = err;
     } finally {
       markReady();
-      if (!stopped) opts.onError?.(new Error('actor type watch ended'));
+      if (!stopped) opts.onError?.(failure ?? new Error('actor type watch ended'));
     }
   })();
   return {

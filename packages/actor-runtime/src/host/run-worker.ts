@@ -12,7 +12,8 @@ import type { AnyActorDefinition } from '../definition/define-actor.js';
 import { ConfigError } from '../errors.js';
 import { defaultNames } from '../names.js';
 import { startQueryService, type QueryService } from '../queries/query-service.js';
-import { createWorker } from '../worker.js';
+import { provisionTopology } from '../store/provision.js';
+import { createWorker, resolveWorkerOptions } from '../worker.js';
 import type { Worker } from '../worker-options.js';
 import { intEnv, workerOptionsFromEnv } from './env.js';
 import { createWorkerMetrics } from './metrics.js';
@@ -110,12 +111,16 @@ export async function runWorker(opts: RunWorkerOptions): Promise<RunningWorker> 
   let worker: Worker;
   try {
     if (metrics) metricsServer = await metricsServerFrom(env, { registry: metrics.registry, readiness: readinessCheck(nc, state, names), log });
-    worker = createWorker({ ...settings, nc, actors: opts.actors, logger: log, hooks: metrics?.hooks });
+    const workerOptions = { ...settings, nc, actors: opts.actors, logger: log, hooks: metrics?.hooks };
+    worker = createWorker(workerOptions);
     metrics?.attach(worker);
-    await worker.start();
-    queries = startQueryService({ nc, actors: opts.actors, names, log });
+    // Registered before the worker starts (the stream and buckets provisioned first, as
+    // start() does again), so a gateway knows the types by the time partitions are owned.
+    await provisionTopology(nc, resolveWorkerOptions(workerOptions).topology);
     const registered = await registerActorTypes(nc, opts.actors, { names, workerId: worker.id });
     log.info({ types: registered.map((r) => r.descriptor.type) }, 'actor types registered');
+    await worker.start();
+    queries = startQueryService({ nc, actors: opts.actors, names, log });
   } catch (err) {
     await metricsServer?.close();
     await nc.close();

@@ -1,4 +1,5 @@
-import { isValidReplySubject, type ActorClient } from '@jetactor/actor-runtime';
+import { isValidReplySubject, validateName, type ActorClient } from '@jetactor/actor-runtime';
+import { entryOf, type ActorCatalog } from '../catalog/actor-catalog.js';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import type { FastifyBaseLogger } from 'fastify';
@@ -28,6 +29,8 @@ export interface CallServiceOptions {
   maxTimeoutMs?: number;
   /** Where to log failed calls. */
   log?: FastifyBaseLogger;
+  /** The actor types served (the registered ones); unset: the client's own definitions validate. */
+  catalog?: ActorCatalog;
 }
 
 /** Header with the call's idempotency key (as HTTP's `Idempotency-Key`). */
@@ -113,7 +116,12 @@ export async function serveCalls(nc: NatsConnection, client: ActorClient, opts: 
       const timeoutHeader = msg.headers?.get(TIMEOUT_HEADER);
       const asked = timeoutHeader ? Number(timeoutHeader) : defaultTimeoutMs;
       const timeoutMs = Number.isSafeInteger(asked) && asked > 0 ? Math.min(asked, maxTimeoutMs) : defaultTimeoutMs;
-      client.parseInput(type, op, input);
+      if (opts.catalog) {
+        validateName('type', type);
+        validateName('key', key);
+        validateName('op', op);
+        entryOf(opts.catalog, type).check(op, input);
+      } else client.parseInput(type, op, input);
       const { result, seq, duplicate } = await client.call(type, key, op, input, { idempotencyKey, timeoutMs });
       reply(msg, { result: result ?? null, seq, ...(duplicate ? { duplicate: true } : {}) });
     } catch (err) {

@@ -4,24 +4,24 @@ import {
   createActorWatcher,
   defaultNames,
   isJetStreamNotEnabled,
+  watchActorTypes,
   type ActorClient,
+  type ActorTypeWatch,
   type ActorWatcher,
   type ActorNames,
-  type AnyActorDefinition,
 } from '@jetactor/actor-runtime';
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
 import type { Service } from '@nats-io/services';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import type { FastifyBaseLogger } from 'fastify';
+import { watchedCatalog, type ActorCatalog } from '../catalog/actor-catalog.js';
 import { serveCalls, type CallServiceOptions } from './call-service.js';
 
 /** Options of {@link connectInBackground}. */
 export interface NatsLinkOptions {
   /** NATS connection options, e.g. the runtime's `connectionOptionsFromEnv()`. `waitOnFirstConnect` and endless reconnects are forced on. */
   connectionOptions: ConnectionOptions;
-  /** Actor definitions the client knows. */
-  actors: readonly AnyActorDefinition[];
   /** Stream, subject and bucket names (tests override them). */
   names?: Partial<ActorNames>;
   /** Logger for connection events. */
@@ -47,7 +47,13 @@ export interface NatsLink {
    * control bucket. Empty when everything is there. Rejects while not connected.
    */
   checkProvisioned(): Promise<string[]>;
-  /** Resolves at the first successful connect. */
+  /**
+   * The actor types the workers registered (`types.<type>` in the control bucket), kept
+   * current by a watch: a type registered later is served at once. Empty before the first
+   * connect and while no worker has created the control bucket.
+   */
+  readonly catalog: ActorCatalog;
+  /** Resolves at the first successful connect, once the types registered by then are read. */
   readonly firstConnect: Promise<void>;
   /** Stops serving calls, drains the connection (or gives up connecting). */
   close(): Promise<void>;
@@ -73,6 +79,44 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
   let closing = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let onFirstConnect: () => void = () => undefined;
+  const catalog = watchedCatalog();
+  let types: ActorTypeWatch | undefined;
+  let typesTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Watches the registered types on `c`. Until a worker has created the control bucket the
+   * watch cannot start: tried again every `retryDelayMs / 2` (at most 1 s), as when it ends.
+   */
+  const followTypes = async (c: NatsConnection): Promise<void> => {
+    if (closing || c.isClosed()) return;
+    const again = (): void => {
+      clearTimeout(typesTimer);
+      typesTimer = setTimeout(() => void followTypes(c), Math.min(1_000, retryDelayMs / 2));
+    };
+    try {
+      const w: ActorTypeWatch = await watchActorTypes(c, {
+        names: opts.names,
+        onError: (err) => {
+          if (closing || types !== w) return;
+          log.warn({ err }, 'actor type watch ended; watching again');
+          types = undefined;
+          again();
+        },
+      });
+      if (closing) {
+        w.stop();
+        return;
+      }
+      types?.stop();
+      types = w;
+      await w.ready;
+      catalog.follow(w);
+      log.info({ types: catalog.entries().map((e) => e.type) }, 'actor types read');
+    } catch (err) {
+      log.debug({ err }, 'no actor types registered yet (control bucket missing); trying again');
+      again();
+    }
+  };
   const firstConnect = new Promise<void>((resolve) => {
     onFirstConnect = resolve;
   });
@@ -106,11 +150,13 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
     try {
       const version = assertServerVersion(c);
       nc = c;
-      client = createActorClient(c, { actors: opts.actors, names: opts.names });
-      watcher = createActorWatcher(c, { actors: opts.actors, names: opts.names });
+      // No actor code here: types, schemas and initial states come from the registry.
+      client = createActorClient(c, { names: opts.names });
+      watcher = createActorWatcher(c, { names: opts.names });
       if (opts.calls !== false) {
-        calls = await serveCalls(c, client, { ...opts.calls, subjectPrefix: names.subjectPrefix, inboxPrefix: names.inboxPrefix, log });
+        calls = await serveCalls(c, client, { ...opts.calls, subjectPrefix: names.subjectPrefix, inboxPrefix: names.inboxPrefix, log, catalog });
       }
+      await followTypes(c);
       connected = true;
       log.info({ server: c.getServer(), version }, 'connected to NATS');
       onFirstConnect();
@@ -129,6 +175,9 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
       client?.close();
       client = undefined;
       watcher = undefined;
+      types?.stop();
+      types = undefined;
+      clearTimeout(typesTimer);
       nc = undefined;
       calls = undefined;
       retryTimer = setTimeout(() => void attempt(), retryDelayMs);
@@ -139,6 +188,7 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
   return {
     client: () => client,
     watcher: () => watcher,
+    catalog,
     async checkProvisioned(): Promise<string[]> {
       const c = nc;
       if (c === undefined || c.isClosed()) throw new Error('not connected to NATS');
@@ -180,6 +230,8 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
     async close(): Promise<void> {
       closing = true;
       clearTimeout(retryTimer);
+      clearTimeout(typesTimer);
+      types?.stop();
       // Stopping the service drains its subscription, which needs the server.
       if (connected) await calls?.stop().catch(() => undefined);
       client?.close();

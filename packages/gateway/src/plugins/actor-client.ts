@@ -1,4 +1,5 @@
-import type { ActorClient, ActorWatcher, AnyActorDefinition } from '@jetactor/actor-runtime';
+import type { ActorClient, ActorWatcher } from '@jetactor/actor-runtime';
+import { entryOf, type ActorCatalog, type CatalogEntry } from '../catalog/actor-catalog.js';
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import { GatewayError } from '../errors.js';
@@ -7,8 +8,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The actor client; throws 503 `NATS_UNAVAILABLE` while there is none or NATS is down. */
     actorClient(): ActorClient;
-    /** The actor client and the definition of `type`; throws 404 `UNKNOWN_ACTOR` for an unregistered type. */
-    actorOf(type: string): { client: ActorClient; definition: AnyActorDefinition };
+    /** The actor client and the registered type `type`; throws 404 `UNKNOWN_ACTOR` for a type no worker registered. */
+    actorOf(type: string): { client: ActorClient; actor: CatalogEntry };
+    /** The actor types served. */
+    readonly actorCatalog: ActorCatalog;
     /** The actor state watcher; throws 503 `NATS_UNAVAILABLE` while there is none or NATS is down. */
     actorWatcher(): ActorWatcher;
   }
@@ -18,6 +21,8 @@ declare module 'fastify' {
 export interface ActorClientPluginOptions {
   /** Returns the client, or `undefined` while NATS has not connected yet. */
   getClient: () => ActorClient | undefined;
+  /** The actor types served. */
+  catalog: ActorCatalog;
   /** Returns the state watcher, or `undefined` while NATS has not connected yet (or none is configured). */
   getWatcher?: () => ActorWatcher | undefined;
 }
@@ -32,11 +37,10 @@ const actorClientPlugin: FastifyPluginCallback<ActorClientPluginOptions> = (app:
     return client;
   };
   app.decorate('actorClient', actorClient);
+  app.decorate('actorCatalog', opts.catalog);
   app.decorate('actorOf', (type: string) => {
     const client = actorClient();
-    const definition = client.definition(type);
-    if (definition === undefined) throw new GatewayError('UNKNOWN_ACTOR', `unknown actor type '${type}'`);
-    return { client, definition };
+    return { client, actor: entryOf(opts.catalog, type) };
   });
   app.decorate('actorWatcher', () => {
     const watcher = opts.getWatcher?.();

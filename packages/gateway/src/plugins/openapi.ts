@@ -2,7 +2,9 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
+import type { ActorCatalog } from '../catalog/actor-catalog.js';
 import { ERROR_CODES } from '../errors.js';
+import { applyActorPaths, type OpenApiObject } from './openapi-actors.js';
 
 /** Where the interactive API page is served; the document is at `<prefix>/json`. */
 export const DOCS_PREFIX = '/docs';
@@ -13,6 +15,8 @@ export interface OpenApiOptions {
   version: string;
   /** Whether bearer tokens are required on `/api` routes. */
   authEnabled: boolean;
+  /** The registered actor types: each operation gets a path with its input schema. */
+  catalog: ActorCatalog;
 }
 
 interface RouteDoc {
@@ -91,7 +95,22 @@ function docOf(method: string, url: string): RouteDoc | undefined {
 }
 
 const openApiPlugin: FastifyPluginAsync<OpenApiOptions> = async (app: FastifyInstance, opts) => {
+  // @fastify/swagger generates the document once and caches it: keep a handle on it and
+  // rewrite its actor paths in place when the registry changes.
+  let generated: OpenApiObject | undefined;
+  const unsubscribe = opts.catalog.onChange(() => {
+    if (generated) applyActorPaths(generated, opts.catalog, errorResponse);
+  });
+  app.addHook('onClose', (_app, done) => {
+    unsubscribe();
+    done();
+  });
   await app.register(swagger, {
+    transformObject: (documentObject) => {
+      if (!('openapiObject' in documentObject)) return documentObject.swaggerObject;
+      generated = applyActorPaths(documentObject.openapiObject as OpenApiObject, opts.catalog, errorResponse);
+      return documentObject.openapiObject;
+    },
     openapi: {
       openapi: '3.1.0',
       info: {

@@ -4,9 +4,10 @@
  * parameters or, for fixed parts (`/api/counter/add` is type `counter`, key `counter`),
  * through its `config.actor`.
  */
-import type { ActorClient, ActorSnapshot } from '@jetactor/actor-runtime';
+import type { ActorSnapshot } from '@jetactor/actor-runtime';
 import { ActorError } from '@jetactor/actor-runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
+import type { CatalogEntry } from '../catalog/actor-catalog.js';
 import { withDeadline } from '../deadline.js';
 import { GatewayError } from '../errors.js';
 
@@ -100,10 +101,10 @@ export function inputOf(body: unknown, value: string | undefined): unknown {
   return { value: Number(value) };
 }
 
-/** Validates `input` with the actor's parser; any failure is a 400 and nothing is published. */
-function checkInput(client: ActorClient, type: string, op: string, input: unknown): void {
+/** Validates `input` with the registered schema; any failure is a 4xx and nothing is published. */
+function checkInput(actor: CatalogEntry, op: string, input: unknown): void {
   try {
-    client.parseInput(type, op, input);
+    actor.check(op, input);
   } catch (err) {
     if (err instanceof ActorError) throw err;
     // A parser that throws a plain error still means the input is bad.
@@ -113,6 +114,11 @@ function checkInput(client: ActorClient, type: string, op: string, input: unknow
 
 function snapshotBody(s: ActorSnapshot): SnapshotBody {
   return { type: s.type, key: s.key, state: s.state, seq: s.seq, revision: s.revision };
+}
+
+/** The snapshot with the registered initial state when the actor was never written or is deleted. */
+function withInitialState(s: ActorSnapshot, actor: CatalogEntry): ActorSnapshot {
+  return s.exists ? s : { ...s, state: actor.initialState() };
 }
 
 function idempotencyKeyOf(request: FastifyRequest): string | undefined {
@@ -152,16 +158,18 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
     const type = required(target, 'type');
     const key = required(target, 'key');
     const query = request.query as ReadQuery;
-    const { client } = app.actorOf(type);
+    const { client, actor } = app.actorOf(type);
     if (query.minSeq === undefined) {
-      return withDeadline(client.read(type, key), settings.requestTimeoutMs, expired('read', settings.requestTimeoutMs));
+      const s = await withDeadline(client.read(type, key), settings.requestTimeoutMs, expired('read', settings.requestTimeoutMs));
+      return withInitialState(s, actor);
     }
     const timeoutMs = query.timeoutMs ?? settings.defaultTimeoutMs;
-    return withDeadline(
+    const s = await withDeadline(
       client.read(type, key, { minSeq: query.minSeq, timeoutMs }),
       timeoutMs + DEADLINE_GRACE_MS,
       expired(`read with minSeq ${query.minSeq}`, timeoutMs),
     );
+    return withInitialState(s, actor);
   }
 
   return {
@@ -173,8 +181,8 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
       const query = request.query as SignalQuery;
       const idempotencyKey = idempotencyKeyOf(request);
       const input = inputOf(request.body, query.value);
-      const { client } = app.actorOf(type);
-      checkInput(client, type, op, input);
+      const { client, actor } = app.actorOf(type);
+      checkInput(actor, op, input);
 
       if (query.wait === true) {
         const timeoutMs = query.timeoutMs ?? settings.defaultTimeoutMs;

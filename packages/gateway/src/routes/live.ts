@@ -140,7 +140,7 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
       : new GatewayError('NATS_UNAVAILABLE', 'lost the connection to NATS; retry later');
 
   async function stream(request: FastifyRequest, reply: FastifyReply, type: string, key: string | undefined, updatesOnly: boolean): Promise<void> {
-    app.actorOf(type);
+    const { actor } = app.actorOf(type);
     const watcher = app.actorWatcher();
     const watch: ActorWatch = await withDeadline(watcher.watch(type, key, { updatesOnly }), settings.requestTimeoutMs, expired('watch'));
 
@@ -222,7 +222,8 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
     try {
       for await (const change of watch) {
         if (ended) break;
-        sendChange(change);
+        // The watcher has no actor code: a deleted actor shows the registered initial state.
+        sendChange(change.deleted ? { ...change, state: actor.initialState() } : change);
       }
     } catch (err) {
       request.log.warn({ err }, 'watch failed');

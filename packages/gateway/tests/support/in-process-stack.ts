@@ -8,6 +8,7 @@ import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { runGateway, type RunningGateway } from '../../src/run-gateway.js';
+import { registerTypes, waitForTypes } from './registry.js';
 
 /** What {@link startInProcessStack} started. */
 export interface InProcessStack {
@@ -26,9 +27,11 @@ export async function startInProcessStack(log: Logger, hooks?: WorkerHooks): Pro
   const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   const worker = createWorker({ nc, actors: [counter], partitions: 4, leaseTtlMs: 2000, heartbeatMs: 400, logger: log, hooks });
   await worker.start();
+  await registerTypes(nc, worker.id, [counter]);
   await waitFor(() => worker.settled(), { timeoutMs: 15_000, message: 'the worker to own its partitions' });
   const gateway = await runGateway({ env: { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' }, logger: log });
   await gateway.nats.firstConnect;
+  await waitForTypes(gateway.app, [counter.type]);
   return {
     server,
     nc,
