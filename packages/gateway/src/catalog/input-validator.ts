@@ -5,33 +5,16 @@
  * compiles anew).
  */
 import { createHash } from 'node:crypto';
-import { InvalidInputError, type InputDescriptor, type JsonSchema } from '@jetactor/actor-runtime';
+import { InvalidInputError, describeValue, inputPath, type InputDescriptor, type JsonSchema } from '@jetactor/actor-runtime';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 
 /** Most compiled schemas kept; past it the oldest is dropped (registrations are few). */
 const MAX_COMPILED = 1024;
 
-/** `input`, `input.value`, `input.items[2]` for an Ajv instance path (`/items/2`). */
+/** `input`, `input.value`, `input.items[2]` for an Ajv instance path (`/items/2`, JSON Pointer). */
 function where(instancePath: string): string {
-  let out = 'input';
-  if (instancePath === '') return out;
-  for (const raw of instancePath.slice(1).split('/')) {
-    const k = raw.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (/^\d+$/.test(k)) out += `[${k}]`;
-    else if (/^[A-Za-z_$][\w$]*$/.test(k)) out += `.${k}`;
-    else out += `[${JSON.stringify(k)}]`;
-  }
-  return out;
-}
-
-/** A short description of a value, for "got …". */
-function shown(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 32 ? `${v.slice(0, 32)}…` : v)}`;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return typeof v === 'object' ? 'an object' : typeof v;
+  const keys = instancePath === '' ? [] : instancePath.slice(1).split('/').map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return inputPath(keys);
 }
 
 /** One sentence for the first failure: `input.qty must be integer, got 1.5`. */
@@ -43,10 +26,10 @@ function explain(errors: readonly ErrorObject[]): string {
   if (!e) return 'input is invalid';
   const at = where(e.instancePath);
   const description = (e.parentSchema as { description?: unknown } | undefined)?.description;
-  if (union && typeof description === 'string') return `${at} must be ${description}, got ${shown(e.data)}`;
+  if (union && typeof description === 'string') return `${at} must be ${description}, got ${describeValue(e.data)}`;
   if (e.keyword === 'additionalProperties') return `${at} has an unknown field '${String(e.params.additionalProperty)}'`;
   if (e.keyword === 'required') return `${where(`${e.instancePath}/${String(e.params.missingProperty)}`)} is missing`;
-  return `${at} ${e.message ?? 'is invalid'}, got ${shown(e.data)}`;
+  return `${at} ${e.message ?? 'is invalid'}, got ${describeValue(e.data)}`;
 }
 
 /** Checks inputs against registered schemas. */
