@@ -28,7 +28,7 @@ function explain(errors: readonly ErrorObject[]): string {
   const description = (e.parentSchema as { description?: unknown } | undefined)?.description;
   if (union && typeof description === 'string') return `${at} must be ${description}, got ${describeValue(e.data)}`;
   if (e.keyword === 'additionalProperties') return `${at} has an unknown field '${String(e.params.additionalProperty)}'`;
-  if (e.keyword === 'required') return `${where(`${e.instancePath}/${String(e.params.missingProperty)}`)} is missing`;
+  if (e.keyword === 'required') return `${where(`${e.instancePath}/${String(e.params.missingProperty)}`)} is required`;
   return `${at} ${e.message ?? 'is invalid'}, got ${describeValue(e.data)}`;
 }
 
