@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createWorker, type ClusterStatus, type DeadLetter, type Worker } from '@jetactor/actor-runtime';
+import { createWorker, registerActorTypes, type ClusterStatus, type DeadLetter, type Worker } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
 import { runGateway, type RunningGateway } from '@jetactor/gateway';
 import { freePort, spawnProcess, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
@@ -57,6 +57,8 @@ beforeAll(async () => {
   nc = await connect({ servers: server.url });
   worker = createWorker({ nc, actors: [counter], partitions: 4, leaseTtlMs: 2000, heartbeatMs: 400, logger: log });
   await worker.start();
+  // What runWorker does for the types it hosts: the gateway serves only registered types.
+  await registerActorTypes(nc, [counter], { workerId: worker.id });
   await waitFor(() => worker.settled(), { timeoutMs: 15_000, message: 'the worker to own its partitions' });
   gateway = await runGateway({ env: { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' }, logger: log });
   await gateway.nats.firstConnect;
