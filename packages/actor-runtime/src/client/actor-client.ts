@@ -132,7 +132,11 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 function deadLetterOf(dlqSeq: number, subject: string, h: MsgHdrs | undefined, data: Uint8Array, nanos: number): DeadLetter {
-  const [, type = '', key = '', op = ''] = subject.split('.');
+  // The original subject names the actor; the dead letter's own subject does not when the
+  // names were invalid (those are all kept under `<prefix>_dlq._invalid._._`).
+  const original = h?.get(DeadLetterHeaders.Subject) ?? '';
+  const tokens = original.split('.');
+  const [, type = '', key = '', op = ''] = tokens.length === 4 ? tokens : subject.split('.');
   return {
     dlqSeq,
     seq: Number(h?.get(DeadLetterHeaders.Seq) ?? 0),
