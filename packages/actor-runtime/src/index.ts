@@ -59,6 +59,7 @@ export {
   parseStoredSubject,
   partitionOf,
   querySubject,
+  RESERVED_TYPES,
   stateKey,
   validateName,
 } from './names.js';

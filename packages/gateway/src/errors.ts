@@ -27,7 +27,7 @@ export const ERROR_CODES = {
   },
   INVALID_TYPE: {
     status: 400,
-    description: "The actor type is not 1-64 characters of `[A-Za-z0-9_=-]`, or is the reserved `call`.",
+    description: "The actor type is not 1-64 characters of `[A-Za-z0-9_=-]`, or is one of the reserved `call` and `query`.",
   },
   INVALID_KEY: {
     status: 400,

@@ -3,7 +3,7 @@
  * response shapes. Fastify validates requests with them (and they can feed an
  * OpenAPI document); {@link formatSchemaError} turns a failure into a registered code.
  */
-import { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TYPE_LENGTH } from '@jetactor/actor-runtime';
+import { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TYPE_LENGTH, RESERVED_TYPES as RUNTIME_RESERVED_TYPES } from '@jetactor/actor-runtime';
 import type { FastifySchema, preHandlerHookHandler } from 'fastify';
 import { GatewayError } from './errors.js';
 
@@ -13,8 +13,8 @@ export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
 export const MAX_LIST_LIMIT = 1000;
 /** `?limit=` of a listing when none is given. */
 export const DEFAULT_LIST_LIMIT = 100;
-/** Types that collide with other subjects (`actors.call.…` is the NATS call service); the runtime refuses them too. */
-export const RESERVED_TYPES: readonly string[] = ['call'];
+/** Types that collide with other subjects (`actors.call.…`, `actors.query.…`): the runtime's list, as an array for JSON Schema. */
+export const RESERVED_TYPES: readonly string[] = [...RUNTIME_RESERVED_TYPES].sort();
 
 const TYPE_RULE = `type must be 1-${MAX_TYPE_LENGTH} characters of [A-Za-z0-9_=-] and not ${RESERVED_TYPES.map((t) => `'${t}'`).join(', ')}`;
 const KEY_RULE = `key must be 1-${MAX_KEY_LENGTH} characters of [A-Za-z0-9_=-] (no '.', '*', '>' or spaces)`;
