@@ -1,0 +1,75 @@
+/** What the committer of a batch works with, and what it reports. */
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import type { AnyActorDefinition } from '../definition/define-actor.js';
+import type { ErrorBody } from '../errors.js';
+import type { ActorNames } from '../names.js';
+import type { Topology } from '../store/provision.js';
+import type { AckedPublisher } from './acked-publisher.js';
+import type { DecodedOp } from './decode.js';
+import type { CachedRecord, RecordCache } from './record-cache.js';
+
+/** Headers of a dead letter. */
+export const DeadLetterHeaders = {
+  Seq: 'Jetactor-Seq',
+  Subject: 'Jetactor-Subject',
+  Code: 'Jetactor-Error-Code',
+  Message: 'Jetactor-Error-Message',
+  Time: 'Jetactor-Time',
+} as const;
+
+/** Observations the processor reports (metrics, logs, tests). */
+export interface ProcessorHooks {
+  /** A batch was committed. */
+  onCommit?(info: {
+    partition: number;
+    ops: number;
+    keys: number;
+    errors: number;
+    commitMs: number;
+    checkpoint: number;
+    /** Applied operations by `<type>.<op>`. */
+    byOperation: Record<string, number>;
+  }): void;
+  /** An operation failed (poison): bad payload, unknown actor or op, handler error, unstorable outcome. */
+  onOperationError?(info: { partition: number; type: string; key: string; op: string; seq: number; error: ErrorBody; subject: string; payload: Uint8Array }): void;
+  /** An operation carried a reply header that is not a literal inbox subject; it was applied and not answered. */
+  onRefusedReply?(info: { partition: number; seq: number; reply: string }): void;
+}
+
+/** What a {@link BatchCommitter} works with. */
+export interface CommitterOptions {
+  partition: number;
+  /** Fencing epoch: the lease revision at acquisition. */
+  epoch: number;
+  nc: NatsConnection;
+  topology: Topology;
+  names: ActorNames;
+  actors: ReadonlyMap<string, AnyActorDefinition>;
+  cache: RecordCache;
+  log: Logger;
+  publisher: AckedPublisher;
+  /** Largest serialized state or result, bytes. */
+  maxStateBytes: number;
+  /** True while the lease is surely held; checked right before every write. */
+  leaseValid: () => boolean;
+  /** True once the processor was aborted: write nothing more. */
+  aborted: () => boolean;
+  /** Dead-letter subject of a failed operation; omit to keep no dead letters. */
+  deadLetterSubject?: (type: string, key: string, op: string) => string;
+  hooks?: ProcessorHooks;
+}
+
+/** A failed operation: its error result, dead letter and log line. */
+export type Failure = { op: DecodedOp; error: ErrorBody; cause: unknown };
+
+/** The reply body (and kept outcome) of a failed operation. */
+export function errorBody(f: Failure): string {
+  return JSON.stringify({ error: f.error, seq: f.op.seq });
+}
+
+/** The record of a key that was never written. */
+export function newRecord(partition: number): CachedRecord {
+  return { json: null, seq: 0, revision: 0, partition };
+}
+

@@ -1,0 +1,80 @@
+/** Reading and writing actor records: CAS writes, fenced loads. */
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { FencedError } from '../errors.js';
+import { decodeJson, type StateRecord } from '../store/records.js';
+import { kvWriteSubject } from './acked-publisher.js';
+import type { CommitterOptions } from './commit-types.js';
+import type { KeyFold } from './fold.js';
+import type { CachedRecord } from './record-cache.js';
+
+/** Writes the records of `keys` with CAS; resolves with the guessed-new keys that existed after all. */
+export async function writeRecords(o: CommitterOptions, keys: string[], folds: Map<string, KeyFold>, guessed: Set<string>): Promise<string[]> {
+  if (keys.length === 0 || o.aborted()) return [];
+  if (!o.leaseValid()) throw new FencedError(`partition ${o.partition}: lease not held, refusing to write`);
+  const { topology, partition, publisher, epoch } = o;
+  const tail = `,"seq":`;
+  const meta = `,"epoch":${epoch},"gen":${topology.controlCreated},"stream":${topology.streamCreated},"updatedAt":"${new Date().toISOString()}"`;
+  const write = async (k: string): Promise<boolean> => {
+    const rec = (folds.get(k) as KeyFold).rec;
+    const body = rec.json === null ? `{"state":null${tail}${rec.seq}${meta},"deleted":true}` : `{"state":${rec.json}${tail}${rec.seq}${meta}}`;
+    try {
+      // Revision 0 is a create: the CAS fails if the key has any entry at all.
+      const ack = await publisher.publish(kvWriteSubject(topology.state, k), encodeText(body), { expectedLastSubjectSequence: rec.revision, guard: o.leaseValid });
+      rec.revision = ack.seq;
+      return true;
+    } catch (err) {
+      if (guessed.has(k) && isWrongLastSequence(err)) return false; // the guess was wrong
+      throw conflictOr(err, `partition ${partition}: record ${k} was written by someone else`);
+    }
+  };
+  const settled = await Promise.allSettled(keys.map(write));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    o.cache.dropPartition(partition);
+    throw failed.reason;
+  }
+  return keys.filter((_, i) => (settled[i] as PromiseFulfilledResult<boolean>).value === false);
+}
+
+/** Reads records into `into` (and the cache); a record of a newer owner fences this one. */
+export async function loadRecords(o: CommitterOptions, keys: string[], into: Map<string, CachedRecord>, checkpointSeq: number, staleTombstones: Map<string, number>): Promise<void> {
+  const { cache, topology, partition, epoch } = o;
+  await Promise.all(
+    keys.map(async (k) => {
+      const entry = await topology.state.get(k);
+      let rec: CachedRecord;
+      if (!entry || entry.operation !== 'PUT') {
+        rec = { json: null, seq: 0, revision: entry?.revision ?? 0, partition };
+      } else {
+        const stored = decodeJson<StateRecord>(entry.value);
+        // Epochs are lease revisions, which only grow within one control bucket; `gen` tells
+        // the bucket's incarnation, so a recreated bucket's small revisions still win.
+        const gen = stored?.gen ?? 0;
+        if (stored && (gen > topology.controlCreated || (gen === topology.controlCreated && stored.epoch > epoch))) {
+          throw new FencedError(`partition ${partition}: record ${k} was written by a newer owner (epoch ${stored.epoch} > ${epoch})`);
+        }
+        // A seq of another incarnation of the operations stream says nothing about this one.
+        const sameStream = stored?.stream === undefined || stored.stream === topology.streamCreated;
+        const deleted = !stored || stored.deleted === true;
+        rec = { json: deleted ? null : JSON.stringify(stored.state), seq: sameStream ? (stored?.seq ?? 0) : 0, revision: entry.revision, partition };
+        if (deleted && stored && sameStream && stored.seq <= checkpointSeq) staleTombstones.set(k, entry.revision);
+      }
+      into.set(k, rec);
+      cache.set(k, rec);
+    }),
+  );
+}
+
+const enc = new TextEncoder();
+export function encodeText(s: string): Uint8Array {
+  return enc.encode(s);
+}
+
+/** True for the error of a CAS publish that lost: wrong last (subject) sequence, 10071. */
+export function isWrongLastSequence(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
+}
+
+export function conflictOr(err: unknown, message: string): unknown {
+  return isWrongLastSequence(err) ? new FencedError(message, { cause: err }) : err;
+}
