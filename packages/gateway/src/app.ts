@@ -10,6 +10,7 @@ import { metrics } from './plugins/metrics.js';
 import { natsReadiness } from './plugins/nats-readiness.js';
 import { openApi } from './plugins/openapi.js';
 import { rateLimit } from './plugins/rate-limit.js';
+import { requestLog } from './plugins/request-log.js';
 import { apiRoutes } from './routes/api.js';
 import { formatSchemaError, routeSchemas, type SchemaErrorLike } from './schemas.js';
 
@@ -57,6 +58,8 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
     // that reaches a closing app (Node closes kept-alive sockets after their response) is
     // served normally: NATS is drained only after the app has closed.
     return503OnClosing: false,
+    // One line per request, written by the request-log plugin.
+    disableRequestLogging: true,
     // A malformed percent-encoding or an overlong path segment, found by the router before
     // any route: answered in the gateway's error shape instead of Fastify's.
     frameworkErrors: (err, request, reply) => sendFrameworkError(err, request, reply),
@@ -65,6 +68,7 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
   // First: the OpenAPI document collects routes as they are added, and metrics count every route.
   if (opts.docs) await app.register(openApi, { version: VERSION, authEnabled: opts.authTokens.length > 0, catalog: opts.catalog });
   await app.register(metrics);
+  await app.register(requestLog);
   await app.register(natsReadiness, { isReady: opts.isReady, checkProvisioned: opts.checkProvisioned });
   await app.register(errorsHandler);
   await app.register(jsonBody);

@@ -21,27 +21,26 @@ async function appWithLogs(opts: { authTokens?: string[] } = {}): Promise<{ app:
 }
 
 describe('request logs', () => {
-  it('carry type, key, op and seq on the signal line and on "request completed"', async () => {
+  it('write one line per request with type, key, op, seq, status and duration', async () => {
     const { app, lines } = await appWithLogs();
     await app.inject({ method: 'POST', url: '/api/counter/k1/add?value=3' });
-    const signaled = lines.find((l) => l.msg === 'signaled');
-    expect(signaled).toMatchObject({ level: 30, type: 'counter', key: 'k1', op: 'add', seq: 1 });
-    const completed = lines.find((l) => l.msg === 'request completed');
-    expect(completed).toMatchObject({ type: 'counter', key: 'k1', op: 'add', seq: 1 });
-    expect(completed?.res).toMatchObject({ statusCode: 202 });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 30, msg: 'request', method: 'POST', type: 'counter', key: 'k1', op: 'add', seq: 1, status: 202 });
+    expect(typeof lines[0]?.ms).toBe('number');
   });
 
   it('carry the seed route\'s fixed type and key', async () => {
     const { app, lines } = await appWithLogs();
     await app.inject({ method: 'POST', url: '/api/counter/reset' });
-    expect(lines.find((l) => l.msg === 'signaled')).toMatchObject({ type: 'counter', key: 'counter', op: 'reset', seq: 1 });
+    expect(lines).toEqual([expect.objectContaining({ msg: 'request', type: 'counter', key: 'counter', op: 'reset', seq: 1, status: 202 })]);
   });
 
-  it('log a rejected request with its code and no stack', async () => {
+  it('log a rejected request on its one line with its code and no stack', async () => {
     const { app, lines } = await appWithLogs();
     await app.inject({ method: 'POST', url: '/api/actors/counter/k/nope' });
-    const rejected = lines.find((l) => l.msg === 'request rejected');
-    expect(rejected).toMatchObject({ type: 'counter', key: 'k', op: 'nope', code: 'UNKNOWN_OPERATION' });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ msg: 'request', type: 'counter', key: 'k', op: 'nope', code: 'UNKNOWN_OPERATION', status: 404 });
+    expect(JSON.stringify(lines[0])).not.toContain('stack');
   });
 
   it('redact the Authorization header', async () => {

@@ -11,6 +11,7 @@ import {
 import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ERROR_CODES, GatewayError, OPERATION_FAILED_STATUS, errorBody, isGatewayErrorCode } from '../errors.js';
+import { noteForLog } from './request-log.js';
 
 /** What the error handler sends for a thrown value. */
 export interface HttpError {
@@ -142,7 +143,7 @@ function routeFields(request: FastifyRequest): Record<string, unknown> {
  */
 export function sendFrameworkError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const http = toHttpError(err, true);
-  request.log.info({ code: http.code, reason: http.message }, 'request rejected');
+  noteForLog(request, { code: http.code, reason: http.message });
   void reply.code(http.status).type('application/json; charset=utf-8').send(errorBody(http.code, http.message));
 }
 
@@ -151,7 +152,8 @@ const errorsPlugin: FastifyPluginCallback = (app: FastifyInstance, _opts, done) 
     const http = toHttpError(err, app.natsReady());
     if (http.code === 'INTERNAL_ERROR') request.log.error({ err, ...routeFields(request), code: http.code }, 'request failed');
     else if (http.status >= 500) request.log.warn({ ...routeFields(request), code: http.code, reason: http.message, cause: errorName(err) }, 'request failed');
-    else request.log.info({ ...routeFields(request), code: http.code, reason: http.message }, 'request rejected');
+    // A 4xx is no event of the gateway's: its code and reason go on the request's one line.
+    noteForLog(request, { code: http.code, reason: http.message });
     return reply.code(http.status).type('application/json; charset=utf-8').send(errorBody(http.code, http.message));
   });
 

@@ -6,10 +6,11 @@
  */
 import type { ActorSnapshot } from '@jetactor/actor-runtime';
 import { ActorError } from '@jetactor/actor-runtime';
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
+import type { FastifyInstance, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import type { CatalogEntry } from '../catalog/actor-catalog.js';
 import { withDeadline } from '../deadline.js';
 import { GatewayError } from '../errors.js';
+import { noteForLog } from '../plugins/request-log.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -147,12 +148,6 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
       ? new GatewayError('TIMEOUT', `${what} did not complete within ${ms} ms`)
       : new GatewayError('NATS_UNAVAILABLE', 'lost the connection to NATS; retry later');
 
-  /** Adds fields to this request's log lines, including Fastify's "request completed". */
-  const annotate = (request: FastifyRequest, reply: FastifyReply, fields: Record<string, unknown>): void => {
-    request.log = request.log.child(fields);
-    reply.log = request.log;
-  };
-
   async function read(request: FastifyRequest): Promise<ActorSnapshot> {
     const target = targetOf(request);
     const type = required(target, 'type');
@@ -191,8 +186,7 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
           timeoutMs + DEADLINE_GRACE_MS,
           expired(`operation '${op}'`, timeoutMs),
         );
-        annotate(request, reply, { seq });
-        request.log.info('called');
+        noteForLog(request, { seq });
         return reply.code(200).send({ result: result ?? null, seq, ...(duplicate ? { duplicate: true } : {}) });
       }
 
@@ -201,21 +195,20 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
         settings.requestTimeoutMs,
         expired(`signal '${op}'`, settings.requestTimeoutMs),
       );
-      annotate(request, reply, { seq, ...(duplicate ? { duplicate } : {}) });
-      request.log.info('signaled');
+      noteForLog(request, { seq, ...(duplicate ? { duplicate } : {}) });
       const body: SignaledBody = { signaled: op, type, key, seq, ...(duplicate ? { duplicate: true as const } : {}) };
       return reply.code(202).send(body);
     },
 
     async read(request, reply) {
       const snapshot = await read(request);
-      annotate(request, reply, { seq: snapshot.seq });
+      noteForLog(request, { seq: snapshot.seq });
       return reply.send(snapshotBody(snapshot));
     },
 
     async counterValue(request, reply) {
       const snapshot = await read(request);
-      annotate(request, reply, { seq: snapshot.seq });
+      noteForLog(request, { seq: snapshot.seq });
       return reply.send({ value: snapshot.state });
     },
 
@@ -245,8 +238,7 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
         settings.requestTimeoutMs,
         expired('delete', settings.requestTimeoutMs),
       );
-      annotate(request, reply, { seq, ...(duplicate ? { duplicate } : {}) });
-      request.log.info('deleted');
+      noteForLog(request, { seq, ...(duplicate ? { duplicate } : {}) });
       const body: SignaledBody = { signaled: 'delete', type, key, seq, ...(duplicate ? { duplicate: true as const } : {}) };
       return reply.code(202).send(body);
     },
