@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createWorker, type Worker } from '@jetactor/actor-runtime';
+import { createWorker, registerActorTypes, type Worker } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -50,6 +50,8 @@ beforeAll(async () => {
   for (const id of ['worker-a', 'worker-b']) {
     const w = createWorker({ nc, id, actors: [counter], partitions: 8, leaseTtlMs: 2000, heartbeatMs: 300, logger: log });
     await w.start();
+    // What runWorker does after start: the gateway learns the counter from this record.
+    await registerActorTypes(nc, [counter], { workerId: id });
     workers.push(w);
   }
   await waitFor(() => workers.every((w) => w.settled() && w.ownedPartitions().length === 4), {
@@ -58,6 +60,7 @@ beforeAll(async () => {
   });
   gateway = await runGateway({ env: { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' }, logger: log });
   await gateway.nats.firstConnect;
+  await waitFor(() => gateway.app.actorCatalog.get('counter') !== undefined, { timeoutMs: 15_000, message: 'the gateway to learn the counter type' });
 
   // A few actors before the page opens, so that the table has something to list.
   for (const [key, value] of [
