@@ -9,12 +9,12 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { pino, type Logger } from 'pino';
 import type { AnyActorDefinition } from './definition/define-actor.js';
 import { ConfigError, FencedError } from './errors.js';
-import { deadLetterSubject } from './names.js';
 import { ControlView } from './ownership/control-view.js';
-import { acquireLease, mayWrite, releaseLease, renewLease, type Owned } from './ownership/leases.js';
+import { acquireLease, renewLease, type Owned } from './ownership/leases.js';
 import { desiredPartitions, liveMembers, planReconcile, type HeldView } from './ownership/reconcile.js';
+import { partitionFailed, releasePartition, startPartition, type LifecycleHost } from './ownership/partition-lifecycle.js';
 import { RetentionLoop } from './ownership/retention.js';
-import { PartitionProcessor } from './processing/partition-processor.js';
+import type { PartitionProcessor } from './processing/partition-processor.js';
 import { RecordCache } from './processing/record-cache.js';
 import { provisionTopology, type Topology } from './store/provision.js';
 import { controlKeys, encodeJson, type MemberRecord } from './store/records.js';
@@ -54,6 +54,7 @@ class WorkerImpl implements Worker {
   private retention: RetentionLoop | null = null;
   private nextRetentionAt = 0;
   private recovering: Promise<void> | null = null;
+  private readonly lifecycle: LifecycleHost;
 
   constructor(opts: WorkerOptions) {
     this.cfg = resolveWorkerOptions(opts);
@@ -65,6 +66,19 @@ class WorkerImpl implements Worker {
     this.cache = new RecordCache(this.cfg.maxCachedRecords);
     this.hooks = opts.hooks ?? {};
     this.view = new ControlView(this.id, this.log, () => this.scheduleReconcile());
+    this.lifecycle = {
+      nc: this.nc,
+      cfg: this.cfg,
+      actors: this.actors,
+      cache: this.cache,
+      log: this.log,
+      hooks: this.hooks,
+      owned: this.owned,
+      topology: () => this.topology,
+      lose: (o, err) => this.lose(o, err),
+      recover: (reason) => this.recover(reason),
+      scheduleReconcile: () => this.scheduleReconcile(),
+    };
   }
 
   async start(): Promise<void> {
@@ -211,63 +225,6 @@ class WorkerImpl implements Worker {
     }
   }
 
-  private async startProcessor(o: Owned, t0 = performance.now()): Promise<void> {
-    const topo = this.topology;
-    if (!topo || o.proc) return;
-    const proc = new PartitionProcessor({
-      partition: o.partition,
-      epoch: o.epoch,
-      nc: this.nc,
-      topology: topo,
-      names: this.cfg.names,
-      actors: this.actors,
-      cache: this.cache,
-      log: this.log,
-      maxBatch: this.cfg.maxBatch,
-      maxStateBytes: this.maxStateBytes(),
-      leaseValid: () => mayWrite(o, this.owned.get(o.partition)),
-      deadLetterSubject: (type, key, op) => deadLetterSubject(this.cfg.names, type, key, op),
-      hooks: this.hooks,
-    });
-    o.proc = proc;
-    try {
-      await proc.start();
-    } catch (err) {
-      proc.abort();
-      o.proc = null;
-      this.failed(o, err);
-      return;
-    }
-    if (o.releasing || this.owned.get(o.partition) !== o) {
-      // Released or lost while starting.
-      proc.abort();
-      o.proc = null;
-      return;
-    }
-    o.running = true;
-    o.failures = 0;
-    const ms = performance.now() - t0;
-    this.log.info({ partition: o.partition, epoch: o.epoch, checkpoint: proc.checkpoint, ms: Math.round(ms) }, 'partition acquired');
-    this.hooks.onAcquire?.({ partition: o.partition, epoch: o.epoch, checkpoint: proc.checkpoint, ms });
-    proc.done.then(
-      () => {
-        // Ended without being asked (consumer closed): restart it.
-        if (o.proc === proc && !o.releasing) {
-          o.proc = null;
-          o.running = false;
-          this.failed(o, new Error('partition reader ended'));
-        }
-      },
-      (err: unknown) => {
-        if (o.proc !== proc) return;
-        o.proc = null;
-        o.running = false;
-        if (err instanceof FencedError) this.lose(o, err);
-        else this.failed(o, err);
-      },
-    );
-  }
-
   /**
    * Provisions again after a failure that may mean the stream or the control bucket is gone
    * (a server wiped and restarted at the same address, an operator deleting a bucket). If
@@ -296,41 +253,16 @@ class WorkerImpl implements Worker {
     })();
   }
 
+  private startProcessor(o: Owned, t0 = performance.now()): Promise<void> {
+    return startPartition(this.lifecycle, o, t0);
+  }
+
   private failed(o: Owned, err: unknown): void {
-    this.recover(`partition ${o.partition} failed`);
-    o.failures++;
-    const backoff = Math.min(5000, 100 * 2 ** Math.min(o.failures, 6));
-    o.restartAt = performance.now() + backoff;
-    this.cache.dropPartition(o.partition);
-    this.log.warn({ partition: o.partition, err: String(err), retryInMs: backoff }, 'partition processing failed; restarting from checkpoint');
-    setTimeout(() => this.scheduleReconcile(), backoff).unref?.();
+    partitionFailed(this.lifecycle, o, err);
   }
 
-  private async release(o: Owned, reason: 'rebalance' | 'shutdown'): Promise<void> {
-    const control = this.topology?.control;
-    if (!control) return;
-    o.releasing = true;
-    this.log.info({ partition: o.partition, reason }, 'releasing partition');
-    try {
-      await o.proc?.stop();
-    } catch (err) {
-      this.log.warn({ partition: o.partition, err: String(err) }, 'final commit failed; the next owner replays from the checkpoint');
-    }
-    try {
-      await releaseLease(control, o);
-    } catch (err) {
-      this.log.warn({ partition: o.partition, err: String(err) }, 'lease delete failed; it will expire');
-    }
-    if (this.owned.get(o.partition) === o) this.owned.delete(o.partition);
-    this.cache.dropPartition(o.partition);
-    this.log.info({ partition: o.partition, reason }, 'partition released');
-    this.hooks.onRelease?.({ partition: o.partition, reason });
-  }
-
-  /** The configured state bound, never above what one NATS message can carry with the record around it. */
-  private maxStateBytes(): number {
-    const serverMax = (this.nc.info?.max_payload ?? 1024 * 1024) - 1024;
-    return Math.min(this.cfg.maxStateBytes ?? serverMax, serverMax);
+  private release(o: Owned, reason: 'rebalance' | 'shutdown'): Promise<void> {
+    return releasePartition(this.lifecycle, o, reason);
   }
 
   ownedPartitions(): number[] {

@@ -1,0 +1,129 @@
+/**
+ * The life of one owned partition: starting its processor once the lease is held, restarting
+ * it after a failure, handing it over gracefully. The worker owns the state; this file holds
+ * what happens to it.
+ */
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import type { AnyActorDefinition } from '../definition/define-actor.js';
+import { FencedError } from '../errors.js';
+import { deadLetterSubject } from '../names.js';
+import { PartitionProcessor } from '../processing/partition-processor.js';
+import type { RecordCache } from '../processing/record-cache.js';
+import type { Topology } from '../store/provision.js';
+import type { resolveWorkerOptions, WorkerHooks } from '../worker-options.js';
+import { mayWrite, releaseLease, type Owned } from './leases.js';
+
+/** What the lifecycle needs of the worker. */
+export interface LifecycleHost {
+  readonly nc: NatsConnection;
+  readonly cfg: ReturnType<typeof resolveWorkerOptions>;
+  readonly actors: ReadonlyMap<string, AnyActorDefinition>;
+  readonly cache: RecordCache;
+  readonly log: Logger;
+  readonly hooks: WorkerHooks;
+  readonly owned: Map<number, Owned>;
+  topology(): Topology | null;
+  lose(o: Owned, err: Error): void;
+  recover(reason: string): void;
+  scheduleReconcile(): void;
+}
+
+/** Starts the processor of a partition whose lease `o` holds; a failure schedules a restart. */
+export async function startPartition(h: LifecycleHost, o: Owned, t0 = performance.now()): Promise<void> {
+  const topo = h.topology();
+  if (!topo || o.proc) return;
+  const proc = new PartitionProcessor({
+    partition: o.partition,
+    epoch: o.epoch,
+    nc: h.nc,
+    topology: topo,
+    names: h.cfg.names,
+    actors: h.actors,
+    cache: h.cache,
+    log: h.log,
+    maxBatch: h.cfg.maxBatch,
+    maxStateBytes: maxStateBytes(h),
+    leaseValid: () => mayWrite(o, h.owned.get(o.partition)),
+    deadLetterSubject: (type, key, op) => deadLetterSubject(h.cfg.names, type, key, op),
+    hooks: h.hooks,
+  });
+  o.proc = proc;
+  try {
+    await proc.start();
+  } catch (err) {
+    proc.abort();
+    o.proc = null;
+    partitionFailed(h, o, err);
+    return;
+  }
+  if (o.releasing || h.owned.get(o.partition) !== o) {
+    // Released or lost while starting.
+    proc.abort();
+    o.proc = null;
+    return;
+  }
+  o.running = true;
+  o.failures = 0;
+  const ms = performance.now() - t0;
+  h.log.info({ partition: o.partition, epoch: o.epoch, checkpoint: proc.checkpoint, ms: Math.round(ms) }, 'partition acquired');
+  h.hooks.onAcquire?.({ partition: o.partition, epoch: o.epoch, checkpoint: proc.checkpoint, ms });
+  proc.done.then(
+    () => {
+      // Ended without being asked (consumer closed): restart it.
+      if (o.proc === proc && !o.releasing) {
+        o.proc = null;
+        o.running = false;
+        partitionFailed(h, o, new Error('partition reader ended'));
+      }
+    },
+    (err: unknown) => {
+      if (o.proc !== proc) return;
+      o.proc = null;
+      o.running = false;
+      if (err instanceof FencedError) h.lose(o, err);
+      else partitionFailed(h, o, err);
+    },
+  );
+}
+
+
+/** A partition's processor failed: restart it from the checkpoint after a backoff. */
+export function partitionFailed(h: LifecycleHost, o: Owned, err: unknown): void {
+  h.recover(`partition ${o.partition} failed`);
+  o.failures++;
+  const backoff = Math.min(5000, 100 * 2 ** Math.min(o.failures, 6));
+  o.restartAt = performance.now() + backoff;
+  h.cache.dropPartition(o.partition);
+  h.log.warn({ partition: o.partition, err: String(err), retryInMs: backoff }, 'partition processing failed; restarting from checkpoint');
+  setTimeout(() => h.scheduleReconcile(), backoff).unref?.();
+}
+
+/** Graceful hand-over: final commit and checkpoint, then the lease is deleted. */
+export async function releasePartition(h: LifecycleHost, o: Owned, reason: 'rebalance' | 'shutdown'): Promise<void> {
+  const control = h.topology()?.control;
+  if (!control) return;
+  o.releasing = true;
+  h.log.info({ partition: o.partition, reason }, 'releasing partition');
+  try {
+    await o.proc?.stop();
+  } catch (err) {
+    h.log.warn({ partition: o.partition, err: String(err) }, 'final commit failed; the next owner replays from the checkpoint');
+  }
+  try {
+    await releaseLease(control, o);
+  } catch (err) {
+    h.log.warn({ partition: o.partition, err: String(err) }, 'lease delete failed; it will expire');
+  }
+  if (h.owned.get(o.partition) === o) h.owned.delete(o.partition);
+  h.cache.dropPartition(o.partition);
+  h.log.info({ partition: o.partition, reason }, 'partition released');
+  h.hooks.onRelease?.({ partition: o.partition, reason });
+}
+
+
+/** The configured state bound, never above what one NATS message can carry with the record around it. */
+function maxStateBytes(h: LifecycleHost): number {
+  const serverMax = (h.nc.info?.max_payload ?? 1024 * 1024) - 1024;
+  return Math.min(h.cfg.maxStateBytes ?? serverMax, serverMax);
+}
