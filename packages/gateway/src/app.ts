@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { REDACTED_LOG_PATHS, resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { actorClient } from './plugins/actor-client.js';
 import { auth } from './plugins/auth.js';
@@ -59,7 +59,7 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
     // served normally: NATS is drained only after the app has closed.
     return503OnClosing: false,
     // One line per request, written by the request-log plugin.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // A malformed percent-encoding or an overlong path segment, found by the router before
     // any route: answered in the gateway's error shape instead of Fastify's.
     frameworkErrors: (err, request, reply) => sendFrameworkError(err, request, reply),
