@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { defaultNames, defaultTopology, provisionTopology } from '@jetactor/actor-runtime';
+import { defaultNames, defaultTopology, provisionTopology, registerActorTypes } from '@jetactor/actor-runtime';
+import { counter } from '@jetactor/counter-actor';
 import { freePort, spawnProcess, waitFor, type ManagedProcess } from '@jetactor/testing';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';
@@ -97,6 +98,8 @@ export async function measureGatewayThroughput(ctx: BenchContext): Promise<Figur
   const names = defaultNames();
   await deleteStreams(ctx.jsm, [names.stream, `KV_${names.stateBucket}`, `KV_${names.controlBucket}`]);
   await provisionTopology(ctx.nc, defaultTopology(names, { partitions: ctx.partitions }));
+  // No worker runs here: register the counter as a worker host would, so the gateway knows it.
+  await registerActorTypes(ctx.nc, [counter], { workerId: 'bench' });
   const gateway = await startGateway(ctx);
   const minimal = await startMinimalRoute(ctx);
   try {
