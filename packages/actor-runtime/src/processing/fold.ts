@@ -134,7 +134,7 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
         live = UNPARSED;
       } else {
         // The JSON this operation is measured against: a deleted actor's is its initial state.
-        const before = rec.json ?? serialize(def.initialState(), 'state', env.maxStateBytes);
+        const before = rec.json ?? initialJson(def, env.maxStateBytes);
         const input = decodePayload(op.data);
         const ctx: OperationContext = new OpContext(op.type, op.key, op.op, op.seq, op.time);
         const current = live === UNPARSED ? parseLive(rec, before) : live;
@@ -148,9 +148,11 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
         live = out.live;
         resultJson = out.result;
       }
-      const body = `{"result":${resultJson},"seq":${op.seq}}`;
-      if (op.reply) (f.replies ??= []).push({ inbox: op.reply, body });
-      if (op.hasMsgId) (f.outcomes ??= []).push({ seq: op.seq, body });
+      if (op.reply || op.hasMsgId) {
+        const body = `{"result":${resultJson},"seq":${op.seq}}`;
+        if (op.reply) (f.replies ??= []).push({ inbox: op.reply, body });
+        if (op.hasMsgId) (f.outcomes ??= []).push({ seq: op.seq, body });
+      }
       (f.applied ??= []).push(opName(op.type, op.op));
       if (env.debug) (f.trace ??= []).push({ op, state: rec.json });
     } catch (err) {
@@ -160,6 +162,21 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
     }
   }
   return f;
+}
+
+const initialJsons = new WeakMap<AnyActorDefinition, string>();
+/**
+ * The initial state's JSON, once per definition: `initialState` is deterministic by contract
+ * (it is what a never-written actor reads as), so it need not be called and serialized for
+ * every operation on a new key.
+ */
+function initialJson(def: AnyActorDefinition, maxBytes: number): string {
+  let json = initialJsons.get(def);
+  if (json === undefined) {
+    json = serialize(def.initialState(), 'state', maxBytes);
+    initialJsons.set(def, json);
+  }
+  return json;
 }
 
 /** A fresh copy of the record's state for a handler (the initial state when there is none). */
