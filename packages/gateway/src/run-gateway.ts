@@ -67,7 +67,7 @@ function rateLimit(env: NodeJS.ProcessEnv): number {
  * `LOG_LEVEL` (info), `GATEWAY_AUTH_TOKENS` (`tokenA:read,write;tokenB:read`, or a
  * plain comma list of all-scope tokens), `GATEWAY_AUTH` (`off` to run without auth on
  * purpose; without tokens and without it, only a loopback `HOST` may start, with auth
- * off and a loud warning), `GATEWAY_RATE_LIMIT` (requests per client per minute, 6000;
+ * off and a loud warning), `GATEWAY_RATE_LIMIT` (requests per client per minute; default
  * 0 = off), `ACTORS_INBOX_PREFIX` (the inbox prefix calls are answered under, as the
  * workers'; default `_INBOX`), and `NATS_URL` plus credentials as the runtime's `connectionOptionsFromEnv()`
  * reads them. Listens at once; NATS connects in the background and the API answers
