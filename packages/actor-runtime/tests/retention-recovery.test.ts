@@ -17,13 +17,13 @@ import {
   createWorker,
   defaultNames,
   defaultTopology,
-  encodeJsonForTests,
   partitionOf,
   provisionTopology,
   type ActorClient,
   type ActorNames,
   type Worker,
-} from './support/retention-support.js';
+} from '../src/index.js';
+import { encodeJson } from '../src/store/records.js';
 import { testCounter } from './support/test-counter.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -89,8 +89,8 @@ describe('retention by what is applied', () => {
       for (const p of [0, 1]) seqs[p]!.push((await js.publish(`${names.subjectPrefix}.counter.${keyIn(p, 2, i)}.add`, '1')).seq);
     }
     // Partition 0 applied everything, partition 1 only its first five.
-    await topo.control.put(controlKeys.checkpoint(0), encodeJsonForTests({ seq: seqs[0]![9], epoch: 1, stream: topo.streamCreated, updatedAt: '' }));
-    await topo.control.put(controlKeys.checkpoint(1), encodeJsonForTests({ seq: seqs[1]![4], epoch: 1, stream: topo.streamCreated, updatedAt: '' }));
+    await topo.control.put(controlKeys.checkpoint(0), encodeJson({ seq: seqs[0]![9], epoch: 1, stream: topo.streamCreated, updatedAt: '' }));
+    await topo.control.put(controlKeys.checkpoint(1), encodeJson({ seq: seqs[1]![4], epoch: 1, stream: topo.streamCreated, updatedAt: '' }));
     const loop = new RetentionLoop(() => topo, names, 0, log);
     await loop.tick();
     const info = await jsm.streams.info(names.stream);
@@ -153,7 +153,7 @@ describe('retention by what is applied', () => {
     const topo = await provisionTopology(nc, defaultTopology(names, { partitions: 1 }));
     const seqs: number[] = [];
     for (let i = 0; i < 10; i++) seqs.push((await js.publish(`${names.subjectPrefix}.counter.g.add`, '1')).seq);
-    await topo.control.put(controlKeys.checkpoint(0), encodeJsonForTests({ seq: seqs[1], epoch: 1, stream: topo.streamCreated, updatedAt: '' }));
+    await topo.control.put(controlKeys.checkpoint(0), encodeJson({ seq: seqs[1], epoch: 1, stream: topo.streamCreated, updatedAt: '' }));
     await jsm.streams.purge(names.stream, { seq: seqs[7]! }); // an operator's purge, not jetactor's
     const gaps: Array<{ partition: number; checkpoint: number; firstSeq: number }> = [];
     const { client } = await startWorker(names, { partitions: 1, hooks: { onGap: (g) => gaps.push(g) } });

@@ -363,7 +363,7 @@ class ActorClientImpl implements ActorClient {
   private partitionsCached: number | null = null;
   private async partitionCount(): Promise<number> {
     if (this.partitionsCached) return this.partitionsCached;
-    const jsm = await this.js.jetstreamManager();
+    const jsm = await this.jsm();
     const info = await jsm.streams.info(this.names.stream);
     const p = partitionsOfStream(info.config);
     if (!p) throw new ConfigError(`stream ${this.names.stream} has no partition transform`);
@@ -420,7 +420,7 @@ class ActorClientImpl implements ActorClient {
 
   async deadLetters(opts: { limit?: number; cursor?: number } = {}): Promise<{ items: DeadLetter[]; nextCursor: number | null }> {
     const limit = Math.max(1, Math.min(1000, opts.limit ?? 100));
-    const jsm = await this.js.jetstreamManager();
+    const jsm = await this.jsm();
     const info = await jsm.streams.info(this.names.dlqStream);
     const last = info.state.last_seq;
     const from = Math.max((opts.cursor ?? 0) + 1, info.state.first_seq);

@@ -1,16 +1,10 @@
 import { DeliverPolicy, type Consumer, type ConsumerMessages } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
-import type { Logger } from 'pino';
-import type { AnyActorDefinition } from '../definition/define-actor.js';
 import type { ErrorBody } from '../errors.js';
-import type { ActorNames } from '../names.js';
-import type { Topology } from '../store/provision.js';
 import { controlKeys, decodeJson, type RetentionRecord } from '../store/records.js';
 import { ackedPublisherOf } from './acked-publisher.js';
-import { BatchCommitter, type ProcessorHooks } from './commit.js';
+import { BatchCommitter, type CommitterOptions, type ProcessorHooks } from './commit.js';
 import { decodeOperation, type DecodedOp } from './decode.js';
 import { readBudgetOf, type ReadBudget } from './read-budget.js';
-import type { RecordCache } from './record-cache.js';
 
 export { DeadLetterHeaders } from './commit.js';
 export type { ProcessorHooks } from './commit.js';
@@ -19,25 +13,10 @@ export { decodePayload, REPLY_HEADER } from './decode.js';
 /** The reply a caller receives after its operation is committed. */
 export type OperationReply = { result: unknown; seq: number } | { error: ErrorBody; seq: number };
 
-/** Options of a {@link PartitionProcessor}. */
-export interface PartitionProcessorOptions {
-  partition: number;
-  /** Fencing epoch: the lease revision at acquisition. */
-  epoch: number;
-  nc: NatsConnection;
-  topology: Topology;
-  names: ActorNames;
-  actors: ReadonlyMap<string, AnyActorDefinition>;
-  cache: RecordCache;
-  log: Logger;
+/** Options of a {@link PartitionProcessor}: the committer's, less what the processor makes itself. */
+export interface PartitionProcessorOptions extends Omit<CommitterOptions, 'publisher' | 'aborted' | 'hooks'> {
   /** Largest number of operations folded into one commit. */
   maxBatch: number;
-  /** Largest serialized state or result, bytes (a record must fit in one NATS message). */
-  maxStateBytes: number;
-  /** True while the lease is surely held; checked right before every write. */
-  leaseValid: () => boolean;
-  /** Dead-letter subject of a failed operation; omit to keep no dead letters. */
-  deadLetterSubject?: (type: string, key: string, op: string) => string;
   hooks?: ProcessorHooks & {
     /** Operations between the checkpoint and the stream's first message are gone (not by jetactor's own purge). */
     onGap?(info: { partition: number; checkpoint: number; firstSeq: number }): void;

@@ -7,6 +7,9 @@
  */
 import type { FastifyInstance, FastifyPluginCallback, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { levels } from 'pino';
+
+const INFO = levels.values.info as number;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -23,8 +26,8 @@ export function noteForLog(request: FastifyRequest, fields: Record<string, unkno
 const requestLogPlugin: FastifyPluginCallback = (app: FastifyInstance, _opts, done) => {
   app.decorateRequest('logFields', null);
   app.addHook('onResponse', (request, reply, next) => {
-    // Fastify's logger type has no isLevelEnabled; pino's level values: info is 30.
-    if (levelValue(request.log.level) <= 30) {
+    // Fastify's logger type has no isLevelEnabled; compare with pino's own level values.
+    if ((levels.values[request.log.level] ?? INFO) <= INFO) {
       const params = (request.params ?? {}) as { type?: string; key?: string; op?: string };
       const actor = request.routeOptions.config.actor;
       request.log.info(
@@ -49,7 +52,3 @@ const requestLogPlugin: FastifyPluginCallback = (app: FastifyInstance, _opts, do
 /** The one-line-per-request log. */
 export const requestLog = fp(requestLogPlugin, { name: 'jetactor-request-log', fastify: '5.x' });
 
-const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
-function levelValue(level: string): number {
-  return LEVELS[level] ?? 30;
-}
