@@ -24,8 +24,11 @@ export type {
   QueryHandler,
   QuerySignatures,
   QuerySpec,
+  Send,
   Signature,
   SignatureMap,
+  SubjectBinding,
+  TimerSpec,
 } from './definition/types.js';
 export type { StandardSchemaV1 } from './definition/standard-schema.js';
 export { shown as describeValue, where as inputPath } from './definition/schema-errors.js';

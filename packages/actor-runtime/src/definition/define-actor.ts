@@ -19,9 +19,10 @@ import type {
   QueryHandler,
   QuerySignatures,
   SignatureMap,
+  SubjectBinding,
 } from './types.js';
 
-export type { OperationContext, OperationOutcome, QueryContext } from './types.js';
+export type { OperationContext, OperationOutcome, QueryContext, Send, SubjectBinding, TimerSpec } from './types.js';
 
 /** Options of {@link defineActor}; `O` and `Q` are the `operations` and `queries` objects. */
 export interface ActorDefinitionOptions<S, O, Q = Record<never, never>> {
@@ -37,6 +38,12 @@ export interface ActorDefinitionOptions<S, O, Q = Record<never, never>> {
   operations: O;
   /** Read-only queries by name, answered from the stored state without a trip through the stream. */
   queries?: Q;
+  /**
+   * NATS subjects this type listens to: each message published on one becomes an ordered,
+   * exactly-once operation of the actor keyed by one of its tokens, e.g.
+   * `[{ subject: 'devices.*.telemetry', key: 1, op: 'reading' }]`.
+   */
+  subscribe?: readonly SubjectBinding[];
 }
 
 /**
@@ -50,6 +57,8 @@ export interface ActorDefinition<S = unknown, O extends SignatureMap = Signature
   readonly operationNames: readonly string[];
   /** Names of the queries. */
   readonly queryNames: readonly string[];
+  /** The subject bindings (empty when the type has none). */
+  readonly subscribe: readonly SubjectBinding[];
   /** True if the actor has the operation (user operations and the built-in `$delete`). */
   hasOperation(op: string): boolean;
   /** True if the actor has the query. */
@@ -101,6 +110,35 @@ function compileEntries<H>(type: string, kind: 'operation' | 'query', entries: o
     }
   }
   return out;
+}
+
+/** A subject token a binding may use literally: what NATS allows in a token, less wildcards. */
+const LITERAL_TOKEN = /^[A-Za-z0-9_=-]{1,64}$/;
+
+/** Checks the bindings of a definition: literal or `*` tokens, a key wildcard that exists, an operation the type has. */
+function compileBindings(type: string, raw: unknown, ops: ReadonlyMap<string, unknown>): readonly SubjectBinding[] {
+  if (raw === undefined) return Object.freeze([]);
+  if (!Array.isArray(raw)) throw new TypeError(`actor '${type}': subscribe must be an array of { subject, key, op }`);
+  const out: SubjectBinding[] = [];
+  for (const b of raw as unknown[]) {
+    const { subject, key, op } = (b ?? {}) as Partial<SubjectBinding>;
+    const where = `actor '${type}': binding ${JSON.stringify(subject)}`;
+    if (typeof subject !== 'string' || subject.length > 200) throw new TypeError(`${where}: subject must be a string of at most 200 characters`);
+    const tokens = subject.split('.');
+    if (tokens.some((t) => t !== '*' && !LITERAL_TOKEN.test(t))) {
+      throw new TypeError(`${where}: each token must be '*' or [A-Za-z0-9_=-] ('>' is not allowed: the key must be one token)`);
+    }
+    if (tokens[0] === '*' || tokens[0] === 'actors' || tokens[0]?.startsWith('$') || tokens[0] === '_INBOX') {
+      throw new TypeError(`${where}: the first token must be a literal other than 'actors' and '_INBOX'`);
+    }
+    const wildcards = tokens.filter((t) => t === '*').length;
+    if (typeof key !== 'number' || !Number.isInteger(key) || key < 1 || key > wildcards) {
+      throw new TypeError(`${where}: key must be the number (from 1) of one of its ${wildcards} '*' tokens`);
+    }
+    if (typeof op !== 'string' || !ops.has(op)) throw new TypeError(`${where}: op ${JSON.stringify(op)} is not an operation of the type`);
+    out.push(Object.freeze({ subject, key, op }));
+  }
+  return Object.freeze(out);
 }
 
 /** Runs a handler; anything it throws but an {@link ActorError} becomes a {@link HandlerError}. */
@@ -157,16 +195,19 @@ export function defineActor<
     if (!c) throw new ActorError(ErrorCode.UnknownOperation, `actor '${type}' has no query '${name}'`);
     return c;
   };
+  const subscribe = compileBindings(type, options.subscribe, ops);
   const descriptor = JSON.stringify({
     type,
     operations: Object.fromEntries([...ops].map(([name, c]) => [name, c.input.descriptor])),
     queries: Object.fromEntries([...queries].map(([name, c]) => [name, c.input.descriptor])),
+    ...(subscribe.length > 0 ? { subscribe: [...subscribe] } : {}),
   } satisfies ActorDescriptor);
   return Object.freeze({
     type,
     initialState: options.initialState,
     operationNames: Object.freeze([...ops.keys()]),
     queryNames: Object.freeze([...queries.keys()]),
+    subscribe,
     hasOperation: (op: string) => op === DELETE_OPERATION || ops.has(op),
     hasQuery: (name: string) => queries.has(name),
     parseInput(op: string, raw: unknown): unknown {

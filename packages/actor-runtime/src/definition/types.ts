@@ -21,6 +21,8 @@ export interface OperationContext {
   readonly seq: number;
   /** Time the operation was stored in the stream (not the time it is applied). */
   readonly time: Date;
+  /** The id of the timer of this actor that fired the operation; undefined for any other operation. */
+  readonly timer?: string;
 }
 
 /** What a query handler sees besides state and input. */
@@ -37,12 +39,75 @@ export interface QueryContext {
   readonly exists: boolean;
 }
 
+/**
+ * An operation for another actor (or this one), returned in an outcome's `send`. It is
+ * published exactly once, after the state it came with is committed, and the sends of one
+ * actor to another arrive in the order they were returned.
+ */
+export interface Send {
+  /** Actor type; this actor's type when left out. */
+  type?: string;
+  /** Actor key; this actor's key when left out. */
+  key?: string;
+  /** Operation name (a user operation of the receiving type). */
+  op: string;
+  /** The operation's input; JSON-serializable. */
+  input?: unknown;
+}
+
+/**
+ * A timer an operation sets, returned in an outcome's `schedule`. At its time the runtime
+ * applies `op` (with `input`) to this actor, or sends it to `type`/`key` when given; it fires
+ * exactly once (once per occurrence when recurring), never early. Setting an id this actor
+ * already has replaces that timer.
+ */
+export interface TimerSpec {
+  /** The timer's id among this actor's timers (`[A-Za-z0-9_=-]`, at most 64 characters). */
+  id: string;
+  /** Operation to apply when the timer fires. */
+  op: string;
+  /** The operation's input; JSON-serializable. */
+  input?: unknown;
+  /** Target actor type; this actor's type when left out. */
+  type?: string;
+  /** Target actor key; this actor's key when left out. */
+  key?: string;
+  /** Fire this many ms after the operation's time (`ctx.time`), not after the wall clock. */
+  afterMs?: number;
+  /** Fire at this time: ms since the epoch, an ISO 8601 string or a Date. */
+  at?: number | string | Date;
+  /** Recurring: fire every this many ms (at least 100); the first time is `at`/`afterMs`, else one period from now. */
+  every?: number;
+  /** Recurring: a cron expression (5 or 6 fields, UTC), e.g. `0 * * * *`; the first time is the next match. */
+  cron?: string;
+}
+
 /** What an operation handler returns: the next state and the result for the caller. */
 export interface OperationOutcome<S, R = unknown> {
   /** The next state; JSON-serializable. Returning the state unchanged writes nothing. */
   state: S;
   /** The caller's result; JSON-serializable (`undefined` is sent as `null`). */
   result: R;
+  /** Operations for other actors (or this one), published exactly once after the state is committed. */
+  send?: readonly Send[];
+  /** Timers to set (or replace, by id) on this actor. */
+  schedule?: readonly TimerSpec[];
+  /** Ids of this actor's timers to cancel (an id it does not have is ignored). */
+  cancel?: readonly string[];
+}
+
+/**
+ * A subject binding: every message any NATS client publishes on `subject` becomes the
+ * operation `op` of the actor whose key is the subject's `key`-th wildcard token, in order
+ * and exactly once (the runtime provisions the capture).
+ */
+export interface SubjectBinding {
+  /** A NATS subject with `*` wildcards (no `>`), e.g. `devices.*.telemetry`. */
+  subject: string;
+  /** Which `*` of `subject` is the actor key, counting from 1 (like `{{wildcard(1)}}`). */
+  key: number;
+  /** The operation each message becomes; its payload is the input. */
+  op: string;
 }
 
 /**
@@ -168,4 +233,6 @@ export interface ActorDescriptor {
   type: string;
   operations: Record<string, InputDescriptor>;
   queries: Record<string, InputDescriptor>;
+  /** Subjects the type is bound to (absent when none). */
+  subscribe?: SubjectBinding[];
 }

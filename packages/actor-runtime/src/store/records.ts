@@ -17,6 +17,44 @@ export interface StateRecord<S = unknown> {
   gen?: number;
   /** Incarnation of the operations stream `seq` belongs to (its creation time, ms). */
   stream?: number;
+  /** The actor's timers (absent when none). */
+  timers?: StoredTimer[];
+  /**
+   * Sends of the operations up to `seq` that were not yet known published when the record was
+   * written; those after the partition's checkpoint are published again by the next owner.
+   */
+  outbox?: StoredSend[];
+}
+
+/** A timer as its actor's record keeps it. */
+export interface StoredTimer {
+  id: string;
+  /** When it fires next, ms since the epoch. */
+  at: number;
+  /** Seq of the operation that set it: a fire message must name it, so a replaced timer never fires for an old one. */
+  n: number;
+  op: string;
+  /** Target actor; the timer's own actor when equal. */
+  type: string;
+  key: string;
+  /** The input as JSON text; absent for none. */
+  input?: string;
+  /** Recurring every this many ms. */
+  every?: number;
+  /** Recurring by this cron expression (UTC). */
+  cron?: string;
+}
+
+/** A send waiting to be published (or known published once the checkpoint passes `seq`). */
+export interface StoredSend {
+  /** Its `Nats-Msg-Id`: deterministic, so a republish is a duplicate the stream drops. */
+  id: string;
+  /** Operation subject `actors.<type>.<key>.<op>` (validated when it was made). */
+  subject: string;
+  /** The input as JSON text; absent for none. */
+  input?: string;
+  /** Seq of the operation that made it. */
+  seq: number;
 }
 
 /** A partition's checkpoint: every operation of the partition up to `seq` is applied. */
