@@ -34,6 +34,12 @@ export const ErrorCode = {
   StreamFull: 'STREAM_FULL',
   /** A dead letter names no valid operation subject; it is not resubmitted. */
   InvalidDeadLetter: 'INVALID_DEAD_LETTER',
+  /** A handler returned a `send` that names no valid operation (or too many sends). */
+  InvalidSend: 'INVALID_SEND',
+  /** A timer that cannot be set: a bad id, time, period or cron expression, or too many timers. */
+  InvalidTimer: 'INVALID_TIMER',
+  /** The feature needs a newer nats-server than the one connected. */
+  Unsupported: 'UNSUPPORTED',
 } as const;
 /** One of the {@link ErrorCode} values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -65,6 +65,11 @@ export {
   RESERVED_TYPES,
   stateKey,
   validateName,
+  validateTimerId,
+  TimerHeaders,
+  CANCEL_TIMER_OPERATION,
+  FIRE_TIMER_OPERATION,
+  MAX_TIMER_ID_LENGTH,
 } from './names.js';
 export type { ActorNames, ParsedSubject } from './names.js';
 export { isJetStreamNotEnabled, kvWriteSubject, watchConsumerOf } from './connection/nats-internals.js';

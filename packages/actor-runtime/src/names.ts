@@ -1,4 +1,4 @@
-import { InvalidNameError } from './errors.js';
+import { ActorError, ErrorCode, InvalidNameError } from './errors.js';
 
 /** Names of the stream, subjects and buckets; tests override them, users rarely do. */
 export interface ActorNames {
@@ -18,6 +18,11 @@ export interface ActorNames {
    */
   outcomeBucket: string;
   /**
+   * KV bucket that indexes, per partition, the actors that have timers (`<p>.<type>.<key>`),
+   * so a new owner finds them without reading every record. Default `actors_timers`.
+   */
+  timerBucket: string;
+  /**
    * Prefix of the inboxes callers await results on; a worker replies only to a literal subject
    * under it. Default `_INBOX` (what NATS clients use unless their `inboxPrefix` is set).
    */
@@ -33,6 +38,7 @@ export function defaultNames(overrides: Partial<ActorNames> = {}): ActorNames {
     controlBucket: 'actors_ctl',
     dlqStream: 'ACTORS_DLQ',
     outcomeBucket: 'actors_outcomes',
+    timerBucket: 'actors_timers',
     inboxPrefix: '_INBOX',
     ...overrides,
   };
@@ -74,6 +80,36 @@ export function validateName(field: 'type' | 'key' | 'op', value: string): void 
   }
   if (field === 'type' && RESERVED_TYPES.has(value)) {
     throw new InvalidNameError(field, `type '${value}' is reserved`);
+  }
+}
+
+/**
+ * Headers that make an operation message set a timer instead of being applied now: at the
+ * timer's time the worker applies the operation (with the message's payload as input).
+ * `At` is ms since the epoch or an ISO 8601 time; `DelayMs` counts from the message's time in
+ * the stream; `Id` (default `t<seq>`) replaces a timer of the same id; `EveryMs` and `Cron`
+ * (UTC) make it recurring.
+ */
+export const TimerHeaders = {
+  Id: 'Jetactor-Timer-Id',
+  At: 'Jetactor-Timer-At',
+  DelayMs: 'Jetactor-Timer-Delay-Ms',
+  EveryMs: 'Jetactor-Timer-Every-Ms',
+  Cron: 'Jetactor-Timer-Cron',
+} as const;
+
+/** Cancels one of an actor's timers: payload `{"id":"<id>"}`; result `{"cancelled":true|false,"id"}`. */
+export const CANCEL_TIMER_OPERATION = '$cancel';
+/** A timer firing (published by the partition's owner; the worker checks it against the record). */
+export const FIRE_TIMER_OPERATION = '$fire';
+/** Maximum length of a timer id. */
+export const MAX_TIMER_ID_LENGTH = 64;
+const TIMER_ID = /^[A-Za-z0-9_=-]+$/;
+
+/** Checks a timer id (`[A-Za-z0-9_=-]`, at most 64 characters); throws an `INVALID_TIMER` {@link ActorError}. */
+export function validateTimerId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_TIMER_ID_LENGTH || !TIMER_ID.test(id)) {
+    throw new ActorError(ErrorCode.InvalidTimer, `timer id must be 1 to ${MAX_TIMER_ID_LENGTH} characters of [A-Za-z0-9_=-], got ${JSON.stringify(String(id).slice(0, 80))}`);
   }
 }
 

@@ -68,6 +68,8 @@ export interface Topology {
   control: KV;
   /** Outcomes of operations published with an idempotency key, by stream seq. */
   outcomes: KV;
+  /** Timer index: `<p>.<type>.<key>` -> the actor's timers, for a partition's next owner. */
+  timers: KV;
   partitions: number;
   serverVersion: string;
   /** Creation time (ms) of the operations stream: tells one incarnation of it from the next. */
@@ -172,6 +174,12 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
     ttl: opts.duplicateWindowMs + 60_000,
     description: 'jetactor outcomes of operations published with an idempotency key',
   });
+  const timers = await openOrCreate(kvm, names.timerBucket, {
+    history: 1,
+    replicas: opts.replicas,
+    allow_direct: true,
+    description: 'jetactor timer index: the timers of each actor, by partition',
+  });
   const [streamInfo, controlInfo] = await Promise.all([jsm.streams.info(names.stream), jsm.streams.info(`KV_${names.controlBucket}`)]);
   return {
     js,
@@ -179,6 +187,7 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
     state,
     control,
     outcomes,
+    timers,
     partitions: opts.partitions,
     serverVersion,
     streamCreated: Date.parse(streamInfo.created),
