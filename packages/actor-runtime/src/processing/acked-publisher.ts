@@ -22,6 +22,8 @@ export interface AckedPublishOptions {
    * the publish with a {@link FencedError} and sends nothing. Fenced writers pass their lease check.
    */
   guard?: () => boolean;
+  /** `Nats-Msg-Id`: the stream drops a second message with the same id within its duplicate window. */
+  msgId?: string;
 }
 
 /** Options of an {@link AckedPublisher}. */
@@ -40,6 +42,7 @@ interface Waiting {
 }
 
 const EXPECTED_LAST_SUBJECT_SEQ = 'Nats-Expected-Last-Subject-Sequence';
+const MSG_ID = 'Nats-Msg-Id';
 const dec = new TextDecoder();
 
 /**
@@ -89,6 +92,10 @@ export class AckedPublisher {
     if (opts.expectedLastSubjectSequence !== undefined) {
       h = headers();
       h.set(EXPECTED_LAST_SUBJECT_SEQ, String(opts.expectedLastSubjectSequence));
+    }
+    if (opts.msgId !== undefined) {
+      h ??= headers();
+      h.set(MSG_ID, opts.msgId);
     }
     return new Promise<PublishAck>((resolve, reject) => {
       this.waiting.set(reply, { resolve, reject, deadline: performance.now() + this.timeoutMs, subject });

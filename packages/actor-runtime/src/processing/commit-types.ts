@@ -8,6 +8,7 @@ import type { Topology } from '../store/provision.js';
 import type { AckedPublisher } from './acked-publisher.js';
 import type { DecodedOp } from './decode.js';
 import type { CachedRecord, RecordCache } from './record-cache.js';
+import type { TimerIndex } from './timer-index.js';
 
 /** Headers of a dead letter. */
 export const DeadLetterHeaders = {
@@ -58,6 +59,8 @@ export interface CommitterOptions {
   /** Dead-letter subject of a failed operation; omit to keep no dead letters. */
   deadLetterSubject?: (type: string, key: string, op: string) => string;
   hooks?: ProcessorHooks;
+  /** The partition's timer index; each commit makes it follow the records' timers. */
+  timers?: TimerIndex;
 }
 
 /** A failed operation: its error result, dead letter and log line. */

@@ -13,7 +13,7 @@ import { errorBody, newRecord, type CommitterOptions, type Failure } from './com
 import { nameError, type DecodedOp } from './decode.js';
 import { foldKey, type KeyFold } from './fold.js';
 import type { CachedRecord } from './record-cache.js';
-import { conflictOr, loadRecords, writeRecords } from './record-io.js';
+import { conflictOr, encodeText, loadRecords, writeRecords } from './record-io.js';
 import { removeTombstones, storeSideOutputs } from './side-outputs.js';
 
 export { DeadLetterHeaders } from './commit-types.js';
@@ -33,6 +33,8 @@ export class BatchCommitter {
   private newKeyRate = 0.75;
   /** Tombstones the checkpoint has passed, to remove after the next checkpoint: key -> revision. */
   private readonly staleTombstones = new Map<string, number>();
+  /** Keys whose records this batch read from the store: their timers are checked against the index. */
+  private readonly loaded = new Set<string>();
 
   constructor(private readonly o: CommitterOptions) {}
 
@@ -119,6 +121,11 @@ export class BatchCommitter {
       this.o.hooks?.onRefusedReply?.({ partition, seq: op.seq, reply: op.refusedReply });
     }
 
+    // Sends and the timer index before the checkpoint: a replay from the old checkpoint
+    // finds the records that hold them, publishes the sends again (their msg ids make that a
+    // duplicate the stream drops) and repairs the index.
+    await this.publishSends(folds);
+    await this.syncTimers(folds);
     const last = batch[batch.length - 1];
     if (last && last.seq > this.checkpointSeq) await this.writeCheckpoint(last.seq);
     for (const r of replies) {
@@ -150,7 +157,12 @@ export class BatchCommitter {
    */
   private async foldAll(groups: Map<string, DecodedOp[]>, folds: Map<string, KeyFold>, nameFailures: readonly Failure[]): Promise<void> {
     const { cache, partition, actors, maxStateBytes, log } = this.o;
-    const env = { actors, maxStateBytes, debug: log.isLevelEnabled('debug') };
+    const { topology, names } = this.o;
+    const env = { actors, maxStateBytes, debug: log.isLevelEnabled('debug'), salt: topology.salt, stream: topology.streamCreated, subjectPrefix: names.subjectPrefix };
+    const load = async (keys: string[]) => {
+      for (const k of keys) this.loaded.add(k);
+      await loadRecords(this.o, keys, bases, this.checkpointSeq, this.staleTombstones);
+    };
     const bases = new Map<string, CachedRecord>();
     const guessed = new Set<string>();
     const missing: string[] = [];
@@ -162,7 +174,7 @@ export class BatchCommitter {
     if (missing.length > 0) {
       if (this.newKeyRate >= 0.5) for (const k of missing) guessed.add(k);
       else {
-        await loadRecords(this.o, missing, bases, this.checkpointSeq, this.staleTombstones);
+        await load(missing);
         for (const k of missing) this.learnNewKey(bases.get(k)?.revision === 0);
       }
     }
@@ -175,7 +187,7 @@ export class BatchCommitter {
       return !f?.dirty || f.failures !== undefined || f.outcomes !== undefined;
     });
     if (unchecked.length > 0) {
-      await loadRecords(this.o, unchecked, bases, this.checkpointSeq, this.staleTombstones);
+      await load(unchecked);
       for (const k of unchecked) {
         guessed.delete(k);
         this.learnNewKey(bases.get(k)?.revision === 0);
@@ -186,7 +198,7 @@ export class BatchCommitter {
     const existed = await writeRecords(this.o, [...folds].filter(([, f]) => f.dirty).map(([k]) => k), folds, guessed);
     for (const k of guessed) this.learnNewKey(!existed.includes(k));
     if (existed.length > 0) {
-      await loadRecords(this.o, existed, bases, this.checkpointSeq, this.staleTombstones);
+      await load(existed);
       for (const k of existed) {
         guessed.delete(k);
         fold(k);
@@ -194,6 +206,51 @@ export class BatchCommitter {
       await storeSideOutputs(this.o, [], existed.map((k) => folds.get(k) as KeyFold));
       await writeRecords(this.o, existed.filter((k) => folds.get(k)?.dirty), folds, guessed);
     }
+  }
+
+  /**
+   * Publishes every send the batch's records hold and awaits the stream's acks. One
+   * sender's sends go out in order on one connection (FIFO window), so they are stored in order.
+   */
+  private async publishSends(folds: Map<string, KeyFold>): Promise<void> {
+    const { publisher, cache, log, partition } = this.o;
+    const pending: Array<Promise<unknown>> = [];
+    const sent: Array<[string, KeyFold]> = [];
+    for (const [k, f] of folds) {
+      const outbox = f.rec.outbox;
+      if (!outbox || outbox.length === 0) continue;
+      sent.push([k, f]);
+      for (const x of outbox) {
+        this.assertLease('send');
+        pending.push(publisher.publish(x.subject, x.input === undefined ? new Uint8Array(0) : encodeText(x.input), { msgId: x.id, guard: this.o.leaseValid }));
+      }
+    }
+    if (pending.length === 0) return;
+    const settled = await Promise.allSettled(pending);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      // The partition restarts from its checkpoint and publishes them all again, in order.
+      log.warn({ partition, err: String(failed.reason) }, 'a send could not be published; the partition restarts from its checkpoint');
+      cache.dropPartition(partition);
+      throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
+    }
+    for (const [k, f] of sent) {
+      delete f.rec.outbox;
+      const cached = cache.get(k);
+      if (cached) delete cached.outbox;
+    }
+  }
+
+  /** Makes the timer index follow the records whose timers changed or were loaded. */
+  private async syncTimers(folds: Map<string, KeyFold>): Promise<void> {
+    const index = this.o.timers;
+    if (!index) return;
+    const work: Array<Promise<void>> = [];
+    for (const [k, f] of folds) {
+      if (f.timersChanged || f.reindex || this.loaded.has(k)) work.push(index.sync(k, f.rec.timers));
+    }
+    this.loaded.clear();
+    await Promise.all(work);
   }
 
   private learnNewKey(wasNew: boolean): void {

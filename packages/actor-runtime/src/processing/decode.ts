@@ -1,6 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
+import type { MsgHdrs } from '@nats-io/nats-core';
 import { ActorError, InvalidInputError } from '../errors.js';
-import { isValidReplySubject, parseStoredSubject, validateName, type ActorNames } from '../names.js';
+import { isValidReplySubject, parseStoredSubject, TimerHeaders, validateName, type ActorNames } from '../names.js';
 
 /** Header that carries the inbox a caller awaits the result on. */
 export const REPLY_HEADER = 'Jetactor-Reply';
@@ -23,8 +24,30 @@ export interface DecodedOp {
   reply: string | undefined;
   /** The reply header's value when it was refused (truncated), for the log. */
   refusedReply?: string;
-  /** True when the operation was published with a `Nats-Msg-Id` (an idempotency key). */
+  /** True when the operation was published with a `Nats-Msg-Id` (an idempotency key) that is not the runtime's own. */
   hasMsgId: boolean;
+  /** The timer headers ({@link TimerHeaders}) when the message sets a timer instead of being applied now. */
+  timer?: TimerRequest;
+}
+
+/** The raw values of a message's timer headers (validated by the fold). */
+export interface TimerRequest {
+  id?: string;
+  at?: string;
+  delayMs?: string;
+  everyMs?: string;
+  cron?: string;
+}
+
+/** Reads the timer headers; undefined when the message sets no timer. */
+function timerRequest(h: MsgHdrs): TimerRequest | undefined {
+  const at = h.get(TimerHeaders.At);
+  const delayMs = h.get(TimerHeaders.DelayMs);
+  const everyMs = h.get(TimerHeaders.EveryMs);
+  const cron = h.get(TimerHeaders.Cron);
+  if (!at && !delayMs && !everyMs && !cron) return undefined;
+  const id = h.get(TimerHeaders.Id);
+  return { ...(id ? { id } : {}), ...(at ? { at } : {}), ...(delayMs ? { delayMs } : {}), ...(everyMs ? { everyMs } : {}), ...(cron ? { cron } : {}) };
 }
 
 const EMPTY_PAYLOAD = new Uint8Array(0);
@@ -41,6 +64,7 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
   let reply: string | undefined;
   let refusedReply: string | undefined;
   let hasMsgId = false;
+  let timer: TimerRequest | undefined;
   try {
     // nats.js parses headers on first access and throws on a malformed block (a name with a
     // space, a bare newline in a value), which a raw-protocol publisher can store.
@@ -51,7 +75,10 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
         if (isValidReplySubject(r, names) && !(ownInboxes ?? []).some((p) => r.startsWith(`${p}.`))) reply = r;
         else refusedReply = r.length > 128 ? `${r.slice(0, 128)}…` : r;
       }
-      hasMsgId = h.get(MSG_ID_HEADER) !== '';
+      const id = h.get(MSG_ID_HEADER);
+      // The runtime's own ids (sends, timer firings) start with `$`; no caller retries them.
+      hasMsgId = id !== '' && !id.startsWith('$');
+      timer = timerRequest(h);
     }
   } catch {
     refusedReply = '<malformed headers>';
@@ -68,6 +95,7 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
     reply,
     ...(refusedReply !== undefined ? { refusedReply } : {}),
     hasMsgId,
+    ...(timer ? { timer } : {}),
   };
 }
 

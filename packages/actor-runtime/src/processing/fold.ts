@@ -10,6 +10,9 @@
  * what KV holds.
  */
 import { DELETE_OPERATION, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
+import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId } from '../names.js';
+import type { StoredTimer } from '../store/records.js';
+import { nextOccurrence, parseFire, sendsOf, timerOfRequest, timersAfter, withTimer, type EffectOrigin, type FirePayload } from './effects.js';
 import { ActorError, ErrorCode, HandlerError, UnknownActorError, toErrorBody, type ErrorBody } from '../errors.js';
 import { decodePayload, type DecodedOp } from './decode.js';
 import type { CachedRecord } from './record-cache.js';
@@ -21,6 +24,11 @@ export interface FoldEnv {
   maxStateBytes: number;
   /** Keep the applied states for a debug log line per operation. */
   debug?: boolean;
+  /** The workers' shared salt and the stream's incarnation: parts of every send's msg id. */
+  salt: string;
+  stream: number;
+  /** First token of operation subjects (`actors`). */
+  subjectPrefix: string;
 }
 
 /** One key's operations folded onto its record; its outputs wait for the commit. */
@@ -40,6 +48,10 @@ export interface KeyFold {
   applied?: string[];
   /** With `debug`: every applied operation and the state after it. */
   trace?: Array<{ op: DecodedOp; state: string | null }>;
+  /** The record's timers changed: the partition's timer index must follow. */
+  timersChanged?: boolean;
+  /** A firing matched no timer: the index may be stale for this key; check it against the record. */
+  reindex?: boolean;
 }
 
 /** What a handler sees; the `Date` is made only if the handler reads `time`. */
@@ -50,6 +62,7 @@ class OpContext implements OperationContext {
     readonly op: string,
     readonly seq: number,
     private readonly ms: number,
+    readonly timer?: string,
   ) {}
 
   get time(): Date {
@@ -113,7 +126,8 @@ const UNPARSED: unique symbol = Symbol('unparsed');
  * Folds one key's operations (stream order) onto a copy of `base`: operations at or below
  * the record's seq are skipped (applied before a crash or hand-over), failures become error
  * results and dead letters, an outcome that leaves the stored JSON as it was writes nothing
- * (a read on a never-written actor creates no record).
+ * (a read on a never-written actor creates no record). Sends join the record's outbox and
+ * timers its timer list, so both are committed with the state they came with.
  */
 export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: FoldEnv): KeyFold {
   const rec: CachedRecord = { ...base };
@@ -124,27 +138,40 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
     try {
       const def = env.actors.get(op.type);
       if (!def) throw new UnknownActorError(op.type);
+      const origin: EffectOrigin = { type: op.type, key: op.key, seq: op.seq, time: op.time };
       let resultJson = 'null';
       if (op.op === DELETE_OPERATION) {
-        if (rec.json !== null) {
+        if (rec.json !== null || rec.timers !== undefined) {
           rec.json = null;
-          rec.seq = op.seq;
-          f.dirty = true;
+          if (rec.timers !== undefined) setTimers(f, undefined);
+          touch(f, op.seq);
         }
         live = UNPARSED;
-      } else {
-        // The JSON this operation is measured against: a deleted actor's is its initial state.
-        const before = rec.json ?? initialJson(def, env.maxStateBytes);
-        const input = decodePayload(op.data);
-        const ctx: OperationContext = new OpContext(op.type, op.key, op.op, op.seq, op.time);
-        const current = live === UNPARSED ? parseLive(rec, before) : live;
-        live = UNPARSED; // the handler may change `current` in place, and may throw half-way
-        const out = outcomeJson(def.apply(current, op.op, input, ctx), env.maxStateBytes);
-        if (out.state !== before) {
-          rec.json = out.state;
-          rec.seq = op.seq;
-          f.dirty = true;
+      } else if (op.op === CANCEL_TIMER_OPERATION) {
+        const id = (decodePayload(op.data) as { id?: unknown } | undefined)?.id;
+        validateTimerId(id);
+        const cancelled = rec.timers?.some((t) => t.id === id) === true;
+        if (cancelled) {
+          setTimers(f, (rec.timers ?? []).filter((t) => t.id !== id));
+          touch(f, op.seq);
         }
+        resultJson = JSON.stringify({ cancelled, id });
+      } else if (op.op === FIRE_TIMER_OPERATION) {
+        live = fire(f, def, op, origin, live, env);
+        resultJson = 'null';
+      } else if (op.timer) {
+        // A client's timer: checked now (operation and input), applied when it fires.
+        const inputText = op.data.length === 0 ? undefined : JSON.stringify(decodePayload(op.data));
+        def.parseInput(op.op, inputText === undefined ? undefined : (JSON.parse(inputText) as unknown));
+        const timer = timerOfRequest(op.timer, op.op, inputText, origin);
+        setTimers(f, withTimer(rec.timers ?? [], timer));
+        checkRecordSize(rec, env.maxStateBytes);
+        touch(f, op.seq);
+        resultJson = JSON.stringify({ scheduled: op.op, type: op.type, key: op.key, id: timer.id, at: new Date(timer.at).toISOString() });
+      } else {
+        const current = live === UNPARSED ? parseLive(rec, def, env) : live;
+        live = UNPARSED; // the handler may change `current` in place, and may throw half-way
+        const out = applyUser(f, def, current, op.op, decodePayload(op.data), new OpContext(op.type, op.key, op.op, op.seq, op.time), origin, env);
         live = out.live;
         resultJson = out.result;
       }
@@ -164,6 +191,98 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
   return f;
 }
 
+/** Marks the record written by the operation at `seq`. */
+function touch(f: KeyFold, seq: number): void {
+  f.rec.seq = seq;
+  f.dirty = true;
+}
+
+function setTimers(f: KeyFold, timers: readonly StoredTimer[] | undefined): void {
+  if (timers === undefined || timers.length === 0) delete f.rec.timers;
+  else f.rec.timers = timers;
+  f.timersChanged = true;
+}
+
+/**
+ * Runs a user operation and takes its outcome: state, result, sends and timers, all checked
+ * before any of it is kept (a bad send or timer fails the operation as a bad state does).
+ */
+function applyUser(f: KeyFold, def: AnyActorDefinition, current: unknown, opName: string, input: unknown, ctx: OperationContext, origin: EffectOrigin, env: FoldEnv): { result: string; live: unknown } {
+  const rec = f.rec;
+  const before = rec.json ?? initialJson(def, env.maxStateBytes);
+  const raw = def.apply(current, opName, input, ctx);
+  const out = outcomeJson(raw, env.maxStateBytes);
+  const { send, schedule, cancel } = raw as { send?: unknown; schedule?: unknown; cancel?: unknown };
+  const sends = sendsOf(send, origin, env);
+  const timers = timersAfter(rec.timers ?? [], schedule, cancel, origin, env.maxStateBytes);
+  const next: CachedRecord = { ...rec, json: out.state };
+  if (timers !== undefined) next.timers = timers;
+  if (sends.length > 0) next.outbox = [...(rec.outbox ?? []), ...sends];
+  if (timers !== undefined || sends.length > 0) checkRecordSize(next, env.maxStateBytes);
+  const changed = out.state !== before;
+  const timersDiffer = timers !== undefined && !sameTimers(rec.timers, timers);
+  if (changed) rec.json = out.state;
+  if (timersDiffer) setTimers(f, timers);
+  if (sends.length > 0) rec.outbox = next.outbox;
+  if (changed || timersDiffer || sends.length > 0) touch(f, ctx.seq);
+  return { result: out.result, live: out.live };
+}
+
+/**
+ * A timer firing: the fire message names the timer (id, the seq that set it, its time), so a
+ * replaced, cancelled or already fired timer — or a forged message — matches nothing and is
+ * ignored, and one due later than the message's stream time is early and ignored too (the
+ * owner fires it again). A match is taken off (or moved to its next occurrence) and its
+ * operation applied here, or sent when it targets another actor; a failing handler leaves
+ * the timer fired (it is a dead letter like any failed operation).
+ */
+function fire(f: KeyFold, def: AnyActorDefinition, op: DecodedOp, origin: EffectOrigin, live: unknown, env: FoldEnv): unknown {
+  const rec = f.rec;
+  let payload: FirePayload | null = null;
+  try {
+    payload = parseFire(decodePayload(op.data));
+  } catch {
+    payload = null;
+  }
+  const t = payload && rec.timers?.find((x) => x.id === payload.id && x.n === payload.n && x.at === payload.at);
+  if (!t || op.time < t.at) {
+    // Nothing to fire; let the committer check the timer index against the record.
+    f.reindex = true;
+    return live;
+  }
+  const nextAt = nextOccurrence(t, op.time);
+  const rest = (rec.timers ?? []).filter((x) => x !== t);
+  setTimers(f, nextAt === undefined ? rest : [...rest, { ...t, at: nextAt }]);
+  touch(f, op.seq);
+  const input = t.input === undefined ? undefined : (JSON.parse(t.input) as unknown);
+  if (t.type !== op.type || t.key !== op.key) {
+    rec.outbox = [...(rec.outbox ?? []), ...sendsOf([{ type: t.type, key: t.key, op: t.op, input }], origin, env)];
+    return live;
+  }
+  const current = live === UNPARSED ? parseLive(rec, def, env) : live;
+  try {
+    return applyUser(f, def, current, t.op, input, new OpContext(op.type, op.key, t.op, op.seq, op.time, t.id), origin, env).live;
+  } catch (err) {
+    const data = t.input === undefined ? new Uint8Array(0) : new TextEncoder().encode(t.input);
+    (f.failures ??= []).push({ op: { ...op, op: t.op, data, reply: undefined, hasMsgId: false }, error: toErrorBody(err), cause: err });
+    return UNPARSED;
+  }
+}
+
+function sameTimers(a: readonly StoredTimer[] | undefined, b: readonly StoredTimer[]): boolean {
+  if ((a?.length ?? 0) !== b.length) return false;
+  return JSON.stringify(a ?? []) === JSON.stringify(b);
+}
+
+/** A record whose state, timers and outbox together would not fit one message fails its operation. */
+function checkRecordSize(rec: CachedRecord, maxBytes: number): void {
+  const extra = (rec.timers ? JSON.stringify(rec.timers).length : 0) + (rec.outbox ? JSON.stringify(rec.outbox).length : 0);
+  const bytes = (rec.json?.length ?? 4) + extra;
+  if (bytes > maxBytes) {
+    throw new ActorError(ErrorCode.StateTooLarge, `the record with its state, timers and pending sends would be about ${bytes} bytes; the limit is ${maxBytes}`);
+  }
+}
+
 const initialJsons = new WeakMap<AnyActorDefinition, string>();
 /**
  * The initial state's JSON, once per definition: `initialState` is deterministic by contract
@@ -180,8 +299,8 @@ function initialJson(def: AnyActorDefinition, maxBytes: number): string {
 }
 
 /** A fresh copy of the record's state for a handler (the initial state when there is none). */
-function parseLive(rec: CachedRecord, before: string): unknown {
+function parseLive(rec: CachedRecord, def: AnyActorDefinition, env: FoldEnv): unknown {
   // The initial state goes through JSON too: a handler sees the same thing before the first
   // write as after it, and cannot change an initial-state object the definition shares.
-  return JSON.parse(rec.json ?? before) as unknown;
+  return JSON.parse(rec.json ?? initialJson(def, env.maxStateBytes)) as unknown;
 }

@@ -5,6 +5,7 @@ import { ackedPublisherOf } from './acked-publisher.js';
 import { BatchCommitter, type CommitterOptions, type ProcessorHooks } from './commit.js';
 import { decodeOperation, type DecodedOp } from './decode.js';
 import { readBudgetOf, type ReadBudget } from './read-budget.js';
+import { TimerIndex } from './timer-index.js';
 
 export { DeadLetterHeaders } from './commit.js';
 export type { ProcessorHooks } from './commit.js';
@@ -55,6 +56,8 @@ export class PartitionProcessor {
   private aborted = false;
   private wake: (() => void) | null = null;
   private readonly committer: BatchCommitter;
+  /** The partition's timers: loaded at start, fired while the processor runs. */
+  readonly timers: TimerIndex;
   /** Inbox prefixes of this connection's own acks: no operation's reply may go there. */
   private readonly ownInboxes: readonly string[];
   private inFlight = 0;
@@ -72,10 +75,12 @@ export class PartitionProcessor {
     this.budget = readBudgetOf(opts.nc);
     const publisher = ackedPublisherOf(opts.nc);
     this.ownInboxes = [publisher.prefix];
+    this.timers = new TimerIndex({ partition: opts.partition, topology: opts.topology, names: opts.names, log: opts.log, publisher, leaseValid: opts.leaseValid });
     this.committer = new BatchCommitter({
       ...opts,
       publisher,
       aborted: () => this.aborted,
+      timers: this.timers,
     });
   }
 
@@ -95,6 +100,7 @@ export class PartitionProcessor {
     const checkpoint = await this.committer.loadCheckpoint();
     await this.reportGap(checkpoint);
     this.o.cache.dropPartition(partition);
+    await this.timers.load();
     const consumer = await topology.js.consumers.get(this.o.names.stream, {
       // A string, not an array: nats.js sends a single `filter_subject`. An array becomes
       // `filter_subjects`, which nats-server 2.10 serves at a few hundred msg/s once the
@@ -110,7 +116,9 @@ export class PartitionProcessor {
     this.commitLoop = this.commitForever();
     // Settles once both loops have ended (a failed read must not leave a commit running
     // while the worker restarts the partition), with the first failure if any.
+    this.timers.start();
     this.done = Promise.allSettled([this.readLoop, this.commitLoop]).then((results) => {
+      this.timers.stop();
       this.release(this.held);
       this.budget.unregister();
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -215,6 +223,7 @@ export class PartitionProcessor {
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.timers.stop();
     this.fetching?.stop();
     this.release(this.pending.length);
     this.pending = [];
@@ -227,6 +236,7 @@ export class PartitionProcessor {
   /** Stops at once without writing anything more (fenced or failing). */
   abort(): void {
     this.aborted = true;
+    this.timers.stop();
     this.stopping = true;
     this.fetching?.stop();
     this.wake?.();

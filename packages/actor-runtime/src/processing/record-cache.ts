@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { StoredSend, StoredTimer } from '../store/records.js';
 
 /**
  * A state record as the owner holds it in memory, with its KV revision for CAS. The state is
@@ -12,6 +13,10 @@ export interface CachedRecord {
   /** KV revision of the stored record; 0 when the key was never written. */
   revision: number;
   partition: number;
+  /** The actor's timers (absent when none). Runtime data, never handed to a handler. */
+  timers?: readonly StoredTimer[];
+  /** Sends the stored record holds that are not yet known published (absent when none). */
+  outbox?: readonly StoredSend[];
 }
 
 /**

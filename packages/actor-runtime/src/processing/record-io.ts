@@ -16,7 +16,8 @@ export async function writeRecords(o: CommitterOptions, keys: string[], folds: M
   const meta = `,"epoch":${epoch},"gen":${topology.controlCreated},"stream":${topology.streamCreated},"updatedAt":"${new Date().toISOString()}"`;
   const write = async (k: string): Promise<boolean> => {
     const rec = (folds.get(k) as KeyFold).rec;
-    const body = rec.json === null ? `{"state":null${tail}${rec.seq}${meta},"deleted":true}` : `{"state":${rec.json}${tail}${rec.seq}${meta}}`;
+    const fx = effectsJson(rec);
+    const body = rec.json === null ? `{"state":null${tail}${rec.seq}${meta}${fx},"deleted":true}` : `{"state":${rec.json}${tail}${rec.seq}${meta}${fx}}`;
     try {
       // Revision 0 is a create: the CAS fails if the key has any entry at all.
       const ack = await publisher.publish(kvWriteSubject(topology.state, k), encodeText(body), { expectedLastSubjectSequence: rec.revision, guard: o.leaseValid });
@@ -57,12 +58,25 @@ export async function loadRecords(o: CommitterOptions, keys: string[], into: Map
         const sameStream = stored?.stream === undefined || stored.stream === topology.streamCreated;
         const deleted = !stored || stored.deleted === true;
         rec = { json: deleted ? null : JSON.stringify(stored.state), seq: sameStream ? (stored?.seq ?? 0) : 0, revision: entry.revision, partition };
+        if (stored && Array.isArray(stored.timers) && stored.timers.length > 0) rec.timers = stored.timers;
+        // Sends the checkpoint has passed were published; later ones may not have been (a crash
+        // between the record and the checkpoint): the committer publishes them again.
+        const pending = sameStream && Array.isArray(stored?.outbox) ? (stored.outbox ?? []).filter((x) => x.seq > checkpointSeq) : [];
+        if (pending.length > 0) rec.outbox = pending;
         if (deleted && stored && sameStream && stored.seq <= checkpointSeq) staleTombstones.set(k, entry.revision);
       }
       into.set(k, rec);
       cache.set(k, rec);
     }),
   );
+}
+
+/** The record's timers and outbox as the JSON fields that follow its metadata ('' when neither). */
+function effectsJson(rec: CachedRecord): string {
+  let out = '';
+  if (rec.timers && rec.timers.length > 0) out += `,"timers":${JSON.stringify(rec.timers)}`;
+  if (rec.outbox && rec.outbox.length > 0) out += `,"outbox":${JSON.stringify(rec.outbox)}`;
+  return out;
 }
 
 const enc = new TextEncoder();

@@ -12,6 +12,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import { randomBytes } from 'node:crypto';
 import { assertServerVersion } from '../connection/connect.js';
 import { ConfigError, ErrorCode } from '../errors.js';
 import type { ActorNames } from '../names.js';
@@ -76,6 +77,12 @@ export interface Topology {
   streamCreated: number;
   /** Creation time (ms) of the control bucket's stream: lease revisions restart when it is recreated. */
   controlCreated: number;
+  /**
+   * A random token shared by the workers (control key `salt`), part of the `Nats-Msg-Id` of
+   * every send and timer firing: a publisher that cannot read the control bucket cannot
+   * forge an id that would make the stream drop a real send as a duplicate.
+   */
+  salt: string;
 }
 
 const PARTITION_RE = /\{\{\s*partition\(\s*(\d+)\s*,/i;
@@ -180,6 +187,7 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
     allow_direct: true,
     description: 'jetactor timer index: the timers of each actor, by partition',
   });
+  const salt = await sharedSalt(control);
   const [streamInfo, controlInfo] = await Promise.all([jsm.streams.info(names.stream), jsm.streams.info(`KV_${names.controlBucket}`)]);
   return {
     js,
@@ -188,11 +196,25 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
     control,
     outcomes,
     timers,
+    salt,
     partitions: opts.partitions,
     serverVersion,
     streamCreated: Date.parse(streamInfo.created),
     controlCreated: Date.parse(controlInfo.created),
   };
+}
+
+/** The workers' shared salt: created once (CAS create), read by everyone after. */
+async function sharedSalt(control: KV): Promise<string> {
+  const fresh = randomBytes(9).toString('base64url');
+  try {
+    await control.create('salt', new TextEncoder().encode(fresh));
+    return fresh;
+  } catch (err) {
+    const entry = await control.get('salt');
+    if (entry && entry.operation === 'PUT' && /^[A-Za-z0-9_-]{1,64}$/.test(entry.string())) return entry.string();
+    throw err;
+  }
 }
 
 /** Creates the stream if it is missing (another process may win the race) and returns its config. */
