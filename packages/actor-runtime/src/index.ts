@@ -77,7 +77,7 @@ export { assertServerVersion, compareVersions, connectFromEnv, connectionOptions
 export { defaultTopology, partitionsOfStream, partitionTransform, provisionTopology } from './store/provision.js';
 export type { Topology, TopologyOptions } from './store/provision.js';
 export { controlKeys } from './store/records.js';
-export type { Checkpoint, LeaseRecord, MemberRecord, StateRecord } from './store/records.js';
+export type { Checkpoint, LeaseRecord, MemberRecord, StateRecord, StoredSend, StoredTimer } from './store/records.js';
 export { DeadLetterHeaders, decodePayload, REPLY_HEADER } from './processing/partition-processor.js';
 export type { OperationReply, ProcessorHooks } from './processing/partition-processor.js';
 export { assignPartitions } from './ownership/assignment.js';

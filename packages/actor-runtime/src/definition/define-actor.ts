@@ -5,7 +5,7 @@
  * definition, and each input is validated by the entry's schema before its handler runs.
  */
 import { ActorError, ErrorCode, HandlerError, UnknownOperationError } from '../errors.js';
-import { validateName } from '../names.js';
+import { CANCEL_TIMER_OPERATION, validateName, validateTimerId } from '../names.js';
 import { compileInput, type CompiledInput } from './input-schema.js';
 import type {
   ActorDescriptor,
@@ -59,7 +59,7 @@ export interface ActorDefinition<S = unknown, O extends SignatureMap = Signature
   readonly queryNames: readonly string[];
   /** The subject bindings (empty when the type has none). */
   readonly subscribe: readonly SubjectBinding[];
-  /** True if the actor has the operation (user operations and the built-in `$delete`). */
+  /** True if the actor has the operation (user operations and the built-in `$delete` and `$cancel`). */
   hasOperation(op: string): boolean;
   /** True if the actor has the query. */
   hasQuery(name: string): boolean;
@@ -208,10 +208,14 @@ export function defineActor<
     operationNames: Object.freeze([...ops.keys()]),
     queryNames: Object.freeze([...queries.keys()]),
     subscribe,
-    hasOperation: (op: string) => op === DELETE_OPERATION || ops.has(op),
+    hasOperation: (op: string) => op === DELETE_OPERATION || op === CANCEL_TIMER_OPERATION || ops.has(op),
     hasQuery: (name: string) => queries.has(name),
     parseInput(op: string, raw: unknown): unknown {
       if (op === DELETE_OPERATION) return undefined;
+      if (op === CANCEL_TIMER_OPERATION) {
+        validateTimerId((raw as { id?: unknown } | null | undefined)?.id);
+        return raw;
+      }
       return operation(op).input.parse(raw);
     },
     parseQueryInput: (name: string, raw: unknown): unknown => query(name).input.parse(raw),

@@ -77,7 +77,7 @@ export function sendsOf(raw: unknown, origin: EffectOrigin, env: { salt: string;
   if (raw.length > MAX_SENDS_PER_OPERATION) throw invalidSend(`an operation may send at most ${MAX_SENDS_PER_OPERATION} operations, got ${raw.length}`);
   return (raw as unknown[]).map((s, i) => {
     if (typeof s !== 'object' || s === null) throw invalidSend(`send[${i}] must be an object { type, key, op, input }`);
-    const t = target(s as Record<string, unknown>, origin, invalidSend, `send[${i}]`);
+    const t = target(s, origin, invalidSend, `send[${i}]`);
     const input = inputJson((s as { input?: unknown }).input, invalidSend, `send[${i}]`, maxBytes);
     return {
       id: `$s.${env.salt}.${env.stream}.${origin.seq}.${i}`,

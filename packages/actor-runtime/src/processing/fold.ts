@@ -164,6 +164,7 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
         const inputText = op.data.length === 0 ? undefined : JSON.stringify(decodePayload(op.data));
         def.parseInput(op.op, inputText === undefined ? undefined : (JSON.parse(inputText) as unknown));
         const timer = timerOfRequest(op.timer, op.op, inputText, origin);
+        rec.json ??= initialJson(def, env.maxStateBytes);
         setTimers(f, withTimer(rec.timers ?? [], timer));
         checkRecordSize(rec, env.maxStateBytes);
         touch(f, op.seq);
@@ -221,7 +222,8 @@ function applyUser(f: KeyFold, def: AnyActorDefinition, current: unknown, opName
   if (timers !== undefined || sends.length > 0) checkRecordSize(next, env.maxStateBytes);
   const changed = out.state !== before;
   const timersDiffer = timers !== undefined && !sameTimers(rec.timers, timers);
-  if (changed) rec.json = out.state;
+  // A never-written actor that only sets a timer or sends exists from now on, in its initial state.
+  if (changed || ((timersDiffer || sends.length > 0) && rec.json === null)) rec.json = out.state;
   if (timersDiffer) setTimers(f, timers);
   if (sends.length > 0) rec.outbox = next.outbox;
   if (changed || timersDiffer || sends.length > 0) touch(f, ctx.seq);
