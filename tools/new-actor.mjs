@@ -155,7 +155,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const args = process.argv.slice(2);
   const dirAt = args.indexOf('--dir');
   const packagesDir = dirAt >= 0 ? resolve(args[dirAt + 1] ?? '') : undefined;
-  const name = args.filter((_, i) => i !== dirAt && i !== dirAt + 1)[0];
+  const name = args.filter((_, i) => dirAt < 0 || (i !== dirAt && i !== dirAt + 1))[0];
   if (!name) {
     console.error('usage: npm run new-actor -- <name> [--dir <packages folder>]   (e.g. npm run new-actor -- cart)');
     process.exit(2);

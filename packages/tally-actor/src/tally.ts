@@ -6,8 +6,11 @@ export const MAX_ENTRIES = 100;
 /** Code of the error result of removing more than a label holds. */
 export const NOT_ENOUGH = 'NOT_ENOUGH';
 
-/** A label: 1-64 characters of letters, digits, `_`, `-`, `.` or `:`. */
-const Label = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' });
+/**
+ * A label: 1-64 characters of letters, digits, `_`, `-`, `.` or `:`, but not `__proto__`
+ * (as a key of a plain object it would set the prototype, not a count).
+ */
+const Label = Type.String({ minLength: 1, maxLength: 64, pattern: '^(?!__proto__$)[A-Za-z0-9_.:-]+$' });
 /** How many to add or remove at once: 1 to 1,000,000 (default 1). */
 const Amount = Type.Integer({ minimum: 1, maximum: 1_000_000 });
 

@@ -66,6 +66,7 @@ describe('tally', () => {
     [{}, 'input.label is required'],
     [{ label: '' }, 'input.label'],
     [{ label: 'a b' }, 'input.label'],
+    [{ label: '__proto__' }, 'input.label'],
     [{ label: 'a', n: 0 }, 'input.n'],
     [{ label: 'a', n: 1.5 }, 'input.n'],
     [{ label: 'a', extra: 1 }, 'extra'],
