@@ -29,6 +29,8 @@ export interface BenchSizes {
   httpConnections: number;
   /** Actor records written for the listing test (pages of 100 are timed). */
   listActors: number;
+  /** Timers set and fired in the timers test (ten per counter). */
+  timers: number;
 }
 
 /** Full-run sizes (several minutes). */
@@ -51,6 +53,7 @@ export const FULL_SIZES: BenchSizes = {
   httpMs: 15_000,
   httpConnections: 100,
   listActors: 100_000,
+  timers: 100_000,
 };
 
 /** `--quick` sizes: a smoke run of about a minute. */
@@ -73,6 +76,7 @@ export const QUICK_SIZES: BenchSizes = {
   httpMs: 3000,
   httpConnections: 100,
   listActors: 20_000,
+  timers: 10_000,
 };
 
 /** What every section gets: the server, a connection and the run's settings. */

@@ -4,7 +4,7 @@
  * nats-server) or, after a build, `node packages/bench/dist/main.js [options]`:
  *
  *   --quick            a smoke run of about a minute (smaller sizes, shorter runs)
- *   --only=a,b         sections: raw, apply, latency, http, list (default: all)
+ *   --only=a,b         sections: raw, apply, latency, http, list, timers (default: all)
  *   --out=PATH         JSON results (default bench-results/latest.json)
  *   --markdown=PATH    also write the table as Markdown
  *   --cpu-prof         CPU profiles (node --cpu-prof) of the worker, gateway and minimal route
@@ -32,9 +32,10 @@ import { measureListPages } from './list-bench.js';
 import { applyNice } from './processes.js';
 import { progress } from './progress.js';
 import { measureRawLimits } from './raw-limits.js';
+import { measureTimers } from './timers-bench.js';
 import { renderMarkdown, renderTable, writeResults, type RunInfo } from './report.js';
 
-const SECTIONS = ['raw', 'apply', 'latency', 'http', 'list'] as const;
+const SECTIONS = ['raw', 'apply', 'latency', 'http', 'list', 'timers'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -64,7 +65,7 @@ function parseArgs(argv: readonly string[], root: string): Args {
     } else if (a.startsWith('--out=')) args.out = resolve(a.slice('--out='.length));
     else if (a.startsWith('--markdown=')) args.markdown = resolve(a.slice('--markdown='.length));
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench -- [--quick] [--only=raw,apply,latency,http,list] [--out=PATH] [--markdown=PATH] [--cpu-prof] [--nice=N]\n');
+      process.stdout.write('usage: npm run bench -- [--quick] [--only=raw,apply,latency,http,list,timers] [--out=PATH] [--markdown=PATH] [--cpu-prof] [--nice=N]\n');
       process.exit(0);
     } else throw new Error(`unknown argument '${a}' (try --help)`);
   }
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
     await run('latency', () => measureLatency(ctx));
     await run('http', () => measureGatewayThroughput(ctx));
     await run('list', () => measureListPages(ctx));
+    await run('timers', () => measureTimers(ctx));
   } finally {
     await nc.close();
     await server.stop();
