@@ -10,6 +10,7 @@ import { partitionsOfStream } from '../store/provision.js';
 import { assertSameOperation, OutcomeReader } from './idempotency.js';
 import { listActors, type ListOptions, type ListPage } from './list-actors.js';
 import { ReplyInbox } from './reply-inbox.js';
+import { timerMethods, type TimerClient } from './timers.js';
 
 /** Options of {@link createActorClient}. */
 export interface ActorClientOptions {
@@ -79,8 +80,8 @@ export interface DeadLetter {
   time: string;
 }
 
-/** The client side: signal, call, read and list actors. */
-export interface ActorClient {
+/** The client side: signal, call, read and list actors; schedule, list and cancel timers. */
+export interface ActorClient extends TimerClient {
   /** The definition registered for `type`, if any. */
   definition(type: string): AnyActorDefinition | undefined;
   /** Validates names and input; throws {@link InvalidNameError}, {@link UnknownActorError}, {@link UnknownOperationError}, {@link InvalidInputError}. */
@@ -160,7 +161,7 @@ export const INVALID_DEAD_LETTER = ErrorCode.InvalidDeadLetter;
 const JS_STREAM_STORE_FAILED = 10077;
 
 /** Options of one publish of an operation. */
-interface PublishOperation {
+export interface PublishOperation {
   type: string;
   key: string;
   op: string;
@@ -180,6 +181,9 @@ class ActorClientImpl implements ActorClient {
   private manager: Promise<JetStreamManager> | null = null;
   private readonly replies: ReplyInbox;
   private readonly outcomes: OutcomeReader;
+  readonly schedule: TimerClient['schedule'];
+  readonly timers: TimerClient['timers'];
+  readonly cancelTimer: TimerClient['cancelTimer'];
 
   constructor(nc: NatsConnection, opts: ActorClientOptions) {
     this.names = defaultNames(opts.names);
@@ -188,6 +192,15 @@ class ActorClientImpl implements ActorClient {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.replies = new ReplyInbox(nc, this.names.inboxPrefix);
     this.outcomes = new OutcomeReader(this.js, this.names);
+    ({ schedule: this.schedule, timers: this.timers, cancelTimer: this.cancelTimer } = timerMethods({
+      names: this.names,
+      validate: (type, key, op, input) => this.validate(type, key, op, input),
+      publish: (o) => this.publishOperation(o),
+      call: (o) => this.awaitResult(o),
+      settle: (type, key, minSeq, timeoutMs) => this.read(type, key, { minSeq, timeoutMs }),
+      jsm: () => this.jsm(),
+      state: () => this.state(),
+    }));
   }
 
   definition(type: string): AnyActorDefinition | undefined {
@@ -264,7 +277,13 @@ class ActorClientImpl implements ActorClient {
 
   async call(type: string, key: string, op: string, input?: unknown, opts: { idempotencyKey?: string; timeoutMs?: number } = {}): Promise<CallResult> {
     this.validate(type, key, op, input);
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    return this.awaitResult({ type, key, op, input, idempotencyKey: opts.idempotencyKey, timeoutMs: opts.timeoutMs });
+  }
+
+  /** Publishes a validated operation with a reply inbox and awaits its result. */
+  private async awaitResult(o: PublishOperation): Promise<CallResult> {
+    const { type, key, op } = o;
+    const timeoutMs = o.timeoutMs ?? this.timeoutMs;
     const startedAt = performance.now();
     const pending = this.replies.open();
     let timer: NodeJS.Timeout | undefined;
@@ -275,7 +294,7 @@ class ActorClientImpl implements ActorClient {
     try {
       const h = headers();
       h.set(REPLY_HEADER, pending.inbox);
-      const ack = await this.publishOperation({ type, key, op, input, idempotencyKey: opts.idempotencyKey, headers: h, timeoutMs });
+      const ack = await this.publishOperation({ ...o, headers: h, timeoutMs });
       if (ack.duplicate) {
         // A retry of an operation the stream already holds: no new reply comes. Answer what
         // the original answered, once it is applied.

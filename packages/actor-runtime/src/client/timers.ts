@@ -1,0 +1,295 @@
+/**
+ * Timers from the client's side: schedule an operation for later (the operation's message
+ * with the timer headers, {@link TimerHeaders}), list an actor's timers (from its record in the
+ * state bucket) and cancel one (the `$cancel` operation). The worker validates a timer again
+ * and stores it in the actor's record; at its time the operation is applied exactly once.
+ *
+ * The client always sends an absolute time (`Jetactor-Timer-At`, ms): a delay, a first period
+ * or the next cron match is turned into one here, so the `at` a caller is answered is the
+ * one the worker stores.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { JetStreamManager, PubAck } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { headers, type MsgHdrs } from '@nats-io/nats-core';
+import { ActorError, ErrorCode } from '../errors.js';
+import { CANCEL_TIMER_OPERATION, stateKey, TimerHeaders, validateName, validateTimerId, type ActorNames } from '../names.js';
+import { timerOfRequest } from '../processing/effects.js';
+import { decodeJson, type StateRecord, type StoredTimer } from '../store/records.js';
+import type { CallResult, PublishOperation } from './actor-client.js';
+
+/** When and how often a scheduled operation runs, and under which id. */
+export interface ScheduleOptions {
+  /** When it runs first: a Date, ms since the epoch or an ISO 8601 time. A time in the past runs at once. */
+  at?: Date | number | string;
+  /** When it runs first, in ms from now (the client turns it into `at`). Not with `at`. */
+  delayMs?: number;
+  /**
+   * The timer's id among the actor's timers (`[A-Za-z0-9_=-]`, at most 64 characters); a timer
+   * with this id is replaced. Default: derived from `idempotencyKey` (a retry gets the same id),
+   * else random.
+   */
+  id?: string;
+  /** Recurring: again every this many ms (at least 100). Without `at`/`delayMs`, first one period from now. */
+  every?: number;
+  /** Recurring: at each match of this cron expression (5 or 6 fields, UTC). Without `at`/`delayMs`, first at the next match. */
+  cron?: string;
+  /** De-duplicates retries, as for signals (the same key with another operation or input is refused). */
+  idempotencyKey?: string;
+}
+
+/** A timer stored in the stream, to be set by the actor's worker. */
+export interface ScheduleResult {
+  /** The operation scheduled. */
+  scheduled: string;
+  type: string;
+  key: string;
+  /** The timer's id (to list or cancel it). */
+  id: string;
+  /** When it runs (first), ISO 8601. */
+  at: string;
+  /** Stream sequence of the message that sets the timer. */
+  seq: number;
+  /** True when the idempotency key was seen before: `seq`, `id` and `at` are the original's. */
+  duplicate?: true;
+}
+
+/** One of an actor's timers, as listed. */
+export interface TimerInfo {
+  id: string;
+  /** When it runs next, ISO 8601. */
+  at: string;
+  /** The operation it applies. */
+  op: string;
+  /** The actor it applies the operation to (the timer's own actor unless it targets another). */
+  target: { type: string; key: string };
+  /** The operation's input; absent for none. */
+  input?: unknown;
+  /** Recurring every this many ms. */
+  every?: number;
+  /** Recurring by this cron expression (UTC). */
+  cron?: string;
+}
+
+/** An actor's timers, soonest first. */
+export interface TimerList {
+  type: string;
+  key: string;
+  timers: TimerInfo[];
+}
+
+/** Options of {@link TimerClient.cancelTimer}. */
+export interface CancelTimerOptions {
+  /** Wait until the worker has applied the cancel and answer whether there was such a timer. */
+  wait?: boolean;
+  /** With `wait`: how long to wait, in ms (the client's default timeout when unset). */
+  timeoutMs?: number;
+  /** De-duplicates retries, as for signals. */
+  idempotencyKey?: string;
+}
+
+/** A cancel stored in the stream (not waited for). */
+export interface CancelTimerSent {
+  /** The id of the timer to cancel. */
+  cancelled: string;
+  type: string;
+  key: string;
+  seq: number;
+  duplicate?: true;
+}
+
+/** A cancel applied: whether the actor had the timer. */
+export interface CancelTimerOutcome extends CallResult {
+  result: { cancelled: boolean; id: string };
+}
+
+/** The timer methods of an {@link ActorClient} (closures: they may be called detached). */
+export interface TimerClient {
+  /**
+   * Publishes `op` (with `input`) to run later, as a timer of `type/key`; resolves once the
+   * message is stored. Throws an {@link ActorError} with code `INVALID_TIMER` for a bad time,
+   * period, cron expression or id (nothing is published), and what a signal throws.
+   */
+  schedule(this: void, type: string, key: string, op: string, input: unknown, opts: ScheduleOptions): Promise<ScheduleResult>;
+  /** The actor's timers from its record, soonest first; none for an actor never written. With `minSeq`, first waits until the record includes that operation. */
+  timers(this: void, type: string, key: string, opts?: { minSeq?: number; timeoutMs?: number }): Promise<TimerList>;
+  /** Cancels the timer `id` of `type/key` (the `$cancel` operation); resolves once stored. */
+  cancelTimer(this: void, type: string, key: string, id: string, opts?: CancelTimerOptions & { wait?: false }): Promise<CancelTimerSent>;
+  /** Cancels the timer and waits until applied: `result.cancelled` is false when the actor had no such timer. */
+  cancelTimer(this: void, type: string, key: string, id: string, opts: CancelTimerOptions & { wait: true }): Promise<CancelTimerOutcome>;
+  /** Either of the above, by `opts.wait`. */
+  cancelTimer(this: void, type: string, key: string, id: string, opts?: CancelTimerOptions): Promise<CancelTimerSent | CancelTimerOutcome>;
+}
+
+/** What the timer methods need of their client. */
+export interface TimerPorts {
+  readonly names: ActorNames;
+  /** Checks names, operation and input as a signal does. */
+  validate(type: string, key: string, op: string, input: unknown): void;
+  /** Publishes one operation (a duplicate is checked against the original). */
+  publish(o: PublishOperation): Promise<PubAck>;
+  /** Publishes one operation and awaits its result (no validation of the operation). */
+  call(o: PublishOperation): Promise<CallResult>;
+  /** Reads an actor's record once it includes `minSeq` (the client's `read`). */
+  settle(type: string, key: string, minSeq: number, timeoutMs: number | undefined): Promise<unknown>;
+  jsm(): Promise<JetStreamManager>;
+  state(): Promise<KV>;
+}
+
+function invalidTimer(message: string): ActorError {
+  return new ActorError(ErrorCode.InvalidTimer, message);
+}
+
+/**
+ * The id of a timer set without one: from the idempotency key (`k` and 21 characters of a
+ * SHA-256 of type, key and idempotency key, so a retry names the same timer), else random
+ * (`r` and 21 characters).
+ */
+export function defaultTimerId(type: string, key: string, idempotencyKey?: string): string {
+  const bytes = idempotencyKey === undefined ? randomBytes(16) : createHash('sha256').update(`${type}.${key}.${idempotencyKey}`).digest();
+  return `${idempotencyKey === undefined ? 'r' : 'k'}${bytes.toString('base64url').slice(0, 21)}`;
+}
+
+/** A time option as the `Jetactor-Timer-At` header takes it (checked by the worker's rules). */
+function atText(at: Date | number | string): string {
+  if (at instanceof Date) return String(at.getTime());
+  return typeof at === 'number' ? String(at) : at;
+}
+
+/** A number option as header text; anything but a number is refused. */
+function numberText(value: unknown, name: string): string {
+  if (typeof value !== 'number') throw invalidTimer(`${name} must be a number of ms, got ${JSON.stringify(String(value).slice(0, 80))}`);
+  return String(value);
+}
+
+/** A timer to publish: its headers, id and first time. */
+export interface PlannedTimer {
+  headers: MsgHdrs;
+  id: string;
+  /** First time, ms since the epoch. */
+  at: number;
+}
+
+/**
+ * Checks the schedule options by the worker's own rules and fixes the first time: `at`, or
+ * now + `delayMs`, or now + `every`, or the next match of `cron` after now. Throws an
+ * `INVALID_TIMER` {@link ActorError}.
+ */
+export function planTimer(type: string, key: string, op: string, input: unknown, opts: ScheduleOptions, now = Date.now()): PlannedTimer {
+  if (opts.at !== undefined && opts.delayMs !== undefined) throw invalidTimer('give at or delayMs, not both');
+  if (opts.every !== undefined && opts.cron !== undefined) throw invalidTimer('give every or cron, not both');
+  if (opts.at === undefined && opts.delayMs === undefined && opts.every === undefined && opts.cron === undefined) {
+    throw invalidTimer('a timer needs at, delayMs, every or cron');
+  }
+  const id = opts.id ?? defaultTimerId(type, key, opts.idempotencyKey);
+  validateTimerId(id);
+  const request = {
+    id,
+    ...(opts.at !== undefined ? { at: atText(opts.at) } : {}),
+    ...(opts.delayMs !== undefined ? { delayMs: numberText(opts.delayMs, 'delayMs') } : {}),
+    ...(opts.every !== undefined ? { everyMs: numberText(opts.every, 'every') } : {}),
+    ...(opts.cron !== undefined ? { cron: opts.cron } : {}),
+  };
+  const inputText = input === undefined ? undefined : JSON.stringify(input);
+  const timer = timerOfRequest(request, op, inputText, { type, key, seq: 0, time: now });
+  const h = headers();
+  h.set(TimerHeaders.Id, id);
+  h.set(TimerHeaders.At, String(timer.at));
+  if (timer.every !== undefined) h.set(TimerHeaders.EveryMs, String(timer.every));
+  if (timer.cron !== undefined) h.set(TimerHeaders.Cron, timer.cron);
+  return { headers: h, id, at: timer.at };
+}
+
+/** A `Jetactor-Timer-At` value (ms or ISO 8601) as ms; NaN when it is neither. */
+function headerTime(text: string): number {
+  return /^\d{1,16}$/.test(text) ? Number(text) : Date.parse(text);
+}
+
+/**
+ * The id and time of the original a duplicate ack points to. An original that set no timer
+ * (the key was used for a plain signal) is {@link ErrorCode.IdempotencyKeyReused}; one no
+ * longer in the stream is taken as planned.
+ */
+async function originalTimer(jsm: JetStreamManager, names: ActorNames, seq: number, planned: PlannedTimer, idempotencyKey: string): Promise<{ id: string; at: number }> {
+  const m = await jsm.streams.getMessage(names.stream, { seq });
+  if (!m) return planned;
+  const id = m.header.get(TimerHeaders.Id);
+  const at = headerTime(m.header.get(TimerHeaders.At));
+  if (id === '' || !Number.isFinite(at)) {
+    throw new ActorError(
+      ErrorCode.IdempotencyKeyReused,
+      `Idempotency-Key '${idempotencyKey}' was already used for an operation that set no timer (seq ${seq}); use a new key for a new operation`,
+    );
+  }
+  return { id, at };
+}
+
+function timerInfo(t: StoredTimer): TimerInfo {
+  let input: unknown;
+  if (t.input !== undefined) {
+    try {
+      input = JSON.parse(t.input) as unknown;
+    } catch {
+      input = t.input;
+    }
+  }
+  return {
+    id: t.id,
+    at: new Date(t.at).toISOString(),
+    op: t.op,
+    target: { type: t.type, key: t.key },
+    ...(t.input !== undefined ? { input } : {}),
+    ...(t.every !== undefined ? { every: t.every } : {}),
+    ...(t.cron !== undefined ? { cron: t.cron } : {}),
+  };
+}
+
+/** The timers of a stored record (bytes of the state bucket's entry), soonest first. */
+export function timersOfRecord(value: Uint8Array | undefined): TimerInfo[] {
+  const rec = value === undefined ? null : decodeJson<StateRecord>(value);
+  const timers = Array.isArray(rec?.timers) ? rec.timers : [];
+  return [...timers].sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(timerInfo);
+}
+
+/** The {@link TimerClient} methods on `ports`. */
+export function timerMethods(ports: TimerPorts): TimerClient {
+  async function schedule(type: string, key: string, op: string, input: unknown, opts: ScheduleOptions): Promise<ScheduleResult> {
+    ports.validate(type, key, op, input);
+    const planned = planTimer(type, key, op, input, opts);
+    const { idempotencyKey } = opts;
+    const ack = await ports.publish({ type, key, op, input, idempotencyKey, headers: planned.headers });
+    const stored = ack.duplicate && idempotencyKey ? await originalTimer(await ports.jsm(), ports.names, ack.seq, planned, idempotencyKey) : planned;
+    return {
+      scheduled: op,
+      type,
+      key,
+      id: stored.id,
+      at: new Date(stored.at).toISOString(),
+      seq: ack.seq,
+      ...(ack.duplicate ? { duplicate: true as const } : {}),
+    };
+  }
+
+  async function timers(type: string, key: string, opts: { minSeq?: number; timeoutMs?: number } = {}): Promise<TimerList> {
+    validateName('type', type);
+    validateName('key', key);
+    if (opts.minSeq !== undefined && opts.minSeq > 0) await ports.settle(type, key, opts.minSeq, opts.timeoutMs);
+    const entry = await (await ports.state()).get(stateKey(type, key));
+    return { type, key, timers: timersOfRecord(entry?.operation === 'PUT' ? entry.value : undefined) };
+  }
+
+  function cancelTimer(type: string, key: string, id: string, opts?: CancelTimerOptions & { wait?: false }): Promise<CancelTimerSent>;
+  function cancelTimer(type: string, key: string, id: string, opts: CancelTimerOptions & { wait: true }): Promise<CancelTimerOutcome>;
+  function cancelTimer(type: string, key: string, id: string, opts?: CancelTimerOptions): Promise<CancelTimerSent | CancelTimerOutcome>;
+  async function cancelTimer(type: string, key: string, id: string, opts: CancelTimerOptions = {}): Promise<CancelTimerSent | CancelTimerOutcome> {
+    validateName('type', type);
+    validateName('key', key);
+    validateTimerId(id);
+    const o: PublishOperation = { type, key, op: CANCEL_TIMER_OPERATION, input: { id }, idempotencyKey: opts.idempotencyKey };
+    if (opts.wait === true) return (await ports.call({ ...o, timeoutMs: opts.timeoutMs })) as CancelTimerOutcome;
+    const ack = await ports.publish(o);
+    return { cancelled: id, type, key, seq: ack.seq, ...(ack.duplicate ? { duplicate: true as const } : {}) };
+  }
+
+  return { schedule, timers, cancelTimer };
+}
