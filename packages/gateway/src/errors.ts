@@ -45,6 +45,11 @@ export const ERROR_CODES = {
     status: 400,
     description: 'The request body is not JSON (an empty body is allowed and means "no input").',
   },
+  INVALID_TIMER: {
+    status: 400,
+    description:
+      'A timer cannot be set or named: a bad `delayMs`, `at`, `every` (at least 100 ms), `cron` or timer id (1-64 characters of `[A-Za-z0-9_=-]`), or `at` with `delayMs`, or `every` with `cron`; the message says which.',
+  },
   INVALID_IDEMPOTENCY_KEY: {
     status: 400,
     description:

@@ -3,7 +3,7 @@
  * response shapes. Fastify validates requests with them (and they can feed an
  * OpenAPI document); {@link formatSchemaError} turns a failure into a registered code.
  */
-import { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TYPE_LENGTH, RESERVED_TYPES as RUNTIME_RESERVED_TYPES } from '@jetactor/actor-runtime';
+import { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TIMER_ID_LENGTH, MAX_TYPE_LENGTH, RESERVED_TYPES as RUNTIME_RESERVED_TYPES } from '@jetactor/actor-runtime';
 import type { FastifySchema, preHandlerHookHandler } from 'fastify';
 import { GatewayError } from './errors.js';
 
@@ -65,6 +65,98 @@ const signaledSchema = {
   required: ['signaled', 'type', 'key', 'seq'],
 } as const;
 
+/** 202 of a signal route with a timer (`?delayMs=`, `?at=`, `?every=`, `?cron=`). */
+const scheduledSchema = {
+  type: 'object',
+  properties: {
+    scheduled: { type: 'string', description: 'The operation scheduled.' },
+    type: { type: 'string' },
+    key: { type: 'string' },
+    id: { type: 'string', description: 'The timer id (to list or cancel it).' },
+    at: { type: 'string', description: 'When it runs (first), ISO 8601.' },
+    seq: { type: 'integer', description: 'Stream sequence of the message that sets the timer.' },
+    duplicate: { type: 'boolean' },
+  },
+  required: ['scheduled', 'type', 'key', 'id', 'at', 'seq'],
+} as const;
+
+/** Digits of a ms count (kept a string, so `?delayMs=` (empty) is not coerced to 0). */
+const msSchema = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
+
+/** The timer query parameters of the signal routes: any of them schedules the operation instead of signaling it. */
+export const TIMER_QUERY = {
+  delayMs: { ...msSchema, description: 'Run the operation this many ms from now (a timer) instead of now. Not with `at`.' },
+  at: { type: 'string', minLength: 1, maxLength: 64, description: 'Run the operation at this time: ISO 8601 or ms since the epoch (a time in the past runs at once).' },
+  id: {
+    type: 'string',
+    pattern: `^[A-Za-z0-9_=-]{1,${MAX_TIMER_ID_LENGTH}}$`,
+    description: 'The timer id (replaces a timer of the same id). Default: derived from the Idempotency-Key, else random.',
+  },
+  every: { ...msSchema, description: 'Recurring: again every this many ms (at least 100). Not with `cron`.' },
+  cron: { type: 'string', minLength: 1, maxLength: 200, description: 'Recurring: at each match of this cron expression (5 or 6 fields, UTC).' },
+} as const;
+
+const TIMER_RULES = {
+  delayMs: 'delayMs must be a whole number of ms',
+  at: 'at must be an ISO 8601 time or ms since the epoch (at most 64 characters)',
+  id: `timer id must be 1-${MAX_TIMER_ID_LENGTH} characters of [A-Za-z0-9_=-]`,
+  every: 'every must be a whole number of ms (at least 100)',
+  cron: 'cron must be a cron expression of 1-200 characters',
+} as const;
+
+/** One of an actor's timers, as `GET /api/actors/:type/:key/timers` lists it. */
+const timerSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    at: { type: 'string', description: 'When it runs next, ISO 8601.' },
+    op: { type: 'string' },
+    target: {
+      type: 'object',
+      description: 'The actor the operation is applied to (this one unless the timer targets another).',
+      properties: { type: { type: 'string' }, key: { type: 'string' } },
+      required: ['type', 'key'],
+    },
+    input: { description: "The operation's input; absent for none." },
+    every: { type: 'integer', description: 'Recurring every this many ms.' },
+    cron: { type: 'string', description: 'Recurring by this cron expression (UTC).' },
+  },
+  required: ['id', 'at', 'op', 'target'],
+} as const;
+
+const timerListSchema = {
+  type: 'object',
+  properties: { type: { type: 'string' }, key: { type: 'string' }, timers: { type: 'array', items: timerSchema } },
+  required: ['type', 'key', 'timers'],
+} as const;
+
+const cancelSentSchema = {
+  type: 'object',
+  properties: {
+    cancelled: { type: 'string', description: 'The id of the timer to cancel.' },
+    type: { type: 'string' },
+    key: { type: 'string' },
+    seq: { type: 'integer' },
+    duplicate: { type: 'boolean' },
+  },
+  required: ['cancelled', 'type', 'key', 'seq'],
+} as const;
+
+const cancelOutcomeSchema = {
+  type: 'object',
+  properties: {
+    result: {
+      type: ['object', 'null'],
+      description: '`cancelled` is false when the actor had no such timer; null for a retry whose outcome is no longer kept.',
+      properties: { cancelled: { type: 'boolean' }, id: { type: 'string' } },
+      required: ['cancelled', 'id'],
+    },
+    seq: { type: 'integer' },
+    duplicate: { type: 'boolean' },
+  },
+  required: ['result', 'seq'],
+} as const;
+
 const resultSchema = {
   type: 'object',
   properties: { result: {}, seq: { type: 'integer' }, duplicate: { type: 'boolean' } },
@@ -117,6 +209,10 @@ export interface RouteSchemas {
   list: FastifySchema;
   /** `DELETE /api/actors/:type/:key`. */
   remove: FastifySchema;
+  /** `GET /api/actors/:type/:key/timers`. */
+  timers: FastifySchema;
+  /** `DELETE /api/actors/:type/:key/timers/:id`. */
+  cancelTimer: FastifySchema;
   /** `GET /api/dlq`. */
   deadLetters: FastifySchema;
   /** `POST /api/dlq/:dlqSeq/resubmit`. */
@@ -131,9 +227,9 @@ export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
   return {
     signal: (paramNames) => ({
       params: params(paramNames),
-      querystring: querystring({ value: valueSchema, wait: { type: 'boolean' }, timeoutMs }),
+      querystring: querystring({ value: valueSchema, wait: { type: 'boolean' }, timeoutMs, ...TIMER_QUERY }),
       headers: idempotencyHeaders,
-      response: { 200: resultSchema, 202: signaledSchema },
+      response: { 200: resultSchema, 202: { anyOf: [signaledSchema, scheduledSchema] } },
     }),
     read: {
       params: params(['type', 'key']),
@@ -172,6 +268,22 @@ export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
       querystring: querystring({}),
       headers: idempotencyHeaders,
       response: { 202: signaledSchema },
+    },
+    timers: {
+      params: params(['type', 'key']),
+      querystring: querystring({ minSeq, timeoutMs }),
+      response: { 200: timerListSchema },
+    },
+    cancelTimer: {
+      params: {
+        type: 'object',
+        properties: { type: typeSchema, key: keySchema, id: TIMER_QUERY.id },
+        required: ['type', 'key', 'id'],
+        additionalProperties: false,
+      },
+      querystring: querystring({ wait: { type: 'boolean' }, timeoutMs }),
+      headers: idempotencyHeaders,
+      response: { 200: cancelOutcomeSchema, 202: cancelSentSchema },
     },
     deadLetters: {
       querystring: querystring({
@@ -254,6 +366,7 @@ export function formatSchemaError(errors: readonly SchemaErrorLike[], dataVar: s
     if (field === 'type') return new GatewayError('INVALID_TYPE', `${TYPE_RULE}${got}`);
     if (field === 'key') return new GatewayError('INVALID_KEY', `${KEY_RULE}${got}`);
     if (field === 'op') return new GatewayError('INVALID_OPERATION', `${OP_RULE}${got}`);
+    if (field === 'id') return new GatewayError('INVALID_TIMER', `${TIMER_RULES.id}${got}`);
   }
   if (dataVar === 'headers' && field === 'idempotency-key') {
     return new GatewayError('INVALID_IDEMPOTENCY_KEY', IDEMPOTENCY_RULE);
@@ -264,6 +377,8 @@ export function formatSchemaError(errors: readonly SchemaErrorLike[], dataVar: s
       return new GatewayError('INVALID_REQUEST', `unknown query parameter ${shown(name)}`);
     }
     if (field === 'value') return new GatewayError('INVALID_INPUT', `query parameter 'value' must be a number${got}`);
+    const timerRule = Object.hasOwn(TIMER_RULES, field) ? TIMER_RULES[field as keyof typeof TIMER_RULES] : undefined;
+    if (timerRule !== undefined) return new GatewayError('INVALID_TIMER', `${timerRule}${got}`);
     if (field === 'cursor') return new GatewayError('INVALID_REQUEST', `query parameter 'cursor' must be the nextCursor of a previous page${got}`);
     if (field !== '') {
       return new GatewayError('INVALID_REQUEST', `query parameter '${field}' ${first.message ?? 'is invalid'}${got}`);

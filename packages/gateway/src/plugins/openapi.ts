@@ -37,8 +37,20 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'GET /api/counter/:key': { tags: ['counter'], summary: 'Read the counter of any key as `{"value": n}`; a missing counter reads as 0' },
   'POST /api/actors/:type/:key/:op': {
     tags: ['actors'],
-    summary: 'Signal (202) or, with `?wait=true`, call (200) any operation',
-    description: 'An `Idempotency-Key` header de-duplicates retries: a retry answers the original `seq` with `duplicate: true`.',
+    summary: 'Signal (202) or, with `?wait=true`, call (200) any operation; with `?delayMs=`, `?at=`, `?every=` or `?cron=`, schedule it (202)',
+    description:
+      'An `Idempotency-Key` header de-duplicates retries: a retry answers the original `seq` with `duplicate: true`. ' +
+      'A timer parameter stores the operation as a timer of the actor instead: 202 `{"scheduled","type","key","id","at","seq"}`, ' +
+      'applied exactly once at its time (`id` replaces a timer of the same id; a retry with the same `Idempotency-Key` gets the same id and time).',
+  },
+  'GET /api/actors/:type/:key/timers': {
+    tags: ['timers'],
+    summary: "List an actor's timers, soonest first (none for an actor never written)",
+    description: '`?minSeq=N` waits until the record includes the operation with sequence N (e.g. the `seq` a schedule answered).',
+  },
+  'DELETE /api/actors/:type/:key/timers/:id': {
+    tags: ['timers'],
+    summary: "Cancel one of an actor's timers (an ordered operation): 202 once stored, `?wait=true` 200 with `cancelled` true or false",
   },
   'GET /api/actors/:type/:key': {
     tags: ['actors'],
@@ -70,6 +82,7 @@ const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
 const TAGS = [
   { name: 'counter', description: "The seed's counter routes." },
   { name: 'actors', description: 'Signal, call, read, list and delete actors of any registered type.' },
+  { name: 'timers', description: "An actor's timers: operations scheduled to run later (set with a timer parameter of the signal route)." },
   { name: 'live', description: 'Live state (Server-Sent Events) and cluster status.' },
   { name: 'operations', description: 'Health, readiness and metrics.' },
 ];

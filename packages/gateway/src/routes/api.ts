@@ -5,6 +5,7 @@ import { counterRoutes } from './counter.js';
 import { deadLetterRoutes } from './dlq.js';
 import { createHandlers, targetOf, type HandlerSettings } from './handlers.js';
 import { liveRoutes, type LiveSettings } from './live.js';
+import { timerRoutes } from './timers.js';
 
 /** Options of {@link apiRoutes}. */
 export interface ApiRoutesOptions {
@@ -44,6 +45,7 @@ export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyI
   const handlers = createHandlers(app, opts.settings);
   counterRoutes(app, handlers, opts.schemas);
   actorRoutes(app, handlers, opts.schemas);
+  timerRoutes(app, opts.settings, opts.schemas);
   deadLetterRoutes(app, opts.settings, opts.schemas);
   liveRoutes(app, opts.settings, opts.schemas, opts.live);
   done();

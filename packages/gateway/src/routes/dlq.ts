@@ -4,7 +4,7 @@ import { AuthScope } from '../auth-config.js';
 import { withDeadline } from '../deadline.js';
 import { GatewayError } from '../errors.js';
 import type { RouteSchemas } from '../schemas.js';
-import type { HandlerSettings } from './handlers.js';
+import { expiredError, type HandlerSettings } from './handlers.js';
 
 /** Query of `GET /api/dlq`. */
 interface DeadLettersQuery {
@@ -18,10 +18,7 @@ interface DeadLettersQuery {
  * (scope `admin`: it re-runs an operation), answering 202 with its new `seq`.
  */
 export function deadLetterRoutes(app: FastifyInstance, settings: HandlerSettings, schemas: RouteSchemas): void {
-  const expired = (what: string) => (): Error =>
-    app.natsReady()
-      ? new GatewayError('TIMEOUT', `${what} did not complete within ${settings.requestTimeoutMs} ms`)
-      : new GatewayError('NATS_UNAVAILABLE', 'lost the connection to NATS; retry later');
+  const expired = (what: string): (() => Error) => expiredError(app, what, settings.requestTimeoutMs);
 
   app.get('/api/dlq', { schema: schemas.deadLetters, config: { scope: AuthScope.Read } }, async (request, reply) => {
     const query = request.query as DeadLettersQuery;

@@ -4,7 +4,7 @@
  * parameters or, for fixed parts (`/api/counter/add` is type `counter`, key `counter`),
  * through its `config.actor`.
  */
-import type { ActorSnapshot } from '@jetactor/actor-runtime';
+import type { ActorSnapshot, ScheduleOptions } from '@jetactor/actor-runtime';
 import { ActorError } from '@jetactor/actor-runtime';
 import type { FastifyInstance, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import type { CatalogEntry } from '../catalog/actor-catalog.js';
@@ -37,8 +37,30 @@ export interface HandlerSettings {
 /** Extra time the gateway gives a call or `?minSeq` read past its own timeout, so the runtime's timeout wins. */
 export const DEADLINE_GRACE_MS = 1_000;
 
-/** Query of the signal routes. */
-export interface SignalQuery {
+/** The timer query parameters of a signal route, as the schema lets them through (strings). */
+export interface TimerQuery {
+  delayMs?: string;
+  at?: string;
+  id?: string;
+  every?: string;
+  cron?: string;
+}
+
+/** The schedule options of a signal route's query; undefined when it sets no timer (a plain signal). */
+export function timerOptionsOf(query: TimerQuery): Omit<ScheduleOptions, 'idempotencyKey'> | undefined {
+  const { delayMs, at, id, every, cron } = query;
+  if (delayMs === undefined && at === undefined && id === undefined && every === undefined && cron === undefined) return undefined;
+  return {
+    ...(delayMs !== undefined ? { delayMs: Number(delayMs) } : {}),
+    ...(at !== undefined ? { at } : {}),
+    ...(id !== undefined ? { id } : {}),
+    ...(every !== undefined ? { every: Number(every) } : {}),
+    ...(cron !== undefined ? { cron } : {}),
+  };
+}
+
+/** Query of the signal routes (a timer parameter schedules the operation instead). */
+export interface SignalQuery extends TimerQuery {
   value?: string;
   wait?: boolean;
   timeoutMs?: number;
@@ -122,7 +144,19 @@ function withInitialState(s: ActorSnapshot, actor: CatalogEntry): ActorSnapshot 
   return s.exists ? s : { ...s, state: actor.initialState() };
 }
 
-function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+/**
+ * The error of a NATS round trip that passed its deadline: 504 `TIMEOUT`, or 503
+ * `NATS_UNAVAILABLE` when the connection went away meanwhile (the likelier reason then).
+ */
+export function expiredError(app: FastifyInstance, what: string, ms: number): () => Error {
+  return () =>
+    app.natsReady()
+      ? new GatewayError('TIMEOUT', `${what} did not complete within ${ms} ms`)
+      : new GatewayError('NATS_UNAVAILABLE', 'lost the connection to NATS; retry later');
+}
+
+/** The request's `Idempotency-Key` header (validated by the route schema), if any. */
+export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   const value = request.headers['idempotency-key'];
   return typeof value === 'string' ? value : undefined;
 }
@@ -143,10 +177,7 @@ export interface Handlers {
 
 /** Builds the {@link Handlers} for `app`. */
 export function createHandlers(app: FastifyInstance, settings: HandlerSettings): Handlers {
-  const expired = (what: string, ms: number) => (): Error =>
-    app.natsReady()
-      ? new GatewayError('TIMEOUT', `${what} did not complete within ${ms} ms`)
-      : new GatewayError('NATS_UNAVAILABLE', 'lost the connection to NATS; retry later');
+  const expired = (what: string, ms: number): (() => Error) => expiredError(app, what, ms);
 
   async function read(request: FastifyRequest): Promise<ActorSnapshot> {
     const target = targetOf(request);
@@ -178,6 +209,20 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
       const input = inputOf(request.body, query.value);
       const { client, actor } = app.actorOf(type);
       checkInput(actor, op, input);
+
+      const timer = timerOptionsOf(query);
+      if (timer !== undefined) {
+        if (query.wait === true) {
+          throw new GatewayError('INVALID_REQUEST', "'wait=true' cannot be combined with a timer: the operation runs later (GET .../timers shows it set)");
+        }
+        const scheduled = await withDeadline(
+          client.schedule(type, key, op, input, { ...timer, idempotencyKey }),
+          settings.requestTimeoutMs,
+          expired(`schedule '${op}'`, settings.requestTimeoutMs),
+        );
+        noteForLog(request, { seq: scheduled.seq, timer: scheduled.id, ...(scheduled.duplicate ? { duplicate: true } : {}) });
+        return reply.code(202).send(scheduled);
+      }
 
       if (query.wait === true) {
         const timeoutMs = query.timeoutMs ?? settings.defaultTimeoutMs;

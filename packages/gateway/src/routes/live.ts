@@ -5,9 +5,8 @@
 import type { ActorChange, ActorWatch } from '@jetactor/actor-runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import { withDeadline } from '../deadline.js';
-import { GatewayError } from '../errors.js';
 import type { RouteSchemas } from '../schemas.js';
-import type { HandlerSettings } from './handlers.js';
+import { expiredError, type HandlerSettings } from './handlers.js';
 
 /** How often an idle event stream sends a comment, so proxies and clients keep it open, in ms. */
 export const SSE_KEEPALIVE_MS = 15_000;
@@ -134,10 +133,7 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
     done();
   });
 
-  const expired = (what: string) => (): Error =>
-    app.natsReady()
-      ? new GatewayError('TIMEOUT', `${what} did not complete within ${settings.requestTimeoutMs} ms`)
-      : new GatewayError('NATS_UNAVAILABLE', 'lost the connection to NATS; retry later');
+  const expired = (what: string): (() => Error) => expiredError(app, what, settings.requestTimeoutMs);
 
   async function stream(request: FastifyRequest, reply: FastifyReply, type: string, key: string | undefined, updatesOnly: boolean): Promise<void> {
     const { actor } = app.actorOf(type);

@@ -4,8 +4,11 @@
  * so a test can assert that a rejected request published nothing.
  */
 import {
+  CANCEL_TIMER_OPERATION,
   DELETE_OPERATION,
   OperationFailedError,
+  planTimer,
+  validateTimerId,
   parseCursor,
   TimeoutError,
   UnknownActorError,
@@ -18,13 +21,15 @@ import {
   type ClusterStatus,
   type DeadLetter,
   type SignalResult,
+  type TimerClient,
+  type TimerInfo,
 } from '@jetactor/actor-runtime';
 import { ActorError, ErrorCode } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
 
 /** One request the client was asked to publish. */
 export interface Published {
-  method: 'signal' | 'call' | 'delete' | 'resubmit';
+  method: 'signal' | 'call' | 'delete' | 'resubmit' | 'schedule' | 'cancelTimer';
   type: string;
   key: string;
   op: string;
@@ -95,7 +100,8 @@ export function createMemoryClient(actors: readonly AnyActorDefinition[] = [coun
     }
     const at = ++seq;
     if (idempotencyKey !== undefined) idempotency.set(`${type}.${key}.${idempotencyKey}`, at);
-    if (!client.applying) return { seq: at, duplicate: false, result: undefined, error: undefined };
+    // A timer or its cancel changes the timers only (kept apart below), never the state now.
+    if (!client.applying || method === 'schedule' || method === 'cancelTimer') return { seq: at, duplicate: false, result: undefined, error: undefined };
     try {
       return { seq: at, duplicate: false, result: apply(type, key, op, input, at), error: undefined };
     } catch (err) {
@@ -109,6 +115,22 @@ export function createMemoryClient(actors: readonly AnyActorDefinition[] = [coun
     if (!e) return { type, key, state: def.initialState(), seq: 0, revision: 0, exists: false };
     return { type, key, state: e.exists ? e.state : def.initialState(), seq: e.seq, revision: e.revision, exists: e.exists };
   };
+
+  /** Timers by actor (`type.key`), as a worker would keep them (not fired). */
+  const timers = new Map<string, TimerInfo[]>();
+
+  const cancelTimer = (async (type: string, key: string, id: string, opts: { wait?: boolean; idempotencyKey?: string } = {}) => {
+    validateName('type', type);
+    validateName('key', key);
+    validateTimerId(id);
+    definitionOf(type);
+    await gate();
+    const r = publish('cancelTimer', type, key, CANCEL_TIMER_OPERATION, { id }, opts.idempotencyKey);
+    const list = timers.get(`${type}.${key}`) ?? [];
+    const cancelled = list.some((t) => t.id === id);
+    timers.set(`${type}.${key}`, list.filter((t) => t.id !== id));
+    return opts.wait === true ? { result: { cancelled, id }, seq: r.seq } : { cancelled: id, type, key, seq: r.seq };
+  }) as TimerClient['cancelTimer'];
 
   const client: MemoryClient = {
     published: [],
@@ -203,6 +225,28 @@ export function createMemoryClient(actors: readonly AnyActorDefinition[] = [coun
       const r = publish('resubmit', d.type, d.key, d.op, d.payload === '' ? undefined : (JSON.parse(d.payload) as unknown));
       return { seq: r.seq, duplicate: r.duplicate };
     },
+
+    async schedule(type, key, op, input, opts) {
+      validateName('key', key);
+      client.parseInput(type, op, input);
+      const planned = planTimer(type, key, op, input, opts);
+      await gate();
+      const r = publish('schedule', type, key, op, input, opts.idempotencyKey);
+      const at = new Date(planned.at).toISOString();
+      const list = (timers.get(`${type}.${key}`) ?? []).filter((t) => t.id !== planned.id);
+      list.push({ id: planned.id, at, op, target: { type, key }, ...(input !== undefined ? { input } : {}) });
+      timers.set(`${type}.${key}`, list.sort((a, b) => a.at.localeCompare(b.at)));
+      return { scheduled: op, type, key, id: planned.id, at, seq: r.seq, ...(r.duplicate ? { duplicate: true as const } : {}) };
+    },
+
+    async timers(type, key) {
+      validateName('type', type);
+      validateName('key', key);
+      await gate();
+      return { type, key, timers: [...(timers.get(`${type}.${key}`) ?? [])] };
+    },
+
+    cancelTimer,
 
     close() {},
   };
