@@ -43,6 +43,12 @@ export interface WorkerOptions {
   hooks?: WorkerHooks;
   /** Extra topology settings (duplicate window, retention, byte bound, payload limit). */
   topology?: Partial<Omit<TopologyOptions, 'names' | 'partitions' | 'replicas'>>;
+  /**
+   * Provision the subject bindings (`subscribe`) of the hosted types at start: capture streams
+   * and the operations stream's sources. Default true; false where an operator provisions them
+   * (`provisionBindings`) and workers lack the permissions.
+   */
+  provisionBindings?: boolean;
 }
 
 /** Observers of a worker. */
@@ -94,6 +100,7 @@ export function resolveWorkerOptions(o: WorkerOptions) {
     maxCachedRecords: positiveInt('maxCachedRecords', o.maxCachedRecords, 200_000),
     maxStateBytes: o.maxStateBytes === undefined ? undefined : positiveInt('maxStateBytes', o.maxStateBytes, 1, 2),
     retentionIntervalMs: positiveInt('retentionIntervalMs', o.retentionIntervalMs, 5000, 10),
+    provisionBindings: o.provisionBindings ?? true,
     topology: defaultTopology(names, {
       ...o.topology,
       partitions: positiveInt('partitions', o.partitions, 32),

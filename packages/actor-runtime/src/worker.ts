@@ -16,6 +16,7 @@ import { partitionFailed, releasePartition, startPartition, type LifecycleHost }
 import { RetentionLoop } from './ownership/retention.js';
 import type { PartitionProcessor } from './processing/partition-processor.js';
 import { RecordCache } from './processing/record-cache.js';
+import { provisionBindings } from './store/bindings.js';
 import { provisionTopology, type Topology } from './store/provision.js';
 import { controlKeys, encodeJson, type MemberRecord } from './store/records.js';
 import { resolveWorkerOptions, type Worker, type WorkerHooks, type WorkerOptions } from './worker-options.js';
@@ -83,6 +84,7 @@ class WorkerImpl implements Worker {
 
   async start(): Promise<void> {
     const topo = await provisionTopology(this.nc, this.cfg.topology);
+    await this.provisionBindings(topo);
     this.topology = topo;
     this.retention = new RetentionLoop(() => this.topology, this.cfg.names, this.cfg.topology.retainMs, this.log);
     this.log.info(
@@ -245,12 +247,19 @@ class WorkerImpl implements Worker {
         await this.heartbeat();
         await this.view.start(topo.control);
         this.scheduleReconcile();
+        // A recreated operations stream has no sources: add the capture streams again.
+        await this.provisionBindings(topo).catch((err: unknown) => this.log.error({ err }, 'subject bindings could not be provisioned again'));
       } catch (err) {
         this.log.warn({ reason, err: String(err) }, 'provisioning again failed; retrying on the next failure');
       } finally {
         this.recovering = null;
       }
     })();
+  }
+
+  /** The hosted types' subject bindings: capture streams the operations stream sources. */
+  private async provisionBindings(topo: Topology): Promise<void> {
+    if (this.cfg.provisionBindings) await provisionBindings(topo, this.cfg.topology, [...this.actors.values()], { owner: this.id, log: this.log });
   }
 
   private startProcessor(o: Owned, t0 = performance.now()): Promise<void> {

@@ -1,0 +1,287 @@
+/**
+ * Subject bindings: actors fed by any NATS subject. An actor type that declares
+ * `subscribe: [{ subject: 'devices.*.telemetry', key: 1, op: 'reading' }]` gets, per binding,
+ * a capture stream `<stream>_BIND_<type>_<hash of the subject>` that listens on the subject and
+ * stores each message as `<prefix>.<type>.<key token>.<op>` (a stream subject transform), and
+ * the operations stream sources every capture stream. The operations stream's own partition
+ * transform applies to sourced messages as to published ones (nats-server applies the stream's
+ * input transform in processJetStreamMsg, which stores both), so a bound message is stored as
+ * `<p>.<prefix>.<type>.<key>.<op>` with the partition of its actor and the worker reads it like
+ * any other operation. The server does the sourcing, in order and once: it resumes each source
+ * after the last capture sequence it stored (found in the `Nats-Stream-Source` header of the
+ * operations stream's messages, and on 2.15+ in a source index that survives purges).
+ *
+ * Why one capture stream per binding and no transform on the source: a source's index name
+ * (what its resume position is kept under) includes its subject transforms, so changing a
+ * binding's key or op on a source transform would start a new source from the capture's
+ * beginning (duplicates). With the transform on the capture stream, the source is the stream's
+ * name only: a changed key or op is an update of the capture's transform, taking effect for
+ * the next captured message, and the resume position is untouched.
+ *
+ * A removed binding's capture stream is parked (it stops listening: its only subject becomes its
+ * own name), never deleted: what it still holds is sourced, and its sequence numbers (which the
+ * operations stream's resume position refers to) survive for a later return of the binding.
+ */
+import {
+  DiscardPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+  type StreamSource,
+} from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { nanos } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import type { AnyActorDefinition, SubjectBinding } from '../definition/define-actor.js';
+import { ConfigError } from '../errors.js';
+import { partitionOf, type ActorNames } from '../names.js';
+import { encodeJson } from './records.js';
+import type { Topology, TopologyOptions } from './provision.js';
+
+/** One provisioned binding: messages on `subject` become operation `op` of actor `<type>.<token key>`. */
+export interface ProvisionedBinding extends SubjectBinding {
+  type: string;
+  /** The capture stream that listens on `subject`. */
+  stream: string;
+}
+
+/** What {@link provisionBindings} did. */
+export interface BindingsResult {
+  /** The bindings of the hosted types, each with its capture stream. */
+  bindings: ProvisionedBinding[];
+  /** Capture streams of hosted types whose binding is gone: they no longer listen. */
+  parked: string[];
+}
+
+/** Options of {@link provisionBindings}. */
+export interface ProvisionBindingsOptions {
+  /** Who holds the provisioning lock (a worker id); shown to the others while they wait. */
+  owner: string;
+  /** Logger for what was created, updated and parked. */
+  log?: Logger;
+  /** How long to wait for another process's provisioning, ms. Default 30000. */
+  lockTimeoutMs?: number;
+}
+
+/** Key in the control bucket that serializes the read-modify-write of the operations stream's sources. */
+export const BINDINGS_LOCK_KEY = 'bindings.lock';
+/** A lock whose revision has not changed for this long is taken over (its holder died). */
+const LOCK_STALE_MS = 10_000;
+/** Room left in a message for the `Nats-Stream-Source` header sourcing adds (below the operations stream's limit). */
+const SOURCE_HEADER_ROOM = 2048;
+
+/** Name of the capture stream of a binding: `<stream>_BIND_<type>_<FNV-1a of the subject, 8 hex digits>`. */
+export function captureStreamName(names: Pick<ActorNames, 'stream'>, type: string, subject: string): string {
+  // partitionOf mod 2^32 is the plain 32-bit FNV-1a hash of '' + subject.
+  return `${names.stream}_BIND_${type}_${partitionOf('', subject, 0x1_0000_0000).toString(16).padStart(8, '0')}`;
+}
+
+function isCaptureOf(names: Pick<ActorNames, 'stream'>, type: string, stream: string): boolean {
+  const prefix = `${names.stream}_BIND_${type}_`;
+  return stream.startsWith(prefix) && /^[0-9a-f]{8}$/.test(stream.slice(prefix.length));
+}
+
+/** The capture stream's transform: the binding subject to `<prefix>.<type>.{{wildcard(key)}}.<op>`. */
+export function bindingTransform(names: Pick<ActorNames, 'subjectPrefix'>, type: string, b: SubjectBinding): { src: string; dest: string } {
+  return { src: b.subject, dest: `${names.subjectPrefix}.${type}.{{wildcard(${b.key})}}.${b.op}` };
+}
+
+/** True if some subject matches both `a` and `b` (NATS wildcards `*` and `>`). */
+export function subjectsCollide(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; ; i++) {
+    const s = x[i];
+    const t = y[i];
+    if (s === undefined || t === undefined) return s === t;
+    if (s === '>' || t === '>') return true;
+    if (s !== t && s !== '*' && t !== '*') return false;
+  }
+}
+
+/** The capture stream of one binding. */
+function captureConfig(opts: TopologyOptions, type: string, b: SubjectBinding): Partial<StreamConfig> & { name: string } {
+  // Kept a little less than the operations stream keeps what it applied (retainMs): when the
+  // operations stream has purged every message it sourced from a capture, the capture holds
+  // only what was never sourced, so a source that must start over (2.10 keeps no resume
+  // position once those messages are purged) starts at the right place.
+  const maxAgeMs = Math.max(1000, opts.retainMs - Math.min(60_000, Math.floor(opts.retainMs / 10)));
+  return {
+    name: captureStreamName(opts.names, type, b.subject),
+    description: `jetactor binding: ${b.subject} -> ${opts.names.subjectPrefix}.${type}.<token ${b.key}>.${b.op}`,
+    subjects: [b.subject],
+    subject_transform: bindingTransform(opts.names, type, b),
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.New,
+    max_age: nanos(maxAgeMs),
+    max_bytes: opts.maxBytes > 0 ? opts.maxBytes : -1,
+    max_msg_size: opts.maxPayloadBytes + SOURCE_HEADER_ROOM,
+    num_replicas: opts.replicas,
+    duplicate_window: nanos(Math.min(opts.duplicateWindowMs, maxAgeMs)),
+    metadata: {
+      'jetactor.binding.type': type,
+      'jetactor.binding.subject': b.subject,
+      'jetactor.binding.key': String(b.key),
+      'jetactor.binding.op': b.op,
+    },
+  };
+}
+
+/** The fields of a capture's config that provisioning sets; a difference in any is updated. */
+const MANAGED_FIELDS = ['description', 'subjects', 'subject_transform', 'discard', 'max_age', 'max_bytes', 'max_msg_size', 'num_replicas', 'duplicate_window', 'metadata'] as const;
+
+function differs(have: Partial<StreamConfig>, want: Partial<StreamConfig>): boolean {
+  return MANAGED_FIELDS.some((f) => JSON.stringify(have[f] ?? null) !== JSON.stringify(want[f] ?? null));
+}
+
+/** Checks what needs no server: subjects the runtime uses itself, and bindings that overlap each other. */
+function checkBindings(names: ActorNames, actors: readonly AnyActorDefinition[]): Array<{ type: string; b: SubjectBinding }> {
+  const reserved = [names.subjectPrefix, `${names.subjectPrefix}_dlq`, names.inboxPrefix.split('.')[0]];
+  const all: Array<{ type: string; b: SubjectBinding }> = [];
+  for (const def of actors) {
+    for (const b of def.subscribe) {
+      const root = b.subject.split('.')[0] as string;
+      if (reserved.includes(root)) {
+        throw new ConfigError(`binding '${b.subject}' of actor '${def.type}': subjects under '${root}.' are the runtime's own (operations, dead letters, inboxes)`);
+      }
+      const other = all.find((o) => subjectsCollide(o.b.subject, b.subject));
+      if (other) {
+        throw new ConfigError(
+          `binding '${b.subject}' of actor '${def.type}' overlaps binding '${other.b.subject}' of actor '${other.type}': ` +
+            'a message on both would be captured twice; make the subjects disjoint',
+        );
+      }
+      all.push({ type: def.type, b });
+    }
+  }
+  return all;
+}
+
+/** Refuses a binding whose subject overlaps a stream other than its own capture stream, naming both. */
+async function checkOverlaps(jsm: JetStreamManager, type: string, b: SubjectBinding, own: string): Promise<void> {
+  for await (const si of jsm.streams.list(b.subject)) {
+    if (si.config.name === own) continue;
+    const subjects = si.config.subjects ?? [];
+    const hit = subjects.find((s) => subjectsCollide(s, b.subject)) ?? subjects.join(', ');
+    throw new ConfigError(
+      `binding '${b.subject}' of actor '${type}' overlaps stream '${si.config.name}' (subject '${hit}'): ` +
+        'NATS stores a message in one stream only; remove the overlap or bind another subject',
+    );
+  }
+}
+
+/** Creates the capture stream or brings its managed fields to `want`. */
+async function ensureCapture(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }, log?: Logger): Promise<void> {
+  let have: StreamConfig | null = null;
+  try {
+    have = (await jsm.streams.info(want.name)).config;
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
+  }
+  if (!have) {
+    try {
+      await jsm.streams.add(want);
+      log?.info({ stream: want.name, subject: want.subjects?.[0] }, 'binding capture stream created');
+      return;
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError)) throw err;
+      if (err.code === 10065) throw new ConfigError(`binding '${want.subjects?.[0]}': ${err.message} (another process created one in between)`, undefined, { cause: err });
+      have = (await jsm.streams.info(want.name)).config;
+    }
+  }
+  const subject = have.metadata?.['jetactor.binding.subject'];
+  if (subject !== undefined && subject !== want.metadata?.['jetactor.binding.subject']) {
+    throw new ConfigError(`stream ${want.name} belongs to the binding '${subject}', not '${want.metadata?.['jetactor.binding.subject']}' (a hash collision of the two subjects): rename one`);
+  }
+  if (differs(have, want)) {
+    await jsm.streams.update(want.name, { ...have, ...want });
+    log?.info({ stream: want.name, subject: want.subjects?.[0], transform: want.subject_transform }, 'binding capture stream updated');
+  }
+}
+
+/** Stops a capture stream listening (its subject becomes its own name); what it holds is still sourced. */
+async function park(jsm: JetStreamManager, name: string, log?: Logger): Promise<boolean> {
+  const have = (await jsm.streams.info(name)).config;
+  if (have.subjects?.length === 1 && have.subjects[0] === name && !have.subject_transform) return false;
+  await jsm.streams.update(name, { ...have, subjects: [name], subject_transform: undefined });
+  log?.info({ stream: name, was: have.subjects }, 'binding removed: its capture stream no longer listens');
+  return true;
+}
+
+/**
+ * Takes the provisioning lock in the control bucket for `fn`: the operations stream's sources
+ * are read, changed and written back, and nats-server has no compare-and-set for a stream
+ * update, so two workers adding sources at once would lose one. A lock whose revision stays the
+ * same for {@link LOCK_STALE_MS} (its holder died) is taken over.
+ */
+async function withLock<T>(control: KV, owner: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const value = encodeJson({ owner, at: new Date().toISOString() });
+  const deadline = performance.now() + timeoutMs;
+  let seen = null as { rev: number; since: number } | null;
+  let rev = 0;
+  for (;;) {
+    rev = await control.create(BINDINGS_LOCK_KEY, value).catch((err: unknown) => {
+      if (err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) return 0;
+      throw err;
+    });
+    if (rev > 0) break;
+    const e = await control.get(BINDINGS_LOCK_KEY);
+    const now = performance.now();
+    if (e && e.operation === 'PUT') {
+      if (seen?.rev !== e.revision) seen = { rev: e.revision, since: now };
+      else if (now - seen.since >= LOCK_STALE_MS) rev = await control.update(BINDINGS_LOCK_KEY, value, e.revision).catch(() => 0);
+    }
+    if (rev > 0) break;
+    if (now > deadline) {
+      throw new ConfigError(`the subject bindings could not be provisioned: ${BINDINGS_LOCK_KEY} in the control bucket is held (${e ? new TextDecoder().decode(e.value) : 'released'})`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  try {
+    return await fn();
+  } finally {
+    await control.delete(BINDINGS_LOCK_KEY, { previousSeq: rev }).catch(() => undefined);
+  }
+}
+
+/**
+ * Provisions the subject bindings of the hosted actor types (idempotent; safe to run from
+ * several workers at once): checks that no binding overlaps another or another stream (a
+ * {@link ConfigError} names the stream and its subject), creates or updates each binding's
+ * capture stream, parks the capture streams of the hosted types' removed bindings, and adds
+ * each capture stream to the operations stream's sources (from the capture's first message).
+ * A worker whose types have no bindings, and never had, makes one stream info request.
+ */
+export async function provisionBindings(
+  topo: Pick<Topology, 'jsm' | 'control'>,
+  opts: TopologyOptions,
+  actors: readonly AnyActorDefinition[],
+  po: ProvisionBindingsOptions,
+): Promise<BindingsResult> {
+  const { names } = opts;
+  const { jsm } = topo;
+  const wanted = checkBindings(names, actors).map(({ type, b }) => ({ type, b, config: captureConfig(opts, type, b) }));
+  const sourcesOf = async () => (await jsm.streams.info(names.stream)).config.sources ?? [];
+  const stale = (sources: StreamSource[]) =>
+    sources.map((s) => s.name).filter((n) => actors.some((d) => isCaptureOf(names, d.type, n)) && !wanted.some((w) => w.config.name === n));
+  if (wanted.length === 0 && stale(await sourcesOf()).length === 0) return { bindings: [], parked: [] };
+  return withLock(topo.control, po.owner, po.lockTimeoutMs ?? 30_000, async () => {
+    for (const w of wanted) await checkOverlaps(jsm, w.type, w.b, w.config.name);
+    for (const w of wanted) await ensureCapture(jsm, w.config, po.log);
+    const info = await jsm.streams.info(names.stream);
+    const sources = info.config.sources ?? [];
+    const parked: string[] = [];
+    for (const n of stale(sources)) if (await park(jsm, n, po.log)) parked.push(n);
+    const missing = wanted.map((w) => w.config.name).filter((n) => !sources.some((s) => s.name === n));
+    if (missing.length > 0) {
+      // From the capture's first message: what it captured before this source existed is applied too.
+      await jsm.streams.update(names.stream, { ...info.config, sources: [...sources, ...missing.map((name) => ({ name, opt_start_seq: 1 }))] });
+      po.log?.info({ stream: names.stream, added: missing }, 'operations stream sources the binding capture streams');
+    }
+    return { bindings: wanted.map((w) => ({ type: w.type, ...w.b, stream: w.config.name })), parked };
+  });
+}
