@@ -1,9 +1,9 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { createActorClient, type ActorClient } from '@jetactor/actor-runtime';
-import { startNatsServer, type NatsServer } from '@jetactor/testing';
+import { createActorClient, type ActorClient, type AnyActorDefinition } from '@jetactor/actor-runtime';
+import { startNatsServer, type NatsServer, type NatsServerOptions } from '@jetactor/testing';
 import { counter } from '../../src/index.js';
-import type { WorkerProcess } from './workers.js';
+import { spawnWorker, type WorkerProcess } from './workers.js';
 
 /** A nats-server, a client connection and the worker processes a test file starts. */
 export interface Stack {
@@ -13,15 +13,27 @@ export interface Stack {
   jsm: JetStreamManager;
   client: ActorClient;
   workers: WorkerProcess[];
+  /** Starts a worker process ({@link spawnWorker}) against this server; `stop()` stops it. */
+  spawn(id: string, env?: Record<string, string>): WorkerProcess;
   /** Stops the workers, the connection and the server. */
   stop(): Promise<void>;
 }
 
-/** Starts a nats-server and connects a counter client to it. */
-export async function startStack(): Promise<Stack> {
-  const server = await startNatsServer();
-  const nc = await connect({ servers: server.url });
-  const client = createActorClient(nc, { actors: [counter] });
+/** Options of {@link startStack}. */
+export interface StackOptions {
+  /** The definitions the client knows (input validation, initial states). Default: the counter. */
+  actors?: readonly AnyActorDefinition[];
+  /** Options of the nats-server. */
+  server?: NatsServerOptions;
+  /** Reconnect forever (for tests that restart the server). Default `false`. */
+  reconnect?: boolean;
+}
+
+/** Starts a nats-server and connects a client (of the counter, unless told) to it. */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const server = await startNatsServer(opts.server);
+  const nc = await connect({ servers: server.url, ...(opts.reconnect ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 } : {}) });
+  const client = createActorClient(nc, { actors: opts.actors ?? [counter] });
   const workers: WorkerProcess[] = [];
   return {
     server,
@@ -30,6 +42,11 @@ export async function startStack(): Promise<Stack> {
     jsm: await jetstreamManager(nc),
     client,
     workers,
+    spawn(id, env) {
+      const w = spawnWorker(id, server.url, env);
+      workers.push(w);
+      return w;
+    },
     async stop() {
       await Promise.all(workers.map((w) => w.proc.stop()));
       client.close();

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnProcess, type ManagedProcess } from '@jetactor/testing';
-import type { ActorClient } from '@jetactor/actor-runtime';
+import { spawnProcess, waitFor, type ManagedProcess } from '@jetactor/testing';
+import { assignPartitions, type ActorClient } from '@jetactor/actor-runtime';
 
 /** The built worker entry point (`npm test` builds before testing). */
 export const WORKER_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/main.js');
@@ -57,4 +57,17 @@ export function countByOwner(o: Map<number, string | null>): Map<string, number>
   const counts = new Map<string, number>();
   for (const owner of o.values()) if (owner) counts.set(owner, (counts.get(owner) ?? 0) + 1);
   return counts;
+}
+
+/** Waits until the leases match the assignment of `partitions` over exactly the members `ids`. */
+export async function settledOn(client: ActorClient, partitions: number, ids: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const want = assignPartitions(partitions, [...ids]);
+  await waitFor(
+    async () => {
+      const o = await owners(client);
+      for (const [id, ps] of want) for (const p of ps) if (o.get(p) !== id) return false;
+      return true;
+    },
+    { timeoutMs, intervalMs: 50, message: `partitions to settle on ${ids.join(', ')}` },
+  );
 }
