@@ -1,4 +1,4 @@
-import type { ActorChange, ClusterStatus, DeadLetter } from '@jetactor/actor-runtime';
+import type { ActorChange, CancelTimerOutcome, CancelTimerSent, ClusterStatus, DeadLetter, ScheduleOptions, ScheduleResult, TimerList } from '@jetactor/actor-runtime';
 
 /** An actor's state as the CLI shows it. */
 export interface Snapshot {
@@ -27,5 +27,8 @@ export interface Backend {
   status(): Promise<ClusterStatus>;
   deadLetters(opts: { limit?: number; cursor?: number }): Promise<{ items: DeadLetter[]; nextCursor: number | null }>;
   resubmit(dlqSeq: number): Promise<{ seq: number; duplicate: boolean }>;
+  schedule(type: string, key: string, op: string, input: unknown, opts: ScheduleOptions): Promise<ScheduleResult>;
+  timers(type: string, key: string): Promise<TimerList>;
+  cancelTimer(type: string, key: string, id: string, opts: { wait: boolean; timeoutMs: number; idempotencyKey?: string }): Promise<CancelTimerSent | CancelTimerOutcome>;
   close(): Promise<void>;
 }

@@ -1,10 +1,12 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import type { ClusterStatus, DeadLetter } from '@jetactor/actor-runtime';
+import { integer, parseInput, type GlobalOptions, type WithBackend } from './args.js';
 import type { Backend, Snapshot } from './backend.js';
 import { createGatewayBackend } from './backends/gateway-backend.js';
 import { createNatsBackend } from './backends/nats-backend.js';
 import { CliError } from './errors.js';
-import { createOutput, show, table, type Output } from './output.js';
+import { timerCommands } from './timer-commands.js';
+import { createOutput, show, table } from './output.js';
 import { CLI_VERSION } from './version.js';
 
 /** Where the CLI reads its environment and writes its output; tests replace them. */
@@ -14,34 +16,8 @@ export interface CliIo {
   stderr?: NodeJS.WritableStream;
 }
 
-interface GlobalOptions {
-  nats?: string;
-  gateway?: string;
-  token?: string;
-  json: boolean;
-  timeout: number;
-}
-
 /** Default timeout of requests, calls and `--min-seq` reads, in ms. */
 export const DEFAULT_TIMEOUT_MS = 5_000;
-
-function integer(name: string, min: number) {
-  return (raw: string): number => {
-    const n = Number(raw);
-    if (raw.trim() === '' || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
-    return n;
-  };
-}
-
-/** The operation's input: JSON text, or nothing. */
-function parseInput(raw: string | undefined): unknown {
-  if (raw === undefined || raw.trim() === '') return undefined;
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    throw new CliError('USAGE', `input must be JSON, e.g. 3 or '{"value":3}', got ${show(raw)}`);
-  }
-}
 
 const EXAMPLES = `
 Examples:
@@ -52,6 +28,10 @@ Examples:
   $ jetactor watch counter mykey                 # live changes until Ctrl-C
   $ jetactor status                              # workers, partitions, lag
   $ jetactor dlq                                 # failed operations
+  $ jetactor schedule counter mykey add 5 --delay 60000   # run add 5 in a minute
+  $ jetactor schedule counter mykey add 1 --every 5000 --id tick
+  $ jetactor timers counter mykey                # the actor's timers, soonest first
+  $ jetactor cancel-timer counter mykey tick --wait
   $ jetactor --gateway http://127.0.0.1:3000 get counter mykey --json
 
 Environment:
@@ -72,7 +52,7 @@ export function createProgram(io: CliIo = {}): Command {
   const stderr = io.stderr ?? process.stderr;
 
   const program = new Command('jetactor')
-    .description('Signal, call, read, list and watch durable actors on NATS JetStream; see workers, partitions and dead letters.')
+    .description('Signal, call, read, list and watch durable actors on NATS JetStream; schedule operations as timers; see workers, partitions and dead letters.')
     .version(CLI_VERSION, '-V, --version')
     .addOption(new Option('--nats <url>', 'NATS server URL(s), comma-separated (default: $NATS_URL or nats://127.0.0.1:4222)'))
     .addOption(new Option('--gateway <url>', 'talk to a jetactor gateway over HTTP instead of NATS').env('JETACTOR_GATEWAY'))
@@ -84,7 +64,7 @@ export function createProgram(io: CliIo = {}): Command {
     .showHelpAfterError('(run jetactor --help for usage)');
 
   /** Runs `work` with a backend and the output, turning failures into exit code 1. */
-  const withBackend = async (cmd: Command, work: (backend: Backend, out: Output, g: GlobalOptions) => Promise<void>): Promise<void> => {
+  const withBackend: WithBackend = async (cmd, work) => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
     const out = createOutput(g.json, stdout, stderr);
     let backend: Backend | undefined;
@@ -211,6 +191,8 @@ export function createProgram(io: CliIo = {}): Command {
         }
       }),
     );
+
+  timerCommands(program, withBackend);
 
   program
     .command('status')

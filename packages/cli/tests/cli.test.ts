@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createWorker, registerActorTypes, type ClusterStatus, type DeadLetter, type Worker } from '@jetactor/actor-runtime';
+import { createWorker, registerActorTypes, type CancelTimerOutcome, type ClusterStatus, type DeadLetter, type ScheduleResult, type TimerList, type Worker } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
 import { runGateway, type RunningGateway } from '@jetactor/gateway';
 import { freePort, spawnProcess, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
@@ -75,7 +75,7 @@ describe('help and usage', () => {
   it('--help lists every command and the environment', async () => {
     const r = await jetactor(['--help']);
     expect(r.code).toBe(0);
-    for (const command of ['signal', 'call', 'get', 'list', 'watch', 'status', 'dlq']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['signal', 'call', 'get', 'list', 'watch', 'schedule', 'timers', 'cancel-timer', 'status', 'dlq']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     expect(r.stdout).toContain('NATS_URL');
     expect(r.stdout).toContain('--gateway <url>');
   });
@@ -169,6 +169,51 @@ describe.each([
     expect(changes.map((c) => c.state)).toEqual([10, 15, 0]);
     expect(changes.every((c) => c.key === wkey)).toBe(true);
     expect(changes[2]!.seq).toBeGreaterThan(changes[1]!.seq);
+  });
+
+  it('schedule sets a timer that timers lists and cancel-timer takes off', async () => {
+    const tkey = `${key}-timer`;
+    const before = Date.now();
+    const s = await json<ScheduleResult>([...args(), 'schedule', 'counter', tkey, 'add', '5', '--delay', '60000', '--id', 'later']);
+    expect(s).toMatchObject({ scheduled: 'add', type: 'counter', key: tkey, id: 'later' });
+    expect(Date.parse(s.at)).toBeGreaterThanOrEqual(before + 60_000);
+    const listed = await waitFor(
+      async () => {
+        const l = await json<TimerList>([...args(), 'timers', 'counter', tkey]);
+        return l.timers.length > 0 ? l : undefined;
+      },
+      { timeoutMs: 10_000, message: 'the timer to be stored' },
+    );
+    expect(listed.timers).toEqual([{ id: 'later', at: s.at, op: 'add', target: { type: 'counter', key: tkey }, input: 5 }]);
+    const text = await jetactor([...args(), 'timers', 'counter', tkey]);
+    expect(text.stdout).toMatch(/^ID\s+AT\s+OP\s+TARGET\s+INPUT\s+REPEAT$/m);
+    expect(text.stdout).toMatch(new RegExp(`^later\\s+${s.at.replace(/\./g, '\\.')}\\s+add\\s+-\\s+5\\s+-$`, 'm'));
+
+    const cancelled = await json<CancelTimerOutcome>([...args(), 'cancel-timer', 'counter', tkey, 'later', '--wait']);
+    expect(cancelled.result).toEqual({ cancelled: true, id: 'later' });
+    expect((await json<TimerList>([...args(), 'timers', 'counter', tkey])).timers).toEqual([]);
+    const again = await jetactor([...args(), 'cancel-timer', 'counter', tkey, 'later', '--wait']);
+    expect(again.stdout).toContain(`counter/${tkey} timer later: no such timer`);
+    const sent = await jetactor([...args(), 'cancel-timer', 'counter', tkey, 'later']);
+    expect(sent.stdout).toMatch(new RegExp(`^cancel of timer later sent to counter/${tkey} \\(seq \\d+\\)$`, 'm'));
+  });
+
+  it('a scheduled operation runs at its time', async () => {
+    const fkey = `${key}-fires`;
+    const text = await jetactor([...args(), 'schedule', 'counter', fkey, 'add', '7', '--delay', '200']);
+    expect(text.stdout).toMatch(new RegExp(`^scheduled add for counter/${fkey} at \\S+Z \\(timer r\\S+, seq \\d+\\)$`, 'm'));
+    await waitFor(async () => (await json<{ state: unknown }>([...args(), 'get', 'counter', fkey])).state === 7, { timeoutMs: 10_000, message: 'the timer to fire' });
+  });
+
+  it('schedule needs a time, and a bad one is INVALID_TIMER', async () => {
+    const none = await jetactor([...args(), 'schedule', 'counter', key, 'add', '1']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('jetactor: USAGE: give --delay');
+    const badCron = await jetactor([...args(), 'schedule', 'counter', key, 'add', '1', '--cron', 'nope']);
+    expect(badCron.code).toBe(1);
+    expect(badCron.stderr).toMatch(/^jetactor: INVALID_TIMER: /);
+    const badId = await jetactor([...args(), 'cancel-timer', 'counter', key, 'bad.id']);
+    expect(badId.stderr).toMatch(/^jetactor: INVALID_TIMER: /);
   });
 
   it('status shows the worker owning every partition', async () => {

@@ -1,4 +1,4 @@
-import type { ActorChange, ClusterStatus, DeadLetter } from '@jetactor/actor-runtime';
+import type { ActorChange, CancelTimerOutcome, CancelTimerSent, ClusterStatus, DeadLetter, ScheduleResult, TimerList } from '@jetactor/actor-runtime';
 import type { Backend, ChangeStream, Snapshot } from '../backend.js';
 import { CliError } from '../errors.js';
 
@@ -133,6 +133,19 @@ export function createGatewayBackend(opts: GatewayBackendOptions): Backend {
     async resubmit(dlqSeq) {
       const r = await request<{ seq: number; duplicate?: boolean }>('POST', `/api/dlq/${dlqSeq}/resubmit`);
       return { seq: r.seq, duplicate: r.duplicate === true };
+    },
+    schedule(type, key, op, input, o) {
+      const at = o.at instanceof Date ? o.at.toISOString() : o.at;
+      const q = query({ delayMs: o.delayMs, at, id: o.id, every: o.every, cron: o.cron });
+      return request<ScheduleResult>('POST', `/api/actors/${seg(type)}/${seg(key)}/${seg(op)}${q}`, { body: input, headers: idempotency(o.idempotencyKey) });
+    },
+    timers: (type, key) => request<TimerList>('GET', `/api/actors/${seg(type)}/${seg(key)}/timers`),
+    cancelTimer(type, key, id, o) {
+      const path = `/api/actors/${seg(type)}/${seg(key)}/timers/${seg(id)}`;
+      const init = { headers: idempotency(o.idempotencyKey) };
+      return o.wait
+        ? request<CancelTimerOutcome>('DELETE', `${path}${query({ wait: true, timeoutMs: o.timeoutMs })}`, { ...init, timeoutMs: o.timeoutMs + GRACE_MS })
+        : request<CancelTimerSent>('DELETE', path, init);
     },
     close() {
       for (const c of streams) c.abort();

@@ -85,6 +85,9 @@ export async function createNatsBackend(opts: NatsBackendOptions): Promise<Backe
         return client.deadLetters(o);
       }),
     resubmit: (dlqSeq) => guarded(() => client.resubmit(dlqSeq)),
+    schedule: (type, key, op, input, o) => guarded(() => client.schedule(type, key, op, input, o)),
+    timers: (type, key) => guarded(() => client.timers(type, key)),
+    cancelTimer: (type, key, id, o) => guarded(() => client.cancelTimer(type, key, id, o)),
     async close() {
       client.close();
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
