@@ -132,6 +132,20 @@ describe('dashboard', () => {
     expect(keys).toEqual([...keys].sort());
   });
 
+  it("shows an actor's timers when its key is chosen, and follows them", async () => {
+    const scheduled = await post('/api/actors/counter/orders/add?delayMs=600000&id=nightly', 1);
+    await page.click('#actors-body tr[data-key="orders"] button.key');
+    await expect.poll(() => page.textContent('#timers-title'), { timeout: 5_000 }).toBe('Timers of counter/orders');
+    const rows = (): Promise<string[][]> =>
+      page.$$eval('#timers-body tr', (trs) => trs.map((tr) => [...(tr as HTMLTableRowElement).cells].map((c) => c.textContent ?? '')));
+    await expect.poll(async () => (await rows()).map((r) => [r[0], r[2], r[3]]), { timeout: 5_000 }).toEqual([['nightly', 'add 1', 'this actor']]);
+    expect(await page.getAttribute('#timers-body time', 'datetime')).toBe(scheduled.at);
+    // Cancelled from outside the page: the list follows the actor's next commit.
+    await fetch(`${gateway.url}/api/actors/counter/orders/timers/nightly?wait=true`, { method: 'DELETE' });
+    await expect.poll(() => page.textContent('#timers-hint'), { timeout: 5_000 }).toBe('No timers.');
+    expect(await rows()).toEqual([]);
+  });
+
   it('shows each worker with the partitions it owns and their lag', async () => {
     for (const w of workers) {
       await expect.poll(() => page.locator('.worker h3', { hasText: w.id }).count(), { timeout: 10_000 }).toBe(1);
@@ -188,6 +202,11 @@ describe('dashboard', () => {
     }
     await expect.poll(() => stateOf('orders'), { timeout: 5_000 }).toBe('50');
     await expect.poll(() => page.locator('#actors-body td:nth-child(4)', { hasText: '—' }).count(), { timeout: 5_000 }).toBe(0);
+    // An actor with timers chosen, so the picture shows them too.
+    await post(`/api/actors/counter/visits/reset?cron=${encodeURIComponent('0 0 * * *')}&id=daily-reset`);
+    await post('/api/actors/counter/visits/add?delayMs=900000&id=promo', { value: 100 });
+    await page.click('#actors-body tr[data-key="visits"] button.key');
+    await expect.poll(() => page.locator('#timers-body tr').count(), { timeout: 5_000 }).toBe(2);
     await page.keyboard.press('Escape');
     await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

@@ -27,6 +27,10 @@ const ui = {
   statusUpdated: $('status-updated'),
   errorsList: $('errors-list'),
   errorsEmpty: $('errors-empty'),
+  timersTitle: $('timers-title'),
+  timersHint: $('timers-hint'),
+  timersWrap: $('timers-wrap'),
+  timersBody: $('timers-body'),
   tokenForm: $('token-form'),
   tokenInput: $('token-input'),
 };
@@ -37,6 +41,8 @@ const state = {
   /** key -> { tr, seq } */
   rows: new Map(),
   watch: null,
+  /** The key whose timers are shown, or null. */
+  selected: null,
   /** Errors seen by this page (failed requests), newest first. */
   localErrors: [],
   /** The latest dead letters from the gateway, oldest first; null when the gateway has no such route. */
@@ -112,7 +118,10 @@ function upsertRow(change, flash) {
     tr.dataset.key = change.key;
     const th = document.createElement('th');
     th.scope = 'row';
-    th.textContent = change.key;
+    const key = change.key;
+    const pick = el('button', { type: 'button', className: 'key', textContent: key, title: `show the timers of ${key}` });
+    pick.addEventListener('click', () => selectActor(key));
+    th.append(pick);
     tr.append(th, document.createElement('td'), document.createElement('td'), document.createElement('td'));
     tr.cells[1].className = 'state';
     tr.cells[2].className = 'num';
@@ -123,6 +132,8 @@ function upsertRow(change, flash) {
     state.rows.set(change.key, row);
   }
   row.seq = change.seq;
+  // A commit may set, fire or cancel timers: refresh the list of the chosen actor.
+  if (change.key === state.selected && flash) void loadTimers(change.key);
   const [, stateCell, seqCell, timeCell] = row.tr.cells;
   stateCell.textContent = formatState(change.state);
   seqCell.textContent = String(change.seq);
@@ -219,7 +230,54 @@ function watchType(type) {
   void run();
 }
 
+// ------------------------------------------------------------------------------ timers
+
+function renderTimers(key, timers) {
+  ui.timersTitle.textContent = `Timers of ${state.type}/${key}`;
+  ui.timersHint.textContent = timers.length === 0 ? 'No timers.' : '';
+  ui.timersHint.hidden = timers.length > 0;
+  ui.timersWrap.hidden = timers.length === 0;
+  ui.timersBody.replaceChildren(
+    ...timers.map((t) => {
+      const at = new Date(t.at);
+      const target = t.target.type === state.type && t.target.key === key ? 'this actor' : `${t.target.type}/${t.target.key}`;
+      const repeat = t.every !== undefined ? ` (every ${t.every} ms)` : t.cron !== undefined ? ` (cron ${t.cron})` : '';
+      return el('tr', {}, [
+        el('td', { className: 'code', textContent: t.id }),
+        el('td', {}, [el('time', { dateTime: t.at, textContent: at.toLocaleString(), title: t.at })]),
+        el('td', { className: 'code', textContent: `${t.op}${t.input === undefined ? '' : ` ${formatState(t.input)}`}${repeat}` }),
+        el('td', { textContent: target }),
+      ]);
+    }),
+  );
+}
+
+async function loadTimers(key) {
+  try {
+    const list = await api(`/api/actors/${encodeURIComponent(state.type)}/${encodeURIComponent(key)}/timers`);
+    if (state.selected === key) renderTimers(key, list.timers);
+  } catch (err) {
+    recordError(`timers of ${state.type}/${key}`, err);
+  }
+}
+
+function selectActor(key) {
+  state.selected = key;
+  for (const [k, row] of state.rows) row.tr.classList.toggle('selected', k === key);
+  void loadTimers(key);
+}
+
+function clearTimers() {
+  state.selected = null;
+  ui.timersTitle.textContent = 'Timers';
+  ui.timersHint.textContent = "Choose a key above to see the actor's timers (operations scheduled to run later).";
+  ui.timersHint.hidden = false;
+  ui.timersWrap.hidden = true;
+  ui.timersBody.replaceChildren();
+}
+
 function showType(type) {
+  clearTimers();
   state.type = type;
   state.rows.clear();
   ui.actorsBody.replaceChildren();
