@@ -28,6 +28,12 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** Largest number of operations in one commit. Default 5000. */
   maxBatch?: number;
+  /**
+   * How partitions read the stream: `shared` (default), one unfiltered reader for every
+   * partition the worker owns, skipping the others' operations (cheapest for nats-server), or
+   * `partition`, one consumer filtered to each partition.
+   */
+  readMode?: 'shared' | 'partition';
   /** Bound of the in-memory record cache (entries); any value >= 1 works. Default 200000. */
   maxCachedRecords?: number;
   /**
@@ -97,6 +103,7 @@ export function resolveWorkerOptions(o: WorkerOptions) {
     heartbeatMs,
     leaseTtlMs,
     maxBatch: positiveInt('maxBatch', o.maxBatch, 5000),
+    readMode: readModeOf(o.readMode),
     maxCachedRecords: positiveInt('maxCachedRecords', o.maxCachedRecords, 200_000),
     maxStateBytes: o.maxStateBytes === undefined ? undefined : positiveInt('maxStateBytes', o.maxStateBytes, 1, 2),
     retentionIntervalMs: positiveInt('retentionIntervalMs', o.retentionIntervalMs, 5000, 10),
@@ -107,4 +114,10 @@ export function resolveWorkerOptions(o: WorkerOptions) {
       replicas: positiveInt('replicas', o.replicas, 1),
     }),
   };
+}
+
+function readModeOf(v: unknown): 'shared' | 'partition' {
+  if (v === undefined) return 'shared';
+  if (v === 'shared' || v === 'partition') return v;
+  throw new ConfigError(`readMode must be 'shared' or 'partition', got ${JSON.stringify(v)}`);
 }

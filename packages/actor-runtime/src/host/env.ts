@@ -24,7 +24,7 @@ export type EnvWorkerOptions = Omit<WorkerOptions, 'nc' | 'actors' | 'logger' | 
 
 /**
  * Reads `WORKER_ID`, `ACTORS_INBOX_PREFIX`, `ACTORS_PARTITIONS`, `ACTORS_REPLICAS`,
- * `LEASE_TTL_MS`, `HEARTBEAT_MS`, `MAX_BATCH`, `MAX_CACHED_RECORDS`, `MAX_STATE_BYTES`,
+ * `LEASE_TTL_MS`, `HEARTBEAT_MS`, `MAX_BATCH`, `ACTORS_READ`, `MAX_CACHED_RECORDS`, `MAX_STATE_BYTES`,
  * `ACTORS_MAX_BYTES` and `ACTORS_RETAIN_MS`. The worker validates the values.
  */
 export function workerOptionsFromEnv(env: NodeJS.ProcessEnv): EnvWorkerOptions {
@@ -36,6 +36,7 @@ export function workerOptionsFromEnv(env: NodeJS.ProcessEnv): EnvWorkerOptions {
     leaseTtlMs: intEnv(env, 'LEASE_TTL_MS'),
     heartbeatMs: intEnv(env, 'HEARTBEAT_MS'),
     maxBatch: intEnv(env, 'MAX_BATCH'),
+    readMode: (env.ACTORS_READ || undefined) as 'shared' | 'partition' | undefined,
     maxCachedRecords: intEnv(env, 'MAX_CACHED_RECORDS'),
     maxStateBytes: intEnv(env, 'MAX_STATE_BYTES'),
     topology: definedOnly({

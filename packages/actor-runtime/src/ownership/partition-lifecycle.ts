@@ -43,6 +43,7 @@ export async function startPartition(h: LifecycleHost, o: Owned, t0 = performanc
     cache: h.cache,
     log: h.log,
     maxBatch: h.cfg.maxBatch,
+    sharedRead: h.cfg.readMode === 'shared',
     maxStateBytes: maxStateBytes(h),
     leaseValid: () => mayWrite(o, h.owned.get(o.partition)),
     deadLetterSubject: (type, key, op) => deadLetterSubject(h.cfg.names, type, key, op),

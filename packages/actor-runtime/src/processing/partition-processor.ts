@@ -5,6 +5,7 @@ import { ackedPublisherOf } from './acked-publisher.js';
 import { BatchCommitter, type CommitterOptions, type ProcessorHooks } from './commit.js';
 import { decodeOperation, type DecodedOp } from './decode.js';
 import { readBudgetOf, type ReadBudget } from './read-budget.js';
+import { sharedReaderOf, type ReaderSink, type SharedReader } from './shared-reader.js';
 import { TimerIndex } from './timer-index.js';
 
 export { DeadLetterHeaders } from './commit.js';
@@ -18,6 +19,11 @@ export type OperationReply = { result: unknown; seq: number } | { error: ErrorBo
 export interface PartitionProcessorOptions extends Omit<CommitterOptions, 'publisher' | 'aborted' | 'hooks'> {
   /** Largest number of operations folded into one commit. */
   maxBatch: number;
+  /**
+   * Read through the worker's one unfiltered reader of the stream ({@link SharedReader})
+   * instead of a consumer filtered to this partition. Default false.
+   */
+  sharedRead?: boolean;
   hooks?: ProcessorHooks & {
     /** Operations between the checkpoint and the stream's first message are gone (not by jetactor's own purge). */
     onGap?(info: { partition: number; checkpoint: number; firstSeq: number }): void;
@@ -56,6 +62,10 @@ export class PartitionProcessor {
   private aborted = false;
   private wake: (() => void) | null = null;
   private readonly committer: BatchCommitter;
+  /** The shared reader, when this partition reads through it. */
+  private reader: SharedReader | null = null;
+  /** Ends the shared read of this partition (stop or abort). */
+  private endShared: (() => void) | null = null;
   /** The partition's timers: loaded at start, fired while the processor runs. */
   readonly timers: TimerIndex;
   /** Inbox prefixes of this connection's own acks: no operation's reply may go there. */
@@ -91,17 +101,46 @@ export class PartitionProcessor {
 
   /** Operations read but not yet committed plus those still in the stream (approximate). */
   get lag(): number {
-    return this.pending.length + this.inFlight + this.remotePending;
+    // Read through the shared reader, what is left in the stream is counted for every partition
+    // (an upper bound; 0 once the reader has caught up).
+    return this.pending.length + this.inFlight + (this.reader ? this.reader.remaining : this.remotePending);
   }
 
   /** Reads the checkpoint and starts reading and committing. */
   async start(): Promise<void> {
-    const { topology, partition } = this.o;
+    const { partition } = this.o;
     const checkpoint = await this.committer.loadCheckpoint();
     await this.reportGap(checkpoint);
     this.o.cache.dropPartition(partition);
     await this.timers.load();
-    const consumer = await topology.js.consumers.get(this.o.names.stream, {
+    if (this.o.sharedRead) {
+      this.readLoop = this.readShared(checkpoint);
+    } else {
+      await this.openConsumer(checkpoint);
+      this.budget.register();
+      this.readLoop = this.read();
+    }
+    this.commitLoop = this.commitForever();
+    this.timers.start();
+    // Settles once both loops have ended (a failed read must not leave a commit running
+    // while the worker restarts the partition), with the first failure if any.
+    this.done = Promise.allSettled([this.readLoop, this.commitLoop]).then((results) => {
+      this.timers.stop();
+      if (!this.o.sharedRead) {
+        this.release(this.held);
+        this.budget.unregister();
+      }
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    });
+    // The caller observes failures through `done`; avoid unhandled rejections meanwhile.
+    this.done.catch(() => undefined);
+  }
+
+  /** This partition's own consumer, filtered to its subjects, from the checkpoint. */
+  private async openConsumer(checkpoint: number): Promise<void> {
+    const { topology, partition } = this.o;
+    this.consumer = await topology.js.consumers.get(this.o.names.stream, {
       // A string, not an array: nats.js sends a single `filter_subject`. An array becomes
       // `filter_subjects`, which nats-server 2.10 serves at a few hundred msg/s once the
       // stream spans more than one message block (~100k operations); measured in packages/bench/README.md.
@@ -110,22 +149,41 @@ export class PartitionProcessor {
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: checkpoint + 1 }
         : { deliver_policy: DeliverPolicy.All }),
     });
-    this.consumer = consumer;
-    this.budget.register();
-    this.readLoop = this.read();
-    this.commitLoop = this.commitForever();
-    // Settles once both loops have ended (a failed read must not leave a commit running
-    // while the worker restarts the partition), with the first failure if any.
-    this.timers.start();
-    this.done = Promise.allSettled([this.readLoop, this.commitLoop]).then((results) => {
-      this.timers.stop();
-      this.release(this.held);
-      this.budget.unregister();
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
+  }
+
+  /**
+   * Reads through the worker's shared reader: it pushes this partition's operations from the
+   * checkpoint on; this loop only waits until the partition stops or the reader fails.
+   */
+  private readShared(checkpoint: number): Promise<void> {
+    const reader = sharedReaderOf(this.o.topology, this.o.names, this.ownInboxes, this.o.log);
+    this.reader = reader;
+    return new Promise<void>((resolve, reject) => {
+      const sink: ReaderSink = {
+        partition: this.partition,
+        next: checkpoint + 1,
+        push: (op, pending) => {
+          this.pending.push(op);
+          this.remotePending = pending;
+          this.wake?.();
+        },
+        hasRoom: () => this.pending.length < this.o.maxBatch || this.stopping,
+        fail: (err) => {
+          this.endShared = null;
+          this.stopping = true;
+          this.wake?.();
+          reject(err);
+        },
+      };
+      this.endShared = () => {
+        this.endShared = null;
+        reader.detach(this.partition, sink);
+        this.stopping = true;
+        this.wake?.();
+        resolve();
+      };
+      reader.attach(sink);
     });
-    // The caller observes failures through `done`; avoid unhandled rejections meanwhile.
-    this.done.catch(() => undefined);
   }
 
   /** Gives budget units back. */
@@ -202,10 +260,11 @@ export class PartitionProcessor {
         }
         const batch = this.pending.splice(0, this.o.maxBatch);
         this.roomWaiter?.();
+        this.reader?.wake();
         this.inFlight = batch.length;
         await this.committer.commit(batch);
         this.inFlight = 0;
-        this.release(batch.length);
+        if (!this.o.sharedRead) this.release(batch.length);
       }
     } catch (err) {
       this.aborted = true;
@@ -224,6 +283,7 @@ export class PartitionProcessor {
   async stop(): Promise<void> {
     this.stopping = true;
     this.timers.stop();
+    this.endShared?.();
     this.fetching?.stop();
     this.release(this.pending.length);
     this.pending = [];
@@ -237,6 +297,7 @@ export class PartitionProcessor {
   abort(): void {
     this.aborted = true;
     this.timers.stop();
+    this.endShared?.();
     this.stopping = true;
     this.fetching?.stop();
     this.wake?.();
