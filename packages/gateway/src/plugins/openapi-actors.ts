@@ -7,6 +7,7 @@
  */
 import { MAX_KEY_LENGTH } from '@jetactor/actor-runtime';
 import type { ActorCatalog, CatalogEntry } from '../catalog/actor-catalog.js';
+import { TIMER_QUERY } from '../schemas.js';
 
 /** The extension that marks a path as a registered operation: `{ type, op }`. */
 export const OPERATION_EXTENSION = 'x-jetactor-operation';
@@ -31,11 +32,12 @@ function operationPaths(entry: CatalogEntry, errorResponse: object): Record<stri
           { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: `^[A-Za-z0-9_=-]{1,${MAX_KEY_LENGTH}}$` } },
           { name: 'wait', in: 'query', required: false, schema: { type: 'boolean' } },
           { name: 'timeoutMs', in: 'query', required: false, schema: { type: 'integer', minimum: 1 } },
+          ...Object.entries(TIMER_QUERY).map(([name, { description, ...schema }]) => ({ name, in: 'query', required: false, description, schema })),
         ],
         requestBody: { required: described.input !== undefined && described.inputOptional !== true, content: { 'application/json': { schema: body } } },
         responses: {
           '200': { description: 'With ?wait=true: `{"result","seq"}` once applied' },
-          '202': { description: 'Signaled: `{"signaled","type","key","seq"}` once stored' },
+          '202': { description: 'Signaled: `{"signaled","type","key","seq"}` once stored; with a timer parameter, scheduled: `{"scheduled","type","key","id","at","seq"}`' },
           default: errorResponse,
         },
       },
