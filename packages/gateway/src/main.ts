@@ -1,9 +1,21 @@
 #!/usr/bin/env node
 // Gateway entry point: `node packages/gateway/dist/main.js` (what `npm run gateway` runs).
+import cluster from 'node:cluster';
+import { gatewayProcesses, isSupervisor, superviseGateways } from './processes.js';
 import { runGateway } from './run-gateway.js';
 
 /** How long a graceful shutdown may take before the process exits anyway, in ms. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+let processes = 1;
+try {
+  processes = gatewayProcesses(process.env);
+} catch (err) {
+  console.error(`gateway failed to start: ${(err as Error).message}`);
+  process.exit(1);
+}
+// GATEWAY_PROCESSES > 1: this process forks the gateways and supervises them.
+if (isSupervisor(processes)) process.exit(await superviseGateways(processes));
 
 try {
   const gateway = await runGateway();
@@ -33,6 +45,8 @@ try {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // A copy of a multi-process gateway stops with its supervisor, however that ended.
+  if (cluster.isWorker) process.on('disconnect', () => stop('SIGTERM'));
 } catch (err) {
   console.error(err instanceof Error ? `gateway failed to start: ${err.message}` : err);
   process.exit(1);

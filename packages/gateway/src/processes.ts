@@ -1,0 +1,70 @@
+/**
+ * Several gateway processes on one port (`GATEWAY_PROCESSES=N`): one Node process accepts
+ * about as many HTTP requests as one core allows, so the entry forks N copies with
+ * `node:cluster`, which share the listening socket. Each copy is a whole gateway with its own
+ * NATS connection; none keeps state another needs (idempotency, awaited calls and reads all
+ * go through NATS), so any copy may answer any request. The primary only supervises: a copy
+ * that dies is started again, and SIGINT/SIGTERM stop every copy gracefully.
+ */
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+
+/** Most copies: more than a handful only adds context switches. */
+const MAX_PROCESSES = 64;
+/** A copy that ends within this long of its start counts as failing to start (ms). */
+const EARLY_EXIT_MS = 5000;
+
+/** `GATEWAY_PROCESSES`: a whole number from 1, or `auto` (one per core); default 1. */
+export function gatewayProcesses(env: NodeJS.ProcessEnv): number {
+  const raw = env.GATEWAY_PROCESSES?.trim();
+  if (!raw) return 1;
+  if (raw === 'auto') return Math.max(1, availableParallelism());
+  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PROCESSES) throw new Error(`GATEWAY_PROCESSES must be 'auto' or a whole number from 1 to ${MAX_PROCESSES}, got '${raw}'`);
+  return n;
+}
+
+/** True in the primary of a multi-process gateway (it must not run a gateway itself). */
+export function isSupervisor(n: number): boolean {
+  return n > 1 && cluster.isPrimary;
+}
+
+/** Forks `n` gateway copies and supervises them until a signal stops them all; resolves with the exit code. */
+export function superviseGateways(n: number, say: (msg: string) => void = (m) => process.stderr.write(`${m}\n`)): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    let failedEarly = 0;
+    const started = new Map<number, number>();
+    const fork = () => {
+      const w = cluster.fork();
+      started.set(w.id, Date.now());
+    };
+    cluster.on('exit', (w, code, signal) => {
+      const early = Date.now() - (started.get(w.id) ?? 0) < EARLY_EXIT_MS;
+      started.delete(w.id);
+      if (stopping) {
+        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
+        return;
+      }
+      say(`gateway process ${w.process.pid} ended (${signal ?? `code ${code}`})${early ? ' right after it started' : ''}; starting another`);
+      if (early && ++failedEarly >= n) {
+        say('every gateway process failed to start; stopping');
+        stopping = true;
+        for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGTERM');
+        if (Object.keys(cluster.workers ?? {}).length === 0) resolve(1);
+        else cluster.on('exit', () => Object.keys(cluster.workers ?? {}).length === 0 && resolve(1));
+        return;
+      }
+      fork();
+    });
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+      if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    for (let i = 0; i < n; i++) fork();
+  });
+}
