@@ -1,10 +1,11 @@
 import { Kvm, type KvWatchEntry } from '@nats-io/kv';
-import { defaultNames, defaultTopology, partitionOf, provisionTopology, stateKey, type Checkpoint, type StateRecord } from '@jetactor/actor-runtime';
+import { defaultNames, partitionOf, stateKey, type Checkpoint, type StateRecord } from '@jetactor/actor-runtime';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';
 import { SectionCpu, memoryOf, startWorker, tail } from './processes.js';
 import { progress, sleep } from './progress.js';
-import { corePublish, deleteStreams } from './raw-limits.js';
+import { freshTopology, provisionWithWorker } from './topology.js';
+import { expectMessages, leanAckedPublish } from './raw-limits.js';
 import { formatInt, perSecond } from './stats.js';
 // Deterministic PRNG (mulberry32), so every run publishes the same keys.
 import { prng } from '@jetactor/testing';
@@ -12,6 +13,7 @@ import { prng } from '@jetactor/testing';
 const SECTION = 'Worker apply rate (separate process, stream preloaded)';
 const NAMES = defaultNames();
 const dec = new TextDecoder();
+const ONE = new TextEncoder().encode('1');
 
 /** One apply-rate scenario: `ops` counter adds spread over `keys` keys. */
 export interface ApplyScenario {
@@ -54,31 +56,32 @@ const keyName = (k: number) => `k${k}`;
  */
 export async function runApplyScenario(ctx: BenchContext, s: ApplyScenario): Promise<ApplyResult> {
   const label = `apply ${formatInt(s.keys)} key${s.keys === 1 ? '' : 's'}`;
-  await deleteStreams(ctx.jsm, [NAMES.stream, `KV_${NAMES.stateBucket}`, `KV_${NAMES.controlBucket}`]);
-  const topo = await provisionTopology(ctx.nc, defaultTopology(NAMES, { partitions: ctx.partitions }));
+  const topo = await freshTopology(ctx);
+  await provisionWithWorker(ctx);
 
-  // Where each operation lands: partition and (fresh stream) sequence i + 1.
+  // Preload with acknowledged publishes, a window in flight: servers from 2.11 on drop
+  // un-acknowledged (core) publishes under overload, and every operation must be stored.
+  // Each ack gives the operation's stream sequence, which the checkpoints are compared with.
   const plan = keyPlan(s);
+  progress(label, `preloading ${formatInt(s.ops)} operations (acknowledged publishes, ${ctx.sizes.jsWindow} in flight)`);
+  const subjects = Array.from({ length: s.keys }, (_, k) => `${NAMES.subjectPrefix}.counter.${keyName(k)}.add`);
+  const seqOf = new Uint32Array(s.ops);
+  const ingestMs = await leanAckedPublish(ctx.nc, s.ops, ctx.sizes.jsWindow, (i) => subjects[plan[i] as number] as string, ONE, { seqs: seqOf });
+  await expectMessages(ctx, NAMES.stream, s.ops);
+
+  // Where each operation landed: its partition and stream sequence.
   const partitionOfKey = new Uint16Array(s.keys);
   for (let k = 0; k < s.keys; k++) partitionOfKey[k] = partitionOf('counter', keyName(k), ctx.partitions);
   const perPartition: number[][] = Array.from({ length: ctx.partitions }, () => []);
   const expected = new Uint32Array(s.keys);
   for (let i = 0; i < s.ops; i++) {
     const k = plan[i] as number;
-    (perPartition[partitionOfKey[k] as number] as number[]).push(i + 1);
+    (perPartition[partitionOfKey[k] as number] as number[]).push(seqOf[i] as number);
     expected[k] = (expected[k] as number) + 1;
   }
-  const seqs = perPartition.map((a) => Uint32Array.from(a));
+  const seqs = perPartition.map((a) => Uint32Array.from(a).sort());
   const lastSeq = seqs.map((a) => (a.length ? (a[a.length - 1] as number) : 0));
-
-  progress(label, `preloading ${formatInt(s.ops)} operations (core publish)`);
-  const subjects = Array.from({ length: s.keys }, (_, k) => `${NAMES.subjectPrefix}.counter.${keyName(k)}.add`);
-  const ingestMs = await corePublish(ctx, NAMES.stream, s.ops, (i) => subjects[plan[i] as number] as string);
-  const info = await ctx.jsm.streams.info(NAMES.stream);
-  if (info.state.first_seq !== 1 || info.state.last_seq !== s.ops) {
-    throw new Error(`preload: expected seqs 1..${s.ops}, stream has ${info.state.first_seq}..${info.state.last_seq}`);
-  }
-  progress(label, `  stored in ${(ingestMs / 1000).toFixed(1)} s; starting the worker`);
+  progress(label, `  stored in ${(ingestMs / 1000).toFixed(1)} s (${formatInt(perSecond(s.ops, ingestMs))}/s); starting the worker`);
 
   // Watch leases and checkpoints as they change.
   const checkpoints = new Int32Array(ctx.partitions);

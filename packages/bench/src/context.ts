@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsServer } from '@jetactor/testing';
+import type { PhaseResults } from './system-phases.js';
 
 /** Sizes of one run; `--quick` uses smaller ones. */
 export interface BenchSizes {
@@ -82,6 +83,8 @@ export const QUICK_SIZES: BenchSizes = {
 /** What every section gets: the server, a connection and the run's settings. */
 export interface BenchContext {
   server: NatsServer;
+  /** The nats-server binary of this run (a durability run starts a second server from it). */
+  natsServerBin: string;
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
@@ -95,4 +98,10 @@ export interface BenchContext {
   cpuProfDir: string | null;
   /** Scheduling priority (nice) given to every process of the run, or null to leave it. */
   nice: number | null;
+  /**
+   * Call and signal phases already measured in this run on this server, by system
+   * (`jetactor.default`, `jetactor.always`): the peers section reuses the durability
+   * section's instead of measuring them twice.
+   */
+  phases: Map<string, PhaseResults>;
 }

@@ -13,6 +13,8 @@ export type Unit = (typeof Unit)[keyof typeof Unit];
 export interface Target {
   /** Smallest acceptable value / limit. */
   minRatio?: number;
+  /** Largest acceptable value / limit (latencies and costs compared with a peer's). */
+  maxRatio?: number;
   /** Largest acceptable value (latencies, memory), in the figure's unit. */
   max?: number;
   /** Smallest acceptable multiple of the naive actor's rate. */
@@ -72,6 +74,10 @@ export function evaluate(figures: readonly Figure[], naiveId = 'raw.naive'): Eva
       if (t.minRatio !== undefined) {
         checks.push(out.ratio !== undefined && out.ratio >= t.minRatio);
         texts.push(`>= ${t.minRatio}x`);
+      }
+      if (t.maxRatio !== undefined) {
+        checks.push(out.ratio !== undefined && out.ratio <= t.maxRatio);
+        texts.push(`<= ${t.maxRatio}x`);
       }
       if (t.minNaiveRatio !== undefined) {
         checks.push(out.naiveRatio !== undefined && out.naiveRatio >= t.minNaiveRatio);

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { defaultNames, defaultTopology, provisionTopology, registerActorTypes } from '@jetactor/actor-runtime';
+import { registerActorTypes } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
 import { freePort, spawnProcess, waitFor, type ManagedProcess } from '@jetactor/testing';
 import type { BenchContext } from './context.js';
@@ -8,8 +8,8 @@ import { Unit, type Figure } from './figures.js';
 import { openLoop } from './http-load.js';
 import { SectionCpu, applyNice, profileArgs, tail } from './processes.js';
 import { progress } from './progress.js';
-import { deleteStreams } from './raw-limits.js';
 import { formatInt, formatMs } from './stats.js';
+import { freshTopology } from './topology.js';
 
 const require = createRequire(import.meta.url);
 
@@ -66,7 +66,8 @@ export async function startMinimalRoute(ctx: BenchContext): Promise<HttpService>
   return { proc, url };
 }
 
-interface AutocannonResult {
+/** The part of autocannon's JSON result the bench reads. */
+export interface AutocannonResult {
   requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   errors: number;
@@ -75,10 +76,11 @@ interface AutocannonResult {
   duration: number;
 }
 
-/** Runs autocannon (its own process) against one URL with POST and returns its JSON result. */
-export async function autocannon(ctx: Pick<BenchContext, 'nice'>, url: string, connections: number, durationMs: number): Promise<AutocannonResult> {
+/** Runs autocannon (its own process) against one URL with POST (and `body` as JSON, if given) and returns its JSON result. */
+export async function autocannon(ctx: Pick<BenchContext, 'nice'>, url: string, connections: number, durationMs: number, body?: string): Promise<AutocannonResult> {
   const bin = require.resolve('autocannon/autocannon.js');
-  const proc = spawnProcess(process.execPath, [bin, '-j', '-m', 'POST', '-c', String(connections), '-d', String(Math.max(1, Math.round(durationMs / 1000))), url], {
+  const bodyArgs = body === undefined ? [] : ['-H', 'content-type=application/json', '-b', body];
+  const proc = spawnProcess(process.execPath, [bin, '-j', '-m', 'POST', ...bodyArgs, '-c', String(connections), '-d', String(Math.max(1, Math.round(durationMs / 1000))), url], {
     name: 'autocannon',
   });
   applyNice(ctx, proc.pid);
@@ -95,9 +97,7 @@ export async function autocannon(ctx: Pick<BenchContext, 'nice'>, url: string, c
  */
 export async function measureGatewayThroughput(ctx: BenchContext): Promise<Figure[]> {
   const { httpConnections: c, httpMs } = ctx.sizes;
-  const names = defaultNames();
-  await deleteStreams(ctx.jsm, [names.stream, `KV_${names.stateBucket}`, `KV_${names.controlBucket}`]);
-  await provisionTopology(ctx.nc, defaultTopology(names, { partitions: ctx.partitions }));
+  await freshTopology(ctx);
   // No worker runs here: register the counter as a worker host would, so the gateway knows it.
   await registerActorTypes(ctx.nc, [counter], { workerId: 'bench' });
   const gateway = await startGateway(ctx);

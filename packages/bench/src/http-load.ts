@@ -2,8 +2,8 @@ import { Agent, request } from 'node:http';
 import { summarize, type LatencySummary } from './stats.js';
 import { sleep } from './progress.js';
 
-/** What an open-loop run measured. */
-export interface OpenLoopResult {
+/** What a load run measured. */
+export interface LoadResult {
   latency: LatencySummary;
   sent: number;
   ok: number;
@@ -12,6 +12,54 @@ export interface OpenLoopResult {
   statuses: Record<string, number>;
   /** Requests per second actually sent. */
   rate: number;
+}
+
+/** The same requests for every system measured: POST, an optional JSON body, keep-alive. */
+interface Poster {
+  /** Sends one POST; resolves once its answer is read (never rejects). */
+  post(url: string, onDone: (ok: boolean) => void): Promise<void>;
+  latencies: number[];
+  statuses: Record<string, number>;
+  ok: number;
+  errors: number;
+  destroy(): void;
+}
+
+function poster(maxSockets: number, body: string | undefined): Poster {
+  const agent = new Agent({ keepAlive: true, maxSockets });
+  const headers: Record<string, string> = body ? { 'content-type': 'application/json' } : {};
+  const p: Poster = {
+    latencies: [],
+    statuses: {},
+    ok: 0,
+    errors: 0,
+    post: (url, onDone) =>
+      new Promise<void>((resolve) => {
+        const req = request(url, { method: 'POST', agent, headers }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            const code = res.statusCode ?? 0;
+            const ok = code >= 200 && code < 300;
+            if (ok) p.ok++;
+            else {
+              p.errors++;
+              p.statuses[String(code)] = (p.statuses[String(code)] ?? 0) + 1;
+            }
+            onDone(ok);
+            resolve();
+          });
+        });
+        req.on('error', (err) => {
+          p.errors++;
+          p.statuses[err.message] = (p.statuses[err.message] ?? 0) + 1;
+          onDone(false);
+          resolve();
+        });
+        req.end(body ?? '');
+      }),
+    destroy: () => agent.destroy(),
+  };
+  return p;
 }
 
 /**
@@ -25,52 +73,50 @@ export async function openLoop(opts: {
   durationMs: number;
   maxSockets?: number;
   body?: string;
-}): Promise<OpenLoopResult> {
-  const agent = new Agent({ keepAlive: true, maxSockets: opts.maxSockets ?? 256 });
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
-  let ok = 0;
-  let errors = 0;
+}): Promise<LoadResult> {
+  const p = poster(opts.maxSockets ?? 256, opts.body);
   let sent = 0;
   const inflight = new Set<Promise<void>>();
   const t0 = performance.now();
-  const one = (i: number, scheduled: number): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const headers: Record<string, string> = opts.body ? { 'content-type': 'application/json' } : {};
-      const req = request(opts.url(i), { method: 'POST', agent, headers }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          const code = res.statusCode ?? 0;
-          if (code >= 200 && code < 300) {
-            ok++;
-            latencies.push(performance.now() - scheduled);
-          } else {
-            errors++;
-            statuses[String(code)] = (statuses[String(code)] ?? 0) + 1;
-          }
-          resolve();
-        });
-      });
-      req.on('error', (err) => {
-        errors++;
-        statuses[err.message] = (statuses[err.message] ?? 0) + 1;
-        resolve();
-      });
-      req.end(opts.body ?? '');
-    });
   const interval = 1000 / opts.rate;
   while (performance.now() - t0 < opts.durationMs) {
     const due = Math.floor((performance.now() - t0) / interval);
     while (sent <= due) {
       const scheduled = t0 + sent * interval;
-      const p = one(sent, scheduled);
-      inflight.add(p);
-      void p.finally(() => inflight.delete(p));
+      const req = p.post(opts.url(sent), (ok) => {
+        if (ok) p.latencies.push(performance.now() - scheduled);
+      });
+      inflight.add(req);
+      void req.finally(() => inflight.delete(req));
       sent++;
     }
     await sleep(1);
   }
   await Promise.all([...inflight]);
-  agent.destroy();
-  return { latency: summarize(latencies), sent, ok, errors, statuses, rate: (sent * 1000) / opts.durationMs };
+  p.destroy();
+  return { latency: summarize(p.latencies), sent, ok: p.ok, errors: p.errors, statuses: p.statuses, rate: (sent * 1000) / opts.durationMs };
+}
+
+/**
+ * Closed loop: `connections` lanes, each sending its next POST as soon as the previous one
+ * is answered, for `durationMs`: the most requests per second the system answers at that
+ * concurrency. `rate` is the answered (2xx) requests per second.
+ */
+export async function closedLoop(opts: { url: (i: number) => string; connections: number; durationMs: number; body?: string }): Promise<LoadResult> {
+  const p = poster(opts.connections, opts.body);
+  let sent = 0;
+  const t0 = performance.now();
+  const end = t0 + opts.durationMs;
+  const lane = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const started = performance.now();
+      await p.post(opts.url(sent++), (ok) => {
+        if (ok) p.latencies.push(performance.now() - started);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: opts.connections }, lane));
+  const ms = performance.now() - t0;
+  p.destroy();
+  return { latency: summarize(p.latencies), sent, ok: p.ok, errors: p.errors, statuses: p.statuses, rate: (p.ok * 1000) / ms };
 }

@@ -1,12 +1,12 @@
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude } from '@nats-io/kv';
-import { defaultNames, defaultTopology, provisionTopology, type StateRecord } from '@jetactor/actor-runtime';
+import { defaultNames, type StateRecord } from '@jetactor/actor-runtime';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';
-import { fixedRateLatency, startGateway, startMinimalRoute } from './gateway-bench.js';
-import { SectionCpu, startWorker, tail } from './processes.js';
+import { fixedRateLatency, startMinimalRoute } from './gateway-bench.js';
+import { startJetactorStack } from './jetactor-stack.js';
+import { SectionCpu } from './processes.js';
 import { progress, sleep } from './progress.js';
-import { deleteStreams } from './raw-limits.js';
 import { formatInt, formatMs, summarize } from './stats.js';
 
 const SECTION = 'Latency (fixed rate, worker running)';
@@ -21,45 +21,38 @@ const one = new TextEncoder().encode('1');
  * floor: publish to delivery on an ordered consumer, the same messages).
  */
 export async function measureLatency(ctx: BenchContext): Promise<Figure[]> {
-  await deleteStreams(ctx.jsm, [NAMES.stream, `KV_${NAMES.stateBucket}`, `KV_${NAMES.controlBucket}`]);
-  await provisionTopology(ctx.nc, defaultTopology(NAMES, { partitions: ctx.partitions }));
-  const worker = startWorker(ctx, 'worker-latency');
-  const gateway = await startGateway(ctx);
-  const minimal = await startMinimalRoute(ctx);
+  const stack = await startJetactorStack(ctx, 'latency');
+  const { worker, gateway } = stack;
   const figures: Figure[] = [];
   try {
-    // Warm up: every partition owned and a first commit on each path.
-    const control = await new Kvm(ctx.js).open(NAMES.controlBucket);
-    for (let i = 0; i < 200; i++) {
-      if ((await control.get(`leases.${ctx.partitions - 1}`))?.operation === 'PUT') break;
-      if (!worker.running) throw new Error(`worker exited:\n${tail(worker)}`);
-      await sleep(50);
+    const minimal = await startMinimalRoute(ctx);
+    try {
+      const { callRate, callMs } = ctx.sizes;
+      progress('latency', `minimal route (publish + ack) at ${formatInt(callRate)}/s for ${callMs / 1000} s`);
+      figures.push(
+        ...(await fixedRateLatency({ p50: 'latency.floorP50', p99: 'latency.floorP99' }, SECTION, 'minimal route: HTTP + JetStream publish', (i) => `${minimal.url}/signal/lat${i % 1000}`, callRate, callMs)),
+      );
+      progress('latency', `gateway ?wait=true calls at ${formatInt(callRate)}/s for ${callMs / 1000} s (1,000 keys)`);
+      const cpu = new SectionCpu({ worker: worker.pid, gateway: gateway.proc.pid, server: ctx.server.pid, bench: process.pid });
+      const calls = await fixedRateLatency(
+        { p50: 'latency.callP50', p99: 'latency.callP99' },
+        SECTION,
+        `gateway call ?wait=true at ${formatInt(callRate)}/s`,
+        (i) => `${gateway.url}/api/actors/counter/lat${i % 1000}/add?wait=true`,
+        callRate,
+        callMs,
+        { p50: { limitId: 'latency.floorP50' }, p99: { limitId: 'latency.floorP99', max: 10 } },
+      );
+      const used = cpu.read();
+      for (const f of calls) f.detail = { ...f.detail, ...Object.fromEntries(Object.entries(used).map(([k, v]) => [`${k}CpuCores`, Number(v.toFixed(2))])) };
+      figures.push(...calls);
+
+      figures.push(...(await signalToVisible(ctx)));
+    } finally {
+      await minimal.proc.stop();
     }
-    for (let i = 0; i < 50; i++) await fetch(`${gateway.url}/api/actors/counter/warm${i}/add?wait=true`, { method: 'POST' });
-
-    const { callRate, callMs } = ctx.sizes;
-    progress('latency', `minimal route (publish + ack) at ${formatInt(callRate)}/s for ${callMs / 1000} s`);
-    figures.push(
-      ...(await fixedRateLatency({ p50: 'latency.floorP50', p99: 'latency.floorP99' }, SECTION, 'minimal route: HTTP + JetStream publish', (i) => `${minimal.url}/signal/lat${i % 1000}`, callRate, callMs)),
-    );
-    progress('latency', `gateway ?wait=true calls at ${formatInt(callRate)}/s for ${callMs / 1000} s (1,000 keys)`);
-    const cpu = new SectionCpu({ worker: worker.pid, gateway: gateway.proc.pid, server: ctx.server.pid, bench: process.pid });
-    const calls = await fixedRateLatency(
-      { p50: 'latency.callP50', p99: 'latency.callP99' },
-      SECTION,
-      `gateway call ?wait=true at ${formatInt(callRate)}/s`,
-      (i) => `${gateway.url}/api/actors/counter/lat${i % 1000}/add?wait=true`,
-      callRate,
-      callMs,
-      { p50: { limitId: 'latency.floorP50' }, p99: { limitId: 'latency.floorP99', max: 20 } },
-    );
-    const used = cpu.read();
-    for (const f of calls) f.detail = { ...f.detail, ...Object.fromEntries(Object.entries(used).map(([k, v]) => [`${k}CpuCores`, Number(v.toFixed(2))])) };
-    figures.push(...calls);
-
-    figures.push(...(await signalToVisible(ctx)));
   } finally {
-    await Promise.all([gateway.proc.stop(), minimal.proc.stop(), worker.stop(15_000)]);
+    await stack.stop();
   }
   return figures;
 }

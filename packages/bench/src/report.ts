@@ -9,6 +9,8 @@ export interface RunInfo {
   mode: 'quick' | 'full';
   node: string;
   natsServer: string;
+  /** The nats-server binary of the run. */
+  natsServerBin: string;
   cpus: string;
   memoryGB: number;
   partitions: number;
@@ -78,9 +80,60 @@ export function renderMarkdown(figures: readonly EvaluatedFigure[]): string {
   return lines.join('\n');
 }
 
-/** Writes the results as JSON (creating the directory). */
-export async function writeResults(path: string, info: RunInfo, figures: readonly EvaluatedFigure[]): Promise<void> {
+/** One run's results as written to the JSON file. */
+export interface RunResults {
+  info: RunInfo;
+  figures: readonly EvaluatedFigure[];
+}
+
+/**
+ * Writes the results as JSON (creating the directory): `{ info, figures }` for a run on one
+ * nats-server, `{ runs: [{ info, figures }, ...] }` for a run on several.
+ */
+export async function writeResults(path: string, results: RunResults | readonly RunResults[]): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const json = JSON.stringify({ info, figures }, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
+  const payload = Array.isArray(results) ? { runs: results } : results;
+  const json = JSON.stringify(payload, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2);
   await writeFile(path, `${json}\n`);
+}
+
+/** One row of a side-by-side table: a measure and its value in each column. */
+export interface ComparisonRow {
+  name: string;
+  unit: Unit;
+  /** One per column; NaN where a column lacks the figure. */
+  values: number[];
+}
+
+/** Rates are better higher; latencies, costs and memory lower. */
+const betterHigher = (unit: Unit) => unit === Unit.PerSecond;
+
+/** `0.52x (better)`: the ratio of a value to the first column's, and which way it goes. */
+function comparisonCell(value: number, base: number, unit: Unit): string {
+  if (!Number.isFinite(value) || !Number.isFinite(base) || base === 0) return '';
+  const r = value / base;
+  const better = betterHigher(unit) ? r > 1 : r < 1;
+  return `${formatRatio(r)}${r === 1 ? '' : better ? ' better' : ' worse'}`;
+}
+
+/**
+ * A side-by-side table: the measure, the first column's value, then each other column's
+ * value and its ratio to the first (e.g. nats-server 2.15.1 / 2.10.27, jetactor / Restate).
+ */
+export function renderComparison(columns: readonly string[], rows: readonly ComparisonRow[], markdown = false): string {
+  const header = ['measure', columns[0] ?? ''];
+  for (const c of columns.slice(1)) header.push(c, `ratio to ${columns[0] ?? ''}`);
+  const body = rows.map((r) => {
+    const base = r.values[0] ?? Number.NaN;
+    const cells = [r.name, formatValue(base, r.unit)];
+    for (const v of r.values.slice(1)) cells.push(formatValue(v, r.unit), comparisonCell(v, base, r.unit));
+    return cells;
+  });
+  if (markdown) {
+    const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+    return [line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...body.map(line)].join('\n');
+  }
+  const all = [header, ...body];
+  const widths = header.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
+  return all.map((r) => r.map((cell, c) => pad(cell, widths[c] ?? 0)).join('  ').trimEnd()).join('\n');
 }

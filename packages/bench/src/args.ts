@@ -1,0 +1,63 @@
+/** The bench's command line (see main.ts for what each option does). */
+import { join, resolve } from 'node:path';
+
+/** Sections of a run, in the order they run. */
+export const SECTIONS = ['raw', 'apply', 'latency', 'http', 'list', 'timers', 'durability', 'peers'] as const;
+/** A section of the suite. */
+export type Section = (typeof SECTIONS)[number];
+/** Sections that run unless `--only` says otherwise: all but `peers`, which needs `--peers`. */
+export const DEFAULT_SECTIONS: readonly Section[] = SECTIONS.filter((s) => s !== 'peers');
+
+/** Parsed options. */
+export interface Args {
+  quick: boolean;
+  only: Set<Section>;
+  /** nats-server binaries, one run of the suite each; empty: the default binary. */
+  servers: string[];
+  out: string;
+  markdown: string | null;
+  cpuProf: boolean;
+  nice: number | null;
+}
+
+export const USAGE =
+  'usage: node packages/bench/dist/main.js [--quick] [--only=raw,apply,latency,http,list,timers,durability,peers] [--peers]\n' +
+  '         [--nats-server PATH [--nats-server PATH2 ...]] [--out=PATH] [--markdown=PATH] [--cpu-prof] [--nice=N]\n' +
+  '       npm run bench -- [same options] [--servers=2.10,testing]   (scripts/bench.mjs finds or fetches each server)\n';
+
+/** Parses the arguments; throws with a message that names the bad one. */
+export function parseArgs(argv: readonly string[], root: string): Args {
+  const args: Args = { quick: false, only: new Set(DEFAULT_SECTIONS), servers: [], out: join(root, 'bench-results/latest.json'), markdown: null, cpuProf: false, nice: null };
+  let peers = false;
+  let only: Section[] | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--quick') args.quick = true;
+    else if (a === '--cpu-prof') args.cpuProf = true;
+    else if (a === '--peers') peers = true;
+    else if (a === '--nats-server' || a.startsWith('--nats-server=')) {
+      const path = a === '--nats-server' ? argv[++i] : a.slice('--nats-server='.length);
+      if (!path) throw new Error('--nats-server takes the path of a nats-server binary');
+      args.servers.push(resolve(path));
+    } else if (a.startsWith('--servers=')) {
+      throw new Error('--servers= is resolved by `npm run bench` (scripts/bench.mjs), which finds or fetches each server; here, give --nats-server PATH once per server');
+    } else if (a.startsWith('--nice=')) {
+      const n = Number(a.slice('--nice='.length));
+      if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error(`--nice takes an integer from -20 to 19, got '${a.slice(7)}'`);
+      args.nice = n;
+    } else if (a.startsWith('--only=')) {
+      const wanted = a.slice('--only='.length).split(',').filter(Boolean);
+      const bad = wanted.filter((w) => !(SECTIONS as readonly string[]).includes(w));
+      if (bad.length > 0) throw new Error(`--only: unknown section ${bad.join(', ')} (sections: ${SECTIONS.join(', ')})`);
+      only = wanted as Section[];
+    } else if (a.startsWith('--out=')) args.out = resolve(a.slice('--out='.length));
+    else if (a.startsWith('--markdown=')) args.markdown = resolve(a.slice('--markdown='.length));
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown argument '${a}' (try --help)`);
+  }
+  args.only = new Set(only ?? DEFAULT_SECTIONS);
+  if (peers) args.only.add('peers');
+  return args;
+}
