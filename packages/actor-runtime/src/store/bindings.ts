@@ -70,6 +70,8 @@ export interface ProvisionBindingsOptions {
 export const BINDINGS_LOCK_KEY = 'bindings.lock';
 /** A lock whose revision has not changed for this long is taken over (its holder died). */
 const LOCK_STALE_MS = 10_000;
+/** nats-server's error code for a stream whose subjects overlap another stream's. */
+const SUBJECTS_OVERLAP = 10065;
 /** Room left in a message for the `Nats-Stream-Source` header sourcing adds (below the operations stream's limit). */
 const SOURCE_HEADER_ROOM = 2048;
 
@@ -104,11 +106,13 @@ export function subjectsCollide(a: string, b: string): boolean {
 
 /** The capture stream of one binding. */
 function captureConfig(opts: TopologyOptions, type: string, b: SubjectBinding): Partial<StreamConfig> & { name: string } {
-  // Kept a little less than the operations stream keeps what it applied (retainMs): when the
-  // operations stream has purged every message it sourced from a capture, the capture holds
-  // only what was never sourced, so a source that must start over (2.10 keeps no resume
-  // position once those messages are purged) starts at the right place.
-  const maxAgeMs = Math.max(1000, opts.retainMs - Math.min(60_000, Math.floor(opts.retainMs / 10)));
+  // Kept a little less long than the operations stream keeps what it applied (retainMs): once
+  // the operations stream has purged every message it sourced from a capture, the capture holds
+  // only what was never sourced, so a source that must start over from the capture's first
+  // message (2.10 keeps no resume position once those messages are purged) applies nothing
+  // twice. The cost: a message the operations stream refuses for that long (full) is lost.
+  // nats-server's floor for max_age is 100 ms.
+  const maxAgeMs = Math.max(100, opts.retainMs - Math.min(60_000, Math.floor(opts.retainMs / 10)));
   return {
     name: captureStreamName(opts.names, type, b.subject),
     description: `jetactor binding: ${b.subject} -> ${opts.names.subjectPrefix}.${type}.<token ${b.key}>.${b.op}`,
@@ -161,21 +165,29 @@ function checkBindings(names: ActorNames, actors: readonly AnyActorDefinition[])
   return all;
 }
 
-/** Refuses a binding whose subject overlaps a stream other than its own capture stream, naming both. */
-async function checkOverlaps(jsm: JetStreamManager, type: string, b: SubjectBinding, own: string): Promise<void> {
-  for await (const si of jsm.streams.list(b.subject)) {
-    if (si.config.name === own) continue;
-    const subjects = si.config.subjects ?? [];
-    const hit = subjects.find((s) => subjectsCollide(s, b.subject)) ?? subjects.join(', ');
-    throw new ConfigError(
-      `binding '${b.subject}' of actor '${type}' overlaps stream '${si.config.name}' (subject '${hit}'): ` +
-        'NATS stores a message in one stream only; remove the overlap or bind another subject',
-    );
+/**
+ * Names the stream a refused binding overlaps (nats-server says only "subjects overlap with an
+ * existing stream"). Asked only once the server refused, so a worker whose capture streams exist
+ * needs no permission to list streams. Always throws.
+ */
+async function explainOverlap(jsm: JetStreamManager, { type, b }: { type: string; b: SubjectBinding }, own: string, cause: Error): Promise<never> {
+  let other: { name: string; subject: string } | undefined;
+  try {
+    for await (const si of jsm.streams.list(b.subject)) {
+      if (si.config.name === own) continue;
+      const subjects = si.config.subjects ?? [];
+      other = { name: si.config.name, subject: subjects.find((x) => subjectsCollide(x, b.subject)) ?? subjects.join(', ') };
+      break;
+    }
+  } catch {
+    // No permission to list streams: say what the server said.
   }
+  const where = other ? `stream '${other.name}' (subject '${other.subject}')` : `an existing stream (${cause.message})`;
+  throw new ConfigError(`binding '${b.subject}' of actor '${type}' overlaps ${where}: NATS stores a message in one stream only; remove the overlap or bind another subject`, undefined, { cause });
 }
 
 /** Creates the capture stream or brings its managed fields to `want`. */
-async function ensureCapture(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }, log?: Logger): Promise<void> {
+async function ensureCapture(jsm: JetStreamManager, binding: { type: string; b: SubjectBinding }, want: Partial<StreamConfig> & { name: string }, log?: Logger): Promise<void> {
   let have: StreamConfig | null = null;
   try {
     have = (await jsm.streams.info(want.name)).config;
@@ -189,7 +201,7 @@ async function ensureCapture(jsm: JetStreamManager, want: Partial<StreamConfig> 
       return;
     } catch (err) {
       if (!(err instanceof JetStreamApiError)) throw err;
-      if (err.code === 10065) throw new ConfigError(`binding '${want.subjects?.[0]}': ${err.message} (another process created one in between)`, undefined, { cause: err });
+      if (err.code === SUBJECTS_OVERLAP) await explainOverlap(jsm, binding, want.name, err);
       have = (await jsm.streams.info(want.name)).config;
     }
   }
@@ -198,7 +210,10 @@ async function ensureCapture(jsm: JetStreamManager, want: Partial<StreamConfig> 
     throw new ConfigError(`stream ${want.name} belongs to the binding '${subject}', not '${want.metadata?.['jetactor.binding.subject']}' (a hash collision of the two subjects): rename one`);
   }
   if (differs(have, want)) {
-    await jsm.streams.update(want.name, { ...have, ...want });
+    await jsm.streams.update(want.name, { ...have, ...want }).catch(async (err: unknown) => {
+      if (err instanceof JetStreamApiError && err.code === SUBJECTS_OVERLAP) await explainOverlap(jsm, binding, want.name, err);
+      throw err;
+    });
     log?.info({ stream: want.name, subject: want.subjects?.[0], transform: want.subject_transform }, 'binding capture stream updated');
   }
 }
@@ -250,11 +265,13 @@ async function withLock<T>(control: KV, owner: string, timeoutMs: number, fn: ()
 
 /**
  * Provisions the subject bindings of the hosted actor types (idempotent; safe to run from
- * several workers at once): checks that no binding overlaps another or another stream (a
- * {@link ConfigError} names the stream and its subject), creates or updates each binding's
- * capture stream, parks the capture streams of the hosted types' removed bindings, and adds
- * each capture stream to the operations stream's sources (from the capture's first message).
- * A worker whose types have no bindings, and never had, makes one stream info request.
+ * several workers at once): refuses bindings that overlap each other or the runtime's subjects,
+ * creates or updates each binding's capture stream (one that overlaps another stream is refused
+ * with a {@link ConfigError} naming that stream and its subject), parks the capture streams of
+ * the hosted types' removed bindings, and adds each capture stream to the operations stream's
+ * sources (from the capture's first message). A worker whose types have no bindings, and never
+ * had, makes one stream info request; one whose capture streams are as they should be, one info
+ * request per capture stream and a lock round trip in the control bucket.
  */
 export async function provisionBindings(
   topo: Pick<Topology, 'jsm' | 'control'>,
@@ -270,8 +287,7 @@ export async function provisionBindings(
     sources.map((s) => s.name).filter((n) => actors.some((d) => isCaptureOf(names, d.type, n)) && !wanted.some((w) => w.config.name === n));
   if (wanted.length === 0 && stale(await sourcesOf()).length === 0) return { bindings: [], parked: [] };
   return withLock(topo.control, po.owner, po.lockTimeoutMs ?? 30_000, async () => {
-    for (const w of wanted) await checkOverlaps(jsm, w.type, w.b, w.config.name);
-    for (const w of wanted) await ensureCapture(jsm, w.config, po.log);
+    for (const w of wanted) await ensureCapture(jsm, w, w.config, po.log);
     const info = await jsm.streams.info(names.stream);
     const sources = info.config.sources ?? [];
     const parked: string[] = [];
