@@ -272,6 +272,10 @@ async function controlShape(): Promise<ControlShape> {
       // The actor type the worker registered.
     } else if (k === 'retention' && Number.isSafeInteger(value.purgedBelow)) {
       // The retention loop's record.
+    } else if (k === 'salt' && typeof value.salt === 'string' && /^[A-Za-z0-9_-]{12}$/.test(value.salt)) {
+      // The workers' shared salt of the msg ids of sends and timer firings.
+    } else if (k === 'bindings.lock' && typeof value.owner === 'string') {
+      // The bindings provisioning lock (held only while a worker provisions).
     } else {
       shape.other.push(`${k}: ${text.slice(0, 80)}`);
     }

@@ -60,8 +60,13 @@ describe('GATEWAY_PROCESSES', () => {
     gateway = spawnProcess(process.execPath, [GATEWAY_MAIN], { name: 'gateway', env: { NATS_URL: server.url, PORT: String(port), GATEWAY_PROCESSES: '2', LOG_LEVEL: 'warn' } });
     const primary = gateway.pid as number;
     const url = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${url}/api/counter`).catch(() => null))?.status === 200, { timeoutMs: 30_000, message: 'the gateway to serve the counter' });
-    await waitFor(() => childrenOf(primary).length === 2, { timeoutMs: 10_000, message: 'two gateway processes' });
+    await waitFor(() => childrenOf(primary).length === 2, { timeoutMs: 20_000, message: 'two gateway processes' });
+    // Both copies serve the counter (requests go to them in turn): 20 reads in a row succeed.
+    const servesAll = async () => {
+      for (let i = 0; i < 20; i++) if ((await fetch(`${url}/api/counter`).catch(() => null))?.status !== 200) return false;
+      return true;
+    };
+    await waitFor(servesAll, { timeoutMs: 30_000, message: 'both copies to serve the counter' });
 
     const statuses = await Promise.all(Array.from({ length: 200 }, () => fetch(`${url}/api/counter/procs/add?value=1`, { method: 'POST' }).then((r) => r.status)));
     expect(statuses.every((s) => s === 202)).toBe(true);
@@ -70,6 +75,7 @@ describe('GATEWAY_PROCESSES', () => {
     const [first] = childrenOf(primary);
     process.kill(first as number, 'SIGKILL');
     await waitFor(() => !alive(first as number) && childrenOf(primary).length === 2, { timeoutMs: 15_000, message: 'a new gateway process' });
+    await waitFor(servesAll, { timeoutMs: 30_000, message: 'the new copy to serve the counter' });
     expect((await fetch(`${url}/api/counter/procs/add?value=1`, { method: 'POST' })).status).toBe(202);
 
     const copies = childrenOf(primary);

@@ -268,6 +268,9 @@ export class PartitionProcessor {
       }
     } catch (err) {
       this.aborted = true;
+      // The shared reader must let go of this partition (a full one would hold every other
+      // partition's reading), and the read side must settle so `done` does.
+      this.endShared?.();
       this.fetching?.stop();
       this.roomWaiter?.();
       this.budget.wakeAll();

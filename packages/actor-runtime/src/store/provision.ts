@@ -208,11 +208,17 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
 async function sharedSalt(control: KV): Promise<string> {
   const fresh = randomBytes(9).toString('base64url');
   try {
-    await control.create('salt', new TextEncoder().encode(fresh));
+    await control.create('salt', new TextEncoder().encode(JSON.stringify({ salt: fresh })));
     return fresh;
   } catch (err) {
     const entry = await control.get('salt');
-    if (entry && entry.operation === 'PUT' && /^[A-Za-z0-9_-]{1,64}$/.test(entry.string())) return entry.string();
+    let salt: unknown;
+    try {
+      salt = entry && entry.operation === 'PUT' ? (entry.json<{ salt?: unknown }>().salt ?? null) : null;
+    } catch {
+      salt = null;
+    }
+    if (typeof salt === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(salt)) return salt;
     throw err;
   }
 }
