@@ -101,7 +101,7 @@ export type { ActorChange, ActorWatch, ActorWatcher, ActorWatcherOptions, WatchO
 export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, ClusterStatus, DeadLetter, SignalResult } from './client/actor-client.js';
 export { runWorker } from './host/run-worker.js';
 export type { RunWorkerOptions, RunningWorker } from './host/run-worker.js';
-export { intEnv, workerOptionsFromEnv } from './host/env.js';
+export { durationMsEnv, intEnv, workerOptionsFromEnv } from './host/env.js';
 export type { EnvWorkerOptions } from './host/env.js';
 export { WORKER_METRICS_PREFIX, createWorkerMetrics } from './host/metrics.js';
 export type { WorkerMetrics, WorkerMetricsOptions } from './host/metrics.js';

@@ -1,4 +1,4 @@
-import { ActorError, ConfigError, MAX_KEY_LENGTH, NoInput, Type, defineActor, intEnv, type Static } from '@jetactor/actor-runtime';
+import { ActorError, MAX_KEY_LENGTH, NoInput, Type, defineActor, durationMsEnv, type Static } from '@jetactor/actor-runtime';
 import { CartLine, MAX_LINES, MAX_LINE_QTY, Sku, type CartLineValue } from './items.js';
 
 /** Code of the error result of checking out an empty cart. */
@@ -24,11 +24,7 @@ export const MAX_CART_IDLE_MS = 365 * 24 * 3_600_000;
  * that is not an integer from 1 to {@link MAX_CART_IDLE_MS} is a `ConfigError` naming it.
  */
 export function cartIdleMsFromEnv(env: NodeJS.ProcessEnv): number {
-  const ms = intEnv(env, 'CART_IDLE_MS') ?? DEFAULT_CART_IDLE_MS;
-  if (ms < 1 || ms > MAX_CART_IDLE_MS) {
-    throw new ConfigError(`CART_IDLE_MS must be a positive integer of milliseconds, at most ${MAX_CART_IDLE_MS}, got '${env.CART_IDLE_MS}'`);
-  }
-  return ms;
+  return durationMsEnv(env, 'CART_IDLE_MS', DEFAULT_CART_IDLE_MS, MAX_CART_IDLE_MS);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { ConfigError, NoInput, Type, defineActor, intEnv, type OperationOutcome, type Static } from '@jetactor/actor-runtime';
+import { NoInput, Type, defineActor, durationMsEnv, type OperationOutcome, type Static } from '@jetactor/actor-runtime';
 
 /** The id of the device's offline timer, re-armed by every reading. */
 export const OFFLINE_TIMER = 'offline';
@@ -16,11 +16,7 @@ export const TELEMETRY_SUBJECT = 'devices.*.telemetry';
  * value that is not an integer from 1 to {@link MAX_DEVICE_OFFLINE_MS} is a `ConfigError` naming it.
  */
 export function deviceOfflineMsFromEnv(env: NodeJS.ProcessEnv): number {
-  const ms = intEnv(env, 'DEVICE_OFFLINE_MS') ?? DEFAULT_DEVICE_OFFLINE_MS;
-  if (ms < 1 || ms > MAX_DEVICE_OFFLINE_MS) {
-    throw new ConfigError(`DEVICE_OFFLINE_MS must be a positive integer of milliseconds, at most ${MAX_DEVICE_OFFLINE_MS}, got '${env.DEVICE_OFFLINE_MS}'`);
-  }
-  return ms;
+  return durationMsEnv(env, 'DEVICE_OFFLINE_MS', DEFAULT_DEVICE_OFFLINE_MS, MAX_DEVICE_OFFLINE_MS);
 }
 
 /**

@@ -14,6 +14,16 @@ export function intEnv(env: NodeJS.ProcessEnv, name: string): number | undefined
   return n;
 }
 
+/**
+ * A duration in ms from `env[name]` (default `fallback`): a whole number from 1 to `max`, else a
+ * `ConfigError` naming the variable. For actor packages' settings (`CART_IDLE_MS`, ...).
+ */
+export function durationMsEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, max: number): number {
+  const ms = intEnv(env, name) ?? fallback;
+  if (ms < 1 || ms > max) throw new ConfigError(`${name} must be a positive integer of milliseconds, at most ${max}, got '${env[name]}'`);
+  return ms;
+}
+
 /** The fields of `o` that are set (so a missing variable keeps the runtime's default). */
 function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
