@@ -31,6 +31,8 @@ export async function startGateway(ctx: BenchContext): Promise<HttpService> {
       LOG_LEVEL: 'warn',
       GATEWAY_AUTH: 'off',
       GATEWAY_RATE_LIMIT: '0',
+      // e.g. GATEWAY_PROCESSES=2 npm run bench: the gateway serves with that many processes.
+      ...(process.env.GATEWAY_PROCESSES ? { GATEWAY_PROCESSES: process.env.GATEWAY_PROCESSES } : {}),
     },
     echo: process.env.BENCH_ECHO === '1',
   });

@@ -100,12 +100,25 @@ export async function runSuite(args: Args, root: string, bin: string): Promise<S
   return { info, figures: evaluate(figures) };
 }
 
-/** Every figure that all the runs have, in the first run's order, with each run's value. */
+/**
+ * Every figure that all the runs have, in the first run's order, with each run's value.
+ * Left out: Restate's figures (measured once per bench process, the same in every run) and
+ * rows whose values repeat an earlier row's exactly (the peers section reuses the durability
+ * section's jetactor phases).
+ */
 export function comparisonRows(runs: readonly SuiteRun[]): ComparisonRow[] {
   const [first, ...rest] = runs;
   if (!first) return [];
   const maps = rest.map((r) => new Map(r.figures.map((f) => [f.id, f])));
-  return first.figures
-    .filter((f) => maps.every((m) => m.has(f.id)))
-    .map((f) => ({ name: f.name, unit: f.unit, values: [f.value, ...maps.map((m) => m.get(f.id)?.value ?? Number.NaN)] }));
+  const seen = new Set<string>();
+  const rows: ComparisonRow[] = [];
+  for (const f of first.figures) {
+    if (f.id.startsWith('peers.restate.') || !maps.every((m) => m.has(f.id))) continue;
+    const values = [f.value, ...maps.map((m) => m.get(f.id)?.value ?? Number.NaN)];
+    const key = `${f.unit} ${values.join(' ')}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    rows.push({ name: f.name, unit: f.unit, values });
+  }
+  return rows;
 }

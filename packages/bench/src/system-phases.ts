@@ -46,7 +46,7 @@ export interface PhaseResults {
   callClosedErrors: number;
   /** CPU time of all of the system's processes per call answered (closed loop), in ms. */
   cpuMsPerCall: number;
-  /** Cores each of the system's processes used in the closed loop (and `others`, the rest of the machine). */
+  /** Cores each of the system's processes used in the closed loop, the HTTP client's (`client`) and the rest of the machine's (`others`). */
   callCpu: Record<string, number>;
   /** One-way signals to the hot key accepted (2xx) per second. */
   signalsPerSecond: number;
@@ -65,7 +65,10 @@ export interface PhaseResults {
 const KEYS = 1000;
 const key = (i: number) => `c${i % KEYS}`;
 
-/** Sum of the cores the system's processes used (not `others`). */
+/**
+ * Sum of the cores the system's processes used: not the load generators (`client`, this
+ * process; autocannon is in `others`) nor the rest of the machine (`others`).
+ */
 function systemCores(cpu: Record<string, number>, pids: Record<string, number | undefined>): number {
   let sum = 0;
   for (const k of Object.keys(pids)) if (Number.isFinite(cpu[k])) sum += cpu[k] as number;
@@ -86,7 +89,7 @@ export async function measureCallsAndSignals(ctx: BenchContext, sut: SystemUnder
   progress(tag, `  p50 ${formatMs(fixed.latency.p50)}, p99 ${formatMs(fixed.latency.p99)}, max ${formatMs(fixed.latency.max)} (${formatInt(fixed.ok)} ok, ${fixed.errors} errors)`);
 
   progress(tag, `${sut.label}: calls as fast as answered, ${c} connections for ${callMs / 1000} s`);
-  let cpu = new SectionCpu(sut.pids);
+  let cpu = new SectionCpu({ ...sut.pids, client: process.pid });
   const closed = await closedLoop({ url: callUrl, connections: c, durationMs: callMs });
   const callCpu = cpu.read();
   const cpuMsPerCall = closed.ok > 0 ? (systemCores(callCpu, sut.pids) * 1000) / closed.rate : Number.NaN;
@@ -94,7 +97,7 @@ export async function measureCallsAndSignals(ctx: BenchContext, sut: SystemUnder
 
   progress(tag, `${sut.label}: one-way signals to one hot key, autocannon -c ${c} for ${httpMs / 1000} s`);
   const before = await sut.hotValue();
-  cpu = new SectionCpu(sut.pids);
+  cpu = new SectionCpu({ ...sut.pids, client: process.pid });
   const started = performance.now();
   const load = await autocannon(ctx, sut.signalUrl, c, httpMs);
   const loadEnded = performance.now();

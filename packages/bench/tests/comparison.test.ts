@@ -70,3 +70,18 @@ describe('side-by-side tables', () => {
     expect(peerComparison([])).toBeUndefined();
   });
 });
+
+describe('servers side by side', () => {
+  it("leaves out Restate's figures and rows that repeat an earlier one", () => {
+    const info = { startedAt: '', mode: 'quick' as const, node: '', natsServer: 'x', natsServerBin: '', cpus: '', memoryGB: 0, partitions: 32, nice: null, loadAvgStart: [], errors: [] };
+    const figs = (v: number): SuiteRun => ({
+      info,
+      figures: evaluate([
+        { id: 'durability.default.callRate', section: 's', name: 'calls', value: v, unit: Unit.PerSecond },
+        { id: 'peers.restate.callRate', section: 's', name: 'Restate calls', value: 1000, unit: Unit.PerSecond },
+        { id: 'peers.jetactor.callRate', section: 's', name: 'jetactor calls', value: v, unit: Unit.PerSecond },
+      ]),
+    });
+    expect(comparisonRows([figs(5000), figs(4000)]).map((r) => r.name)).toEqual(['calls']);
+  });
+});
