@@ -113,7 +113,7 @@ export async function measureGatewayThroughput(ctx: BenchContext): Promise<Figur
     for (let round = 1; round <= 2; round++) {
       for (const t of targets) {
         progress('http', `round ${round}: ${t.id === 'http.gateway' ? 'gateway' : 'minimal route'}, autocannon -c ${c} for ${httpMs / 1000} s`);
-        const cpu = new SectionCpu({ service: t.svc.proc.pid, server: ctx.server.pid });
+        const cpu = new SectionCpu({ service: t.svc.proc.pid, server: ctx.server.pid }, new Set(['service']));
         const r = await autocannon(ctx, t.url, c, httpMs);
         const rps = r['2xx'] / r.duration;
         const used = cpu.read();

@@ -33,7 +33,7 @@ export async function measureLatency(ctx: BenchContext): Promise<Figure[]> {
         ...(await fixedRateLatency({ p50: 'latency.floorP50', p99: 'latency.floorP99' }, SECTION, 'minimal route: HTTP + JetStream publish', (i) => `${minimal.url}/signal/lat${i % 1000}`, callRate, callMs)),
       );
       progress('latency', `gateway ?wait=true calls at ${formatInt(callRate)}/s for ${callMs / 1000} s (1,000 keys)`);
-      const cpu = new SectionCpu({ worker: worker.pid, gateway: gateway.proc.pid, server: ctx.server.pid, bench: process.pid });
+      const cpu = new SectionCpu({ worker: worker.pid, gateway: gateway.proc.pid, server: ctx.server.pid, bench: process.pid }, new Set(['gateway']));
       const calls = await fixedRateLatency(
         { p50: 'latency.callP50', p99: 'latency.callP99' },
         SECTION,

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { spawnProcess, type ManagedProcess } from '@jetactor/testing';
@@ -28,20 +28,73 @@ export function cpuMsOf(pid: number | undefined): number {
   }
 }
 
-/** CPU used by a set of processes over an interval, as a fraction of one core. */
+/** The ids of a process's descendants (children, their children...), from /proc (Linux); empty elsewhere. */
+export function descendantsOf(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  try {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+        parentOf.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  const wanted = new Set([pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [child, parent] of parentOf) {
+      if (wanted.has(parent) && !wanted.has(child)) {
+        wanted.add(child);
+        out.push(child);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+
+/** CPU time of a process and all of its descendants (e.g. a gateway serving with several processes), in ms. */
+export function treeCpuMsOf(pid: number | undefined): number {
+  if (!pid) return Number.NaN;
+  let ms = cpuMsOf(pid);
+  for (const child of descendantsOf(pid)) {
+    const c = cpuMsOf(child);
+    if (Number.isFinite(c)) ms += c;
+  }
+  return ms;
+}
+
+/**
+ * CPU used by a set of processes over an interval, as a fraction of one core. A process
+ * named in `trees` counts with its descendants (a gateway with `GATEWAY_PROCESSES` forks its
+ * copies); the others alone (the bench's own process has every process of the run below it).
+ */
 export class CpuMeter {
   private readonly start: Map<string, number>;
   private readonly t0 = performance.now();
 
-  constructor(private readonly pids: Record<string, number | undefined>) {
-    this.start = new Map(Object.entries(pids).map(([k, pid]) => [k, cpuMsOf(pid)]));
+  constructor(
+    private readonly pids: Record<string, number | undefined>,
+    private readonly trees: ReadonlySet<string> = new Set(),
+  ) {
+    this.start = new Map(Object.keys(pids).map((k) => [k, this.cpuMs(k)]));
+  }
+
+  private cpuMs(key: string): number {
+    return this.trees.has(key) ? treeCpuMsOf(this.pids[key]) : cpuMsOf(this.pids[key]);
   }
 
   /** Cores used by each process since construction (1.0 = one core busy all the time). */
   read(): Record<string, number> {
     const wall = performance.now() - this.t0;
     const out: Record<string, number> = {};
-    for (const [k, pid] of Object.entries(this.pids)) out[k] = (cpuMsOf(pid) - (this.start.get(k) ?? 0)) / wall;
+    for (const k of Object.keys(this.pids)) out[k] = (this.cpuMs(k) - (this.start.get(k) ?? 0)) / wall;
     return out;
   }
 }
@@ -116,8 +169,9 @@ export class SectionCpu {
   private readonly busy0 = machineBusyMs();
   private readonly t0 = performance.now();
 
-  constructor(pids: Record<string, number | undefined>) {
-    this.meter = new CpuMeter(pids);
+  /** `trees`: the names of processes to count with their descendants (see {@link CpuMeter}). */
+  constructor(pids: Record<string, number | undefined>, trees: ReadonlySet<string> = new Set()) {
+    this.meter = new CpuMeter(pids, trees);
   }
 
   /** Cores per process plus `others` (the rest of the machine), since construction. */

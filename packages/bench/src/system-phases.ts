@@ -89,7 +89,7 @@ export async function measureCallsAndSignals(ctx: BenchContext, sut: SystemUnder
   progress(tag, `  p50 ${formatMs(fixed.latency.p50)}, p99 ${formatMs(fixed.latency.p99)}, max ${formatMs(fixed.latency.max)} (${formatInt(fixed.ok)} ok, ${fixed.errors} errors)`);
 
   progress(tag, `${sut.label}: calls as fast as answered, ${c} connections for ${callMs / 1000} s`);
-  let cpu = new SectionCpu({ ...sut.pids, client: process.pid });
+  let cpu = new SectionCpu({ ...sut.pids, client: process.pid }, new Set(Object.keys(sut.pids)));
   const closed = await closedLoop({ url: callUrl, connections: c, durationMs: callMs });
   const callCpu = cpu.read();
   const cpuMsPerCall = closed.ok > 0 ? (systemCores(callCpu, sut.pids) * 1000) / closed.rate : Number.NaN;
@@ -97,7 +97,7 @@ export async function measureCallsAndSignals(ctx: BenchContext, sut: SystemUnder
 
   progress(tag, `${sut.label}: one-way signals to one hot key, autocannon -c ${c} for ${httpMs / 1000} s`);
   const before = await sut.hotValue();
-  cpu = new SectionCpu({ ...sut.pids, client: process.pid });
+  cpu = new SectionCpu({ ...sut.pids, client: process.pid }, new Set(Object.keys(sut.pids)));
   const started = performance.now();
   const load = await autocannon(ctx, sut.signalUrl, c, httpMs);
   const loadEnded = performance.now();
