@@ -19,6 +19,16 @@ export interface HttpService {
   url: string;
 }
 
+/** Runs `ready`; if it fails, stops the process (a service that never became ready must not outlive its section) and rethrows. */
+async function stopUnless(proc: ManagedProcess, ready: () => Promise<unknown>): Promise<void> {
+  try {
+    await ready();
+  } catch (err) {
+    await proc.stop(10_000);
+    throw err;
+  }
+}
+
 /** Starts the gateway (`packages/gateway/dist/main.js`), rate limit off, auth off on loopback. */
 export async function startGateway(ctx: BenchContext): Promise<HttpService> {
   const port = await freePort();
@@ -38,13 +48,15 @@ export async function startGateway(ctx: BenchContext): Promise<HttpService> {
   });
   applyNice(ctx, proc.pid);
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => {
-      if (!proc.running) throw new Error(`gateway exited:\n${tail(proc)}`);
-      const res = await fetch(`${url}/api/counter/bench-ready`);
-      return res.ok;
-    },
-    { timeoutMs: 30_000, intervalMs: 100, message: 'the gateway to answer GET /api/counter/bench-ready' },
+  await stopUnless(proc, () =>
+    waitFor(
+      async () => {
+        if (!proc.running) throw new Error(`gateway exited:\n${tail(proc)}`);
+        const res = await fetch(`${url}/api/counter/bench-ready`);
+        return res.ok;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: 'the gateway to answer GET /api/counter/bench-ready (it answers 404 until a worker has registered the counter type)' },
+    ),
   );
   return { proc, url };
 }
@@ -58,12 +70,14 @@ export async function startMinimalRoute(ctx: BenchContext): Promise<HttpService>
   });
   applyNice(ctx, proc.pid);
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => {
-      if (!proc.running) throw new Error(`minimal route exited:\n${tail(proc)}`);
-      return (await fetch(`${url}/health`)).ok;
-    },
-    { timeoutMs: 30_000, intervalMs: 100, message: 'the minimal route to listen' },
+  await stopUnless(proc, () =>
+    waitFor(
+      async () => {
+        if (!proc.running) throw new Error(`minimal route exited:\n${tail(proc)}`);
+        return (await fetch(`${url}/health`)).ok;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: 'the minimal route to listen' },
+    ),
   );
   return { proc, url };
 }
@@ -103,8 +117,9 @@ export async function measureGatewayThroughput(ctx: BenchContext): Promise<Figur
   // No worker runs here: register the counter as a worker host would, so the gateway knows it.
   await registerActorTypes(ctx.nc, [counter], { workerId: 'bench' });
   const gateway = await startGateway(ctx);
-  const minimal = await startMinimalRoute(ctx);
+  let minimal: HttpService | undefined;
   try {
+    minimal = await startMinimalRoute(ctx);
     const targets = [
       { id: 'http.minimal', svc: minimal, url: `${minimal.url}/signal/hot` },
       { id: 'http.gateway', svc: gateway, url: `${gateway.url}/api/counter/hot/add` },
@@ -153,7 +168,7 @@ export async function measureGatewayThroughput(ctx: BenchContext): Promise<Figur
       },
     ];
   } finally {
-    await Promise.all([gateway.proc.stop(), minimal.proc.stop()]);
+    await Promise.all([gateway.proc.stop(), minimal?.proc.stop()]);
   }
 }
 
