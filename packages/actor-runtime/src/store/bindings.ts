@@ -28,6 +28,7 @@ import {
   JetStreamApiError,
   RetentionPolicy,
   StorageType,
+  jetstreamManager,
   type JetStreamManager,
   type StreamConfig,
   type StreamSource,
@@ -68,6 +69,8 @@ export interface ProvisionBindingsOptions {
 
 /** Key in the control bucket that serializes the read-modify-write of the operations stream's sources. */
 export const BINDINGS_LOCK_KEY = 'bindings.lock';
+/** How long the update that adds sources to the operations stream may take (ms). */
+const SOURCE_UPDATE_TIMEOUT_MS = 120_000;
 /** A lock whose revision has not changed for this long is taken over (its holder died). */
 const LOCK_STALE_MS = 10_000;
 /** nats-server's error code for a stream whose subjects overlap another stream's. */
@@ -274,7 +277,7 @@ async function withLock<T>(control: KV, owner: string, timeoutMs: number, fn: ()
  * request per capture stream and a lock round trip in the control bucket.
  */
 export async function provisionBindings(
-  topo: Pick<Topology, 'jsm' | 'control'>,
+  topo: Pick<Topology, 'jsm' | 'control'> & Partial<Pick<Topology, 'nc'>>,
   opts: TopologyOptions,
   actors: readonly AnyActorDefinition[],
   po: ProvisionBindingsOptions,
@@ -295,7 +298,10 @@ export async function provisionBindings(
     const missing = wanted.map((w) => w.config.name).filter((n) => !sources.some((s) => s.name === n));
     if (missing.length > 0) {
       // From the capture's first message: what it captured before this source existed is applied too.
-      await jsm.streams.update(names.stream, { ...info.config, sources: [...sources, ...missing.map((name) => ({ name, opt_start_seq: 1 }))] });
+      // Adding a source to a large stream can take the server seconds (8.4 s for 100,000
+      // operations on 2.15.1, 39 ms on 2.10.27): longer than a request's default timeout.
+      const updater = topo.nc ? await jetstreamManager(topo.nc, { timeout: SOURCE_UPDATE_TIMEOUT_MS }) : jsm;
+      await updater.streams.update(names.stream, { ...info.config, sources: [...sources, ...missing.map((name) => ({ name, opt_start_seq: 1 }))] });
       po.log?.info({ stream: names.stream, added: missing }, 'operations stream sources the binding capture streams');
     }
     return { bindings: wanted.map((w) => ({ type: w.type, ...w.b, stream: w.config.name })), parked };

@@ -63,6 +63,8 @@ export function defaultTopology(names: ActorNames, overrides: Partial<Omit<Topol
 
 /** Handles of a provisioned topology. */
 export interface Topology {
+  /** The connection the topology was provisioned on. */
+  nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
   state: KV;
@@ -190,6 +192,7 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
   const salt = await sharedSalt(control);
   const [streamInfo, controlInfo] = await Promise.all([jsm.streams.info(names.stream), jsm.streams.info(`KV_${names.controlBucket}`)]);
   return {
+    nc,
     js,
     jsm,
     state,
