@@ -22,6 +22,8 @@ type Due = readonly [id: string, n: number, at: number];
 
 /** How long a fired timer that is still in the record waits before it is fired again (ms). */
 const REFIRE_MS = 3000;
+/** The longest wait between two firings of one timer (ms). */
+const REFIRE_MAX_MS = 60_000;
 /** Most firings in flight at once. */
 const MAX_FIRING = 1024;
 
@@ -42,8 +44,8 @@ interface KeyTimers {
   due: Due[];
 }
 
-/** A min-heap entry: when, and which timer of which actor. */
-type HeapItem = [when: number, stateKey: string, id: string, n: number, at: number];
+/** A min-heap entry: when, which timer of which actor, and how many times it was fired already. */
+type HeapItem = [when: number, stateKey: string, id: string, n: number, at: number, fired?: number];
 
 export class TimerIndex {
   private readonly byKey = new Map<string, KeyTimers>();
@@ -156,8 +158,10 @@ export class TimerIndex {
       const item = this.pop() as HeapItem;
       if (!this.isCurrent(item)) continue;
       this.fire(item);
-      // Fired again later if the record still holds it then (a lost or early firing).
-      this.push([now + REFIRE_MS, item[1], item[2], item[3], item[4]]);
+      // Fired again later if the record still holds it then (a lost or early firing), backing
+      // off: a partition far behind (a burst of timers due at once) is not fed the same firings again.
+      const fired = (item[5] ?? 0) + 1;
+      this.push([now + Math.min(REFIRE_MAX_MS, REFIRE_MS * 2 ** (fired - 1)), item[1], item[2], item[3], item[4], fired]);
     }
     if (this.firing >= MAX_FIRING) {
       this.clock = setTimeout(() => this.tick(), 20);
