@@ -21,7 +21,6 @@ import {
   captureStreamName,
   createActorClient,
   createWorker,
-  defaultNames,
   defaultTopology,
   defineActor,
   partitionOf,
@@ -37,6 +36,7 @@ import {
   type Worker,
   type WorkerOptions,
 } from '../src/index.js';
+import { namesFor } from './support/names.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const PARTITIONS = 4;
@@ -71,17 +71,6 @@ function device(subscribe: SubjectBinding[]): AnyActorDefinition {
   });
 }
 
-function namesFor(tag: string): ActorNames {
-  return defaultNames({
-    stream: `S_${tag}`,
-    subjectPrefix: `a${tag}`,
-    stateBucket: `st_${tag}`,
-    controlBucket: `ctl_${tag}`,
-    dlqStream: `D_${tag}`,
-    outcomeBucket: `out_${tag}`,
-    timerBucket: `tm_${tag}`,
-  });
-}
 
 /** One server (of a given binary) for the enclosing `describe`, with helpers for stacks of workers on it. */
 function serverSuite(bin: string | undefined) {

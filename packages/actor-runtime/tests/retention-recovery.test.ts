@@ -15,7 +15,6 @@ import {
   controlKeys,
   createActorClient,
   createWorker,
-  defaultNames,
   defaultTopology,
   partitionOf,
   provisionTopology,
@@ -25,6 +24,7 @@ import {
 } from '../src/index.js';
 import { encodeJson } from '../src/store/records.js';
 import { testCounter } from './support/test-counter.js';
+import { namesFor } from './support/names.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 let server: NatsServer;
@@ -49,16 +49,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function namesFor(tag: string): ActorNames {
-  return defaultNames({
-    stream: `S_${tag}`,
-    subjectPrefix: `a${tag}`,
-    stateBucket: `st_${tag}`,
-    controlBucket: `ctl_${tag}`,
-    dlqStream: `D_${tag}`,
-    outcomeBucket: `out_${tag}`,
-  });
-}
 
 /** A key of `type` that lands in `partition`. */
 function keyIn(partition: number, partitions: number, i: number): string {

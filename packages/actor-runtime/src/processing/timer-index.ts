@@ -57,13 +57,6 @@ export class TimerIndex {
 
   constructor(private readonly o: TimerIndexOptions) {}
 
-  /** Timers indexed now. */
-  get size(): number {
-    let n = 0;
-    for (const k of this.byKey.values()) n += k.due.length;
-    return n;
-  }
-
   private keyOf(stateKey: string): string {
     return `${this.o.partition}.${stateKey}`;
   }
