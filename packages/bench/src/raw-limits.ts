@@ -1,6 +1,6 @@
 import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { createInbox, type NatsConnection } from '@nats-io/nats-core';
+import { createInbox, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { defaultNames, defaultTopology, partitionOf, provisionTopology, type Topology } from '@jetactor/actor-runtime';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';
@@ -114,6 +114,8 @@ export interface LeanPublishOptions {
   seqs?: Uint32Array;
   /** Fail when no ack has arrived for this long, in ms (a publish the server dropped). Default 30 000. */
   stallMs?: number;
+  /** Headers of message i (e.g. a timer's), none when left out. */
+  headersOf?: (i: number) => MsgHdrs;
 }
 
 /**
@@ -175,7 +177,7 @@ export async function leanAckedPublish(
             }
             resolve();
           });
-          nc.publish(subjectOf(i), payload, { reply });
+          nc.publish(subjectOf(i), payload, opts.headersOf ? { reply, headers: opts.headersOf(i) } : { reply });
         }),
       ),
     ]);
