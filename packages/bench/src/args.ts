@@ -18,16 +18,18 @@ export interface Args {
   markdown: string | null;
   cpuProf: boolean;
   nice: number | null;
+  /** Apply-rate scenarios to run, by key count (`--apply-keys=1,1000`); null: all of the run's sizes. */
+  applyKeys: number[] | null;
 }
 
 export const USAGE =
   'usage: node packages/bench/dist/main.js [--quick] [--only=raw,apply,latency,http,list,timers,durability,peers] [--peers]\n' +
-  '         [--nats-server PATH [--nats-server PATH2 ...]] [--out=PATH] [--markdown=PATH] [--cpu-prof] [--nice=N]\n' +
+  '         [--nats-server PATH [--nats-server PATH2 ...]] [--out=PATH] [--markdown=PATH] [--cpu-prof] [--nice=N] [--apply-keys=1,1000,100000]\n' +
   '       npm run bench -- [same options] [--servers=2.10,testing]   (scripts/bench.mjs finds or fetches each server)\n';
 
 /** Parses the arguments; throws with a message that names the bad one. */
 export function parseArgs(argv: readonly string[], root: string): Args {
-  const args: Args = { quick: false, only: new Set(DEFAULT_SECTIONS), servers: [], out: join(root, 'bench-results/latest.json'), markdown: null, cpuProf: false, nice: null };
+  const args: Args = { quick: false, only: new Set(DEFAULT_SECTIONS), servers: [], out: join(root, 'bench-results/latest.json'), markdown: null, cpuProf: false, nice: null, applyKeys: null };
   let peers = false;
   let only: Section[] | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -45,6 +47,10 @@ export function parseArgs(argv: readonly string[], root: string): Args {
       const n = Number(a.slice('--nice='.length));
       if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error(`--nice takes an integer from -20 to 19, got '${a.slice(7)}'`);
       args.nice = n;
+    } else if (a.startsWith('--apply-keys=')) {
+      const keys = a.slice('--apply-keys='.length).split(',').filter(Boolean).map(Number);
+      if (keys.length === 0 || keys.some((k) => !Number.isInteger(k) || k < 1)) throw new Error(`--apply-keys takes key counts such as 1,1000,100000, got '${a.slice(13)}'`);
+      args.applyKeys = keys;
     } else if (a.startsWith('--only=')) {
       const wanted = a.slice('--only='.length).split(',').filter(Boolean);
       const bad = wanted.filter((w) => !(SECTIONS as readonly string[]).includes(w));

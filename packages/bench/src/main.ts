@@ -16,6 +16,7 @@
  *   --markdown=PATH    also write the tables as Markdown
  *   --cpu-prof         CPU profiles (node --cpu-prof) of the worker, gateway and minimal route
  *                      into bench-results/profiles/
+ *   --apply-keys=1,1000 only the apply scenarios of these key counts (of the run's sizes)
  *   --nice=N           run every process of the bench at priority N (e.g. -10, needs root),
  *                      to keep other work on a shared machine from skewing the figures
  *

@@ -6,7 +6,7 @@ import { connect } from '@nats-io/transport-node';
 import { startNatsServer } from '@jetactor/testing';
 import { measureApplyRates } from './apply-rate.js';
 import type { Args, Section } from './args.js';
-import { FULL_SIZES, QUICK_SIZES, type BenchContext } from './context.js';
+import { FULL_SIZES, QUICK_SIZES, type BenchContext, type BenchSizes } from './context.js';
 import { measureDurability } from './durability.js';
 import { evaluate, type EvaluatedFigure, type Figure } from './figures.js';
 import { measureGatewayThroughput } from './gateway-bench.js';
@@ -36,6 +36,15 @@ const MEASURE: Record<Section, (ctx: BenchContext) => Promise<Figure[]>> = {
   peers: measurePeers,
 };
 
+/** The sizes with only the apply scenarios of the given key counts (all when null). */
+function applyOnly(sizes: BenchSizes, keys: readonly number[] | null): BenchSizes {
+  if (!keys) return sizes;
+  const apply = sizes.apply.filter((s) => keys.includes(s.keys));
+  const missing = keys.filter((k) => !apply.some((s) => s.keys === k));
+  if (missing.length > 0) throw new Error(`--apply-keys: no apply scenario with ${missing.join(', ')} keys (the run's: ${sizes.apply.map((s) => s.keys).join(', ')})`);
+  return { ...sizes, apply };
+}
+
 /** Runs the selected sections on a nats-server started from `bin`; a failed section is recorded, the rest go on. */
 export async function runSuite(args: Args, root: string, bin: string): Promise<SuiteRun> {
   const t0 = performance.now();
@@ -50,7 +59,7 @@ export async function runSuite(args: Args, root: string, bin: string): Promise<S
     js: jetstream(nc),
     jsm: await jetstreamManager(nc),
     partitions,
-    sizes: args.quick ? QUICK_SIZES : FULL_SIZES,
+    sizes: applyOnly(args.quick ? QUICK_SIZES : FULL_SIZES, args.applyKeys),
     quick: args.quick,
     repoRoot: root,
     cpuProfDir: args.cpuProf ? join(root, 'bench-results/profiles') : null,

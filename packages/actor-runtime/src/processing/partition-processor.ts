@@ -56,6 +56,11 @@ export class PartitionProcessor {
   private held = 0;
   /** Size of the next pull. */
   private fetchSize = MIN_FETCH;
+  /**
+   * The reader let the committer take what `pending` holds: it caught up with the stream, ended
+   * a pull, or has held the operations long enough (group commit; see shared-reader.ts).
+   */
+  private flushed = false;
   /** Wakes the reader when the committer took a batch (room in `pending`). */
   private roomWaiter: (() => void) | null = null;
   private stopping = false;
@@ -165,8 +170,8 @@ export class PartitionProcessor {
         push: (op, pending) => {
           this.pending.push(op);
           this.remotePending = pending;
-          this.wake?.();
         },
+        flush: () => this.flush(),
         hasRoom: () => this.pending.length < this.o.maxBatch || this.stopping,
         fail: (err) => {
           this.endShared = null;
@@ -184,6 +189,12 @@ export class PartitionProcessor {
       };
       reader.attach(sink);
     });
+  }
+
+  /** Lets the committer take what the partition holds. */
+  private flush(): void {
+    this.flushed = true;
+    this.wake?.();
   }
 
   /** Gives budget units back. */
@@ -232,10 +243,12 @@ export class PartitionProcessor {
             // of the socket's read buffer, which stays alive (off-heap, in RSS) while any view does.
             this.pending.push(decodeOperation(m, this.o.names, this.ownInboxes));
             this.remotePending = m.info.pending;
-            this.wake?.();
+            // Caught up: commit now; otherwise the rest of the pull joins the batch.
+            if (this.remotePending === 0) this.flush();
           }
         } finally {
           this.fetching = null;
+          this.flush();
           // Units pulled but never received go back; received ones are held until committed.
           this.release(granted - received);
         }
@@ -244,7 +257,7 @@ export class PartitionProcessor {
       }
     } finally {
       this.stopping = true;
-      this.wake?.();
+      this.flush();
     }
   }
 
@@ -252,13 +265,15 @@ export class PartitionProcessor {
     try {
       for (;;) {
         if (this.aborted) return;
-        if (this.pending.length === 0) {
+        if (this.pending.length === 0 || !(this.flushed || this.stopping)) {
           if (this.stopping) return;
           await new Promise<void>((resolve) => (this.wake = resolve));
           this.wake = null;
           continue;
         }
         const batch = this.pending.splice(0, this.o.maxBatch);
+        // More than one batch's worth was flushed: the rest may be taken at once too.
+        if (this.pending.length === 0) this.flushed = false;
         this.roomWaiter?.();
         this.reader?.wake();
         this.inFlight = batch.length;

@@ -25,6 +25,8 @@ export interface ReaderSink {
   next: number;
   /** Takes a decoded operation; `pending` is what the stream holds after it (all partitions). */
   push(op: DecodedOp, pending: number): void;
+  /** What was pushed since the last flush may be committed now. */
+  flush(): void;
   /** False while the partition holds as much as it may read ahead. */
   hasRoom(): boolean;
   /** The reader failed: the partition must stop (its processor restarts it). */
@@ -35,6 +37,15 @@ export interface ReaderSink {
 const FETCH = 1024;
 /** How long a pull waits on the server for operations that are not there yet (ms). */
 const FETCH_EXPIRES_MS = 10_000;
+/**
+ * Group commit while the reader is behind: a partition is let commit once it holds this many
+ * unflushed operations, or once its oldest has waited {@link FLUSH_MS}, or when the reader
+ * catches up with the stream (the server reports nothing left). A caught-up reader therefore
+ * hands each operation on at once, and one working through a backlog hands each partition
+ * batches large enough that a key read many times in it is written once.
+ */
+const FLUSH_OPS = 512;
+const FLUSH_MS = 50;
 
 export class SharedReader {
   private readonly sinks = new Map<number, ReaderSink>();
@@ -48,6 +59,9 @@ export class SharedReader {
   private waker: (() => void) | null = null;
   /** Messages the stream held after the last one read (any partition), as the server reported. */
   remaining = 0;
+  /** Sinks holding operations not yet flushed, with how many. */
+  private readonly unflushed = new Map<ReaderSink, number>();
+  private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly topology: Topology,
@@ -69,9 +83,41 @@ export class SharedReader {
 
   /** Removes a partition (released, failed or stopped). */
   detach(partition: number, sink?: ReaderSink): void {
-    if (sink && this.sinks.get(partition) !== sink) return;
+    const current = this.sinks.get(partition);
+    if (sink && current !== sink) return;
     this.sinks.delete(partition);
+    if (current) this.unflushed.delete(current);
     this.wake();
+  }
+
+  /** Lets every partition commit what it holds. */
+  private flushAll(): void {
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
+    const sinks = [...this.unflushed.keys()];
+    this.unflushed.clear();
+    for (const s of sinks) s.flush();
+  }
+
+  private delivered(sink: ReaderSink, pending: number): void {
+    if (pending === 0) {
+      this.flushAll();
+      sink.flush();
+      return;
+    }
+    const n = (this.unflushed.get(sink) ?? 0) + 1;
+    if (n >= FLUSH_OPS || !sink.hasRoom()) {
+      this.unflushed.delete(sink);
+      sink.flush();
+      return;
+    }
+    this.unflushed.set(sink, n);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = null;
+      this.flushAll();
+    }, FLUSH_MS);
   }
 
   /** A partition has room again (its committer took a batch). */
@@ -84,6 +130,7 @@ export class SharedReader {
   /** Stops reading for good. */
   close(): void {
     this.closed = true;
+    this.flushAll();
     this.fetching?.stop();
     this.wake();
   }
@@ -109,6 +156,7 @@ export class SharedReader {
         }
         if (this.rewind || !this.consumer) await this.restart();
         if (!this.canRead()) {
+          this.flushAll();
           await this.wait();
           continue;
         }
@@ -121,6 +169,7 @@ export class SharedReader {
       this.position = 0;
       for (const s of [...this.sinks.values()]) s.fail(e);
       this.sinks.clear();
+      this.flushAll();
     }
   }
 
@@ -155,7 +204,9 @@ export class SharedReader {
         if (!sink || seq < sink.next) continue;
         sink.next = seq + 1;
         // Decoded at once: no reference to the message (a view of the socket buffer) is kept.
-        sink.push(decodeOperation(m, this.names, this.ownInboxes), m.info.pending);
+        const pending = m.info.pending;
+        sink.push(decodeOperation(m, this.names, this.ownInboxes), pending);
+        this.delivered(sink, pending);
       }
     } finally {
       this.fetching = null;
