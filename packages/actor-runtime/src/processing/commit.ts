@@ -73,12 +73,12 @@ export class BatchCommitter {
       ops++;
       // A subject from plain `nats pub` may carry a type or key that is no valid KV key
       // (`actors.counter.a%b.add`): an error result, not a load that throws forever.
-      const badName = nameError(op);
+      const badName = op.names ? op.names.error : nameError(op);
       if (badName) {
         failures.push({ op, error: toErrorBody(badName), cause: badName });
         continue;
       }
-      const k = stateKey(op.type, op.key);
+      const k = op.names ? op.names.stateKey : stateKey(op.type, op.key);
       const group = groups.get(k);
       if (group) group.push(op);
       else groups.set(k, [op]);

@@ -216,16 +216,18 @@ function applyUser(f: KeyFold, def: AnyActorDefinition, current: unknown, opName
   const { send, schedule, cancel } = raw as { send?: unknown; schedule?: unknown; cancel?: unknown };
   const sends = sendsOf(send, origin, env);
   const timers = timersAfter(rec.timers ?? [], schedule, cancel, origin, env.maxStateBytes);
-  const next: CachedRecord = { ...rec, json: out.state };
-  if (timers !== undefined) next.timers = timers;
-  if (sends.length > 0) next.outbox = [...(rec.outbox ?? []), ...sends];
-  if (timers !== undefined || sends.length > 0) checkRecordSize(next, env.maxStateBytes);
+  const outbox = sends.length > 0 ? [...(rec.outbox ?? []), ...sends] : rec.outbox;
+  if (timers !== undefined || sends.length > 0) {
+    const next: CachedRecord = { ...rec, json: out.state, ...(outbox ? { outbox } : {}) };
+    if (timers !== undefined) next.timers = timers;
+    checkRecordSize(next, env.maxStateBytes);
+  }
   const changed = out.state !== before;
   const timersDiffer = timers !== undefined && !sameTimers(rec.timers, timers);
   // A never-written actor that only sets a timer or sends exists from now on, in its initial state.
   if (changed || ((timersDiffer || sends.length > 0) && rec.json === null)) rec.json = out.state;
   if (timersDiffer) setTimers(f, timers);
-  if (sends.length > 0) rec.outbox = next.outbox;
+  if (sends.length > 0) rec.outbox = outbox;
   if (changed || timersDiffer || sends.length > 0) touch(f, ctx.seq);
   return { result: out.result, live: out.live };
 }
