@@ -199,9 +199,11 @@ export async function measureApplyRates(ctx: BenchContext): Promise<{ figures: F
       name: `apply rate, ${formatInt(s.keys)} key${s.keys === 1 ? '' : 's'} (${formatInt(s.ops)} ops)`,
       value: r.rate,
       unit: Unit.PerSecond,
-      limitId: big ? 'raw.kvPut' : 'raw.orderedRead',
+      // One key: the ordered read of its one partition. Many keys: the worker reads the whole
+      // stream once (shared reader), so the unfiltered read is the limit (issue 12's targets).
+      limitId: big ? 'raw.kvPut' : s.keys === 1 ? 'raw.orderedRead' : 'raw.orderedReadAll',
       ...(s.keys === 1000 ? { alsoId: 'raw.orderedRead32' } : big ? { alsoId: 'raw.readPlusWrite' } : {}),
-      target: { minRatio: big ? 0.8 : 0.5, minNaiveRatio: 10 },
+      target: { minRatio: 0.5, minNaiveRatio: 10 },
       detail: {
         ops: s.ops,
         keys: s.keys,
