@@ -4,6 +4,7 @@
  * service, registers the hosted actor types for gateways, and stops gracefully on
  * SIGINT/SIGTERM.
  */
+import { setFlagsFromString } from 'node:v8';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { pino, type Logger } from 'pino';
@@ -79,13 +80,33 @@ async function metricsServerFrom(env: NodeJS.ProcessEnv, opts: Omit<MetricsServe
   }
 }
 
+/** Default of `WORKER_HEAP_GROWTH_PERCENT`. */
+export const DEFAULT_HEAP_GROWTH_PERCENT = 50;
+
+/**
+ * How far V8 lets the heap grow past what the last full collection kept, as a percentage
+ * (`--heap-growing-percent`): `WORKER_HEAP_GROWTH_PERCENT`, default 50; 0 leaves V8's own
+ * policy. A busy worker allocates fast, and V8 then grows the heap to about 3.5x its live data
+ * (100,000 cached actors: 70 MB live in a 250 MB heap, 300 MB RSS); at 50% the same run stays
+ * under 190 MB RSS with no measurable change of its apply rate (packages/bench/README.md).
+ * V8 reads the flag at every full collection, so setting it at start-up takes effect. A
+ * `--heap-growing-percent` given on the command line wins.
+ */
+export function applyHeapGrowth(env: NodeJS.ProcessEnv): void {
+  const percent = intEnv(env, 'WORKER_HEAP_GROWTH_PERCENT') ?? DEFAULT_HEAP_GROWTH_PERCENT;
+  if (percent < 0 || percent > 1000) throw new ConfigError(`WORKER_HEAP_GROWTH_PERCENT must be 0 (V8's default) to 1000, got ${percent}`);
+  if (percent === 0 || process.execArgv.some((a) => a.startsWith('--heap-growing-percent')) || (process.env.NODE_OPTIONS ?? '').includes('--heap-growing-percent')) return;
+  setFlagsFromString(`--heap-growing-percent=${percent}`);
+}
+
 /**
  * Hosts `actors`: connects to NATS from the environment and runs a worker until
  * SIGINT/SIGTERM, then hands its partitions over and exits. Environment: `NATS_URL` and
  * credentials, `ACTORS_PARTITIONS`, `ACTORS_REPLICAS`, `WORKER_ID`, `LEASE_TTL_MS`,
  * `HEARTBEAT_MS`, `MAX_BATCH`, `MAX_CACHED_RECORDS`, `MAX_STATE_BYTES`, `ACTORS_MAX_BYTES`,
- * `ACTORS_RETAIN_MS`, `ACTORS_INBOX_PREFIX`, `LOG_LEVEL`, `METRICS_PORT` (9464; 0 = off) and
- * `METRICS_HOST` (127.0.0.1) of the Prometheus `/metrics`, `/healthz` and `/readyz` server.
+ * `ACTORS_RETAIN_MS`, `ACTORS_INBOX_PREFIX`, `LOG_LEVEL`, `METRICS_PORT` (9464; 0 = off),
+ * `METRICS_HOST` (127.0.0.1) of the Prometheus `/metrics`, `/healthz` and `/readyz` server, and
+ * `WORKER_HEAP_GROWTH_PERCENT` (see {@link applyHeapGrowth}).
  *
  * ```ts
  * import { runWorker } from '@jetactor/actor-runtime';
@@ -99,6 +120,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<RunningWorker> 
   }
   const env = opts.env ?? process.env;
   const settings = workerOptionsFromEnv(env);
+  applyHeapGrowth(env);
   const names = defaultNames(settings.names);
   const log = opts.logger ?? pino({ level: env.LOG_LEVEL ?? 'info', base: { service: 'worker' } });
   const nc = await connect(connectionOptionsFromEnv(env, 'jetactor-worker'));
