@@ -8,6 +8,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isJetStreamNotEnabled, kvWriteSubject, watchConsumerOf } from '../src/index.js';
+import { publishHeaders } from '../src/connection/nats-internals.js';
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -38,6 +39,26 @@ describe('nats.js internals the runtime relies on', () => {
     const jsm = await jetstreamManager(nc);
     expect((await jsm.consumers.info(c!.stream, c!.name)).name).toBe(c!.name);
     it.stop();
+  });
+
+  it('publishHeaders are headers nats.js publishes as they are: CAS, msg ids and values arrive', async () => {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'PIN_HDRS', subjects: ['pinhdrs.>'] });
+    const js = jetstream(nc);
+    const sub = nc.subscribe('pinhdrs.>', { max: 1 });
+    const first = await js.publish('pinhdrs.a', 'x', { headers: publishHeaders([['Nats-Expected-Last-Subject-Sequence', '0'], ['Nats-Msg-Id', 'id-1'], ['X-Pin', 'v 1']]) });
+    for await (const m of sub) {
+      expect(m.headers?.get('Nats-Msg-Id')).toBe('id-1');
+      expect(m.headers?.get('X-Pin')).toBe('v 1');
+    }
+    // The same msg id is a duplicate; a stale expected sequence is refused (10071).
+    const dup = await js.publish('pinhdrs.b', 'y', { headers: publishHeaders([['Nats-Msg-Id', 'id-1']]) });
+    expect(dup.duplicate).toBe(true);
+    expect(dup.seq).toBe(first.seq);
+    const stale = await js.publish('pinhdrs.a', 'z', { headers: publishHeaders([['Nats-Expected-Last-Subject-Sequence', '0']]) }).catch((e: unknown) => e);
+    expect((stale as { code?: number }).code).toBe(10071);
+    expect((await jsm.streams.info('PIN_HDRS')).state.messages).toBe(1);
+    expect(() => publishHeaders([['X-Bad', 'a\r\nNats-Msg-Id: forged']])).toThrow(/CR or LF/);
   });
 
   it('isJetStreamNotEnabled recognizes a server without JetStream', async () => {
