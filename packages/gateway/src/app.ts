@@ -10,7 +10,7 @@ import { metrics } from './plugins/metrics.js';
 import { natsReadiness } from './plugins/nats-readiness.js';
 import { openApi } from './plugins/openapi.js';
 import { rateLimit } from './plugins/rate-limit.js';
-import { requestLog } from './plugins/request-log.js';
+import { lazyChildLoggerFactory, requestLog } from './plugins/request-log.js';
 import { apiRoutes } from './routes/api.js';
 import { formatSchemaError, routeSchemas, type SchemaErrorLike } from './schemas.js';
 
@@ -44,8 +44,11 @@ function loggerOptions(opts: ResolvedGatewayOptions): Pick<FastifyServerOptions,
  */
 export async function buildApp(options: GatewayOptions): Promise<FastifyInstance> {
   const opts = resolveGatewayOptions(options);
+  const logging = loggerOptions(opts);
   const app = Fastify({
-    ...loggerOptions(opts),
+    ...logging,
+    // Each request's logger (its reqId child) is made only if something logs through it.
+    ...(logging.logger === false ? {} : { childLoggerFactory: lazyChildLoggerFactory }),
     bodyLimit: opts.bodyLimit,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     ajv: {

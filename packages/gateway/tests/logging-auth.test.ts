@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import { ActorError, ErrorCode } from '@jetactor/actor-runtime';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp, resolveGatewayOptions } from '../src/index.js';
 import { errorOf } from './support/http.js';
-import { createMemoryClient } from './support/memory-client.js';
+import { createMemoryClient, type MemoryClient } from './support/memory-client.js';
 
 type LogLine = Record<string, unknown>;
 
@@ -13,11 +14,17 @@ afterEach(async () => {
   app = undefined;
 });
 
-async function appWithLogs(opts: { authTokens?: string[] } = {}): Promise<{ app: FastifyInstance; lines: LogLine[] }> {
+async function appWithLogs(opts: { authTokens?: string[]; client?: MemoryClient } = {}): Promise<{ app: FastifyInstance; lines: LogLine[]; raw: string[] }> {
   const lines: LogLine[] = [];
-  const stream = { write: (msg: string) => void lines.push(JSON.parse(msg) as LogLine) };
-  app = await buildApp({ client: createMemoryClient(), logger: { level: 'info', stream }, ...opts });
-  return { app, lines };
+  const raw: string[] = [];
+  const stream = {
+    write: (msg: string) => {
+      raw.push(msg);
+      lines.push(JSON.parse(msg) as LogLine);
+    },
+  };
+  app = await buildApp({ client: opts.client ?? createMemoryClient(), logger: { level: 'info', stream }, ...(opts.authTokens ? { authTokens: opts.authTokens } : {}) });
+  return { app, lines, raw };
 }
 
 describe('request logs', () => {
@@ -27,6 +34,27 @@ describe('request logs', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: 30, msg: 'request', method: 'POST', type: 'counter', key: 'k1', op: 'add', seq: 1, status: 202 });
     expect(typeof lines[0]?.ms).toBe('number');
+  });
+
+  it('carry the request id, each field once', async () => {
+    const { app, lines, raw } = await appWithLogs();
+    const res = await app.inject({ method: 'POST', url: '/api/counter/k1/add?value=3' });
+    expect(res.statusCode).toBe(202);
+    expect(lines[0]).toMatchObject({ reqId: expect.stringMatching(/^req-/) as string, type: 'counter', key: 'k1', op: 'add' });
+    for (const field of ['reqId', 'type', 'key', 'op', 'seq', 'status']) expect(raw[0]?.split(`"${field}":`).length).toBe(2);
+  });
+
+  it('name the seed route\'s fixed type and key on a failed request\'s warning too', async () => {
+    const client = createMemoryClient();
+    const { app, lines } = await appWithLogs({ client });
+    client.failWith = new ActorError(ErrorCode.StreamFull, 'full');
+    const res = await app.inject({ method: 'POST', url: '/api/counter/reset' });
+    expect(res.statusCode).toBe(503);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 40, msg: 'request failed', type: 'counter', key: 'counter', op: 'reset', code: 'STREAM_FULL' }),
+      expect.objectContaining({ level: 30, msg: 'request', type: 'counter', key: 'counter', op: 'reset', code: 'STREAM_FULL', status: 503 }),
+    ]);
+    expect(lines[0]?.reqId).toBe(lines[1]?.reqId);
   });
 
   it('carry the seed route\'s fixed type and key', async () => {

@@ -131,10 +131,11 @@ function errorName(err: unknown): string | undefined {
   return err instanceof Error ? err.name : undefined;
 }
 
+/** The actor a request addresses: its path parameters, else the route's fixed parts (`/api/counter/add`: type and key `counter`). */
 function routeFields(request: FastifyRequest): Record<string, unknown> {
-  const params = (request.params ?? {}) as Record<string, unknown>;
-  const { type, key, op } = params;
-  return { type, key, op };
+  const params = (request.params ?? {}) as { type?: unknown; key?: unknown; op?: unknown };
+  const fixed = request.routeOptions.config.actor;
+  return { type: params.type ?? fixed?.type, key: params.key ?? fixed?.key, op: params.op ?? fixed?.op };
 }
 
 /**

@@ -3,7 +3,7 @@ import { rejectNonFiniteNumbers, type RouteSchemas } from '../schemas.js';
 import { actorRoutes } from './actors.js';
 import { counterRoutes } from './counter.js';
 import { deadLetterRoutes } from './dlq.js';
-import { createHandlers, targetOf, type HandlerSettings } from './handlers.js';
+import { createHandlers, type HandlerSettings } from './handlers.js';
 import { liveRoutes, type LiveSettings } from './live.js';
 import { timerRoutes } from './timers.js';
 
@@ -17,28 +17,17 @@ export interface ApiRoutesOptions {
   live: LiveSettings;
 }
 
-const LOGGED_NAME_LENGTH = 130;
-
 /**
  * Every `/api` route, in one encapsulated context with its hooks: the per-client rate
- * limit and bearer auth with scopes first (`onRequest`, before the body is read), then the actor's type, key and op are added to
- * the request's log lines, and after validation `requireNats` answers 503 while NATS is
- * down, so a 4xx is the same whether NATS is up or not.
+ * limit and bearer auth with scopes first (`onRequest`, before the body is read), and
+ * after validation `requireNats` answers 503 while NATS is down, so a 4xx is the same
+ * whether NATS is up or not. The actor's type, key and op go on the request's one log line
+ * (request-log) and on the error handler's lines, not on a child logger per request.
  */
 export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyInstance, opts, done) => {
   // Rate limit first, so that guessing tokens is limited too; then bearer auth and scopes.
   app.addHook('onRequest', app.limitRate);
   app.addHook('onRequest', app.authenticate);
-  app.addHook('onRequest', (request, reply, next) => {
-    const fields: Record<string, string> = {};
-    for (const [name, value] of Object.entries(targetOf(request))) {
-      // Raw path parameters, not validated yet: bound what goes into the log.
-      if (value !== undefined) fields[name] = value.slice(0, LOGGED_NAME_LENGTH);
-    }
-    request.log = request.log.child(fields);
-    reply.log = request.log;
-    next();
-  });
   app.addHook('preHandler', rejectNonFiniteNumbers);
   app.addHook('preHandler', app.requireNats);
 

@@ -137,6 +137,8 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
 
   async function stream(request: FastifyRequest, reply: FastifyReply, type: string, key: string | undefined, updatesOnly: boolean): Promise<void> {
     const { actor } = app.actorOf(type);
+    // The stream's lines name the actor it watches (validated path parameters by now).
+    const log = request.log.child(key === undefined ? { type } : { type, key });
     const watcher = app.actorWatcher();
     const watch: ActorWatch = await withDeadline(watcher.watch(type, key, { updatesOnly }), settings.requestTimeoutMs, expired('watch'));
 
@@ -164,7 +166,7 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
       // A stalled reader never takes what is queued: drop it (and the socket) at once.
       if (stalled) res.destroy();
       else if (!res.writableEnded) res.end();
-      request.log.info('watch ended');
+      log.info('watch ended');
     };
 
     // Back-pressure: while the socket is full (write returned false, until 'drain'), changes
@@ -187,7 +189,7 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
       const bytes = pendingBytes - (replaced === undefined ? 0 : Buffer.byteLength(replaced)) + Buffer.byteLength(event);
       if (bytes > live.maxBufferedBytes) {
         app.gatewayMetrics.sseDropped.inc();
-        request.log.warn(
+        log.warn(
           { pendingBytes, bufferedBytes: res.writableLength, limitBytes: live.maxBufferedBytes },
           'watch closed: the client stopped reading',
         );
@@ -211,7 +213,7 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
 
     write(`: watching ${key === undefined ? `${type}.*` : `${type}.${key}`}\n\n`);
     app.gatewayMetrics.sseStreams.inc();
-    request.log.info({ updatesOnly }, 'watch started');
+    log.info({ updatesOnly }, 'watch started');
     open.add(end);
     // The client went away: stop the KV watch at once.
     res.on('close', () => end());
@@ -222,7 +224,7 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
         sendChange(change.deleted ? { ...change, state: actor.initialState() } : change);
       }
     } catch (err) {
-      request.log.warn({ err }, 'watch failed');
+      log.warn({ err }, 'watch failed');
     } finally {
       end();
     }
