@@ -3,15 +3,20 @@
  * NATS client does. When the timer wins, `onExpire()` supplies the error; a later
  * rejection of `promise` is swallowed (it has nobody left to tell).
  */
-export async function withDeadline<T>(promise: Promise<T>, ms: number, onExpire: () => Error): Promise<T> {
-  promise.catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(onExpire()), ms);
+export function withDeadline<T>(promise: Promise<T>, ms: number, onExpire: () => Error): Promise<T> {
+  // One promise and one timer per call (no async frame, no race of two promises): it is on
+  // every request's path.
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onExpire()), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
   });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

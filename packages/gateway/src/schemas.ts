@@ -327,17 +327,27 @@ export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
  * otherwise wait for a sequence that never comes.
  */
 export const rejectNonFiniteNumbers: preHandlerHookHandler = (request, _reply, next) => {
-  for (const [part, values] of [['query parameter', request.query], ['path parameter', request.params]] as const) {
-    if (values === null || typeof values !== 'object') continue;
-    for (const [name, value] of Object.entries(values as Record<string, unknown>)) {
-      if (typeof value === 'number' && !Number.isFinite(value)) {
-        next(new GatewayError('INVALID_REQUEST', `${part} '${name.slice(0, 64)}' must be a finite integer`));
-        return;
-      }
-    }
+  const inQuery = nonFiniteIn(request.query);
+  const name = inQuery ?? nonFiniteIn(request.params);
+  if (name === undefined) {
+    next();
+    return;
   }
-  next();
+  const part = inQuery === undefined ? 'path parameter' : 'query parameter';
+  next(new GatewayError('INVALID_REQUEST', `${part} '${name.slice(0, 64)}' must be a finite integer`));
 };
+
+/** The first own field of `values` that is a non-finite number, if any (no arrays built: this runs on every request). */
+function nonFiniteIn(values: unknown): string | undefined {
+  if (values === null || typeof values !== 'object') return undefined;
+  const record = values as Record<string, unknown>;
+  for (const name in record) {
+    if (!Object.hasOwn(record, name)) continue;
+    const value = record[name];
+    if (typeof value === 'number' && !Number.isFinite(value)) return name;
+  }
+  return undefined;
+}
 
 /** The parts of an Ajv error that {@link formatSchemaError} reads. */
 export interface SchemaErrorLike {

@@ -47,7 +47,12 @@ export function createInputValidator(): InputValidator {
   // No coercion, no defaults: the gateway checks what the worker will get, and changes nothing.
   const ajv = new Ajv({ allErrors: false, verbose: true, strict: false, coerceTypes: false, useDefaults: false, validateFormats: false });
   const compiled = new Map<string, ValidateFunction>();
+  // By the schema object as registered: a catalog entry keeps its schemas, so a request
+  // finds its function without serializing and hashing the schema again.
+  const bySchema = new WeakMap<JsonSchema, { type: string; op: string; fn: ValidateFunction }>();
   const compile = (type: string, op: string, schema: JsonSchema): ValidateFunction => {
+    const known = bySchema.get(schema);
+    if (known !== undefined && known.type === type && known.op === op) return known.fn;
     const text = JSON.stringify(schema);
     const id = `${type}\u0000${op}\u0000${createHash('sha256').update(text).digest('base64url')}`;
     let fn = compiled.get(id);
@@ -56,6 +61,7 @@ export function createInputValidator(): InputValidator {
       if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value as string);
       compiled.set(id, fn);
     }
+    bySchema.set(schema, { type, op, fn });
     return fn;
   };
   return {

@@ -17,7 +17,7 @@ declare module 'fastify' {
     /**
      * An `onRequest` hook: 401 `UNAUTHORIZED` without a valid bearer token, 403 `FORBIDDEN`
      * when the token lacks the route's scope (`config.scope`, else `read` for GET/HEAD and
-     * `write` for the rest). A no-op while auth is off.
+     * `write` for the rest). A no-op while auth is off (the `/api` routes then do not add it).
      */
     authenticate: onRequestHookHandler;
     /** True when bearer tokens are configured. */

@@ -7,9 +7,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     /**
      * An `onRequest` hook that answers 429 `RATE_LIMITED` with `Retry-After` once a client
-     * has used its requests of the window. A no-op while rate limiting is off.
+     * has used its requests of the window; `undefined` while rate limiting is off (no hook
+     * to run on every request).
      */
-    limitRate: onRequestAsyncHookHandler;
+    limitRate: onRequestAsyncHookHandler | undefined;
   }
 }
 
@@ -23,8 +24,7 @@ export interface RateLimitOptions {
 
 const rateLimitPluginImpl: FastifyPluginAsync<RateLimitOptions> = async (app: FastifyInstance, opts) => {
   if (opts.max === 0) {
-    const off: onRequestAsyncHookHandler = () => Promise.resolve();
-    app.decorate('limitRate', off);
+    app.decorate('limitRate', undefined);
     return;
   }
   await app.register(rateLimitPlugin, {

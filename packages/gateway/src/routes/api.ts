@@ -26,8 +26,9 @@ export interface ApiRoutesOptions {
  */
 export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyInstance, opts, done) => {
   // Rate limit first, so that guessing tokens is limited too; then bearer auth and scopes.
-  app.addHook('onRequest', app.limitRate);
-  app.addHook('onRequest', app.authenticate);
+  // A feature that is off adds no hook: every request would run it for nothing.
+  if (app.limitRate !== undefined) app.addHook('onRequest', app.limitRate);
+  if (app.authEnabled) app.addHook('onRequest', app.authenticate);
   app.addHook('preHandler', rejectNonFiniteNumbers);
   app.addHook('preHandler', app.requireNats);
 
