@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyRequest, RouteHandlerMethod } from 'fastif
 import type { CatalogEntry } from '../catalog/actor-catalog.js';
 import { withDeadline } from '../deadline.js';
 import { GatewayError } from '../errors.js';
+import { inPublishBatch } from '../nats/publish-batch.js';
 import { noteForLog } from '../plugins/request-log.js';
 
 declare module 'fastify' {
@@ -227,7 +228,7 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
       if (query.wait === true) {
         const timeoutMs = query.timeoutMs ?? settings.defaultTimeoutMs;
         const { result, seq, duplicate } = await withDeadline(
-          client.call(type, key, op, input, { idempotencyKey, timeoutMs }),
+          inPublishBatch(() => client.call(type, key, op, input, { idempotencyKey, timeoutMs })),
           timeoutMs + DEADLINE_GRACE_MS,
           expired(`operation '${op}'`, timeoutMs),
         );
@@ -236,7 +237,7 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
       }
 
       const { seq, duplicate } = await withDeadline(
-        client.signal(type, key, op, input, { idempotencyKey }),
+        inPublishBatch(() => client.signal(type, key, op, input, { idempotencyKey })),
         settings.requestTimeoutMs,
         expired(`signal '${op}'`, settings.requestTimeoutMs),
       );
@@ -279,7 +280,7 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
       const key = required(target, 'key');
       const { client } = app.actorOf(type);
       const { seq, duplicate } = await withDeadline(
-        client.delete(type, key, { idempotencyKey: idempotencyKeyOf(request) }),
+        inPublishBatch(() => client.delete(type, key, { idempotencyKey: idempotencyKeyOf(request) })),
         settings.requestTimeoutMs,
         expired('delete', settings.requestTimeoutMs),
       );
