@@ -4,6 +4,7 @@
 import { createWorker, type Worker } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
 import { freePort, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import type { ConnectionOptions } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -65,6 +66,21 @@ describe('booting without NATS', () => {
     const ok = await gateway.app.inject({ method: 'POST', url: '/api/counter/add?value=3&wait=true' });
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toMatchObject({ result: 3 });
+  });
+
+  it('connects without async traces (nats.js would build two Errors per request for them)', async () => {
+    const seen: ConnectionOptions[] = [];
+    const failing = await runGateway({
+      env: { NATS_URL: 'nats://127.0.0.1:1', PORT: '0' },
+      logger: log,
+      connect: (opts) => {
+        seen.push(opts);
+        return Promise.reject(new Error('no NATS in this test'));
+      },
+    });
+    await waitFor(() => seen.length > 0, { timeoutMs: 5_000, message: 'the first connection attempt' });
+    await failing.close();
+    expect(seen[0]).toMatchObject({ noAsyncTraces: true, name: 'jetactor-gateway' });
   });
 
   it('closes promptly when NATS never came', async () => {
