@@ -2,7 +2,7 @@
 /**
  * The reference route of the gateway benchmark: a Fastify app whose only route publishes
  * to JetStream and answers 202 with the sequence, on the same connection settings as the
- * gateway (`connectionOptionsFromEnv`). Started by the benchmark as its own process:
+ * gateway (`connectionOptionsFromEnv` and `noAsyncTraces`). Started by the benchmark as its own process:
  * `PORT=… NATS_URL=… node packages/bench/dist/minimal-route.js`.
  */
 import { connectionOptionsFromEnv } from '@jetactor/actor-runtime';
@@ -10,7 +10,8 @@ import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import Fastify from 'fastify';
 
-const nc = await connect(connectionOptionsFromEnv(process.env, 'bench-minimal-route'));
+// The gateway's connection settings, noAsyncTraces included (runGateway sets it).
+const nc = await connect({ ...connectionOptionsFromEnv(process.env, 'bench-minimal-route'), noAsyncTraces: true });
 const js = jetstream(nc);
 const app = Fastify({ logger: false });
 const one = new TextEncoder().encode('1');
