@@ -59,3 +59,59 @@ describe('AckedPublisher on a real nats-server', () => {
     await expect(pub.publish('ackpub.closed', enc.encode('x'))).rejects.toThrow(/closed/);
   });
 });
+
+describe('AckedPublisher window order (fake connection)', () => {
+  /** A connection that records publishes and lets the test ack them. */
+  function fakeConnection() {
+    const sent: Array<{ subject: string; reply: string }> = [];
+    let onAck: ((err: Error | null, msg: unknown) => void) | undefined;
+    let seq = 0;
+    const nc = {
+      closed: () => new Promise(() => undefined),
+      subscribe: (_subject: string, opts: { callback: (err: Error | null, msg: unknown) => void }) => {
+        onAck = opts.callback;
+        return { unsubscribe: () => undefined };
+      },
+      publish: (subject: string, _data: Uint8Array, opts: { reply: string }) => {
+        sent.push({ subject, reply: opts.reply });
+      },
+    };
+    const ack = (i: number) => onAck?.(null, { subject: sent[i]!.reply, data: enc.encode(JSON.stringify({ stream: 'S', seq: ++seq })), headers: undefined });
+    return { nc: nc as unknown as NatsConnection, sent, ack };
+  }
+
+  it('sends publishes that waited for a slot in the order they were made, before later ones', async () => {
+    const { nc: fake, sent, ack } = fakeConnection();
+    const pub = new AckedPublisher(fake, { window: 2 });
+    const names = ['p1', 'p2', 'a', 'b', 'c'];
+    const done = names.map((n) => pub.publish(n, enc.encode(n)));
+    expect(sent.map((s) => s.subject)).toEqual(['p1', 'p2']);
+    // Two slots free up, and two more publishes come in the same turn: they wait behind a, b, c.
+    ack(0);
+    ack(1);
+    done.push(pub.publish('x', enc.encode('x')), pub.publish('y', enc.encode('y')));
+    for (let i = 2; i < 7; i++) {
+      await new Promise((r) => setImmediate(r));
+      ack(i);
+    }
+    await Promise.all(done);
+    expect(sent.map((s) => s.subject)).toEqual(['p1', 'p2', 'a', 'b', 'c', 'x', 'y']);
+    pub.close();
+  });
+
+  it('gives the slot of a waiter refused by its guard to the next waiter', async () => {
+    const { nc: fake, sent, ack } = fakeConnection();
+    const pub = new AckedPublisher(fake, { window: 1 });
+    const first = pub.publish('first', enc.encode('1'));
+    const refused = pub.publish('refused', enc.encode('2'), { guard: () => false });
+    const next = pub.publish('next', enc.encode('3'));
+    ack(0);
+    await expect(refused).rejects.toThrow(/lease not held/);
+    await new Promise((r) => setImmediate(r));
+    expect(sent.map((s) => s.subject)).toEqual(['first', 'next']);
+    ack(1);
+    await first;
+    expect((await next).seq).toBe(2);
+    pub.close();
+  });
+});

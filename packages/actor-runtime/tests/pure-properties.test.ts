@@ -205,3 +205,20 @@ function owners(m: Map<string, number[]>): Map<number, string> {
   for (const [id, ps] of m) for (const p of ps) o.set(p, id);
   return o;
 }
+
+describe('fold: a record size bound that counts what the record already holds', () => {
+  it('refuses a plain operation whose state would not fit beside the timers the record holds', () => {
+    const small: FoldEnv = { ...env, maxStateBytes: 400 };
+    const timers = [{ id: 't', at: 1, n: 1, op: 'push', type: 'pushlist', key: 'k', input: JSON.stringify('x'.repeat(250)) }];
+    const base: CachedRecord = { json: '{"items":[]}', seq: 1, revision: 1, partition: 0, timers };
+    const push = (seq: number, n: number): DecodedOp => ({ valid: true, seq, type: 'pushlist', key: 'k', op: 'push', subject: '0.actors.pushlist.k.push', data: enc.encode(String(n)), time: 0, reply: undefined, hasMsgId: false });
+    // The first pushes fit beside the timer; once the state grows past what is left, the
+    // operation fails with STATE_TOO_LARGE and the state stays as it was.
+    const f = foldKey(base, Array.from({ length: 40 }, (_, i) => push(i + 2, 1000 + i)), small);
+    expect(f.failures?.length ?? 0).toBeGreaterThan(0);
+    expect(f.failures?.every((x) => x.error.code === 'STATE_TOO_LARGE')).toBe(true);
+    const items = (JSON.parse(f.rec.json as string) as { items: number[] }).items;
+    expect(items.length + (f.failures?.length ?? 0)).toBe(40);
+    expect((f.rec.json as string).length + JSON.stringify(timers).length).toBeLessThanOrEqual(400);
+  });
+});

@@ -96,7 +96,9 @@ export const DEFAULT_HEAP_GROWTH_PERCENT = 150;
 export function applyHeapGrowth(env: NodeJS.ProcessEnv): void {
   const percent = intEnv(env, 'WORKER_HEAP_GROWTH_PERCENT') ?? DEFAULT_HEAP_GROWTH_PERCENT;
   if (percent < 0 || percent > 1000) throw new ConfigError(`WORKER_HEAP_GROWTH_PERCENT must be 0 (V8's default) to 1000, got ${percent}`);
-  if (percent === 0 || process.execArgv.some((a) => a.startsWith('--heap-growing-percent')) || (process.env.NODE_OPTIONS ?? '').includes('--heap-growing-percent')) return;
+  // Node takes the flag with '-' or '_' between its words.
+  const given = (flag: string) => flag.replaceAll('_', '-').includes('--heap-growing-percent');
+  if (percent === 0 || process.execArgv.some(given) || given(process.env.NODE_OPTIONS ?? '')) return;
   setFlagsFromString(`--heap-growing-percent=${percent}`);
 }
 

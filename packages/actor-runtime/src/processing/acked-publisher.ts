@@ -66,6 +66,8 @@ export class AckedPublisher {
   private next = 0;
   private readonly waiting = new Map<string, Waiting>();
   private slotWaiters: Array<() => void> = [];
+  /** Slots handed to woken waiters that have not sent yet. */
+  private reserved = 0;
   private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -82,27 +84,25 @@ export class AckedPublisher {
 
   /** Publishes `data` to a stream subject and resolves with the ack once it is stored. */
   publish(subject: string, data: Uint8Array, opts: AckedPublishOptions = {}): Promise<PublishAck> {
-    // A free slot (the common case) sends at once: no extra promise and turn per publish.
-    if (this.waiting.size < this.window || this.closed) return this.send(subject, data, opts);
-    return this.publishWhenFree(subject, data, opts);
-  }
-
-  private async publishWhenFree(subject: string, data: Uint8Array, opts: AckedPublishOptions): Promise<PublishAck> {
-    let woken = false;
-    while (this.waiting.size >= this.window && !this.closed) {
-      // A waiter woken for a slot that another publish took first waits at the head again, so
-      // publishes that waited go out in the order they came (one sender's sends stay in order).
-      await new Promise<void>((resolve) => (woken ? this.slotWaiters.unshift(resolve) : this.slotWaiters.push(resolve)));
-      woken = true;
-    }
-    return this.send(subject, data, opts);
+    // A free slot that no earlier publish waits for (the common case) sends at once: no extra
+    // promise and turn per publish.
+    if ((this.waiting.size + this.reserved < this.window && this.slotWaiters.length === 0) || this.closed) return this.send(subject, data, opts);
+    // Otherwise it waits its turn: a freed slot is handed to the first waiter (FIFO), so
+    // publishes go out in the order they were made (one sender's sends stay in order).
+    return new Promise<void>((resolve) => this.slotWaiters.push(resolve)).then(() => {
+      if (this.reserved > 0) this.reserved--;
+      const sent = this.send(subject, data, opts);
+      // One that was refused (lease lost, closed) used no slot: the next waiter gets it.
+      this.handOver();
+      return sent;
+    });
   }
 
   private send(subject: string, data: Uint8Array, opts: AckedPublishOptions): Promise<PublishAck> {
     if (this.closed) return Promise.reject(new Error('publisher closed: the connection is closed'));
-    if (opts.guard && !opts.guard()) return Promise.reject(new FencedError(`lease not held, refusing to write ${subject}`));
     let h: MsgHdrs | undefined;
     try {
+      if (opts.guard && !opts.guard()) throw new FencedError(`lease not held, refusing to write ${subject}`);
       this.ensureSubscribed();
       if (opts.expectedLastSubjectSequence !== undefined || opts.msgId !== undefined) {
         const pairs: Array<[string, string]> = [];
@@ -150,9 +150,20 @@ export class AckedPublisher {
     const w = this.waiting.get(reply);
     if (!w) return undefined;
     this.waiting.delete(reply);
-    // One freed slot wakes one waiter (FIFO): waking all would be quadratic with thousands waiting.
-    this.slotWaiters.shift()?.();
+    this.handOver();
     return w;
+  }
+
+  /**
+   * Free slots go to the first waiters (FIFO), each held for its waiter until it sends: waking
+   * all would be quadratic with thousands waiting, and an unheld slot could be taken by a
+   * later publish.
+   */
+  private handOver(): void {
+    while (this.slotWaiters.length > 0 && this.waiting.size + this.reserved < this.window) {
+      this.reserved++;
+      (this.slotWaiters.shift() as () => void)();
+    }
   }
 
   private wakeSlots(): void {

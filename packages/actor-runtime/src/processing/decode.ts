@@ -45,6 +45,8 @@ interface SubjectInfo {
  */
 const subjectCache = new Map<string, SubjectInfo>();
 const SUBJECT_CACHE_SIZE = 16_384;
+/** Longer subjects are not cached: a publisher could otherwise fill the cache with 4 KB ones. */
+const CACHED_SUBJECT_LENGTH = 256;
 
 function subjectInfo(subject: string): SubjectInfo {
   let info = subjectCache.get(subject);
@@ -52,6 +54,7 @@ function subjectInfo(subject: string): SubjectInfo {
   const parsed = parseStoredSubject(subject);
   const names = parsed === null ? { stateKey: '', error: null } : { stateKey: stateKey(parsed.type, parsed.key), error: nameError(parsed) ?? null };
   info = { parsed, names };
+  if (subject.length > CACHED_SUBJECT_LENGTH) return info;
   if (subjectCache.size >= SUBJECT_CACHE_SIZE) subjectCache.clear();
   subjectCache.set(subject, info);
   return info;

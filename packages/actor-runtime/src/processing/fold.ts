@@ -217,7 +217,8 @@ function applyUser(f: KeyFold, def: AnyActorDefinition, current: unknown, opName
   const sends = sendsOf(send, origin, env);
   const timers = timersAfter(rec.timers ?? [], schedule, cancel, origin, env.maxStateBytes);
   const outbox = sends.length > 0 ? [...(rec.outbox ?? []), ...sends] : rec.outbox;
-  if (timers !== undefined || sends.length > 0) {
+  // Also when the record already holds timers or sends: a growing state must fit beside them.
+  if (timers !== undefined || sends.length > 0 || rec.timers !== undefined || rec.outbox !== undefined) {
     const next: CachedRecord = { ...rec, json: out.state, ...(outbox ? { outbox } : {}) };
     if (timers !== undefined) next.timers = timers;
     checkRecordSize(next, env.maxStateBytes);
@@ -268,7 +269,7 @@ function fire(f: KeyFold, def: AnyActorDefinition, op: DecodedOp, origin: Effect
     return applyUser(f, def, current, t.op, input, new OpContext(op.type, op.key, t.op, op.seq, op.time, t.id), origin, env).live;
   } catch (err) {
     const data = t.input === undefined ? new Uint8Array(0) : new TextEncoder().encode(t.input);
-    (f.failures ??= []).push({ op: { ...op, op: t.op, data, reply: undefined, hasMsgId: false }, error: toErrorBody(err), cause: err });
+    (f.failures ??= []).push({ op: { ...op, op: t.op, data, reply: undefined, hasMsgId: false, names: undefined }, error: toErrorBody(err), cause: err });
     return UNPARSED;
   }
 }

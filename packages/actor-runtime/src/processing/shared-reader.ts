@@ -197,14 +197,18 @@ export class SharedReader {
         if (this.rewind || this.closed) break;
         const seq = m.seq;
         this.position = seq + 1;
-        this.remaining = m.info.pending;
+        const pending = m.info.pending;
+        this.remaining = pending;
         const subject = m.subject;
         const dot = subject.indexOf('.');
         const sink = this.sinks.get(dot > 0 ? Number(subject.slice(0, dot)) : -1);
-        if (!sink || seq < sink.next) continue;
+        if (!sink || seq < sink.next) {
+          // Caught up on another worker's (or an already read) message: commit what is held.
+          if (pending === 0) this.flushAll();
+          continue;
+        }
         sink.next = seq + 1;
         // Decoded at once: no reference to the message (a view of the socket buffer) is kept.
-        const pending = m.info.pending;
         sink.push(decodeOperation(m, this.names, this.ownInboxes), pending);
         this.delivered(sink, pending);
       }
