@@ -92,6 +92,8 @@ export class SharedReader {
 
   /** Lets every partition commit what it holds. */
   private flushAll(): void {
+    // A caught-up reader calls this for every message: nothing held is the common case.
+    if (this.unflushed.size === 0 && this.flushTimer === null) return;
     if (this.flushTimer) {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;

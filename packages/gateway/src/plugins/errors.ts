@@ -12,6 +12,7 @@ import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply
 import fp from 'fastify-plugin';
 import { ERROR_CODES, GatewayError, OPERATION_FAILED_STATUS, errorBody, isGatewayErrorCode } from '../errors.js';
 import { noteForLog } from './request-log.js';
+import { targetOf } from '../routes/target.js';
 
 /** What the error handler sends for a thrown value. */
 export interface HttpError {
@@ -131,12 +132,6 @@ function errorName(err: unknown): string | undefined {
   return err instanceof Error ? err.name : undefined;
 }
 
-/** The actor a request addresses: its path parameters, else the route's fixed parts (`/api/counter/add`: type and key `counter`). */
-function routeFields(request: FastifyRequest): Record<string, unknown> {
-  const params = (request.params ?? {}) as { type?: unknown; key?: unknown; op?: unknown };
-  const fixed = request.routeOptions.config.actor;
-  return { type: params.type ?? fixed?.type, key: params.key ?? fixed?.key, op: params.op ?? fixed?.op };
-}
 
 /**
  * Fastify's `frameworkErrors` handler: errors the router finds before any route (a
@@ -151,8 +146,8 @@ export function sendFrameworkError(err: unknown, request: FastifyRequest, reply:
 const errorsPlugin: FastifyPluginCallback = (app: FastifyInstance, _opts, done) => {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const http = toHttpError(err, app.natsReady());
-    if (http.code === 'INTERNAL_ERROR') request.log.error({ err, ...routeFields(request), code: http.code }, 'request failed');
-    else if (http.status >= 500) request.log.warn({ ...routeFields(request), code: http.code, reason: http.message, cause: errorName(err) }, 'request failed');
+    if (http.code === 'INTERNAL_ERROR') request.log.error({ err, ...targetOf(request), code: http.code }, 'request failed');
+    else if (http.status >= 500) request.log.warn({ ...targetOf(request), code: http.code, reason: http.message, cause: errorName(err) }, 'request failed');
     // A 4xx is no event of the gateway's: its code and reason go on the request's one line.
     noteForLog(request, { code: http.code, reason: http.message });
     return reply.code(http.status).type('application/json; charset=utf-8').send(errorBody(http.code, http.message));

@@ -11,6 +11,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyPluginCallback, FastifyRequest, FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { levels, type Bindings, type ChildLoggerOptions } from 'pino';
+import { targetOf } from '../routes/target.js';
 
 const INFO = levels.values.info as number;
 
@@ -92,16 +93,12 @@ const requestLogPlugin: FastifyPluginCallback = (app: FastifyInstance, _opts, do
   app.addHook('onResponse', (request, reply, next) => {
     // Fastify's logger type has no isLevelEnabled; compare with pino's own level values.
     if ((levels.values[request.log.level] ?? INFO) <= INFO) {
-      const params = (request.params ?? {}) as { type?: string; key?: string; op?: string };
-      const actor = request.routeOptions.config.actor;
       app.log.info(
         {
           [REQUEST_ID_LABEL]: request.id,
           method: request.method,
           url: request.url,
-          type: params.type ?? actor?.type,
-          key: params.key ?? actor?.key,
-          op: params.op ?? actor?.op,
+          ...targetOf(request),
           ...request.logFields,
           status: reply.statusCode,
           ms: Math.round(reply.elapsedTime * 100) / 100,

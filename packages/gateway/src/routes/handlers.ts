@@ -12,20 +12,9 @@ import { withDeadline } from '../deadline.js';
 import { GatewayError } from '../errors.js';
 import { inPublishBatch } from '../nats/publish-batch.js';
 import { noteForLog } from '../plugins/request-log.js';
+import { targetOf, type ActorTarget } from './target.js';
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Fixed parts of the actor a route addresses, for parts that are not path parameters. */
-    actor?: Partial<ActorTarget>;
-  }
-}
-
-/** The actor (and operation) a request addresses. */
-export interface ActorTarget {
-  type: string;
-  key: string;
-  op: string;
-}
+export { targetOf, type ActorTarget } from './target.js';
 
 /** Settings the handlers need, from the resolved gateway options. */
 export interface HandlerSettings {
@@ -96,17 +85,6 @@ export interface SnapshotBody {
   state: unknown;
   seq: number;
   revision: number;
-}
-
-/** The actor addressed by `request`: path parameters first, then the route's fixed parts. */
-export function targetOf(request: FastifyRequest): Partial<ActorTarget> {
-  const params = (request.params ?? {}) as Partial<ActorTarget>;
-  const fixed = request.routeOptions.config.actor ?? {};
-  return {
-    type: params.type ?? fixed.type,
-    key: params.key ?? fixed.key,
-    op: params.op ?? fixed.op,
-  };
 }
 
 function required(target: Partial<ActorTarget>, part: keyof ActorTarget): string {
