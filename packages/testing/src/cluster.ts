@@ -8,6 +8,29 @@ import type { NatsServer } from './nats-server.js';
 import { freePorts } from './ports.js';
 import { trackTempPath, untrackTempPath } from './registry.js';
 import { waitFor } from './wait-for.js';
+import { jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+
+/** How long the leader may see a peer not current before the meta group is given work. */
+const NUDGE_AFTER_MS = 2000;
+
+/**
+ * Makes the meta group append an entry (an R1 stream created and deleted through `url`):
+ * nats-server 2.10 counts a follower current once it has acknowledged the leader's applied
+ * index, and a follower that missed its acknowledgment of the last entry stays "not current"
+ * in an idle group until the next one.
+ */
+async function nudgeMetaGroup(url: string): Promise<void> {
+  const nc = await connect({ servers: url, timeout: 2000 });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 2000 });
+    const name = `_nudge_${randomBytes(4).toString('hex')}`;
+    await jsm.streams.add({ name, subjects: [`_nudge.${name}`], storage: StorageType.Memory, num_replicas: 1 });
+    await jsm.streams.delete(name);
+  } finally {
+    await nc.close();
+  }
+}
 
 /** Options of {@link startNatsCluster}. */
 export interface NatsClusterOptions {
@@ -150,6 +173,7 @@ class Cluster implements NatsCluster {
 
   async waitForMetaLeader(timeoutMs = 30_000): Promise<string> {
     let lastSeen: Record<string, string> = {};
+    let behindSince = 0;
     try {
       return await waitFor(
         async () => {
@@ -166,7 +190,17 @@ class Cluster implements NatsCluster {
           if (!leaderView) return undefined;
           const current = new Set((leaderView.meta_cluster?.replicas ?? []).filter((r) => r.current && !r.offline).map((r) => r.name));
           const othersCurrent = running.every((s) => s.name === leader || current.has(s.name));
-          return othersCurrent ? leader : undefined;
+          if (othersCurrent) return leader;
+          // A leader every node follows, with a peer not current: give the group an entry to
+          // acknowledge (at most every NUDGE_AFTER_MS), then look again.
+          const now = performance.now();
+          if (behindSince === 0) behindSince = now;
+          else if (now - behindSince > NUDGE_AFTER_MS) {
+            behindSince = now;
+            const at = running.find((s) => s.name === leader);
+            if (at) await nudgeMetaGroup(at.url).catch(() => undefined);
+          }
+          return undefined;
         },
         { timeoutMs, intervalMs: 100, message: `a JetStream meta leader in cluster ${this.name}` },
       );
