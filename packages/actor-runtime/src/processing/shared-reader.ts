@@ -5,8 +5,9 @@
  *
  * Why: nats-server serves a filtered consumer by scanning for its subjects, and 32 partition
  * consumers over interleaved keys cost it about 8x per message what one unfiltered read does
- * (DESIGN.md, "Facts worth knowing"). Reading everything once and skipping in the worker is
- * cheaper for the server even when other workers own most partitions.
+ * (README, "How it works", and the raw reads in packages/bench/README.md). Reading everything
+ * once and skipping in the worker is cheaper for the server even when other workers own most
+ * partitions.
  *
  * Ordering and exactly-once do not change: each partition still gets its own messages in
  * stream order from its checkpoint + 1 (a partition that attaches behind the reader rewinds
