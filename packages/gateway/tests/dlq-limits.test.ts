@@ -8,7 +8,7 @@
 import { createWorker, type Worker } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
@@ -168,6 +168,20 @@ describe('poison operations', () => {
 
     const missing = await inject({ method: 'POST', url: '/api/dlq/999999/resubmit', headers: as(ADMIN) });
     expect({ status: missing.statusCode, code: errorOf(missing).code }).toEqual({ status: 404, code: 'UNKNOWN_DEAD_LETTER' });
+  });
+
+  it('paging leaves no consumer behind on ACTORS_DLQ', async () => {
+    const jsm = await jetstreamManager(nc);
+    const consumers = async (): Promise<number> => (await jsm.streams.info('ACTORS_DLQ')).state.consumer_count;
+    const baseline = await consumers();
+    // Each page used to leave its consumer for the server's 5-minute inactivity threshold:
+    // 2,000 pages in 2 s made 2,101 consumers and grew nats-server by ~100 MB.
+    const pages = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => inject({ method: 'GET', url: `/api/dlq?limit=2&cursor=${i % 8}`, headers: as(READER) })),
+    );
+    expect(pages.map((p) => p.statusCode)).toEqual(pages.map(() => 200));
+    expect(pages[0]?.json<{ items: DeadLetterBody[] }>().items.map((d) => d.dlqSeq)).toEqual([1, 2]);
+    await expect.poll(consumers, { timeout: 3_000 }).toBe(baseline);
   });
 
   it('an operation larger than the stream allows is refused by JetStream, never stored', async () => {

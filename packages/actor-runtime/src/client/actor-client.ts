@@ -3,7 +3,7 @@ import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { DELETE_OPERATION, type AnyActorDefinition } from '../definition/define-actor.js';
 import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError } from '../errors.js';
-import { defaultNames, operationSubject, parseOperationSubject, partitionOf, stateKey, validateName, type ActorNames } from '../names.js';
+import { defaultNames, operationSubject, parseOperationSubject, partitionOf, stateKey, TimerHeaders, validateName, type ActorNames } from '../names.js';
 import { DeadLetterHeaders, REPLY_HEADER } from '../processing/partition-processor.js';
 import { controlKeys, decodeJson, type Checkpoint, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
 import { partitionsOfStream } from '../store/provision.js';
@@ -153,6 +153,8 @@ function deadLetterOf(dlqSeq: number, subject: string, h: MsgHdrs | undefined, d
 }
 /** Member records older than this are treated as crashed in status reports. */
 const MEMBER_STALE_MS = 15_000;
+/** A dead-letter page's consumer left behind by a process that died mid-page is removed by the server after this, in ms. */
+const DLQ_PAGE_INACTIVE_MS = 30_000;
 
 /** Code of the error {@link ActorClient.resubmit} throws for a dead letter whose stored subject is no operation subject. */
 export const INVALID_DEAD_LETTER = ErrorCode.InvalidDeadLetter;
@@ -445,14 +447,22 @@ class ActorClientImpl implements ActorClient {
     const from = Math.max((opts.cursor ?? 0) + 1, info.state.first_seq);
     const items: DeadLetter[] = [];
     if (info.state.messages === 0 || from > last) return { items, nextCursor: null };
+    // The page's consumer is deleted once read: left to the server's inactivity threshold
+    // (5 minutes) every page kept one, and a client paging fast piled up thousands. The
+    // threshold is only for a page abandoned mid-read (this process died).
     const consumer = await this.js.consumers.get(this.names.dlqStream, {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: from,
+      inactive_threshold: DLQ_PAGE_INACTIVE_MS,
     });
-    const batch = await consumer.fetch({ max_messages: limit, expires: 2000 });
-    for await (const m of batch) {
-      items.push(deadLetterOf(m.seq, m.subject, m.headers, m.data, m.info.timestampNanos));
-      if (items.length >= limit || m.seq >= last) break;
+    try {
+      const batch = await consumer.fetch({ max_messages: limit, expires: 2000 });
+      for await (const m of batch) {
+        items.push(deadLetterOf(m.seq, m.subject, m.headers, m.data, m.info.timestampNanos));
+        if (items.length >= limit || m.seq >= last) break;
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
     }
     const tail = items[items.length - 1];
     return { items, nextCursor: tail && tail.dlqSeq < last ? tail.dlqSeq : null };
@@ -472,8 +482,18 @@ class ActorClientImpl implements ActorClient {
         `dead letter ${dlqSeq} names no valid operation subject (${this.names.subjectPrefix}.<type>.<key>.<op>); it cannot be resubmitted`,
       );
     }
+    // A message that set a timer is resubmitted as the same request (its timer headers), so
+    // the worker checks and sets the timer again instead of applying the operation at once.
+    let timerHeaders: MsgHdrs | undefined;
+    for (const name of Object.values(TimerHeaders)) {
+      const value = m.header.get(name);
+      if (value === '') continue;
+      timerHeaders ??= headers();
+      timerHeaders.set(name, value);
+    }
     const ack = await this.publish(operationSubject(this.names, target.type, target.key, target.op), m.data, {
       msgID: `resubmit-${this.names.dlqStream}-${dlqSeq}`,
+      ...(timerHeaders ? { headers: timerHeaders } : {}),
     });
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
