@@ -292,6 +292,67 @@ describe('subject bindings (nats-server 2.10 by default)', () => {
     void names;
   });
 
+  it('a bound message is a plain operation: its timer, reply and msg-id headers are ignored', async () => {
+    const tag = 'hdrs';
+    // A device with a watchdog: every reading (re-)arms the timer `offline` a minute ahead.
+    const watched = defineActor({
+      type: 'device',
+      initialState: () => ({ count: 0, offline: false }),
+      operations: {
+        reading: (s: { count: number }, _input: unknown) => ({
+          state: { count: s.count + 1, offline: false },
+          result: s.count + 1,
+          schedule: [{ id: 'offline', afterMs: 60_000, op: 'offline' }],
+        }),
+        offline: (s: { count: number }) => ({ state: { count: s.count, offline: true }, result: null }),
+      },
+      subscribe: [{ subject: `${tag}.*.telemetry`, key: 1, op: 'reading' }],
+    });
+    const { client, names } = await s.worker(tag, [watched]);
+    const inbox = `${names.inboxPrefix}.bound-${tag}`;
+    const answers: unknown[] = [];
+    const sub = s.nc.subscribe(inbox);
+    s.cleanups.push(() => sub.unsubscribe());
+    void (async () => {
+      for await (const m of sub) answers.push(m.string());
+    })();
+    await s.nc.flush();
+    // What a publisher allowed only the bound subject tries: a recurring timer that replaces the
+    // watchdog, a reply to its inbox, an outcome kept under a msg id.
+    const h = natsHeaders();
+    h.set('Jetactor-Timer-Every-Ms', '100');
+    h.set('Jetactor-Timer-Id', 'offline');
+    h.set('Jetactor-Reply', inbox);
+    h.set('Nats-Msg-Id', `forged-${tag}`);
+    await s.js.publish(`${tag}.spam1.telemetry`, enc.encode('{"t":1}'), { headers: h });
+    const h2 = natsHeaders();
+    h2.set('Jetactor-Timer-At', String(Date.now() + 3_600_000));
+    h2.set('Jetactor-Timer-Id', 'later');
+    s.nc.publish(`${tag}.spam1.telemetry`, enc.encode('{"t":2}'), { headers: h2 });
+    // Both applied now as readings: the count is 2 and stays 2 (no recurring timer applies more).
+    const applied = await waitFor(
+      async () => {
+        const snap = await client.read('device', 'spam1');
+        return (snap.state as { count: number }).count === 2 ? snap : null;
+      },
+      { timeoutMs: 10_000, message: 'both bound messages applied as readings' },
+    );
+    // The device's own watchdog is the only timer: one minute after the last reading, not recurring.
+    const { timers } = await client.timers('device', 'spam1', { minSeq: applied.seq });
+    expect(timers.map((t) => ({ id: t.id, op: t.op, every: t.every }))).toEqual([{ id: 'offline', op: 'offline', every: undefined }]);
+    expect(Date.parse(String(timers[0]?.at))).toBeGreaterThan(Date.now() + 50_000);
+    // No outcome kept for the forged msg id, no reply: a direct call's reply on the same key
+    // (sent after the bound messages' commit) arrives, and nothing before it.
+    const outcomes = await new Kvm(s.nc).open(names.outcomeBucket);
+    const kept: string[] = [];
+    for await (const k of await outcomes.keys()) kept.push(k);
+    expect(kept).toEqual([]);
+    const direct = await client.call('device', 'spam1', 'reading', { t: 3 });
+    expect(direct.result).toBe(3);
+    expect(answers).toEqual([]);
+    expect((await client.read('device', 'spam1')).state).toEqual({ count: 3, offline: false });
+  });
+
   it('subjectsCollide', () => {
     expect(subjectsCollide('a.*.c', 'a.b.*')).toBe(true);
     expect(subjectsCollide('a.*.c', 'a.>')).toBe(true);

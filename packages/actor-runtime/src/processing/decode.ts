@@ -7,6 +7,12 @@ import { isValidReplySubject, parseStoredSubject, stateKey, TimerHeaders, valida
 export const REPLY_HEADER = 'Jetactor-Reply';
 /** JetStream's de-duplication header; an operation that has one gets its outcome kept. */
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
+/**
+ * The header nats-server puts on every message a stream stores from one of its sources
+ * (replacing any the message had): on the operations stream, whose only sources are the
+ * bindings' capture streams, it marks an operation captured from a bound subject.
+ */
+export const STREAM_SOURCE_HEADER = 'Nats-Stream-Source';
 
 /** One stored operation, decoded; no reference to the message is kept. */
 export interface DecodedOp {
@@ -87,6 +93,10 @@ const EMPTY_PAYLOAD = new Uint8Array(0);
  * (plain `nats pub` can set any header), so it is kept only if it is a literal inbox subject:
  * a worker answers with its own credentials and must never publish into a bucket, a stream API
  * or another actor's subject, nor under its own inboxes (`ownInboxes`: where its writes are acknowledged).
+ *
+ * An operation captured from a bound subject is a plain operation: its publisher may be allowed
+ * that subject only, so the runtime's headers on it (`Jetactor-Reply`, `Jetactor-Timer-*`) and
+ * its `Nats-Msg-Id` mean nothing to the worker: no timer is set, no reply sent, no outcome kept.
  */
 export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' | 'subjectPrefix'>, ownInboxes?: readonly string[]): DecodedOp {
   const subject = m.subject;
@@ -100,7 +110,9 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
     // nats.js parses headers on first access and throws on a malformed block (a name with a
     // space, a bare newline in a value), which a raw-protocol publisher can store.
     const h = m.headers;
-    if (h) {
+    // Not for a bound operation. (A forged source header on a direct publish only makes that
+    // operation plain too.)
+    if (h && !h.has(STREAM_SOURCE_HEADER)) {
       const r = h.get(REPLY_HEADER);
       if (r) {
         if (isValidReplySubject(r, names) && !(ownInboxes ?? []).some((p) => r.startsWith(`${p}.`))) reply = r;
