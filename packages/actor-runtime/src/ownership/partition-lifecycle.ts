@@ -3,6 +3,7 @@
  * it after a failure, handing it over gracefully. The worker owns the state; this file holds
  * what happens to it.
  */
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
@@ -44,6 +45,13 @@ export async function startPartition(h: LifecycleHost, o: Owned, t0 = performanc
     log: h.log,
     maxBatch: h.cfg.maxBatch,
     sharedRead: h.cfg.readMode === 'shared',
+    // After failures it reads on its own consumer until it commits again: its rewinds to the
+    // checkpoint must not make the shared reader re-read every other partition's backlog.
+    readAloneUntilProgress: o.failures > 0,
+    // Only a commit counts as getting better: starting says nothing (failures come in commits).
+    onProgress: () => {
+      o.failures = 0;
+    },
     maxStateBytes: maxStateBytes(h),
     leaseValid: () => mayWrite(o, h.owned.get(o.partition)),
     deadLetterSubject: (type, key, op) => deadLetterSubject(h.cfg.names, type, key, op),
@@ -65,7 +73,6 @@ export async function startPartition(h: LifecycleHost, o: Owned, t0 = performanc
     return;
   }
   o.running = true;
-  o.failures = 0;
   const ms = performance.now() - t0;
   h.log.info({ partition: o.partition, epoch: o.epoch, checkpoint: proc.checkpoint, ms: Math.round(ms) }, 'partition acquired');
   h.hooks.onAcquire?.({ partition: o.partition, epoch: o.epoch, checkpoint: proc.checkpoint, ms });
@@ -83,20 +90,47 @@ export async function startPartition(h: LifecycleHost, o: Owned, t0 = performanc
       o.proc = null;
       o.running = false;
       if (err instanceof FencedError) h.lose(o, err);
-      else partitionFailed(h, o, err);
+      else partitionFailed(h, o, err, proc.commitFailed);
     },
   );
 }
 
 
-/** A partition's processor failed: restart it from the checkpoint after a backoff. */
-export function partitionFailed(h: LifecycleHost, o: Owned, err: unknown): void {
-  h.recover(`partition ${o.partition} failed`);
+/** First and largest wait before a failed partition restarts, ms (doubling in between). */
+const RESTART_BASE_MS = 200;
+const RESTART_MAX_MS = 30_000;
+
+/**
+ * The wait before the `failures`-th restart in a row: doubling from {@link RESTART_BASE_MS} up
+ * to {@link RESTART_MAX_MS}, drawn from its upper half (jitter: partitions that failed together
+ * do not restart together).
+ */
+export function restartBackoff(failures: number, random = Math.random()): number {
+  const ceiling = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** Math.min(Math.max(failures, 1) - 1, 20));
+  return Math.round(ceiling / 2 + (random * ceiling) / 2);
+}
+
+/**
+ * A failure that may mean the stream or a bucket is gone (deleted, a wiped server): worth
+ * provisioning again. Other commit failures (a refused or timed-out write) are not, and
+ * provisioning costs about ten JetStream API calls.
+ */
+function mayBeMissingStream(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === JetStreamApiCodes.StreamNotFound;
+  return /no stream stores|stream not found|no responders/i.test(String(err));
+}
+
+/**
+ * A partition's processor failed: restart it from the checkpoint after a backoff that grows
+ * until it commits again. A failure outside a commit (start, reading) provisions again.
+ */
+export function partitionFailed(h: LifecycleHost, o: Owned, err: unknown, inCommit = false): void {
+  if (!inCommit || mayBeMissingStream(err)) h.recover(`partition ${o.partition} failed`);
   o.failures++;
-  const backoff = Math.min(5000, 100 * 2 ** Math.min(o.failures, 6));
+  const backoff = restartBackoff(o.failures);
   o.restartAt = performance.now() + backoff;
   h.cache.dropPartition(o.partition);
-  h.log.warn({ partition: o.partition, err: String(err), retryInMs: backoff }, 'partition processing failed; restarting from checkpoint');
+  h.log.warn({ partition: o.partition, err: String(err), failures: o.failures, retryInMs: backoff }, 'partition processing failed; restarting from checkpoint');
   setTimeout(() => h.scheduleReconcile(), backoff).unref?.();
 }
 

@@ -24,6 +24,15 @@ export interface PartitionProcessorOptions extends Omit<CommitterOptions, 'publi
    * instead of a consumer filtered to this partition. Default false.
    */
   sharedRead?: boolean;
+  /**
+   * With `sharedRead`: read with this partition's own consumer until a commit succeeded and
+   * the partition caught up, then move to the shared reader. A partition restarted after
+   * failures does this, so its rewinds to the checkpoint do not make the shared reader re-read
+   * every other partition's backlog.
+   */
+  readAloneUntilProgress?: boolean;
+  /** Called after every successful commit. */
+  onProgress?: () => void;
   hooks?: ProcessorHooks & {
     /** Operations between the checkpoint and the stream's first message are gone (not by jetactor's own purge). */
     onGap?(info: { partition: number; checkpoint: number; firstSeq: number }): void;
@@ -80,6 +89,14 @@ export class PartitionProcessor {
   private remotePending = 0;
   private readLoop: Promise<void> | null = null;
   private commitLoop: Promise<void> | null = null;
+  /** Reading with its own consumer and holding read-budget units (not the shared reader). */
+  private ownReader = false;
+  /** The next stream seq this partition's own consumer delivers. */
+  private nextSeq = 1;
+  /** A commit has succeeded since the start. */
+  private progressed = false;
+  /** The processor failed in a commit (not in reading or starting). */
+  commitFailed = false;
   /** Resolves when the processor has stopped; rejects with the failure if it failed. */
   done: Promise<void> = Promise.resolve();
 
@@ -118,11 +135,13 @@ export class PartitionProcessor {
     await this.reportGap(checkpoint);
     this.o.cache.dropPartition(partition);
     await this.timers.load();
-    if (this.o.sharedRead) {
-      this.readLoop = this.readShared(checkpoint);
+    if (this.o.sharedRead && !this.o.readAloneUntilProgress) {
+      this.readLoop = this.readShared(checkpoint + 1);
     } else {
+      this.nextSeq = checkpoint + 1;
       await this.openConsumer(checkpoint);
       this.budget.register();
+      this.ownReader = true;
       this.readLoop = this.read();
     }
     this.commitLoop = this.commitForever();
@@ -131,10 +150,7 @@ export class PartitionProcessor {
     // while the worker restarts the partition), with the first failure if any.
     this.done = Promise.allSettled([this.readLoop, this.commitLoop]).then((results) => {
       this.timers.stop();
-      if (!this.o.sharedRead) {
-        this.release(this.held);
-        this.budget.unregister();
-      }
+      this.leaveBudget();
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     });
@@ -156,17 +172,26 @@ export class PartitionProcessor {
     });
   }
 
+  /** Gives back every read-budget unit of this partition's own reader, once. */
+  private leaveBudget(): void {
+    if (!this.ownReader) return;
+    this.ownReader = false;
+    this.release(this.held);
+    this.budget.unregister();
+  }
+
   /**
-   * Reads through the worker's shared reader: it pushes this partition's operations from the
-   * checkpoint on; this loop only waits until the partition stops or the reader fails.
+   * Reads through the worker's shared reader: it pushes this partition's operations from
+   * `next` on; this loop only waits until the partition stops or the reader fails.
    */
-  private readShared(checkpoint: number): Promise<void> {
+  private readShared(next: number): Promise<void> {
+    if (this.stopping || this.aborted) return Promise.resolve();
     const reader = sharedReaderOf(this.o.topology, this.o.names, this.ownInboxes, this.o.log);
     this.reader = reader;
     return new Promise<void>((resolve, reject) => {
       const sink: ReaderSink = {
         partition: this.partition,
-        next: checkpoint + 1,
+        next,
         push: (op, pending) => {
           this.pending.push(op);
           this.remotePending = pending;
@@ -214,51 +239,69 @@ export class PartitionProcessor {
   private async read(): Promise<void> {
     const consumer = this.consumer;
     if (!consumer) return;
-    const cancelled = () => this.stopping || this.aborted;
+    let toShared = false;
     try {
-      while (!cancelled()) {
-        const room = this.o.maxBatch - this.pending.length;
-        if (room <= 0) {
-          await new Promise<void>((resolve) => (this.roomWaiter = resolve));
-          this.roomWaiter = null;
-          continue;
-        }
-        // Ask for what the server has for us (the last message told how many are left) plus a
-        // little: a caught-up partition's pull waits for new operations while holding its
-        // units, and 32 of them holding 1,024 each starved the busy ones for up to a pull's
-        // expiry (calls waited seconds).
-        const want = Math.min(this.fetchSize, room, MIN_FETCH + this.remotePending);
-        const granted = await this.budget.take(want, Math.min(want, MIN_FETCH), cancelled);
-        if (granted === 0) break;
-        this.held += granted;
-        let received = 0;
-        try {
-          const it = await consumer.fetch({ max_messages: granted, expires: FETCH_EXPIRES_MS });
-          this.fetching = it;
-          if (cancelled()) it.stop();
-          for await (const m of it) {
-            if (cancelled()) break;
-            received++;
-            // Decode at once and keep no reference to the message: a JsMsg's payload is a view
-            // of the socket's read buffer, which stays alive (off-heap, in RSS) while any view does.
-            this.pending.push(decodeOperation(m, this.o.names, this.ownInboxes));
-            this.remotePending = m.info.pending;
-            // Caught up: commit now; otherwise the rest of the pull joins the batch.
-            if (this.remotePending === 0) this.flush();
-          }
-        } finally {
-          this.fetching = null;
-          this.flush();
-          // Units pulled but never received go back; received ones are held until committed.
-          this.release(granted - received);
-        }
-        if (received >= granted) this.fetchSize = Math.min(MAX_FETCH, this.fetchSize * 2);
-        else if (received < granted / 2) this.fetchSize = Math.max(MIN_FETCH, this.fetchSize >> 1);
-      }
+      toShared = await this.pullLoop(consumer);
     } finally {
-      this.stopping = true;
-      this.flush();
+      // An ordered consumer lives on in the server for minutes after its last pull unless deleted.
+      this.consumer = null;
+      consumer.delete().catch(() => undefined);
+      if (!toShared) {
+        this.stopping = true;
+        this.flush();
+      }
     }
+    if (!toShared) return;
+    this.leaveBudget();
+    await this.readShared(this.nextSeq);
+  }
+
+  /** Pulls until stopped; true when the partition should move to the shared reader. */
+  private async pullLoop(consumer: Consumer): Promise<boolean> {
+    const cancelled = () => this.stopping || this.aborted;
+    while (!cancelled()) {
+      // Caught up after a successful commit: a partition that read alone to recover rejoins.
+      if (this.o.sharedRead && this.progressed && this.remotePending === 0) return true;
+      const room = this.o.maxBatch - this.pending.length;
+      if (room <= 0) {
+        await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+        this.roomWaiter = null;
+        continue;
+      }
+      // Ask for what the server has for us (the last message told how many are left) plus a
+      // little: a caught-up partition's pull waits for new operations while holding its
+      // units, and 32 of them holding 1,024 each starved the busy ones for up to a pull's
+      // expiry (calls waited seconds).
+      const want = Math.min(this.fetchSize, room, MIN_FETCH + this.remotePending);
+      const granted = await this.budget.take(want, Math.min(want, MIN_FETCH), cancelled);
+      if (granted === 0) break;
+      this.held += granted;
+      let received = 0;
+      try {
+        const it = await consumer.fetch({ max_messages: granted, expires: FETCH_EXPIRES_MS });
+        this.fetching = it;
+        if (cancelled()) it.stop();
+        for await (const m of it) {
+          if (cancelled()) break;
+          received++;
+          // Decode at once and keep no reference to the message: a JsMsg's payload is a view
+          // of the socket's read buffer, which stays alive (off-heap, in RSS) while any view does.
+          this.pending.push(decodeOperation(m, this.o.names, this.ownInboxes));
+          this.nextSeq = m.seq + 1;
+          this.remotePending = m.info.pending;
+          // Caught up: commit now; otherwise the rest of the pull joins the batch.
+          if (this.remotePending === 0) this.flush();
+        }
+      } finally {
+        this.fetching = null;
+        this.flush();
+        // Units pulled but never received go back; received ones are held until committed.
+        this.release(granted - received);
+      }
+      if (received >= granted) this.fetchSize = Math.min(MAX_FETCH, this.fetchSize * 2);
+      else if (received < granted / 2) this.fetchSize = Math.max(MIN_FETCH, this.fetchSize >> 1);
+    }
+    return false;
   }
 
   private async commitForever(): Promise<void> {
@@ -279,9 +322,14 @@ export class PartitionProcessor {
         this.inFlight = batch.length;
         await this.committer.commit(batch);
         this.inFlight = 0;
-        if (!this.o.sharedRead) this.release(batch.length);
+        this.release(batch.length);
+        this.progressed = true;
+        this.o.onProgress?.();
+        // Recovered and caught up: end the pull that waits for more, so the reader rejoins the shared one now.
+        if (this.ownReader && this.o.sharedRead && this.remotePending === 0) this.fetching?.stop();
       }
     } catch (err) {
+      this.commitFailed = true;
       this.aborted = true;
       // The shared reader must let go of this partition (a full one would hold every other
       // partition's reading), and the read side must settle so `done` does.

@@ -153,8 +153,7 @@ export class SharedReader {
       while (!this.closed) {
         if (this.sinks.size === 0) {
           // Nothing owned: drop the consumer; the next attach starts a new one where it needs.
-          this.consumer = null;
-          this.position = 0;
+          this.dropConsumer();
           return;
         }
         if (this.rewind || !this.consumer) await this.restart();
@@ -165,15 +164,25 @@ export class SharedReader {
         }
         await this.pull(this.consumer as Consumer);
       }
+      this.dropConsumer();
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       this.log.warn({ err: e.message }, 'the shared stream reader failed; its partitions restart');
-      this.consumer = null;
-      this.position = 0;
+      this.dropConsumer();
       for (const s of [...this.sinks.values()]) s.fail(e);
       this.sinks.clear();
       this.flushAll();
     }
+  }
+
+  /**
+   * Forgets the consumer and deletes it on the server: an ordered consumer is otherwise kept
+   * there for minutes after its last pull, and a reader that rewinds often piled them up.
+   */
+  private dropConsumer(): void {
+    this.consumer?.delete().catch(() => undefined);
+    this.consumer = null;
+    this.position = 0;
   }
 
   private async restart(): Promise<void> {
@@ -181,6 +190,7 @@ export class SharedReader {
     let start = Infinity;
     for (const s of this.sinks.values()) start = Math.min(start, s.next);
     if (!Number.isFinite(start)) return;
+    this.dropConsumer();
     this.consumer = await this.topology.js.consumers.get(this.names.stream, {
       ...(start > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start } : { deliver_policy: DeliverPolicy.All }),
     });

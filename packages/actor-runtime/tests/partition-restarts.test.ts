@@ -1,0 +1,117 @@
+/**
+ * A partition whose commits keep failing restarts with a growing backoff, leaves no server
+ * consumers behind, provisions nothing again, and costs the other partitions nothing.
+ * Real nats-server process; the failure is a record write the server refuses (the state
+ * bucket's max_msg_size lowered under a running worker, as an operator could).
+ */
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActorClient, createWorker, partitionOf } from '../src/index.js';
+import { restartBackoff } from '../src/ownership/partition-lifecycle.js';
+import { hostile } from './support/hostile-actors.js';
+import { namesFor } from './support/names.js';
+
+const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+let server: NatsServer;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  jsm = await jetstreamManager(nc);
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+});
+
+function keyIn(partition: number, partitions: number, tag: string): string {
+  for (let n = 0; ; n++) if (partitionOf('hostile', `${tag}${n}`, partitions) === partition) return `${tag}${n}`;
+}
+
+describe('restart backoff', () => {
+  it('doubles up to a cap, with jitter in its upper half', () => {
+    expect([1, 2, 3, 4].map((f) => restartBackoff(f, 1))).toEqual([200, 400, 800, 1600]);
+    expect(restartBackoff(3, 0)).toBe(400);
+    expect(restartBackoff(50, 1)).toBe(30_000);
+  });
+});
+
+describe('a partition whose commits fail', () => {
+  it('backs off, leaks no consumer, provisions nothing again, and the healthy partition keeps serving', async () => {
+    const names = namesFor('sick');
+    const acquired: number[] = [];
+    const worker = createWorker({
+      nc,
+      actors: [hostile],
+      names,
+      partitions: 2,
+      leaseTtlMs: 3000,
+      heartbeatMs: 300,
+      logger: log,
+      hooks: { onAcquire: (a) => (a.partition === 0 ? acquired.push(performance.now()) : undefined) },
+    });
+    const client = createActorClient(nc, { actors: [hostile], names, timeoutMs: 5000 });
+    try {
+      await worker.start();
+      await waitFor(() => worker.settled(), { timeoutMs: 10_000, message: 'the worker to take its partitions' });
+      const sick = keyIn(0, 2, 's');
+      const well = keyIn(1, 2, 'w');
+      await client.call('hostile', sick, 'inc');
+      expect((await client.call('hostile', well, 'inc')).result).toBe(1);
+
+      // Records of more than 1 KiB are refused from now on; partition 0 gets one.
+      const kvStream = `KV_${names.stateBucket}`;
+      const cfg = (await jsm.streams.info(kvStream)).config;
+      await jsm.streams.update(kvStream, { ...cfg, max_msg_size: 1024 });
+      const provisioning: string[] = [];
+      const spy = nc.subscribe('$JS.API.STREAM.CREATE.>', { callback: (_e, m) => provisioning.push(m.subject) });
+      await nc.flush();
+      const firstAcquire = acquired.length;
+      await client.signal('hostile', sick, 'huge', 2000);
+
+      // Meanwhile the other partition answers at once.
+      const latencies: number[] = [];
+      await waitFor(
+        async () => {
+          const t0 = performance.now();
+          await client.call('hostile', well, 'inc');
+          latencies.push(performance.now() - t0);
+          return acquired.length >= firstAcquire + 4;
+        },
+        { timeoutMs: 20_000, intervalMs: 50, message: 'four restarts of the failing partition' },
+      );
+      const gaps = acquired.slice(firstAcquire).map((t, i, a) => (i === 0 ? 0 : t - (a[i - 1] as number))).slice(1);
+      // Waits of 200-400, 400-800, 800-1600 ms between them (plus each start): they grow.
+      expect(gaps).toHaveLength(3);
+      expect(gaps[2]).toBeGreaterThan(1.5 * (gaps[0] as number));
+      expect(gaps[2]).toBeGreaterThan(700);
+      // One reader at a time: the ordered consumers of failed runs were deleted.
+      const consumers = await jsm.consumers.list(names.stream).next();
+      expect(consumers.length).toBeLessThanOrEqual(2);
+      // A failed commit provisions nothing again (about ten API calls each time before).
+      expect(provisioning).toEqual([]);
+      expect(Math.max(...latencies)).toBeLessThan(1000);
+      expect((await client.read('hostile', well)).state).toEqual({ n: latencies.length + 1 });
+      spy.unsubscribe();
+
+      // Healed: the partition applies the operation and serves again.
+      await jsm.streams.update(kvStream, { ...cfg });
+      await waitFor(async () => typeof ((await client.read('hostile', sick)).state as { blob?: string }).blob === 'string', {
+        timeoutMs: 40_000,
+        message: 'the failing partition to recover once the write is accepted',
+      });
+      expect((await client.call('hostile', sick, 'inc')).result).toBe(2);
+      // Recovered, it gave up its own consumer for the shared reader: one consumer in all.
+      await waitFor(async () => (await jsm.consumers.list(names.stream).next()).length === 1, { timeoutMs: 15_000, message: 'one shared reader' });
+    } finally {
+      client.close();
+      await worker.stop();
+    }
+  }, 90_000);
+});
