@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fireMsgId, nextOccurrence, parseFire, sendsOf, timerOfRequest, timersAfter, MAX_SENDS_PER_OPERATION, MAX_TIMERS_PER_ACTOR } from '../src/processing/effects.js';
+import { timersOfRecord } from '../src/client/timers.js';
+import { fireMsgId, nextOccurrence, parseFire, sendsOf, timerOfRequest, timersAfter, MAX_SENDS_PER_OPERATION, MAX_TIME_MS, MAX_TIMERS_PER_ACTOR, TIMER_HORIZON_MS } from '../src/processing/effects.js';
 import type { StoredTimer } from '../src/store/records.js';
 
 const origin = { type: 'cart', key: 'c1', seq: 42, time: Date.UTC(2026, 0, 1, 12, 0, 0) };
@@ -103,5 +104,35 @@ describe('timers', () => {
     expect(parseFire({ id: 'a', n: 1, at: 2 })).toEqual({ id: 'a', n: 1, at: 2 });
     for (const junk of [null, 'x', 3, { id: 1, n: 1, at: 2 }, { id: 'a', n: '1', at: 2 }, { id: 'a', n: 1 }]) expect(parseFire(junk)).toBeNull();
     expect(fireMsgId('S', 7, 'cart.c1', { id: 'a', n: 1, at: 2 })).not.toBe(fireMsgId('S', 7, 'cart.c1', { id: 'a', n: 1, at: 3 }));
+  });
+
+  it('a cron expression that matches nothing within 10 years is INVALID_TIMER, found with a bounded search', () => {
+    // Croner searched such a day month by month up to the year 3000 and overflowed the stack.
+    for (const cron of ['0 0 31 2,4,6,9,11 *', '0 0 30 2 *', '0 0 29 2 +MON']) {
+      expect(code(() => timerOfRequest({ cron }, 'add', undefined, origin))).toBe('INVALID_TIMER');
+      expect(code(() => timerOfRequest({ cron, at: '2030-01-01T00:00:00Z' }, 'add', undefined, origin))).toBe('INVALID_TIMER');
+    }
+    // A leap day is 8 years apart around 2100: inside the horizon.
+    const leap: StoredTimer = { id: 'l', at: Date.UTC(2096, 1, 29), n: 1, op: 'x', type: 't', key: 'k', cron: '0 0 29 2 *' };
+    expect(nextOccurrence(leap, leap.at)).toBe(Date.UTC(2104, 1, 29));
+    expect(timerOfRequest({ cron: '@daily' }, 'add', undefined, origin).at).toBe(Date.UTC(2026, 0, 2));
+    expect(timerOfRequest({ cron: '*/10 * * * * *' }, 'add', undefined, origin).at).toBe(origin.time + 10_000);
+    // Past the last year croner knows, a cron timer ends instead of failing its firing.
+    expect(nextOccurrence({ ...leap, at: Date.UTC(9999, 11, 31), cron: '0 0 * * *' }, Date.UTC(9999, 11, 31))).toBeUndefined();
+  });
+
+  it('every computed time stays a valid date: periods up to 10 years, a step past the last date ends the timer', () => {
+    expect(code(() => timerOfRequest({ at: '1', everyMs: String(MAX_TIME_MS) }, 'add', undefined, origin))).toBe('INVALID_TIMER');
+    expect(code(() => timerOfRequest({ at: '1', everyMs: String(TIMER_HORIZON_MS + 1) }, 'add', undefined, origin))).toBe('INVALID_TIMER');
+    expect(timerOfRequest({ at: '1', everyMs: String(TIMER_HORIZON_MS) }, 'add', undefined, origin).every).toBe(TIMER_HORIZON_MS);
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: MAX_TIME_MS }), fc.integer({ min: 100, max: MAX_TIME_MS }), fc.integer({ min: 0, max: MAX_TIME_MS }), (at, every, firedAt) => {
+        const next = nextOccurrence({ id: 'e', at, n: 1, op: 'x', type: 't', key: 'k', every }, firedAt);
+        if (next !== undefined) expect(next).toBeLessThanOrEqual(MAX_TIME_MS);
+      }),
+    );
+    // A record written before the bound (at=1&every=8.64e15 stepped past the last date) still lists.
+    const stored = { state: 0, seq: 1, timers: [{ id: 'x', at: 1 + MAX_TIME_MS, n: 1, op: 'add', type: 'counter', key: 'k', every: MAX_TIME_MS }] };
+    expect(timersOfRecord(new TextEncoder().encode(JSON.stringify(stored)))[0]?.at).toBe(new Date(MAX_TIME_MS).toISOString());
   });
 });

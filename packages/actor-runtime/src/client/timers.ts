@@ -14,7 +14,7 @@ import type { KV } from '@nats-io/kv';
 import { headers, type MsgHdrs } from '@nats-io/nats-core';
 import { ActorError, ErrorCode } from '../errors.js';
 import { CANCEL_TIMER_OPERATION, stateKey, TimerHeaders, validateName, validateTimerId, type ActorNames } from '../names.js';
-import { timerOfRequest } from '../processing/effects.js';
+import { MAX_TIME_MS, timerOfRequest } from '../processing/effects.js';
 import { decodeJson, type StateRecord, type StoredTimer } from '../store/records.js';
 import type { CallResult, PublishOperation } from './actor-client.js';
 
@@ -200,9 +200,18 @@ export function planTimer(type: string, key: string, op: string, input: unknown,
   return { headers: h, id, at: timer.at };
 }
 
-/** A `Jetactor-Timer-At` value (ms or ISO 8601) as ms; NaN when it is neither. */
+/** A `Jetactor-Timer-At` value (ms or ISO 8601) as ms; NaN when it is neither or no valid date. */
 function headerTime(text: string): number {
-  return /^\d{1,16}$/.test(text) ? Number(text) : Date.parse(text);
+  const ms = /^\d{1,16}$/.test(text) ? Number(text) : Date.parse(text);
+  return ms <= MAX_TIME_MS ? ms : NaN;
+}
+
+/**
+ * A stored time as ISO 8601, clamped to the valid dates: a record written before times were
+ * bounded may hold a recurring timer stepped past the largest date, and listing must not fail.
+ */
+function isoTime(ms: number): string {
+  return new Date(Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_TIME_MS) : 0).toISOString();
 }
 
 /**
@@ -235,7 +244,7 @@ function timerInfo(t: StoredTimer): TimerInfo {
   }
   return {
     id: t.id,
-    at: new Date(t.at).toISOString(),
+    at: isoTime(t.at),
     op: t.op,
     target: { type: t.type, key: t.key },
     ...(t.input !== undefined ? { input } : {}),

@@ -86,6 +86,15 @@ function timerRequest(h: MsgHdrs): TimerRequest | undefined {
   return { ...(id ? { id } : {}), ...(at ? { at } : {}), ...(delayMs ? { delayMs } : {}), ...(everyMs ? { everyMs } : {}), ...(cron ? { cron } : {}) };
 }
 
+/** Writes a timer request back as the headers it was read from (a dead letter keeps them). */
+export function setTimerHeaders(h: MsgHdrs, t: TimerRequest): void {
+  if (t.id !== undefined) h.set(TimerHeaders.Id, t.id);
+  if (t.at !== undefined) h.set(TimerHeaders.At, t.at);
+  if (t.delayMs !== undefined) h.set(TimerHeaders.DelayMs, t.delayMs);
+  if (t.everyMs !== undefined) h.set(TimerHeaders.EveryMs, t.everyMs);
+  if (t.cron !== undefined) h.set(TimerHeaders.Cron, t.cron);
+}
+
 const EMPTY_PAYLOAD = new Uint8Array(0);
 
 /**

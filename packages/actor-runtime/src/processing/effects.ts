@@ -17,7 +17,17 @@ export const MAX_TIMERS_PER_ACTOR = 1000;
 /** Shortest period of a recurring timer, ms. */
 export const MIN_TIMER_PERIOD_MS = 100;
 /** Latest time a timer may be set for: the largest valid JavaScript date. */
-const MAX_TIME_MS = 8.64e15;
+export const MAX_TIME_MS = 8.64e15;
+/**
+ * How far apart two runs of a recurring timer may be: 10 years. A cron expression that matches
+ * no time within it (`0 0 31 2 *`, a day no month has) is `INVALID_TIMER`; 10 years, not 5,
+ * so that 29 February (8 years apart around 2100) is still a schedule. `every` is bounded by
+ * it too. Finding the next match costs at most this horizon's months, never an unbounded search.
+ */
+export const TIMER_HORIZON_MS = 10 * 365.25 * 86_400_000;
+const HORIZON_YEARS = 10;
+/** Largest year croner knows (OCPS: 1-9999). */
+const LAST_CRON_YEAR = 9999;
 
 /** Who an effect belongs to: the operation's actor, seq and stream time. */
 export interface EffectOrigin {
@@ -88,28 +98,65 @@ export function sendsOf(raw: unknown, origin: EffectOrigin, env: { salt: string;
   });
 }
 
-const crons = new Map<string, Cron>();
-/** A compiled cron expression (UTC), or an `INVALID_TIMER` error. */
-function cronOf(expr: unknown): Cron {
+/**
+ * A compiled search of one expression from one year on, and the earliest time after which it
+ * was seen to match nothing (a search that finds nothing costs ~2 ms: a repeat is free).
+ */
+interface CronSearch {
+  cron: Cron;
+  noneAfter: number;
+}
+/** Searches by expression and first year: tens of kilobytes each (croner keeps a 10,000-entry year table). */
+const crons = new Map<string, CronSearch>();
+const CRON_CACHE_SIZE = 64;
+/** Checked expressions (nicknames expanded) as six fields, seconds first. */
+const cronFields = new Map<string, string>();
+
+/** A cron expression's six fields (seconds first), or an `INVALID_TIMER` error for a bad one. */
+function fieldsOf(expr: unknown): string {
   if (typeof expr !== 'string' || expr.length === 0 || expr.length > 200) throw invalidTimer('cron must be a cron expression of at most 200 characters');
-  let c = crons.get(expr);
-  if (!c) {
+  let fields = cronFields.get(expr);
+  if (fields === undefined) {
+    let pattern: string | undefined;
     try {
-      c = new Cron(expr, { timezone: 'UTC', paused: true, mode: '5-or-6-parts' });
+      pattern = new Cron(expr, { timezone: 'UTC', paused: true, mode: '5-or-6-parts' }).getPattern();
     } catch (err) {
       throw invalidTimer(`cron ${JSON.stringify(expr)} is not a cron expression: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (crons.size >= 1000) crons.clear();
-    crons.set(expr, c);
+    const parts = (pattern ?? expr).trim().split(/\s+/);
+    if (parts.length === 5) parts.unshift('0');
+    fields = parts.join(' ');
+    if (cronFields.size >= 1000) cronFields.clear();
+    cronFields.set(expr, fields);
   }
-  return c;
+  return fields;
 }
 
-/** The next time (ms) a cron expression matches strictly after `after`; an error if it never does. */
-function nextCron(expr: string, after: number): number {
-  const next = cronOf(expr).nextRun(new Date(after));
-  if (!next) throw invalidTimer(`cron ${JSON.stringify(expr)} never matches after ${new Date(after).toISOString()}`);
-  return next.getTime();
+/**
+ * The next time (ms) a cron expression matches strictly after `after`, searched only within
+ * {@link TIMER_HORIZON_MS}: the expression gets a year field (`<year>-<year + 10>`), which
+ * bounds croner's search (unbounded, it recursed month by month up to the year 3000 and
+ * overflowed the stack for a day no month has). An error when nothing matches in time.
+ */
+function nextCron(expr: unknown, after: number): number {
+  const fields = fieldsOf(expr);
+  const from = new Date(after);
+  const year = from.getUTCFullYear();
+  const never = () => invalidTimer(`cron ${JSON.stringify(expr)} matches no time within 10 years after ${from.toISOString()}`);
+  if (year > LAST_CRON_YEAR) throw never();
+  const key = `${fields} ${year}`;
+  let search = crons.get(key);
+  if (!search) {
+    const cron = new Cron(`${fields} ${year}-${Math.min(LAST_CRON_YEAR, year + HORIZON_YEARS)}`, { timezone: 'UTC', paused: true, mode: '6-or-7-parts' });
+    search = { cron, noneAfter: Infinity };
+    if (crons.size >= CRON_CACHE_SIZE) crons.clear();
+    crons.set(key, search);
+  }
+  if (after >= search.noneAfter) throw never();
+  const next = search.cron.nextRun(from)?.getTime();
+  if (next === undefined) search.noneAfter = after;
+  if (next === undefined || next - after > TIMER_HORIZON_MS || next > MAX_TIME_MS) throw never();
+  return next;
 }
 
 /** A time given as ms since the epoch, an ISO 8601 string or a Date. */
@@ -126,8 +173,8 @@ function timeOf(raw: unknown, what: string): number {
 
 function periodOf(raw: unknown, what: string): number {
   const n = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : raw;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < MIN_TIMER_PERIOD_MS || n > MAX_TIME_MS) {
-    throw invalidTimer(`${what} must be an integer number of ms of at least ${MIN_TIMER_PERIOD_MS}, got ${JSON.stringify(String(raw).slice(0, 80))}`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < MIN_TIMER_PERIOD_MS || n > TIMER_HORIZON_MS) {
+    throw invalidTimer(`${what} must be an integer number of ms from ${MIN_TIMER_PERIOD_MS} to ${TIMER_HORIZON_MS} (10 years), got ${JSON.stringify(String(raw).slice(0, 80))}`);
   }
   return n;
 }
@@ -145,12 +192,14 @@ function schedule(fields: { at?: unknown; afterMs?: unknown; every?: unknown; cr
   if (fields.at !== undefined && fields.afterMs !== undefined) throw invalidTimer(`${what}: give at or afterMs, not both`);
   if (fields.every !== undefined && fields.cron !== undefined) throw invalidTimer(`${what}: give every or cron, not both`);
   const every = fields.every === undefined ? undefined : periodOf(fields.every, `${what}: every`);
-  const cron = fields.cron === undefined ? undefined : (cronOf(fields.cron), fields.cron as string);
+  // A cron expression must match within the horizon whatever the first time is.
+  const cronNext = fields.cron === undefined ? undefined : nextCron(fields.cron, time);
+  const cron = cronNext === undefined ? undefined : (fields.cron as string);
   let at: number;
   if (fields.at !== undefined) at = timeOf(fields.at, `${what}: at`);
   else if (fields.afterMs !== undefined) at = time + delayOf(fields.afterMs, `${what}: afterMs`);
   else if (every !== undefined) at = time + every;
-  else if (cron !== undefined) at = nextCron(cron, time);
+  else if (cronNext !== undefined) at = cronNext;
   else throw invalidTimer(`${what}: give at, afterMs, every or cron`);
   if (at > MAX_TIME_MS) throw invalidTimer(`${what}: the time is past the largest valid date`);
   return { at, ...(every !== undefined ? { every } : {}), ...(cron !== undefined ? { cron } : {}) };
@@ -212,15 +261,18 @@ export function withTimer(current: readonly StoredTimer[], timer: StoredTimer): 
  */
 export function nextOccurrence(t: StoredTimer, firedAt: number): number | undefined {
   const after = Math.max(t.at, firedAt);
-  if (t.every !== undefined) return t.at + t.every * (Math.floor((after - t.at) / t.every) + 1);
-  if (t.cron !== undefined) {
+  let next: number | undefined;
+  if (t.every !== undefined) next = t.at + t.every * (Math.floor((after - t.at) / t.every) + 1);
+  else if (t.cron !== undefined) {
     try {
-      return nextCron(t.cron, after);
+      next = nextCron(t.cron, after);
     } catch {
-      return undefined; // a cron that never matches again ends
+      return undefined; // a cron that matches nothing within the horizon ends
     }
   }
-  return undefined;
+  // A timer whose next time would pass the largest valid date ends (a record written before
+  // `every` was bounded may hold one that long).
+  return next !== undefined && Number.isFinite(next) && next <= MAX_TIME_MS ? next : undefined;
 }
 
 /** The payload of a timer firing: which timer (id, n) at which time. */

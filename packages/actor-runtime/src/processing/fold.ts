@@ -268,8 +268,12 @@ function fire(f: KeyFold, def: AnyActorDefinition, op: DecodedOp, origin: Effect
   try {
     return applyUser(f, def, current, t.op, input, new OpContext(op.type, op.key, t.op, op.seq, op.time, t.id), origin, env).live;
   } catch (err) {
+    // The dead letter names the operation the timer applied (subject, op and input), not
+    // `$fire`: resubmitting it applies that operation (a `$fire` would match no timer).
     const data = t.input === undefined ? new Uint8Array(0) : new TextEncoder().encode(t.input);
-    (f.failures ??= []).push({ op: { ...op, op: t.op, data, reply: undefined, hasMsgId: false, names: undefined }, error: toErrorBody(err), cause: err });
+    const subject = `${op.subject.slice(0, op.subject.lastIndexOf('.') + 1)}${t.op}`;
+    const { timer: _request, ...fired } = op;
+    (f.failures ??= []).push({ op: { ...fired, op: t.op, subject, data, reply: undefined, hasMsgId: false, names: undefined }, error: toErrorBody(err), cause: err });
     return UNPARSED;
   }
 }
@@ -279,12 +283,18 @@ function sameTimers(a: readonly StoredTimer[] | undefined, b: readonly StoredTim
   return JSON.stringify(a ?? []) === JSON.stringify(b);
 }
 
-/** A record whose state, timers and outbox together would not fit one message fails its operation. */
+/**
+ * A record whose state, timers and outbox together would not fit one message fails its
+ * operation. Counted in UTF-8 bytes, as the message carries them: 348k `€` are 348k
+ * characters but 1,044k bytes.
+ */
 function checkRecordSize(rec: CachedRecord, maxBytes: number): void {
-  const extra = (rec.timers ? JSON.stringify(rec.timers).length : 0) + (rec.outbox ? JSON.stringify(rec.outbox).length : 0);
-  const bytes = (rec.json?.length ?? 4) + extra;
+  const parts = [rec.json ?? 'null', rec.timers ? JSON.stringify(rec.timers) : '', rec.outbox ? JSON.stringify(rec.outbox) : ''];
+  // A UTF-16 unit is at most 3 bytes: count bytes only when that could pass the bound.
+  if (parts.reduce((n, p) => n + p.length, 0) * 3 <= maxBytes) return;
+  const bytes = parts.reduce((n, p) => n + Buffer.byteLength(p), 0);
   if (bytes > maxBytes) {
-    throw new ActorError(ErrorCode.StateTooLarge, `the record with its state, timers and pending sends would be about ${bytes} bytes; the limit is ${maxBytes}`);
+    throw new ActorError(ErrorCode.StateTooLarge, `the record with its state, timers and pending sends would be ${bytes} bytes as JSON; the limit is ${maxBytes}`);
   }
 }
 

@@ -6,7 +6,7 @@ import { headers } from '@nats-io/nats-core';
 import { FencedError, type ErrorBody } from '../errors.js';
 import { kvWriteSubject } from './acked-publisher.js';
 import { DeadLetterHeaders, errorBody, newRecord, type CommitterOptions, type Failure } from './commit-types.js';
-import { nameError, type DecodedOp } from './decode.js';
+import { nameError, setTimerHeaders, type DecodedOp } from './decode.js';
 import type { KeyFold } from './fold.js';
 import { encodeText } from './record-io.js';
 
@@ -38,6 +38,9 @@ async function publishDeadLetters(o: CommitterOptions, items: Array<{ op: Decode
       h.set(DeadLetterHeaders.Code, error.code);
       h.set(DeadLetterHeaders.Message, error.message.replace(/[\r\n]+/g, ' ').slice(0, 1024));
       h.set(DeadLetterHeaders.Time, new Date(op.time).toISOString());
+      // A message that set a timer keeps its timer headers: resubmitting it sets the timer
+      // again (checked again), instead of applying its operation at once.
+      if (op.timer) setTimerHeaders(h, op.timer);
       // Invalid names go to one fixed subject (the header keeps the original): a subject
       // near the server's control-line limit would make this publish's longer line a
       // protocol error that drops the worker's connection.
