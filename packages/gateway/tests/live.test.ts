@@ -3,14 +3,17 @@
  * Server-Sent Events from the KV watch (latency from the state commit, cleanup on
  * disconnect and on close), `/api/status`, and `actors.call.…` as a `$SRV` service.
  */
-import type { ActorChange, ClusterStatus, Worker } from '@jetactor/actor-runtime';
+import { once } from 'node:events';
+import { connect as connectTcp } from 'node:net';
+import { createActorClient, createActorWatcher, type ActorChange, type ActorWatch, type ClusterStatus, type Worker } from '@jetactor/actor-runtime';
+import { counter } from '@jetactor/counter-actor';
 import { waitFor, type NatsServer } from '@jetactor/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ServiceErrorCodeHeader, Svcm, type ServiceInfo } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STATUS_HEADER } from '../src/index.js';
+import { STATUS_HEADER, buildApp } from '../src/index.js';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
 import { startInProcessStack, type InProcessStack } from './support/in-process-stack.js';
 
@@ -88,6 +91,9 @@ const metric = async (series: string): Promise<number> => {
   return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
 };
 
+/** Consumers on the state bucket's stream now (each KV watch has one). */
+const watchConsumers = async (): Promise<number> => (await (await jetstreamManager(nc)).streams.info('KV_actors')).state.consumer_count;
+
 describe('GET /api/actors/:type/:key/watch (Server-Sent Events)', () => {
   it('sends the current state, then each change within 100 ms of its commit', async () => {
     await call('sse-1', 'add', 10);
@@ -147,6 +153,59 @@ describe('GET /api/actors/:type/:key/watch (Server-Sent Events)', () => {
       await waitFor(async () => !(await consumers()).has(ours[0] ?? ''), { timeoutMs: 10_000, message: 'the KV watch consumer to go' });
     } finally {
       events.close();
+    }
+  });
+
+  it('leaks no watch when clients disconnect while it is being opened', async () => {
+    await waitFor(async () => (await metric('jetactor_gateway_sse_streams')) === 0, { message: 'earlier streams to end' });
+    await expect.poll(watchConsumers, { timeout: 10_000 }).toBe(0);
+    // Raw connections that send the request and close at once: the close came while the
+    // gateway awaited the KV watch, before it listened for it (41 of 50 leaked for good).
+    const { port } = new URL(gateway.url);
+    await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const sock = connectTcp(Number(port), '127.0.0.1');
+        await once(sock, 'connect');
+        sock.end(`GET /api/actors/counter/leak${i % 5}/watch HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+        sock.destroy();
+      }),
+    );
+    await expect.poll(() => metric('jetactor_gateway_sse_streams'), { timeout: 5_000 }).toBe(0);
+    await expect.poll(watchConsumers, { timeout: 5_000 }).toBe(0);
+  });
+
+  it('stops a watch that was opened after its deadline', async () => {
+    // A watcher whose watches open only when the test says so: the first one after its
+    // request has already been answered 504.
+    const real = createActorWatcher(nc, { actors: [counter] });
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const opened: ActorWatch[] = [];
+    const app = await buildApp({
+      client: createActorClient(nc, { actors: [counter] }),
+      watcher: {
+        async watch(type, key, opts) {
+          const w = await real.watch(type, key, opts);
+          opened.push(w);
+          await gate;
+          return w;
+        },
+      },
+      requestTimeoutMs: 200,
+      docs: false,
+      dashboard: false,
+    });
+    try {
+      const before = await watchConsumers();
+      const res = await app.inject({ method: 'GET', url: '/api/actors/counter/late/watch' });
+      expect({ status: res.statusCode, code: res.json<{ error: { code: string } }>().error.code }).toEqual({ status: 504, code: 'TIMEOUT' });
+      expect(opened).toHaveLength(1);
+      expect(await watchConsumers()).toBe(before + 1);
+      release();
+      await expect.poll(watchConsumers, { timeout: 5_000 }).toBe(before);
+    } finally {
+      release();
+      await app.close();
     }
   });
 

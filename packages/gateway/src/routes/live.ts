@@ -128,7 +128,9 @@ export interface LiveSettings {
  */
 export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, schemas: RouteSchemas, live: LiveSettings): void {
   const open = new Set<() => void>();
+  let closing = false;
   app.addHook('preClose', (done) => {
+    closing = true;
     for (const end of open) end();
     done();
   });
@@ -140,10 +142,21 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
     // The stream's lines name the actor it watches (validated path parameters by now).
     const log = request.log.child(key === undefined ? { type } : { type, key });
     const watcher = app.actorWatcher();
-    const watch: ActorWatch = await withDeadline(watcher.watch(type, key, { updatesOnly }), settings.requestTimeoutMs, expired('watch'));
+    // A watch that opens after the deadline (the client got its 504) is stopped at once.
+    const watch: ActorWatch = await withDeadline(watcher.watch(type, key, { updatesOnly }), settings.requestTimeoutMs, expired('watch'), (late) =>
+      late.stop(),
+    );
 
     reply.hijack();
     const res = reply.raw;
+    // The client left (or the app began closing) while the watch was being opened: its
+    // 'close' came before the listener below, so nothing would ever stop the watch.
+    if (res.destroyed || closing) {
+      watch.stop();
+      res.destroy();
+      log.info({ clientGone: res.destroyed }, 'watch not started: the client went away or the gateway is closing');
+      return;
+    }
     res.socket?.setNoDelay(true);
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
