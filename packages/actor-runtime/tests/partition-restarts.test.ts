@@ -70,7 +70,11 @@ describe('a partition whose commits fail', () => {
       const cfg = (await jsm.streams.info(kvStream)).config;
       await jsm.streams.update(kvStream, { ...cfg, max_msg_size: 1024 });
       const provisioning: string[] = [];
-      const spy = nc.subscribe('$JS.API.STREAM.CREATE.>', { callback: (_e, m) => provisioning.push(m.subject) });
+      const spy = nc.subscribe('$JS.API.STREAM.CREATE.>', {
+        callback: (_e, m) => {
+          provisioning.push(m.subject);
+        },
+      });
       await nc.flush();
       const firstAcquire = acquired.length;
       await client.signal('hostile', sick, 'huge', 2000);

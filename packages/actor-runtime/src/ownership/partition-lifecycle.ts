@@ -53,6 +53,7 @@ export async function startPartition(h: LifecycleHost, o: Owned, t0 = performanc
       o.failures = 0;
     },
     maxStateBytes: maxStateBytes(h),
+    maxSendBytes: h.cfg.topology.maxPayloadBytes,
     leaseValid: () => mayWrite(o, h.owned.get(o.partition)),
     deadLetterSubject: (type, key, op) => deadLetterSubject(h.cfg.names, type, key, op),
     hooks: h.hooks,

@@ -52,6 +52,8 @@ export interface CommitterOptions {
   publisher: AckedPublisher;
   /** Largest serialized state or result, bytes. */
   maxStateBytes: number;
+  /** Largest input of a send, bytes (the operations stream's payload bound). Default: `maxStateBytes`. */
+  maxSendBytes?: number;
   /** True while the lease is surely held; checked right before every write. */
   leaseValid: () => boolean;
   /** True once the processor was aborted: write nothing more. */

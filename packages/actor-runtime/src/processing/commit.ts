@@ -156,9 +156,9 @@ export class BatchCommitter {
    * one batch's keys still works.
    */
   private async foldAll(groups: Map<string, DecodedOp[]>, folds: Map<string, KeyFold>, nameFailures: readonly Failure[]): Promise<void> {
-    const { cache, partition, actors, maxStateBytes, log } = this.o;
+    const { cache, partition, actors, maxStateBytes, maxSendBytes, log } = this.o;
     const { topology, names } = this.o;
-    const env = { actors, maxStateBytes, debug: log.isLevelEnabled('debug'), salt: topology.salt, stream: topology.streamCreated, subjectPrefix: names.subjectPrefix };
+    const env = { actors, maxStateBytes, maxSendBytes, debug: log.isLevelEnabled('debug'), salt: topology.salt, stream: topology.streamCreated, subjectPrefix: names.subjectPrefix };
     const load = async (keys: string[]) => {
       for (const k of keys) this.loaded.add(k);
       await loadRecords(this.o, keys, bases, this.checkpointSeq, this.staleTombstones);

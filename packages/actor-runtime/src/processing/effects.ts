@@ -80,8 +80,9 @@ function inputJson(input: unknown, fail: (m: string) => ActorError, what: string
  * The sends of an outcome, each with its deterministic `Nats-Msg-Id`
  * (`$s.<salt>.<stream>.<seq>.<i>`: the same on every replay of the operation, unique in the stream).
  */
-export function sendsOf(raw: unknown, origin: EffectOrigin, env: { salt: string; stream: number; subjectPrefix: string; maxStateBytes: number }): StoredSend[] {
-  const maxBytes = env.maxStateBytes;
+export function sendsOf(raw: unknown, origin: EffectOrigin, env: { salt: string; stream: number; subjectPrefix: string; maxStateBytes: number; maxSendBytes?: number }): StoredSend[] {
+  // A send is an operation like any other: the stream takes no larger input (nor may the record hold one).
+  const maxBytes = Math.min(env.maxStateBytes, env.maxSendBytes ?? Infinity);
   if (raw === undefined) return [];
   if (!Array.isArray(raw)) throw invalidSend('send must be an array of { type, key, op, input }');
   if (raw.length > MAX_SENDS_PER_OPERATION) throw invalidSend(`an operation may send at most ${MAX_SENDS_PER_OPERATION} operations, got ${raw.length}`);

@@ -22,6 +22,8 @@ export interface FoldEnv {
   actors: ReadonlyMap<string, AnyActorDefinition>;
   /** Largest serialized state (and result) in bytes; a record must fit in one NATS message. */
   maxStateBytes: number;
+  /** Largest input of a send in bytes: what the operations stream takes in one operation. */
+  maxSendBytes?: number;
   /** Keep the applied states for a debug log line per operation. */
   debug?: boolean;
   /** The workers' shared salt and the stream's incarnation: parts of every send's msg id. */
