@@ -77,8 +77,8 @@ export interface Worker {
   stop(): Promise<void>;
   /** Partitions this worker reads now. */
   ownedPartitions(): number[];
-  /** Per-partition checkpoint and lag of what this worker owns. */
-  partitionStatus(): Array<{ partition: number; checkpoint: number; lag: number; epoch: number }>;
+  /** Per-partition checkpoint, lag and pending timers (the timer heap's entries: one per timer the partition's actors hold) of what this worker owns. */
+  partitionStatus(): Array<{ partition: number; checkpoint: number; lag: number; epoch: number; timers: number }>;
   /** Resolves once the worker owns exactly the partitions the assignment gives it. */
   settled(): boolean;
 }

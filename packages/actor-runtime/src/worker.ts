@@ -278,10 +278,10 @@ class WorkerImpl implements Worker {
     return [...this.owned.values()].filter((o) => o.running).map((o) => o.partition).sort((a, b) => a - b);
   }
 
-  partitionStatus(): Array<{ partition: number; checkpoint: number; lag: number; epoch: number }> {
+  partitionStatus(): Array<{ partition: number; checkpoint: number; lag: number; epoch: number; timers: number }> {
     return [...this.owned.values()]
       .filter((o): o is Owned & { proc: PartitionProcessor } => o.proc !== null && o.running)
-      .map((o) => ({ partition: o.partition, checkpoint: o.proc.checkpoint, lag: o.proc.lag, epoch: o.epoch }))
+      .map((o) => ({ partition: o.partition, checkpoint: o.proc.checkpoint, lag: o.proc.lag, epoch: o.epoch, timers: o.proc.timers.size }))
       .sort((a, b) => a.partition - b.partition);
   }
 

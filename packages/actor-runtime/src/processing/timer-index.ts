@@ -17,7 +17,7 @@ import { kvWriteSubject, type AckedPublisher } from './acked-publisher.js';
 import { fireMsgId } from './effects.js';
 import { conflictOr, encodeText } from './record-io.js';
 
-/** A timer as the index keeps it: enough to fire it. */
+/** A timer as the index entry keeps it: enough to fire it. */
 type Due = readonly [id: string, n: number, at: number];
 
 /** How long a fired timer that is still in the record waits before it is fired again (ms). */
@@ -36,26 +36,46 @@ export interface TimerIndexOptions {
   leaseValid: () => boolean;
 }
 
+/**
+ * One pending timer: its heap entry, updated in place. The heap holds exactly one per timer
+ * the partition's records hold: a change of a key's timers touches only the timers that
+ * changed (an unchanged one keeps its place and its firing count), a timer taken off is
+ * removed from the heap at once, and a firing moves its entry to the time of its next attempt.
+ */
+interface Pending {
+  /** When to fire next: the timer's time, or after a firing the time to fire it again. */
+  when: number;
+  stateKey: string;
+  id: string;
+  n: number;
+  at: number;
+  /** Firings published since the timer got this time. */
+  fired: number;
+  /** Index in the heap. */
+  pos: number;
+}
+
 interface KeyTimers {
   /** KV revision of the index entry (0: none). */
   rev: number;
-  /** The entry as JSON text ('' when deleted). */
-  json: string;
-  due: Due[];
+  /** The key's timers by id (empty when the entry is deleted). */
+  timers: Map<string, Pending>;
 }
-
-/** A min-heap entry: when, which timer of which actor, and how many times it was fired already. */
-type HeapItem = [when: number, stateKey: string, id: string, n: number, at: number, fired?: number];
 
 export class TimerIndex {
   private readonly byKey = new Map<string, KeyTimers>();
-  private heap: HeapItem[] = [];
+  private readonly heap: Pending[] = [];
   private clock: NodeJS.Timeout | null = null;
   private armedFor = Infinity;
   private firing = 0;
   private running = false;
 
   constructor(private readonly o: TimerIndexOptions) {}
+
+  /** Timers in the heap: one per timer the partition's records hold. */
+  get size(): number {
+    return this.heap.length;
+  }
 
   private keyOf(stateKey: string): string {
     return `${this.o.partition}.${stateKey}`;
@@ -76,17 +96,12 @@ export class TimerIndex {
         pending = m.info.pending;
         const stateKey = m.subject.slice(prefix.length);
         const op = m.headers?.get('KV-Operation');
-        if (op === 'DEL' || op === 'PURGE' || m.data.length === 0) {
-          this.byKey.set(stateKey, { rev: m.seq, json: '', due: [] });
-          continue;
-        }
-        const json = m.string();
-        this.byKey.set(stateKey, { rev: m.seq, json, due: parseDue(json) });
+        const deleted = op === 'DEL' || op === 'PURGE' || m.data.length === 0;
+        this.follow(stateKey, m.seq, deleted ? [] : parseDue(m.string()));
         if (pending === 0) break;
       }
       if (got === 0) break;
     }
-    for (const [k, t] of this.byKey) for (const d of t.due) this.push([d[2], k, ...d]);
   }
 
   /**
@@ -94,22 +109,57 @@ export class TimerIndex {
    * differ from what it holds. A lost CAS means another owner wrote: this one is fenced.
    */
   async sync(stateKey: string, timers: readonly StoredTimer[] | undefined): Promise<void> {
-    const due: Due[] = (timers ?? []).map((t) => [t.id, t.n, t.at] as const);
-    const json = due.length === 0 ? '' : JSON.stringify(due);
     const cur = this.byKey.get(stateKey);
-    if ((cur?.json ?? '') === json) return;
+    if (sameDue(cur?.timers, timers)) return;
+    const due: Due[] = (timers ?? []).map((t) => [t.id, t.n, t.at] as const);
     const { topology, publisher, partition, leaseValid } = this.o;
     if (!leaseValid()) throw new FencedError(`partition ${partition}: lease not held, refusing to write the timer index`);
     const subject = kvWriteSubject(topology.timers, this.keyOf(stateKey));
+    let rev: number;
     try {
       // An empty value is this index's "no timers" (a KV delete needs its own header).
-      const ack = await publisher.publish(subject, encodeText(json), { expectedLastSubjectSequence: cur?.rev ?? 0, guard: leaseValid });
-      this.byKey.set(stateKey, { rev: ack.seq, json, due });
+      const ack = await publisher.publish(subject, encodeText(due.length === 0 ? '' : JSON.stringify(due)), { expectedLastSubjectSequence: cur?.rev ?? 0, guard: leaseValid });
+      rev = ack.seq;
     } catch (err) {
       throw conflictOr(err, `partition ${partition}: timer index ${stateKey} was written by someone else`);
     }
-    for (const d of due) this.push([d[2], stateKey, ...d]);
+    this.follow(stateKey, rev, due);
     if (this.running) this.arm();
+  }
+
+  /** Sets a key's timers in memory: removes, moves or adds heap entries for what changed only. */
+  private follow(stateKey: string, rev: number, due: readonly Due[]): void {
+    let entry = this.byKey.get(stateKey);
+    if (!entry) {
+      entry = { rev, timers: new Map() };
+      this.byKey.set(stateKey, entry);
+    }
+    entry.rev = rev;
+    const timers = entry.timers;
+    const keep = new Set<string>();
+    for (const [id, n, at] of due) {
+      keep.add(id);
+      const p = timers.get(id);
+      if (!p) {
+        const added: Pending = { when: at, stateKey, id, n, at, fired: 0, pos: this.heap.length };
+        timers.set(id, added);
+        this.heap.push(added);
+        this.up(added.pos);
+      } else if (p.n !== n || p.at !== at) {
+        // Replaced, or a recurring timer moved to its next time: fired from scratch.
+        p.n = n;
+        p.at = at;
+        p.fired = 0;
+        this.move(p, at);
+      }
+    }
+    if (timers.size > keep.size) {
+      for (const [id, p] of timers) {
+        if (keep.has(id)) continue;
+        timers.delete(id);
+        this.remove(p);
+      }
+    }
   }
 
   /** Starts firing due timers. */
@@ -125,17 +175,11 @@ export class TimerIndex {
     this.clock = null;
   }
 
-  private isCurrent(item: HeapItem): boolean {
-    const due = this.byKey.get(item[1])?.due;
-    return due !== undefined && due.some((d) => d[0] === item[2] && d[1] === item[3] && d[2] === item[4]);
-  }
-
-  /** Sets the clock for the earliest current timer. */
+  /** Sets the clock for the earliest timer. */
   private arm(): void {
-    while (this.heap.length > 0 && !this.isCurrent(this.heap[0] as HeapItem)) this.pop();
     const next = this.heap[0];
     if (!next || !this.running) return;
-    const when = next[0];
+    const when = next.when;
     if (this.clock && when >= this.armedFor) return;
     if (this.clock) clearTimeout(this.clock);
     this.armedFor = when;
@@ -147,14 +191,13 @@ export class TimerIndex {
     this.armedFor = Infinity;
     if (!this.running) return;
     const now = Date.now();
-    while (this.heap.length > 0 && (this.heap[0] as HeapItem)[0] <= now && this.firing < MAX_FIRING) {
-      const item = this.pop() as HeapItem;
-      if (!this.isCurrent(item)) continue;
-      this.fire(item);
+    for (let top = this.heap[0]; top !== undefined && top.when <= now && this.firing < MAX_FIRING; top = this.heap[0]) {
+      this.fire(top);
       // Fired again later if the record still holds it then (a lost or early firing), backing
-      // off: a partition far behind (a burst of timers due at once) is not fed the same firings again.
-      const fired = (item[5] ?? 0) + 1;
-      this.push([now + Math.min(REFIRE_MAX_MS, REFIRE_MS * 2 ** (fired - 1)), item[1], item[2], item[3], item[4], fired]);
+      // off: a partition far behind (a burst of timers due at once) is not fed the same firings
+      // again. The commit that applies the firing moves or removes the entry before that.
+      top.fired++;
+      this.move(top, now + Math.min(REFIRE_MAX_MS, REFIRE_MS * 2 ** (top.fired - 1)));
     }
     if (this.firing >= MAX_FIRING) {
       this.clock = setTimeout(() => this.tick(), 20);
@@ -162,7 +205,7 @@ export class TimerIndex {
     } else this.arm();
   }
 
-  private fire([, stateKey, id, n, at]: HeapItem): void {
+  private fire({ stateKey, id, n, at }: Pending): void {
     const { names, topology, publisher, leaseValid, log, partition } = this.o;
     const dot = stateKey.indexOf('.');
     const subject = operationSubject(names, stateKey.slice(0, dot), stateKey.slice(dot + 1), FIRE_TIMER_OPERATION);
@@ -177,37 +220,68 @@ export class TimerIndex {
       });
   }
 
-  private push(item: HeapItem): void {
+  /** Gives an entry a new time and restores the heap order around it. */
+  private move(p: Pending, when: number): void {
+    const earlier = when < p.when;
+    p.when = when;
+    if (earlier) this.up(p.pos);
+    else this.down(p.pos);
+  }
+
+  private remove(p: Pending): void {
     const h = this.heap;
-    h.push(item);
-    let i = h.length - 1;
+    const last = h.pop() as Pending;
+    if (last === p) return;
+    h[p.pos] = last;
+    last.pos = p.pos;
+    this.up(last.pos);
+    this.down(last.pos);
+  }
+
+  private up(i: number): void {
+    const h = this.heap;
+    const item = h[i] as Pending;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if ((h[parent] as HeapItem)[0] <= item[0]) break;
-      h[i] = h[parent] as HeapItem;
+      const above = h[parent] as Pending;
+      if (above.when <= item.when) break;
+      h[i] = above;
+      above.pos = i;
       i = parent;
     }
     h[i] = item;
+    item.pos = i;
   }
 
-  private pop(): HeapItem | undefined {
+  private down(i: number): void {
     const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length === 0 || !last) return top;
-    let i = 0;
+    const item = h[i] as Pending;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= h.length) break;
       const r = l + 1;
-      const c = r < h.length && (h[r] as HeapItem)[0] < (h[l] as HeapItem)[0] ? r : l;
-      if ((h[c] as HeapItem)[0] >= last[0]) break;
-      h[i] = h[c] as HeapItem;
+      const c = r < h.length && (h[r] as Pending).when < (h[l] as Pending).when ? r : l;
+      const child = h[c] as Pending;
+      if (child.when >= item.when) break;
+      h[i] = child;
+      child.pos = i;
       i = c;
     }
-    h[i] = last;
-    return top;
+    h[i] = item;
+    item.pos = i;
   }
+}
+
+/** True when the index holds exactly these timers (id, seq that set it, time). */
+function sameDue(held: ReadonlyMap<string, Pending> | undefined, timers: readonly StoredTimer[] | undefined): boolean {
+  const n = timers?.length ?? 0;
+  if ((held?.size ?? 0) !== n) return false;
+  if (n === 0) return true;
+  for (const t of timers ?? []) {
+    const p = held?.get(t.id);
+    if (!p || p.n !== t.n || p.at !== t.at) return false;
+  }
+  return true;
 }
 
 /** An index entry's timers; nothing for junk. */
