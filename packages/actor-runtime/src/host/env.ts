@@ -35,7 +35,8 @@ export type EnvWorkerOptions = Omit<WorkerOptions, 'nc' | 'actors' | 'logger' | 
 /**
  * Reads `WORKER_ID`, `ACTORS_INBOX_PREFIX`, `ACTORS_PARTITIONS`, `ACTORS_REPLICAS`,
  * `LEASE_TTL_MS`, `HEARTBEAT_MS`, `MAX_BATCH`, `ACTORS_READ`, `MAX_CACHED_RECORDS`, `MAX_STATE_BYTES`,
- * `ACTORS_MAX_BYTES` and `ACTORS_RETAIN_MS`. The worker validates the values.
+ * `ACTORS_MAX_BYTES`, `ACTORS_RETAIN_MS`, `ACTORS_DLQ_MAX_BYTES`, `ACTORS_DLQ_MAX_MSGS` and
+ * `ACTORS_DLQ_MAX_AGE_MS`. The worker validates the values.
  */
 export function workerOptionsFromEnv(env: NodeJS.ProcessEnv): EnvWorkerOptions {
   return definedOnly({
@@ -52,6 +53,9 @@ export function workerOptionsFromEnv(env: NodeJS.ProcessEnv): EnvWorkerOptions {
     topology: definedOnly({
       maxBytes: intEnv(env, 'ACTORS_MAX_BYTES'),
       retainMs: intEnv(env, 'ACTORS_RETAIN_MS'),
+      dlqMaxBytes: intEnv(env, 'ACTORS_DLQ_MAX_BYTES'),
+      dlqMaxMsgs: intEnv(env, 'ACTORS_DLQ_MAX_MSGS'),
+      dlqMaxAgeMs: intEnv(env, 'ACTORS_DLQ_MAX_AGE_MS'),
     }),
   });
 }

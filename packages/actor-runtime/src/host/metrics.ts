@@ -2,6 +2,7 @@
  * Worker metrics in the Prometheus format, fed by the worker hooks (served by
  * `metrics-server.ts` on `METRICS_PORT`).
  */
+import type { StreamState } from '@nats-io/jetstream';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Worker, WorkerHooks } from '../worker-options.js';
 
@@ -14,9 +15,15 @@ export interface WorkerMetrics {
   readonly registry: Registry;
   /** Pass these to `createWorker({ hooks })`. */
   readonly hooks: WorkerHooks;
-  /** Reads owned partitions, checkpoints and lag from `worker` at each scrape. */
-  attach(worker: Worker): void;
+  /**
+   * Reads owned partitions, checkpoints and lag from `worker` at each scrape, and the
+   * dead-letter stream's state from `deadLetters` (one read per scrape) when given.
+   */
+  attach(worker: Worker, deadLetters?: () => Promise<DeadLetterStreamState>): void;
 }
+
+/** What the metrics read of the dead-letter stream (its `state` in a stream info). */
+export type DeadLetterStreamState = Pick<StreamState, 'messages' | 'bytes' | 'first_seq'>;
 
 /** Options of {@link createWorkerMetrics}. */
 export interface WorkerMetricsOptions {
@@ -31,6 +38,34 @@ export function createWorkerMetrics(opts: WorkerMetricsOptions = {}): WorkerMetr
   const p = WORKER_METRICS_PREFIX;
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: p });
   let worker: Worker | undefined;
+  let deadLetters: (() => Promise<DeadLetterStreamState>) | undefined;
+  // One read of the dead-letter stream serves the gauges of one scrape (they collect at once).
+  let dlqRead: { at: number; state: Promise<DeadLetterStreamState | null> } | undefined;
+  const dlqState = () => {
+    if (!deadLetters) return Promise.resolve(null);
+    const now = performance.now();
+    if (!dlqRead || now - dlqRead.at > 500) dlqRead = { at: now, state: deadLetters().catch(() => null) };
+    return dlqRead.state;
+  };
+  /** A gauge of the dead-letter stream; a failed read (NATS away) keeps the last value. */
+  const dlqGauge = (name: string, help: string, value: (s: DeadLetterStreamState) => number) =>
+    new Gauge({
+      name: `${p}${name}`,
+      help,
+      registers,
+      async collect() {
+        const s = await dlqState();
+        if (s) this.set(value(s));
+      },
+    });
+  dlqGauge('dead_letters', 'Dead letters the dead-letter stream holds (the stream\'s figure: the same on every worker).', (s) => s.messages);
+  dlqGauge('dead_letter_bytes', 'Bytes the dead-letter stream holds.', (s) => s.bytes);
+  dlqGauge(
+    'dead_letters_dropped',
+    'Dead letters the dead-letter stream dropped, oldest first, at its bounds (age, ACTORS_DLQ_MAX_BYTES, ACTORS_DLQ_MAX_MSGS) since it was created.',
+    // Dead letters are never deleted one by one: all below the first sequence were dropped.
+    (s) => Math.max(0, s.first_seq - 1),
+  );
 
   const applied = new Counter({
     name: `${p}operations_applied_total`,
@@ -118,8 +153,9 @@ export function createWorkerMetrics(opts: WorkerMetricsOptions = {}): WorkerMetr
   return {
     registry,
     hooks,
-    attach(w) {
+    attach(w, dlq) {
       worker = w;
+      deadLetters = dlq;
     },
   };
 }

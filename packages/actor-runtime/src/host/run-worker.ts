@@ -5,6 +5,7 @@
  * SIGINT/SIGTERM.
  */
 import { setFlagsFromString } from 'node:v8';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { pino, type Logger } from 'pino';
@@ -107,7 +108,7 @@ export function applyHeapGrowth(env: NodeJS.ProcessEnv): void {
  * SIGINT/SIGTERM, then hands its partitions over and exits. Environment: `NATS_URL` and
  * credentials, `ACTORS_PARTITIONS`, `ACTORS_REPLICAS`, `WORKER_ID`, `LEASE_TTL_MS`,
  * `HEARTBEAT_MS`, `MAX_BATCH`, `MAX_CACHED_RECORDS`, `MAX_STATE_BYTES`, `ACTORS_MAX_BYTES`,
- * `ACTORS_RETAIN_MS`, `ACTORS_INBOX_PREFIX`, `LOG_LEVEL`, `METRICS_PORT` (9464; 0 = off),
+ * `ACTORS_RETAIN_MS`, `ACTORS_DLQ_MAX_BYTES`, `ACTORS_DLQ_MAX_MSGS`, `ACTORS_DLQ_MAX_AGE_MS`, `ACTORS_INBOX_PREFIX`, `LOG_LEVEL`, `METRICS_PORT` (9464; 0 = off),
  * `METRICS_HOST` (127.0.0.1) of the Prometheus `/metrics`, `/healthz` and `/readyz` server, and
  * `WORKER_HEAP_GROWTH_PERCENT` (see {@link applyHeapGrowth}).
  *
@@ -138,7 +139,9 @@ export async function runWorker(opts: RunWorkerOptions): Promise<RunningWorker> 
     if (metrics) metricsServer = await metricsServerFrom(env, { registry: metrics.registry, readiness: readinessCheck(nc, state, names), log });
     const workerOptions = { ...settings, nc, actors: opts.actors, logger: log, hooks: metrics?.hooks };
     worker = createWorker(workerOptions);
-    metrics?.attach(worker);
+    const jsm = jetstreamManager(nc);
+    jsm.catch(() => undefined);
+    metrics?.attach(worker, async () => (await (await jsm).streams.info(names.dlqStream)).state);
     // Registered before the worker starts (the stream and buckets provisioned first, as
     // start() does again), so a gateway knows the types by the time partitions are owned.
     await provisionTopology(nc, resolveWorkerOptions(workerOptions).topology);

@@ -42,8 +42,15 @@ export interface TopologyOptions {
   retainMs: number;
   /** Largest operation payload the stream accepts, in bytes. Default 65536. */
   maxPayloadBytes: number;
-  /** How long dead letters are kept, in ms. Default 14 days. */
+  /** How long dead letters are kept, in ms; 0: no age bound. Default 14 days. */
   dlqMaxAgeMs: number;
+  /**
+   * Bound of the dead-letter stream in bytes: past it the oldest dead letters are dropped
+   * (invalid traffic must not fill the disk). 0: no bound. Default 256 MiB.
+   */
+  dlqMaxBytes: number;
+  /** Most dead letters kept; past it the oldest are dropped. 0: no bound. Default 1,000,000. */
+  dlqMaxMsgs: number;
 }
 
 /** Default {@link TopologyOptions}. */
@@ -57,6 +64,8 @@ export function defaultTopology(names: ActorNames, overrides: Partial<Omit<Topol
     retainMs: 3600_000,
     maxPayloadBytes: 64 * 1024,
     dlqMaxAgeMs: 14 * 24 * 3600_000,
+    dlqMaxBytes: 256 * 1024 ** 2,
+    dlqMaxMsgs: 1_000_000,
     ...overrides,
   };
 }
@@ -151,17 +160,7 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
       ErrorCode.PartitionMismatch,
     );
   }
-  await ensureStream(jsm, {
-    name: names.dlqStream,
-    description: 'jetactor dead letters: operations that failed, with the reason',
-    subjects: [`${names.subjectPrefix}_dlq.>`],
-    storage: StorageType.File,
-    retention: RetentionPolicy.Limits,
-    discard: DiscardPolicy.Old,
-    num_replicas: opts.replicas,
-    duplicate_window: nanos(opts.duplicateWindowMs),
-    max_age: nanos(opts.dlqMaxAgeMs),
-  });
+  await ensureDeadLetterStream(jsm, opts);
   const kvm = new Kvm(js);
   const state = await openOrCreate(kvm, names.stateBucket, {
     history: 1,
@@ -205,6 +204,42 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
     streamCreated: Date.parse(streamInfo.created),
     controlCreated: Date.parse(controlInfo.created),
   };
+}
+
+/**
+ * The dead-letter stream: bounded by age, bytes and count, dropping the oldest first (unlike
+ * the operations stream, whose operations are never dropped). An existing stream whose limits
+ * differ (one made before the bounds, or by a worker configured otherwise) is updated to these:
+ * nats-server allows changing them in place.
+ */
+const DLQ_ENV = { dlqMaxAgeMs: 'ACTORS_DLQ_MAX_AGE_MS', dlqMaxBytes: 'ACTORS_DLQ_MAX_BYTES', dlqMaxMsgs: 'ACTORS_DLQ_MAX_MSGS' } as const;
+
+async function ensureDeadLetterStream(jsm: JetStreamManager, opts: TopologyOptions): Promise<void> {
+  const bound = (name: keyof typeof DLQ_ENV, v: number): number => {
+    if (!Number.isSafeInteger(v) || v < 0) throw new ConfigError(`${name} (${DLQ_ENV[name]}) must be an integer >= 0 (0: no bound), got ${v}`);
+    return v;
+  };
+  const maxAgeMs = bound('dlqMaxAgeMs', opts.dlqMaxAgeMs);
+  const bounds = {
+    discard: DiscardPolicy.Old,
+    max_age: nanos(maxAgeMs),
+    max_bytes: bound('dlqMaxBytes', opts.dlqMaxBytes) || -1,
+    max_msgs: bound('dlqMaxMsgs', opts.dlqMaxMsgs) || -1,
+    // nats-server refuses a duplicate window longer than the age bound.
+    duplicate_window: nanos(maxAgeMs === 0 ? opts.duplicateWindowMs : Math.min(opts.duplicateWindowMs, maxAgeMs)),
+  };
+  const have = await ensureStream(jsm, {
+    name: opts.names.dlqStream,
+    description: 'jetactor dead letters: operations that failed, with the reason',
+    subjects: [`${opts.names.subjectPrefix}_dlq.>`],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    num_replicas: opts.replicas,
+    ...bounds,
+  });
+  if ((Object.keys(bounds) as Array<keyof typeof bounds>).some((k) => have[k] !== bounds[k])) {
+    await jsm.streams.update(opts.names.dlqStream, { ...have, ...bounds });
+  }
 }
 
 /** The workers' shared salt: created once (CAS create), read by everyone after. */
