@@ -206,27 +206,24 @@ function schedule(fields: { at?: unknown; afterMs?: unknown; every?: unknown; cr
   return { at, ...(every !== undefined ? { every } : {}), ...(cron !== undefined ? { cron } : {}) };
 }
 
-/** Replaces (by id) or adds timers, keeping the list bounded; returns a new list. */
-function withTimers(current: readonly StoredTimer[], added: readonly StoredTimer[]): StoredTimer[] {
-  const ids = new Set(added.map((t) => t.id));
-  const next = [...current.filter((t) => !ids.has(t.id)), ...added];
-  if (next.length > MAX_TIMERS_PER_ACTOR) throw invalidTimer(`an actor may hold at most ${MAX_TIMERS_PER_ACTOR} timers`);
-  return next;
+/** An `INVALID_TIMER` error when an actor would hold more than {@link MAX_TIMERS_PER_ACTOR} timers. */
+export function checkTimerCount(count: number): void {
+  if (count > MAX_TIMERS_PER_ACTOR) throw invalidTimer(`an actor may hold at most ${MAX_TIMERS_PER_ACTOR} timers`);
 }
 
-/** Applies an outcome's `cancel` then `schedule` to the actor's timers; undefined when neither is given. */
-export function timersAfter(current: readonly StoredTimer[], rawSchedule: unknown, rawCancel: unknown, origin: EffectOrigin, maxBytes: number): StoredTimer[] | undefined {
-  if (rawSchedule === undefined && rawCancel === undefined) return undefined;
-  let next = [...current];
-  if (rawCancel !== undefined) {
-    if (!Array.isArray(rawCancel)) throw invalidTimer('cancel must be an array of timer ids');
-    for (const id of rawCancel as unknown[]) validateTimerId(id);
-    const gone = new Set(rawCancel as string[]);
-    next = next.filter((t) => !gone.has(t.id));
-  }
-  if (rawSchedule === undefined) return next;
+/** The ids of an outcome's `cancel`, checked; none when it has none. */
+export function cancelledIds(rawCancel: unknown): string[] {
+  if (rawCancel === undefined) return [];
+  if (!Array.isArray(rawCancel)) throw invalidTimer('cancel must be an array of timer ids');
+  for (const id of rawCancel as unknown[]) validateTimerId(id);
+  return rawCancel as string[];
+}
+
+/** The timers of an outcome's `schedule`, checked; none when it has none. A later one of an id replaces an earlier. */
+export function scheduledTimers(rawSchedule: unknown, origin: EffectOrigin, maxBytes: number): StoredTimer[] {
+  if (rawSchedule === undefined) return [];
   if (!Array.isArray(rawSchedule)) throw invalidTimer('schedule must be an array of { id, op, afterMs | at, ... }');
-  const added = (rawSchedule as unknown[]).map((s, i): StoredTimer => {
+  return (rawSchedule as unknown[]).map((s, i): StoredTimer => {
     if (typeof s !== 'object' || s === null) throw invalidTimer(`schedule[${i}] must be an object { id, op, afterMs | at, ... }`);
     const spec = s as Record<string, unknown>;
     try {
@@ -238,7 +235,19 @@ export function timersAfter(current: readonly StoredTimer[], rawSchedule: unknow
     const input = inputJson(spec.input, invalidTimer, `schedule[${i}]`, maxBytes);
     return { id: spec.id, ...schedule(spec, origin.time, `schedule[${i}]`), n: origin.seq, op: t.op, type: t.type, key: t.key, ...(input !== undefined ? { input } : {}) };
   });
-  return withTimers(next, added);
+}
+
+/**
+ * An outcome's `cancel` then `schedule` applied to a list of timers (by id, bounded), as the
+ * fold applies them to a record; undefined when neither is given.
+ */
+export function timersAfter(current: readonly StoredTimer[], rawSchedule: unknown, rawCancel: unknown, origin: EffectOrigin, maxBytes: number): StoredTimer[] | undefined {
+  if (rawSchedule === undefined && rawCancel === undefined) return undefined;
+  const gone = new Set(cancelledIds(rawCancel));
+  const next = new Map(current.filter((t) => !gone.has(t.id)).map((t) => [t.id, t]));
+  for (const t of scheduledTimers(rawSchedule, origin, maxBytes)) next.set(t.id, t);
+  checkTimerCount(next.size);
+  return [...next.values()];
 }
 
 /** The timer a message's headers set on its own actor (`op` and input are the message's). */
@@ -248,11 +257,6 @@ export function timerOfRequest(req: TimerRequest, op: string, inputText: string 
   if (op.startsWith('$')) throw invalidTimer(`operation '${op}' cannot be scheduled`);
   const when = schedule({ at: req.at, afterMs: req.delayMs, every: req.everyMs, cron: req.cron }, origin.time, 'timer headers');
   return { id, ...when, n: origin.seq, op, type: origin.type, key: origin.key, ...(inputText !== undefined ? { input: inputText } : {}) };
-}
-
-/** Adds or replaces one timer. */
-export function withTimer(current: readonly StoredTimer[], timer: StoredTimer): StoredTimer[] {
-  return withTimers(current, [timer]);
 }
 
 /**

@@ -11,8 +11,8 @@
  */
 import { DELETE_OPERATION, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
 import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId } from '../names.js';
-import type { StoredTimer } from '../store/records.js';
-import { nextOccurrence, parseFire, sendsOf, timerOfRequest, timersAfter, withTimer, type EffectOrigin, type FirePayload } from './effects.js';
+import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTimers, sendsOf, timerOfRequest, type EffectOrigin, type FirePayload } from './effects.js';
+import { EffectsDraft } from './effects-draft.js';
 import { ActorError, ErrorCode, HandlerError, UnknownActorError, toErrorBody, type ErrorBody } from '../errors.js';
 import { decodePayload, type DecodedOp } from './decode.js';
 import type { CachedRecord } from './record-cache.js';
@@ -35,8 +35,10 @@ export interface FoldEnv {
 
 /** One key's operations folded onto its record; its outputs wait for the commit. */
 export interface KeyFold {
-  /** Working copy of the record (the cache keeps the committed one). */
+  /** Working copy of the record (the cache keeps the committed one); its timers and outbox are set when the fold ends. */
   rec: CachedRecord;
+  /** The record's timers and pending sends while the fold runs. */
+  fx: EffectsDraft;
   /** The record changed and must be written. */
   dirty: boolean;
   // Created on first use: most keys of a batch have no reply, no error and one operation.
@@ -133,7 +135,8 @@ const UNPARSED: unique symbol = Symbol('unparsed');
  */
 export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: FoldEnv): KeyFold {
   const rec: CachedRecord = { ...base };
-  const f: KeyFold = { rec, dirty: false };
+  const fx = new EffectsDraft(base.timers, base.outbox);
+  const f: KeyFold = { rec, fx, dirty: false };
   let live: unknown = UNPARSED;
   for (const op of ops) {
     if (op.seq <= rec.seq) continue; // applied before a crash or hand-over: never twice
@@ -143,18 +146,21 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
       const origin: EffectOrigin = { type: op.type, key: op.key, seq: op.seq, time: op.time };
       let resultJson = 'null';
       if (op.op === DELETE_OPERATION) {
-        if (rec.json !== null || rec.timers !== undefined) {
+        if (rec.json !== null || fx.timerCount > 0) {
           rec.json = null;
-          if (rec.timers !== undefined) setTimers(f, undefined);
+          if (fx.timerCount > 0) {
+            fx.clearTimers();
+            f.timersChanged = true;
+          }
           touch(f, op.seq);
         }
         live = UNPARSED;
       } else if (op.op === CANCEL_TIMER_OPERATION) {
         const id = (decodePayload(op.data) as { id?: unknown } | undefined)?.id;
         validateTimerId(id);
-        const cancelled = rec.timers?.some((t) => t.id === id) === true;
+        const cancelled = fx.deleteTimer(id);
         if (cancelled) {
-          setTimers(f, (rec.timers ?? []).filter((t) => t.id !== id));
+          f.timersChanged = true;
           touch(f, op.seq);
         }
         resultJson = JSON.stringify({ cancelled, id });
@@ -166,9 +172,18 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
         const inputText = op.data.length === 0 ? undefined : JSON.stringify(decodePayload(op.data));
         def.parseInput(op.op, inputText === undefined ? undefined : (JSON.parse(inputText) as unknown));
         const timer = timerOfRequest(op.timer, op.op, inputText, origin);
-        rec.json ??= initialJson(def, env.maxStateBytes);
-        setTimers(f, withTimer(rec.timers ?? [], timer));
-        checkRecordSize(rec, env.maxStateBytes);
+        const json = rec.json ?? initialJson(def, env.maxStateBytes);
+        const mark = fx.mark();
+        try {
+          fx.setTimer(timer);
+          checkTimerCount(fx.timerCount);
+          checkRecordSize(json, fx, env.maxStateBytes);
+        } catch (err) {
+          fx.rollback(mark);
+          throw err;
+        }
+        rec.json = json;
+        f.timersChanged = true;
         touch(f, op.seq);
         resultJson = JSON.stringify({ scheduled: op.op, type: op.type, key: op.key, id: timer.id, at: new Date(timer.at).toISOString() });
       } else {
@@ -191,6 +206,7 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
       (f.failures ??= []).push({ op, error: toErrorBody(err), cause: err });
     }
   }
+  fx.finish(rec);
   return f;
 }
 
@@ -198,12 +214,6 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
 function touch(f: KeyFold, seq: number): void {
   f.rec.seq = seq;
   f.dirty = true;
-}
-
-function setTimers(f: KeyFold, timers: readonly StoredTimer[] | undefined): void {
-  if (timers === undefined || timers.length === 0) delete f.rec.timers;
-  else f.rec.timers = timers;
-  f.timersChanged = true;
 }
 
 /**
@@ -217,20 +227,27 @@ function applyUser(f: KeyFold, def: AnyActorDefinition, current: unknown, opName
   const out = outcomeJson(raw, env.maxStateBytes);
   const { send, schedule, cancel } = raw as { send?: unknown; schedule?: unknown; cancel?: unknown };
   const sends = sendsOf(send, origin, env);
-  const timers = timersAfter(rec.timers ?? [], schedule, cancel, origin, env.maxStateBytes);
-  const outbox = sends.length > 0 ? [...(rec.outbox ?? []), ...sends] : rec.outbox;
-  // Also when the record already holds timers or sends: a growing state must fit beside them.
-  if (timers !== undefined || sends.length > 0 || rec.timers !== undefined || rec.outbox !== undefined) {
-    const next: CachedRecord = { ...rec, json: out.state, ...(outbox ? { outbox } : {}) };
-    if (timers !== undefined) next.timers = timers;
-    checkRecordSize(next, env.maxStateBytes);
+  const gone = cancelledIds(cancel);
+  const added = scheduledTimers(schedule, origin, env.maxStateBytes);
+  // Applied to the draft in place (cost: this outcome's timers and sends), undone if they do not fit.
+  const fx = f.fx;
+  const mark = fx.mark();
+  let timersDiffer = added.length > 0;
+  try {
+    for (const id of gone) if (fx.deleteTimer(id)) timersDiffer = true;
+    for (const t of added) fx.setTimer(t);
+    checkTimerCount(fx.timerCount);
+    for (const s of sends) fx.send(s);
+    // Also when the record already holds timers or sends: a growing state must fit beside them.
+    if (fx.hasEffects) checkRecordSize(out.state, fx, env.maxStateBytes);
+  } catch (err) {
+    fx.rollback(mark);
+    throw err;
   }
   const changed = out.state !== before;
-  const timersDiffer = timers !== undefined && !sameTimers(rec.timers, timers);
   // A never-written actor that only sets a timer or sends exists from now on, in its initial state.
   if (changed || ((timersDiffer || sends.length > 0) && rec.json === null)) rec.json = out.state;
-  if (timersDiffer) setTimers(f, timers);
-  if (sends.length > 0) rec.outbox = outbox;
+  if (timersDiffer) f.timersChanged = true;
   if (changed || timersDiffer || sends.length > 0) touch(f, ctx.seq);
   return { result: out.result, live: out.live };
 }
@@ -251,19 +268,20 @@ function fire(f: KeyFold, def: AnyActorDefinition, op: DecodedOp, origin: Effect
   } catch {
     payload = null;
   }
-  const t = payload && rec.timers?.find((x) => x.id === payload.id && x.n === payload.n && x.at === payload.at);
-  if (!t || op.time < t.at) {
+  const t = payload ? f.fx.timer(payload.id) : undefined;
+  if (!payload || !t || t.n !== payload.n || t.at !== payload.at || op.time < t.at) {
     // Nothing to fire; let the committer check the timer index against the record.
     f.reindex = true;
     return live;
   }
   const nextAt = nextOccurrence(t, op.time);
-  const rest = (rec.timers ?? []).filter((x) => x !== t);
-  setTimers(f, nextAt === undefined ? rest : [...rest, { ...t, at: nextAt }]);
+  if (nextAt === undefined) f.fx.deleteTimer(t.id);
+  else f.fx.setTimer({ ...t, at: nextAt });
+  f.timersChanged = true;
   touch(f, op.seq);
   const input = t.input === undefined ? undefined : (JSON.parse(t.input) as unknown);
   if (t.type !== op.type || t.key !== op.key) {
-    rec.outbox = [...(rec.outbox ?? []), ...sendsOf([{ type: t.type, key: t.key, op: t.op, input }], origin, env)];
+    for (const s of sendsOf([{ type: t.type, key: t.key, op: t.op, input }], origin, env)) f.fx.send(s);
     return live;
   }
   const current = live === UNPARSED ? parseLive(rec, def, env) : live;
@@ -280,21 +298,16 @@ function fire(f: KeyFold, def: AnyActorDefinition, op: DecodedOp, origin: Effect
   }
 }
 
-function sameTimers(a: readonly StoredTimer[] | undefined, b: readonly StoredTimer[]): boolean {
-  if ((a?.length ?? 0) !== b.length) return false;
-  return JSON.stringify(a ?? []) === JSON.stringify(b);
-}
-
 /**
  * A record whose state, timers and outbox together would not fit one message fails its
  * operation. Counted in UTF-8 bytes, as the message carries them: 348k `€` are 348k
- * characters but 1,044k bytes.
+ * characters but 1,044k bytes. The timers' and sends' bytes are the draft's running count.
  */
-function checkRecordSize(rec: CachedRecord, maxBytes: number): void {
-  const parts = [rec.json ?? 'null', rec.timers ? JSON.stringify(rec.timers) : '', rec.outbox ? JSON.stringify(rec.outbox) : ''];
-  // A UTF-16 unit is at most 3 bytes: count bytes only when that could pass the bound.
-  if (parts.reduce((n, p) => n + p.length, 0) * 3 <= maxBytes) return;
-  const bytes = parts.reduce((n, p) => n + Buffer.byteLength(p), 0);
+function checkRecordSize(json: string, fx: EffectsDraft, maxBytes: number): void {
+  const effects = fx.bytes();
+  // A UTF-16 unit is at most 3 bytes: count the state's bytes only when that could pass the bound.
+  if (json.length * 3 + effects <= maxBytes) return;
+  const bytes = Buffer.byteLength(json) + effects;
   if (bytes > maxBytes) {
     throw new ActorError(ErrorCode.StateTooLarge, `the record with its state, timers and pending sends would be ${bytes} bytes as JSON; the limit is ${maxBytes}`);
   }
