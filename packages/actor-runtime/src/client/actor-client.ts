@@ -7,7 +7,7 @@ import { defaultNames, operationSubject, parseOperationSubject, partitionOf, sta
 import { DeadLetterHeaders, REPLY_HEADER } from '../processing/partition-processor.js';
 import { controlKeys, decodeJson, type Checkpoint, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
 import { partitionsOfStream } from '../store/provision.js';
-import { assertSameOperation, OutcomeReader } from './idempotency.js';
+import { assertSameOperation, ClientMsgIds, OutcomeReader } from './idempotency.js';
 import { listActors, type ListOptions, type ListPage } from './list-actors.js';
 import { ReplyInbox } from './reply-inbox.js';
 import { timerMethods, type TimerClient } from './timers.js';
@@ -183,6 +183,7 @@ class ActorClientImpl implements ActorClient {
   private manager: Promise<JetStreamManager> | null = null;
   private readonly replies: ReplyInbox;
   private readonly outcomes: OutcomeReader;
+  private readonly msgIds = new ClientMsgIds(() => this.control());
   readonly schedule: TimerClient['schedule'];
   readonly timers: TimerClient['timers'];
   readonly cancelTimer: TimerClient['cancelTimer'];
@@ -260,10 +261,11 @@ class ActorClientImpl implements ActorClient {
    * is checked against the original: another operation or input is {@link ErrorCode.IdempotencyKeyReused}.
    */
   private async publishOperation(o: PublishOperation): Promise<PubAck> {
+    const msgID = o.idempotencyKey ? await this.msgIds.idempotent(o.type, o.key, o.idempotencyKey) : undefined;
     const ack = await this.publish(operationSubject(this.names, o.type, o.key, o.op), this.payload(o.input), {
       ...(o.headers ? { headers: o.headers } : {}),
       ...(o.timeoutMs !== undefined ? { timeout: o.timeoutMs } : {}),
-      ...(o.idempotencyKey ? { msgID: `${o.type}.${o.key}.${o.idempotencyKey}` } : {}),
+      ...(msgID ? { msgID } : {}),
     });
     if (ack.duplicate && o.idempotencyKey) {
       await assertSameOperation(await this.jsm(), this.names, ack.seq, { ...o, idempotencyKey: o.idempotencyKey });
@@ -492,7 +494,7 @@ class ActorClientImpl implements ActorClient {
       timerHeaders.set(name, value);
     }
     const ack = await this.publish(operationSubject(this.names, target.type, target.key, target.op), m.data, {
-      msgID: `resubmit-${this.names.dlqStream}-${dlqSeq}`,
+      msgID: await this.msgIds.resubmit(this.names.dlqStream, dlqSeq),
       ...(timerHeaders ? { headers: timerHeaders } : {}),
     });
     return { seq: ack.seq, duplicate: ack.duplicate };

@@ -3,12 +3,14 @@
  * duplicate window) means: the original must be the same operation with the same input, and a
  * retried call answers with the original's outcome.
  */
+import { createHmac } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { ActorError, ErrorCode } from '../errors.js';
 import { parseOperationSubject, parseStoredSubject, type ActorNames } from '../names.js';
 import type { OperationReply } from '../processing/partition-processor.js';
+import { sharedSalt } from '../store/provision.js';
 import { parseOperationReply } from './reply-inbox.js';
 
 const dec = new TextDecoder();
@@ -67,6 +69,42 @@ export async function assertSameOperation(
     `Idempotency-Key '${sent.idempotencyKey}' was already used for operation '${first.op}' on ${first.type}/${first.key} ` +
       `with ${first.op === sent.op ? 'another input' : 'another operation'} (seq ${seq}); use a new key for a new operation`,
   );
+}
+
+/**
+ * The `Nats-Msg-Id`s of what clients publish with a de-duplication id: an operation with an
+ * idempotency key, a resubmitted dead letter. Each is an HMAC of what names it, keyed with the
+ * deployment's salt (control key `salt`, as the workers' ids of sends and timer firings): a
+ * retry gets the same id, and a publisher that may publish operations but not read the control
+ * bucket cannot publish a predictable id first and have the stream drop the real one as its
+ * duplicate (before, the ids were `<type>.<key>.<Idempotency-Key>` and `resubmit-<stream>-<dlqSeq>`).
+ */
+export class ClientMsgIds {
+  private salt: Promise<string> | null = null;
+
+  constructor(private readonly control: () => Promise<KV>) {}
+
+  private async sign(kind: string, parts: readonly string[]): Promise<string> {
+    this.salt ??= this.control()
+      .then(sharedSalt)
+      .catch((err: unknown) => {
+        this.salt = null;
+        throw err;
+      });
+    // Type, key and stream names hold no NUL, so the parts cannot run into each other.
+    const mac = createHmac('sha256', await this.salt).update([kind, ...parts].join('\0')).digest('base64url');
+    return `${kind}.${mac.slice(0, 32)}`;
+  }
+
+  /** The msg id of an operation on `type/key` published with `idempotencyKey`. */
+  idempotent(type: string, key: string, idempotencyKey: string): Promise<string> {
+    return this.sign('i', [type, key, idempotencyKey]);
+  }
+
+  /** The msg id of dead letter `dlqSeq` of `dlqStream` published again. */
+  resubmit(dlqStream: string, dlqSeq: number): Promise<string> {
+    return this.sign('resubmit', [dlqStream, String(dlqSeq)]);
+  }
 }
 
 /** Reads the outcomes the workers keep for operations published with an idempotency key. */

@@ -242,24 +242,39 @@ async function ensureDeadLetterStream(jsm: JetStreamManager, opts: TopologyOptio
   }
 }
 
-/** The workers' shared salt: created once (CAS create), read by everyone after. */
-async function sharedSalt(control: KV): Promise<string> {
-  const fresh = randomBytes(9).toString('base64url');
-  try {
-    await control.create('salt', new TextEncoder().encode(JSON.stringify({ salt: fresh })));
-    return fresh;
-  } catch (err) {
-    const entry = await control.get('salt');
+/**
+ * The deployment's shared salt: created once (CAS create), read by everyone after. Secret from
+ * whoever cannot read the control bucket (a publisher allowed only operation subjects): the
+ * runtime's `Nats-Msg-Id`s are derived from it so that no such publisher can forge one.
+ */
+export async function sharedSalt(control: KV): Promise<string> {
+  const stored = async (): Promise<string | null> => {
+    const entry = await control.get(SALT_KEY);
     let salt: unknown;
     try {
       salt = entry && entry.operation === 'PUT' ? (entry.json<{ salt?: unknown }>().salt ?? null) : null;
     } catch {
       salt = null;
     }
-    if (typeof salt === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(salt)) return salt;
+    return typeof salt === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(salt) ? salt : null;
+  };
+  // Read first: it is there but once per deployment, and a client (the gateway) may not write the bucket.
+  const have = await stored();
+  if (have !== null) return have;
+  const fresh = randomBytes(9).toString('base64url');
+  try {
+    await control.create(SALT_KEY, new TextEncoder().encode(JSON.stringify({ salt: fresh })));
+    return fresh;
+  } catch (err) {
+    // Created by another process in between.
+    const other = await stored();
+    if (other !== null) return other;
     throw err;
   }
 }
+
+/** Control key of the salt. */
+const SALT_KEY = 'salt';
 
 /** Creates the stream if it is missing (another process may win the race) and returns its config. */
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<StreamConfig> {
