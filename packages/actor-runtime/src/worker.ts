@@ -86,7 +86,7 @@ class WorkerImpl implements Worker {
     const topo = await provisionTopology(this.nc, this.cfg.topology);
     await this.provisionBindings(topo);
     this.topology = topo;
-    this.retention = new RetentionLoop(() => this.topology, this.cfg.names, this.cfg.topology.retainMs, this.log);
+    this.retention = new RetentionLoop(() => this.topology, this.cfg.names, this.cfg.topology.retainMs, this.log, this.cfg.topology.duplicateWindowMs);
     this.log.info(
       { partitions: topo.partitions, stream: this.cfg.names.stream, server: topo.serverVersion, actors: [...this.actors.keys()] },
       'worker starting',

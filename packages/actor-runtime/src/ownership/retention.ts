@@ -3,13 +3,18 @@
  * keeps every operation until its partition's checkpoint has passed it and it is older than
  * `retainMs` (at least the duplicate window, so a retried publish can be compared with its
  * original). The stream itself has no age limit and refuses new operations when full
- * (discard new), so nothing is ever dropped before it is applied.
+ * (discard new), so nothing is ever dropped before it is applied. A stream at
+ * {@link PRESSURE} of its byte bound keeps applied operations only for the duplicate window,
+ * so it drains as soon as the workers catch up.
  */
 import type { MsgRequest } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { ActorNames } from '../names.js';
 import type { Topology } from '../store/provision.js';
 import { controlKeys, decodeJson, encodeJson, type Checkpoint, type RetentionRecord } from '../store/records.js';
+
+/** Share of the stream's byte bound from which applied operations are kept only for the duplicate window. */
+export const PRESSURE = 0.9;
 
 /** A sample of the stream's last sequence at a time, to turn `retainMs` into a sequence. */
 interface Sample {
@@ -29,6 +34,8 @@ export class RetentionLoop {
     private readonly names: ActorNames,
     private readonly retainMs: number,
     private readonly log: Logger,
+    /** How long applied operations are kept while the stream is nearly full (the duplicate window). */
+    private readonly pressedRetainMs = retainMs,
   ) {}
 
   /**
@@ -49,9 +56,11 @@ export class RetentionLoop {
       this.samplesOf = created;
     }
     this.samples.push({ at: now, lastSeq: info.state.last_seq });
+    const maxBytes = info.config.max_bytes;
+    const retainMs = maxBytes > 0 && info.state.bytes >= PRESSURE * maxBytes ? Math.min(this.pressedRetainMs, this.retainMs) : this.retainMs;
     // The newest sample at least retainMs old bounds what may go; older ones are not needed.
     let idx = -1;
-    for (let i = 0; i < this.samples.length && (this.samples[i] as Sample).at <= now - this.retainMs; i++) idx = i;
+    for (let i = 0; i < this.samples.length && (this.samples[i] as Sample).at <= now - retainMs; i++) idx = i;
     if (idx < 0) return { floor: 0, firstSeq: info.state.first_seq };
     // Never above what the stream holds now: a message stored after this read is kept.
     const byAge = Math.min((this.samples[idx] as Sample).lastSeq, info.state.last_seq) + 1;

@@ -5,6 +5,7 @@
  * The order is the exactly-once argument: nothing a caller or a replay can observe comes
  * before the state it depends on is stored.
  */
+import { JetStreamApiError } from '@nats-io/jetstream';
 import { ActorError, FencedError, toErrorBody, type ErrorBody } from '../errors.js';
 import { stateKey } from '../names.js';
 import { controlKeys, decodeJson, encodeJson, type Checkpoint } from '../store/records.js';
@@ -21,6 +22,14 @@ export type { CommitterOptions, ProcessorHooks } from './commit-types.js';
 
 /** Weight of one observed cache miss in the estimate of new keys. */
 const NEW_KEY_ALPHA = 0.02;
+/** JetStream's "store failed" (err_code 10077): the stream is at its byte bound (discard new). */
+const STREAM_STORE_FAILED = 10077;
+/**
+ * Most keys whose sends wait for room in a full stream while the checkpoint passes them (their
+ * names ride in the checkpoint record). Beyond it, a refused send fails the commit as other
+ * publish failures do.
+ */
+export const MAX_UNSENT_KEYS = 1000;
 
 /** Commits batches of one partition, in order; holds the checkpoint. */
 export class BatchCommitter {
@@ -35,6 +44,15 @@ export class BatchCommitter {
   private readonly staleTombstones = new Map<string, number>();
   /** Keys whose records this batch read from the store: their timers are checked against the index. */
   private readonly loaded = new Set<string>();
+  /**
+   * Keys whose records hold sends the stream refused because it was full. The checkpoint may
+   * pass their operations (it lists these keys, so a next owner publishes them too): a full
+   * stream then drains, since what is applied can be purged, instead of every partition with a
+   * send stopping at it for ever. They are published again, in order, at each commit.
+   */
+  private readonly unsent = new Set<string>();
+  /** The unsent keys changed since the checkpoint was written. */
+  private unsentChanged = false;
 
   constructor(private readonly o: CommitterOptions) {}
 
@@ -53,9 +71,17 @@ export class BatchCommitter {
       const ck = decodeJson<Checkpoint>(entry.value);
       if (ck && ck.stream !== undefined && ck.stream !== topology.streamCreated) {
         log.warn({ partition, checkpoint: ck.seq }, 'the operations stream was recreated since this checkpoint: reading the new stream from its start');
-      } else this.checkpointSeq = ck?.seq ?? 0;
+      } else {
+        this.checkpointSeq = ck?.seq ?? 0;
+        for (const k of Array.isArray(ck?.unsent) ? ck.unsent : []) if (typeof k === 'string') this.unsent.add(k);
+      }
     }
     return this.checkpointSeq;
+  }
+
+  /** Some records hold sends a full stream refused: commit now and then, even with nothing read. */
+  get hasUnsent(): boolean {
+    return this.unsent.size > 0;
   }
 
   async commit(batch: DecodedOp[]): Promise<void> {
@@ -127,7 +153,7 @@ export class BatchCommitter {
     await this.publishSends(folds);
     await this.syncTimers(folds);
     const last = batch[batch.length - 1];
-    if (last && last.seq > this.checkpointSeq) await this.writeCheckpoint(last.seq);
+    if ((last && last.seq > this.checkpointSeq) || this.unsentChanged) await this.writeCheckpoint(Math.max(last?.seq ?? 0, this.checkpointSeq));
     for (const r of replies) {
       try {
         this.o.nc.publish(r.inbox, r.body);
@@ -138,6 +164,7 @@ export class BatchCommitter {
     const stale = [...this.staleTombstones];
     this.staleTombstones.clear();
     await removeTombstones(this.o, [...tombstones, ...stale]);
+    if (batch.length === 0) return;
     const commitMs = performance.now() - started;
     const errors = failures.length;
     this.o.hooks?.onCommit?.({ partition, ops, keys: dirtyCount, errors, commitMs, checkpoint: this.checkpointSeq, byOperation });
@@ -161,7 +188,7 @@ export class BatchCommitter {
     const env = { actors, maxStateBytes, maxSendBytes, debug: log.isLevelEnabled('debug'), salt: topology.salt, stream: topology.streamCreated, subjectPrefix: names.subjectPrefix };
     const load = async (keys: string[]) => {
       for (const k of keys) this.loaded.add(k);
-      await loadRecords(this.o, keys, bases, this.checkpointSeq, this.staleTombstones);
+      await loadRecords(this.o, keys, bases, this.checkpointSeq, this.staleTombstones, this.unsent);
     };
     const bases = new Map<string, CachedRecord>();
     const guessed = new Set<string>();
@@ -209,36 +236,69 @@ export class BatchCommitter {
   }
 
   /**
-   * Publishes every send the batch's records hold and awaits the stream's acks. One
-   * sender's sends go out in order on one connection (FIFO window), so they are stored in order.
+   * Publishes every send the batch's records hold, and those of records a full stream refused
+   * before, and awaits the stream's acks. One sender's sends go out in order on one connection
+   * (FIFO window), so they are stored in order. A send refused because the stream is full
+   * stays in its record (and the key in the checkpoint's unsent list) for the next commit;
+   * any other failure fails the commit.
    */
   private async publishSends(folds: Map<string, KeyFold>): Promise<void> {
     const { publisher, cache, log, partition } = this.o;
-    const pending: Array<Promise<unknown>> = [];
-    const sent: Array<[string, KeyFold]> = [];
-    for (const [k, f] of folds) {
-      const outbox = f.rec.outbox;
-      if (!outbox || outbox.length === 0) continue;
-      sent.push([k, f]);
-      for (const x of outbox) {
-        // The guard checks the lease right before each send goes out.
-        pending.push(publisher.publish(x.subject, x.input === undefined ? new Uint8Array(0) : encodeText(x.input), { msgId: x.id, guard: this.o.leaseValid }));
+    const outboxes = new Map<string, CachedRecord>();
+    for (const [k, f] of folds) if (f.rec.outbox && f.rec.outbox.length > 0) outboxes.set(k, f.rec);
+    const retry = [...this.unsent].filter((k) => !outboxes.has(k));
+    if (retry.length > 0) {
+      const recs = new Map<string, CachedRecord>();
+      const missing = retry.filter((k) => {
+        const hit = cache.get(k);
+        if (hit) recs.set(k, hit);
+        return !hit;
+      });
+      if (missing.length > 0) await loadRecords(this.o, missing, recs, this.checkpointSeq, this.staleTombstones, this.unsent);
+      for (const k of retry) {
+        const rec = recs.get(k);
+        if (rec?.outbox && rec.outbox.length > 0) outboxes.set(k, rec);
+        else this.markSent(k);
       }
     }
-    if (pending.length === 0) return;
-    const settled = await Promise.allSettled(pending);
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
+    if (outboxes.size === 0) return;
+    const perKey = [...outboxes].map(([k, rec]) => {
+      const outbox = rec.outbox ?? [];
+      // The guard checks the lease right before each send goes out.
+      const acks = outbox.map((x) => publisher.publish(x.subject, x.input === undefined ? new Uint8Array(0) : encodeText(x.input), { msgId: x.id, guard: this.o.leaseValid }));
+      return { k, rec, done: Promise.allSettled(acks) };
+    });
+    let fatal: Error | undefined;
+    for (const { k, rec, done } of perKey) {
+      const failures = (await done).filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+      if (failures.length === 0) {
+        delete rec.outbox;
+        const cached = cache.get(k);
+        if (cached) delete cached.outbox;
+        this.markSent(k);
+      } else if (failures.every(isStreamFull) && (this.unsent.has(k) || this.unsent.size < MAX_UNSENT_KEYS)) {
+        if (!this.unsent.has(k)) {
+          this.unsent.add(k);
+          this.unsentChanged = true;
+        }
+        // The cache keeps the record's outbox: the next fold of this key appends to it, in order.
+        if (!cache.get(k)) cache.set(k, rec);
+      } else {
+        const err = failures.find((e) => !isStreamFull(e)) ?? failures[0];
+        fatal ??= err instanceof Error ? err : new Error(String(err));
+      }
+    }
+    if (this.unsent.size > 0) log.warn({ partition, keys: this.unsent.size }, 'the operations stream is full: sends wait in their records for room');
+    if (fatal !== undefined) {
       // The partition restarts from its checkpoint and publishes them all again, in order.
-      log.warn({ partition, err: String(failed.reason) }, 'a send could not be published; the partition restarts from its checkpoint');
+      log.warn({ partition, err: String(fatal) }, 'a send could not be published; the partition restarts from its checkpoint');
       cache.dropPartition(partition);
-      throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
+      throw fatal;
     }
-    for (const [k, f] of sent) {
-      delete f.rec.outbox;
-      const cached = cache.get(k);
-      if (cached) delete cached.outbox;
-    }
+  }
+
+  private markSent(k: string): void {
+    if (this.unsent.delete(k)) this.unsentChanged = true;
   }
 
   /** Makes the timer index follow the records whose timers changed or were loaded. */
@@ -265,7 +325,8 @@ export class BatchCommitter {
     if (this.o.aborted()) return;
     this.assertLease('checkpoint');
     const { topology, partition, publisher, epoch } = this.o;
-    const ck: Checkpoint = { seq, epoch, stream: topology.streamCreated, updatedAt: new Date().toISOString() };
+    const ck: Checkpoint = { seq, epoch, stream: topology.streamCreated, updatedAt: new Date().toISOString(), ...(this.unsent.size > 0 ? { unsent: [...this.unsent] } : {}) };
+    this.unsentChanged = false;
     try {
       const ack = await publisher.publish(kvWriteSubject(topology.control, controlKeys.checkpoint(partition)), encodeJson(ck), {
         expectedLastSubjectSequence: this.checkpointRev,
@@ -277,6 +338,9 @@ export class BatchCommitter {
     }
     this.checkpointSeq = seq;
   }
-
 }
 
+/** The stream refused a publish because it is at its byte bound. */
+function isStreamFull(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === STREAM_STORE_FAILED;
+}

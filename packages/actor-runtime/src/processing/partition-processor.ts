@@ -44,6 +44,8 @@ const MIN_FETCH = 64;
 const MAX_FETCH = 2048;
 /** How long a pull waits on the server for operations that are not there yet (ms). */
 const FETCH_EXPIRES_MS = 10_000;
+/** How often sends a full stream refused are published again while nothing else is committed (ms). */
+const UNSENT_RETRY_MS = 500;
 
 /**
  * Applies one partition's operations in stream order: reads with an ordered consumer
@@ -310,8 +312,13 @@ export class PartitionProcessor {
         if (this.aborted) return;
         if (this.pending.length === 0 || !(this.flushed || this.stopping)) {
           if (this.stopping) return;
+          // Sends a full stream refused are tried again now and then, even with nothing to read.
+          let due = false;
+          const retry = this.committer.hasUnsent ? setTimeout(() => ((due = true), this.wake?.()), UNSENT_RETRY_MS) : null;
           await new Promise<void>((resolve) => (this.wake = resolve));
           this.wake = null;
+          if (retry) clearTimeout(retry);
+          if (due && this.pending.length === 0 && !this.stopping && !this.aborted) await this.committer.commit([]);
           continue;
         }
         const batch = this.pending.splice(0, this.o.maxBatch);

@@ -38,7 +38,14 @@ export async function writeRecords(o: CommitterOptions, keys: string[], folds: M
 }
 
 /** Reads records into `into` (and the cache); a record of a newer owner fences this one. */
-export async function loadRecords(o: CommitterOptions, keys: string[], into: Map<string, CachedRecord>, checkpointSeq: number, staleTombstones: Map<string, number>): Promise<void> {
+export async function loadRecords(
+  o: CommitterOptions,
+  keys: string[],
+  into: Map<string, CachedRecord>,
+  checkpointSeq: number,
+  staleTombstones: Map<string, number>,
+  unsent: ReadonlySet<string>,
+): Promise<void> {
   const { cache, topology, partition, epoch } = o;
   await Promise.all(
     keys.map(async (k) => {
@@ -59,9 +66,10 @@ export async function loadRecords(o: CommitterOptions, keys: string[], into: Map
         const deleted = !stored || stored.deleted === true;
         rec = { json: deleted ? null : JSON.stringify(stored.state), seq: sameStream ? (stored?.seq ?? 0) : 0, revision: entry.revision, partition };
         if (stored && Array.isArray(stored.timers) && stored.timers.length > 0) rec.timers = stored.timers;
-        // Sends the checkpoint has passed were published; later ones may not have been (a crash
-        // between the record and the checkpoint): the committer publishes them again.
-        const pending = sameStream && Array.isArray(stored?.outbox) ? (stored.outbox ?? []).filter((x) => x.seq > checkpointSeq) : [];
+        // Sends the checkpoint has passed were published, unless the checkpoint lists the key as
+        // unsent (a full stream refused them); later ones may not have been (a crash between the
+        // record and the checkpoint): the committer publishes them again.
+        const pending = sameStream && Array.isArray(stored?.outbox) ? (stored.outbox ?? []).filter((x) => x.seq > checkpointSeq || unsent.has(k)) : [];
         if (pending.length > 0) rec.outbox = pending;
         if (deleted && stored && sameStream && stored.seq <= checkpointSeq) staleTombstones.set(k, entry.revision);
       }

@@ -64,6 +64,8 @@ export interface Checkpoint {
   updatedAt: string;
   /** Incarnation of the operations stream `seq` belongs to (its creation time, ms). */
   stream?: number;
+  /** State keys whose records hold sends a full stream refused: published again whatever their seq. */
+  unsent?: string[];
 }
 
 /** What the retention loop purged: every operation below `purgedBelow` was applied (or belonged to no unapplied partition). */

@@ -1,0 +1,111 @@
+/**
+ * Sends through a full stream and past the duplicate window (issue 18, items 1 and 2), on a
+ * real nats-server: a stream filled to its byte bound while the worker was down drains by
+ * itself once the worker catches up, every send arrives once, and a send published again
+ * after the duplicate window is recognised by its receiver.
+ */
+import { jetstream, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createActorClient, createWorker, defaultTopology, defineActor, provisionTopology, type ActorNames, type Worker } from '../src/index.js';
+import { namesFor } from './support/names.js';
+
+const PARTITIONS = 2;
+const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+type Acct = { balance: number };
+const account = defineActor({
+  type: 'acct',
+  initialState: (): Acct => ({ balance: 0 }),
+  operations: {
+    deposit: (s: Acct, i: unknown) => ({ state: { balance: s.balance + (i as { amount: number }).amount }, result: s.balance + (i as { amount: number }).amount }),
+    transfer: (s: Acct, i: unknown) => {
+      const { to, amount } = i as { to: string; amount: number };
+      return { state: { balance: s.balance - amount }, result: s.balance - amount, send: [{ key: to, op: 'deposit', input: { amount } }] };
+    },
+    /** Takes room in the stream and changes nothing. */
+    pad: (s: Acct) => ({ state: s, result: null }),
+  },
+});
+
+let server: NatsServer;
+let nc: NatsConnection;
+let js: JetStreamClient;
+const cleanups: Array<() => Promise<void> | void> = [];
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  js = jetstream(nc);
+});
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+});
+
+type Topo = { maxBytes?: number; duplicateWindowMs: number; retainMs: number };
+
+function startWorker(names: ActorNames, topology: Topo): Worker {
+  const worker = createWorker({ nc, actors: [account], names, partitions: PARTITIONS, leaseTtlMs: 2000, heartbeatMs: 300, retentionIntervalMs: 100, logger: log, topology });
+  cleanups.push(() => worker.stop());
+  return worker;
+}
+
+function clientFor(names: ActorNames) {
+  const client = createActorClient(nc, { actors: [account], names, timeoutMs: 5000 });
+  cleanups.push(() => client.close());
+  return client;
+}
+
+const balance = async (client: ReturnType<typeof clientFor>, key: string) => ((await client.read('acct', key)).state as Acct).balance;
+
+describe('a full operations stream', () => {
+  it('drains by itself once the worker catches up, with every pending send delivered once', async () => {
+    const names = namesFor('full');
+    // Applied operations are kept an hour unless the stream is nearly full.
+    const topology = { maxBytes: 64 * 1024, duplicateWindowMs: 1000, retainMs: 3_600_000 };
+    await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
+    const subject = (key: string, op: string) => `${names.subjectPrefix}.acct.${key}.${op}`;
+    // While no worker runs: a deposit, five transfers from a1 to b1, then filler up to the bound.
+    await js.publish(subject('a1', 'deposit'), JSON.stringify({ amount: 100 }));
+    for (let i = 0; i < 5; i++) await js.publish(subject('a1', 'transfer'), JSON.stringify({ to: 'b1', amount: 10 }));
+    // Smaller and smaller filler, so not even a send's few bytes fit.
+    let n = 0;
+    for (const size of [1000, 100, 10, 0]) {
+      let refused: unknown;
+      while (refused === undefined && n < 1000) await js.publish(subject(`f${n++}`, 'pad'), size === 0 ? '' : JSON.stringify('x'.repeat(size))).catch((err: unknown) => (refused = err));
+      expect(refused).toBeInstanceOf(JetStreamApiError);
+      expect((refused as JetStreamApiError).code).toBe(10077);
+    }
+
+    const worker = startWorker(names, topology);
+    await worker.start();
+    const client = clientFor(names);
+    await waitFor(async () => (await balance(client, 'a1')) === 50 && (await balance(client, 'b1')) === 50, {
+      timeoutMs: 20_000,
+      message: 'a1 debited and b1 credited five times',
+    });
+    // The stream takes operations again without anyone purging it by hand.
+    await waitFor(
+      async () => {
+        try {
+          await js.publish(subject('c1', 'deposit'), JSON.stringify({ amount: 1 }));
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs: 20_000, message: 'the stream to accept operations again' },
+    );
+    expect((await client.call('acct', 'c1', 'deposit', { amount: 1 })).result).toBe(2);
+    expect(await balance(client, 'b1')).toBe(50);
+    expect(await balance(client, 'a1')).toBe(50);
+  }, 60_000);
+});
