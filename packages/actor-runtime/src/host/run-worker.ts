@@ -139,9 +139,8 @@ export async function runWorker(opts: RunWorkerOptions): Promise<RunningWorker> 
     if (metrics) metricsServer = await metricsServerFrom(env, { registry: metrics.registry, readiness: readinessCheck(nc, state, names), log });
     const workerOptions = { ...settings, nc, actors: opts.actors, logger: log, hooks: metrics?.hooks };
     worker = createWorker(workerOptions);
-    const jsm = jetstreamManager(nc);
-    jsm.catch(() => undefined);
-    metrics?.attach(worker, async () => (await (await jsm).streams.info(names.dlqStream)).state);
+    // The dead-letter stream's state at each scrape (a manager without the API check asks nothing else).
+    metrics?.attach(worker, async () => (await (await jetstreamManager(nc, { checkAPI: false })).streams.info(names.dlqStream)).state);
     // Registered before the worker starts (the stream and buckets provisioned first, as
     // start() does again), so a gateway knows the types by the time partitions are owned.
     await provisionTopology(nc, resolveWorkerOptions(workerOptions).topology);
