@@ -4,7 +4,7 @@ import { REDACTED_LOG_PATHS, resolveGatewayOptions, type GatewayOptions, type Re
 import { actorClient } from './plugins/actor-client.js';
 import { auth } from './plugins/auth.js';
 import { dashboard } from './plugins/dashboard.js';
-import { errorsHandler, sendFrameworkError } from './plugins/errors.js';
+import { clientErrorHandler, errorsHandler, sendFrameworkError } from './plugins/errors.js';
 import { jsonBody } from './plugins/json-body.js';
 import { metrics } from './plugins/metrics.js';
 import { natsReadiness } from './plugins/nats-readiness.js';
@@ -50,6 +50,20 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
     // Each request's logger (its reqId child) is made only if something logs through it.
     ...(logging.logger === false ? {} : { childLoggerFactory: lazyChildLoggerFactory }),
     bodyLimit: opts.bodyLimit,
+    // Deadlines of a connection (see GatewayOptions): Fastify's defaults have none for
+    // receiving a request or for a silent connection, so a client trickling its body held a
+    // connection for ever. Node enforces the receive deadlines on a check every
+    // connectionsCheckingInterval (30 s by default): a quarter of the headers deadline keeps
+    // them within 25%.
+    requestTimeout: opts.receiveTimeoutMs,
+    connectionTimeout: opts.idleTimeoutMs,
+    keepAliveTimeout: opts.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: opts.headersTimeoutMs,
+      requestTimeout: opts.receiveTimeoutMs,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(10, Math.floor(opts.headersTimeoutMs / 4))),
+    },
+    clientErrorHandler,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     ajv: {
       // Reject unknown query parameters instead of silently dropping them, and coerce
@@ -68,9 +82,13 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
     frameworkErrors: (err, request, reply) => sendFrameworkError(err, request, reply),
   });
 
+  // The cap on open connections; Node closes those over it on arrival ('drop').
+  if (opts.maxConnections > 0) app.server.maxConnections = opts.maxConnections;
+
   // First: the OpenAPI document collects routes as they are added, and metrics count every route.
   if (opts.docs) await app.register(openApi, { version: VERSION, authEnabled: opts.authTokens.length > 0, catalog: opts.catalog });
   await app.register(metrics);
+  app.server.on('drop', () => app.gatewayMetrics.connectionsRefused.inc());
   await app.register(requestLog);
   await app.register(natsReadiness, { isReady: opts.isReady, checkProvisioned: opts.checkProvisioned });
   await app.register(errorsHandler);

@@ -79,6 +79,11 @@ export const ERROR_CODES = {
     status: 404,
     description: 'The actor type has no operation of that name.',
   },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    description:
+      'The client did not send the whole request in time (`GATEWAY_HEADERS_TIMEOUT_MS` for the headers, `GATEWAY_RECEIVE_TIMEOUT_MS` for all of it); the connection is closed and nothing was done.',
+  },
   PAYLOAD_TOO_LARGE: {
     status: 413,
     description: 'The request body is larger than the body limit (64 KiB by default).',
@@ -108,6 +113,10 @@ export const ERROR_CODES = {
   RATE_LIMITED: {
     status: 429,
     description: 'The client sent more requests than `GATEWAY_RATE_LIMIT` allows per minute; wait the seconds in `Retry-After`.',
+  },
+  HEADERS_TOO_LARGE: {
+    status: 431,
+    description: "The request's headers are larger than Node's limit (16 KiB); the connection is closed.",
   },
   INTERNAL_ERROR: {
     status: 500,

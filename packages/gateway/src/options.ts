@@ -1,6 +1,8 @@
 import type { ActorClient, ActorWatcher } from '@jetactor/actor-runtime';
 import { definitionsCatalog } from './catalog/definitions-catalog.js';
 import type { ActorCatalog } from './catalog/actor-catalog.js';
+import { DEADLINE_GRACE_MS } from './routes/handlers.js';
+import { SSE_KEEPALIVE_MS } from './routes/live.js';
 import { normalizeAuthTokens, type AuthToken } from './auth-config.js';
 import type { FastifyBaseLogger } from 'fastify';
 import type { LoggerOptions } from 'pino';
@@ -79,6 +81,28 @@ export interface GatewayOptions {
    * Default 262144 (256 KiB).
    */
   sseMaxBufferedBytes?: number;
+  /**
+   * Most ms a client may take to send a request's headers (Node's `headersTimeout`); a
+   * connection that sends nothing is closed after it too. Default 10000, at most `receiveTimeoutMs`.
+   */
+  headersTimeoutMs?: number;
+  /**
+   * Most ms a client may take to send a whole request, headers and body (Fastify's
+   * `requestTimeout`): a body trickled a byte at a time is cut off with 408 `REQUEST_TIMEOUT`.
+   * Default 30000.
+   */
+  receiveTimeoutMs?: number;
+  /**
+   * A connection on which nothing is sent or received for this long is closed (Fastify's
+   * `connectionTimeout`): a client that stops reading its response. Above the longest silent
+   * wait (`maxTimeoutMs` plus a second, and the event streams' 15 s keep-alive). Default 120000,
+   * or more when `maxTimeoutMs` needs it.
+   */
+  idleTimeoutMs?: number;
+  /** How long a kept-alive connection may wait for its next request, in ms (Fastify's `keepAliveTimeout`). Default 72000. */
+  keepAliveTimeoutMs?: number;
+  /** Most open client connections (Node's `server.maxConnections`); more are closed at once and counted. 0: no cap. Default 10000. */
+  maxConnections?: number;
 }
 
 /** {@link GatewayOptions} with every default filled in. */
@@ -99,6 +123,11 @@ export interface ResolvedGatewayOptions {
   readonly docs: boolean;
   readonly dashboard: boolean;
   readonly sseMaxBufferedBytes: number;
+  readonly headersTimeoutMs: number;
+  readonly receiveTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxConnections: number;
 }
 
 /** The defaults of {@link GatewayOptions}. */
@@ -109,6 +138,11 @@ export const GATEWAY_DEFAULTS = {
   maxTimeoutMs: 60_000,
   requestTimeoutMs: 5_000,
   rateLimitPerMinute: 0,
+  headersTimeoutMs: 10_000,
+  receiveTimeoutMs: 30_000,
+  idleTimeoutMs: 120_000,
+  keepAliveTimeoutMs: 72_000,
+  maxConnections: 10_000,
 } as const;
 
 /** Paths pino always redacts from gateway logs. */
@@ -127,6 +161,41 @@ function positiveInteger(field: string, value: number | undefined, fallback: num
     throw new RangeError(`gateway option '${field}' must be a positive integer, got ${String(value)}`);
   }
   return value;
+}
+
+function nonNegativeInteger(field: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`gateway option '${field}' must be an integer >= 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** The connection deadlines and cap, checked against each other and against the longest wait of a request. */
+function connectionLimits(
+  opts: GatewayOptions,
+  maxTimeoutMs: number,
+): Pick<ResolvedGatewayOptions, 'headersTimeoutMs' | 'receiveTimeoutMs' | 'idleTimeoutMs' | 'keepAliveTimeoutMs' | 'maxConnections'> {
+  const receiveTimeoutMs = positiveInteger('receiveTimeoutMs', opts.receiveTimeoutMs, GATEWAY_DEFAULTS.receiveTimeoutMs);
+  const headersTimeoutMs = positiveInteger('headersTimeoutMs', opts.headersTimeoutMs, Math.min(GATEWAY_DEFAULTS.headersTimeoutMs, receiveTimeoutMs));
+  if (headersTimeoutMs > receiveTimeoutMs) {
+    throw new RangeError(`gateway option 'headersTimeoutMs' (${headersTimeoutMs}) must not exceed 'receiveTimeoutMs' (${receiveTimeoutMs})`);
+  }
+  // A connection is silent while a call or a ?minSeq read waits, and between keep-alives of an event stream.
+  const longestSilence = Math.max(maxTimeoutMs + DEADLINE_GRACE_MS, SSE_KEEPALIVE_MS);
+  const idleTimeoutMs = positiveInteger('idleTimeoutMs', opts.idleTimeoutMs, Math.max(GATEWAY_DEFAULTS.idleTimeoutMs, 2 * longestSilence));
+  if (idleTimeoutMs <= longestSilence) {
+    throw new RangeError(
+      `gateway option 'idleTimeoutMs' (${idleTimeoutMs}) must exceed ${longestSilence} ms: 'maxTimeoutMs' (${maxTimeoutMs}) plus ${DEADLINE_GRACE_MS} ms, and the ${SSE_KEEPALIVE_MS} ms between event-stream keep-alives`,
+    );
+  }
+  return {
+    headersTimeoutMs,
+    receiveTimeoutMs,
+    idleTimeoutMs,
+    keepAliveTimeoutMs: positiveInteger('keepAliveTimeoutMs', opts.keepAliveTimeoutMs, GATEWAY_DEFAULTS.keepAliveTimeoutMs),
+    maxConnections: nonNegativeInteger('maxConnections', opts.maxConnections, GATEWAY_DEFAULTS.maxConnections),
+  };
 }
 
 function watcherGetter(watcher: GatewayOptions['watcher']): () => ActorWatcher | undefined {
@@ -179,10 +248,7 @@ export function resolveGatewayOptions(opts: GatewayOptions): ResolvedGatewayOpti
   const requestTimeoutMs = positiveInteger('requestTimeoutMs', opts.requestTimeoutMs, GATEWAY_DEFAULTS.requestTimeoutMs);
 
   const authTokens = normalizeAuthTokens(opts.authTokens ?? []);
-  const rateLimitPerMinute = opts.rateLimitPerMinute ?? GATEWAY_DEFAULTS.rateLimitPerMinute;
-  if (!Number.isSafeInteger(rateLimitPerMinute) || rateLimitPerMinute < 0) {
-    throw new RangeError(`gateway option 'rateLimitPerMinute' must be an integer >= 0, got ${String(opts.rateLimitPerMinute)}`);
-  }
+  const rateLimitPerMinute = nonNegativeInteger('rateLimitPerMinute', opts.rateLimitPerMinute, GATEWAY_DEFAULTS.rateLimitPerMinute);
 
   if (opts.catalog !== undefined && (opts.catalog === null || typeof opts.catalog.get !== 'function')) {
     throw new TypeError("gateway option 'catalog' must be an ActorCatalog");
@@ -204,5 +270,6 @@ export function resolveGatewayOptions(opts: GatewayOptions): ResolvedGatewayOpti
     docs: optionalBoolean('docs', opts.docs, true),
     dashboard: optionalBoolean('dashboard', opts.dashboard, true),
     sseMaxBufferedBytes: positiveInteger('sseMaxBufferedBytes', opts.sseMaxBufferedBytes, GATEWAY_DEFAULTS.sseMaxBufferedBytes),
+    ...connectionLimits(opts, maxTimeoutMs),
   };
 }

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { WEAK_TOKEN_LENGTH, decideAuth } from './auth-config.js';
 import { connectInBackground, type NatsLink } from './nats/connection.js';
-import { GATEWAY_DEFAULTS, REDACTED_LOG_PATHS } from './options.js';
+import { GATEWAY_DEFAULTS, REDACTED_LOG_PATHS, type GatewayOptions } from './options.js';
 
 /** Options of {@link runGateway}; everything else comes from the environment. */
 export interface RunGatewayOptions {
@@ -52,14 +52,26 @@ function namesFrom(env: NodeJS.ProcessEnv, names: Partial<ActorNames> | undefine
   return { ...names, inboxPrefix: raw };
 }
 
-function rateLimit(env: NodeJS.ProcessEnv): number {
-  const raw = env.GATEWAY_RATE_LIMIT;
-  if (raw === undefined || raw.trim() === '') return GATEWAY_DEFAULTS.rateLimitPerMinute;
+/** An integer variable of at least `min` (decimal digits only), or undefined when unset or blank. */
+function integerEnv(env: NodeJS.ProcessEnv, name: string, min: 0 | 1, meaning: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) {
-    throw new RangeError(`GATEWAY_RATE_LIMIT must be an integer >= 0 (requests per client per minute; 0 = off), got '${raw}'`);
+  if (!/^\s*[0-9]+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < min) {
+    throw new RangeError(`${name} must be an integer >= ${min} (${meaning}), got '${raw.slice(0, 64)}'`);
   }
   return n;
+}
+
+/** The connection deadlines and cap from the environment (unset ones keep the gateway's defaults). */
+function connectionLimits(env: NodeJS.ProcessEnv): Pick<GatewayOptions, 'headersTimeoutMs' | 'receiveTimeoutMs' | 'idleTimeoutMs' | 'keepAliveTimeoutMs' | 'maxConnections'> {
+  return {
+    headersTimeoutMs: integerEnv(env, 'GATEWAY_HEADERS_TIMEOUT_MS', 1, 'ms to receive a request\'s headers'),
+    receiveTimeoutMs: integerEnv(env, 'GATEWAY_RECEIVE_TIMEOUT_MS', 1, 'ms to receive a whole request'),
+    idleTimeoutMs: integerEnv(env, 'GATEWAY_IDLE_TIMEOUT_MS', 1, 'ms a connection may stay silent'),
+    keepAliveTimeoutMs: integerEnv(env, 'GATEWAY_KEEP_ALIVE_TIMEOUT_MS', 1, 'ms a kept-alive connection may wait for its next request'),
+    maxConnections: integerEnv(env, 'GATEWAY_MAX_CONNECTIONS', 0, 'open connections; 0 = no cap'),
+  };
 }
 
 /**
@@ -68,7 +80,9 @@ function rateLimit(env: NodeJS.ProcessEnv): number {
  * plain comma list of all-scope tokens), `GATEWAY_AUTH` (`off` to run without auth on
  * purpose; without tokens and without it, only a loopback `HOST` may start, with auth
  * off and a loud warning), `GATEWAY_RATE_LIMIT` (requests per client per minute; default
- * 0 = off), `ACTORS_INBOX_PREFIX` (the inbox prefix calls are answered under, as the
+ * 0 = off), the connection deadlines and cap (`GATEWAY_HEADERS_TIMEOUT_MS`,
+ * `GATEWAY_RECEIVE_TIMEOUT_MS`, `GATEWAY_IDLE_TIMEOUT_MS`, `GATEWAY_KEEP_ALIVE_TIMEOUT_MS`,
+ * `GATEWAY_MAX_CONNECTIONS`), `ACTORS_INBOX_PREFIX` (the inbox prefix calls are answered under, as the
  * workers'; default `_INBOX`), and `NATS_URL` plus credentials as the runtime's `connectionOptionsFromEnv()`
  * reads them. Listens at once; NATS connects in the background and the API answers
  * 503 until it does. The gateway has no actor code: it serves the actor types that running
@@ -87,7 +101,9 @@ export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningG
   const host = env.HOST ?? '127.0.0.1';
   const authDecision = decideAuth(env, host);
   const authTokens = authDecision.mode === 'tokens' ? authDecision.tokens : [];
-  const rateLimitPerMinute = rateLimit(env);
+  const rateLimitPerMinute =
+    integerEnv(env, 'GATEWAY_RATE_LIMIT', 0, 'requests per client per minute; 0 = off') ?? GATEWAY_DEFAULTS.rateLimitPerMinute;
+  const limits = connectionLimits(env);
   if (authDecision.mode === 'off') {
     log.warn(
       { auth: 'off', host, reason: authDecision.reason },
@@ -121,6 +137,7 @@ export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningG
       checkProvisioned: () => nats.checkProvisioned(),
       authTokens,
       rateLimitPerMinute,
+      ...limits,
       loggerInstance: log,
     });
     await app.listen({ port: listenPort, host });

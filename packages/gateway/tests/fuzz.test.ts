@@ -15,7 +15,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { InjectOptions } from 'fastify';
 import { connect as tcpConnect } from 'node:net';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, STATUS_HEADER } from '../src/index.js';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
 import { registerTypes } from './support/registry.js';
@@ -343,6 +343,118 @@ describe('hostile input', () => {
     }
     expect(await storeMarks()).toEqual(before);
     console.log(`[fuzz] ${N} malformed NATS calls: statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
+  });
+});
+
+describe('slow and too many clients', () => {
+  let limited: RunningGateway | undefined;
+  afterEach(async () => {
+    await limited?.close();
+    limited = undefined;
+  });
+
+  /** A raw connection: what it received, and when it closed (ms after it opened). */
+  interface RawConnection {
+    readonly received: () => string;
+    readonly closed: Promise<number>;
+    write(text: string): void;
+    destroy(): void;
+  }
+
+  async function rawConnection(port: number): Promise<RawConnection> {
+    const socket = tcpConnect({ host: '127.0.0.1', port });
+    const opened = performance.now();
+    let data = '';
+    socket.on('data', (chunk: Buffer) => (data += chunk.toString('latin1')));
+    socket.on('error', () => undefined);
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - opened)));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return { received: () => data, closed, write: (text) => void socket.write(text, 'latin1'), destroy: () => socket.destroy() };
+  }
+
+  /** When each connection closed; fails if one is still open after `ms`. */
+  function allClosed(conns: readonly RawConnection[], ms: number): Promise<number[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`connections still open after ${ms} ms`)), ms)));
+    return Promise.race([Promise.all(conns.map((c) => c.closed)), late]).finally(() => clearTimeout(timer));
+  }
+
+  it('a body or headers trickled past the deadlines are cut off with 408 REQUEST_TIMEOUT, with or without a token', async () => {
+    limited = await runGateway({
+      env: { NATS_URL: server.url, PORT: '0', GATEWAY_AUTH_TOKENS: TOKEN, GATEWAY_HEADERS_TIMEOUT_MS: '300', GATEWAY_RECEIVE_TIMEOUT_MS: '600' },
+      logger: log,
+    });
+    const port = Number(new URL(limited.url).port);
+    const before = await storeMarks();
+    const head = (auth: boolean): string =>
+      `POST /api/counter/trickle/add HTTP/1.1\r\nHost: x\r\n${auth ? `Authorization: Bearer ${TOKEN}\r\n` : ''}Content-Type: application/json\r\nContent-Length: 60000\r\n\r\n`;
+    // Writers with a token and clients without one send a byte of a 60,000-byte body every
+    // 50 ms; others trickle their headers; one sends nothing at all.
+    const conns = await Promise.all(Array.from({ length: 13 }, () => rawConnection(port)));
+    const bodies = conns.slice(0, 6);
+    const anonymous = conns.slice(6, 10);
+    const headers = conns.slice(10, 12);
+    for (const c of bodies) c.write(`${head(true)}[`);
+    for (const c of anonymous) c.write(`${head(false)}[`);
+    for (const c of headers) c.write('POST /api/counter/trickle/add HTTP/1.1\r\n');
+    const trickle = setInterval(() => {
+      for (const c of [...bodies, ...anonymous]) c.write('1');
+      for (const c of headers) c.write('X');
+    }, 50);
+    try {
+      const closedAfter = await allClosed(conns, 5_000);
+      // Headers deadline 300 ms, receive deadline 600 ms, checked every 75 ms (a quarter of
+      // the headers deadline); measured here 381 and 688 ms.
+      const within = (ms: number, lo: number): boolean => ms >= lo && ms < lo + 1_000;
+      expect(closedAfter.map((ms, i) => within(ms, i < 10 ? 550 : 250))).toEqual(closedAfter.map(() => true));
+      for (const c of bodies) {
+        expect(c.received()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+        expect(JSON.parse(c.received().split('\r\n\r\n')[1] ?? '')).toEqual({
+          error: { code: 'REQUEST_TIMEOUT', message: 'the request was not received in time; the connection is closed' },
+        });
+      }
+      // Without a token: 401 at once (before the body), then cut off like the others.
+      for (const c of anonymous) expect(c.received()).toMatch(/^HTTP\/1\.1 401 /);
+      for (const c of [...headers, conns[12]!]) expect(c.received()).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      clearInterval(trickle);
+      for (const c of conns) c.destroy();
+    }
+    expect(await storeMarks()).toEqual(before);
+    // A prompt client is served as ever.
+    expect((await fetch(`${limited.url}/api/counter/fz8`, { headers: AUTH })).status).toBe(200);
+  });
+
+  it('connections over GATEWAY_MAX_CONNECTIONS are closed on arrival and counted; the gateway serves again once some close', async () => {
+    limited = await runGateway({ env: { NATS_URL: server.url, PORT: '0', GATEWAY_AUTH_TOKENS: TOKEN, GATEWAY_MAX_CONNECTIONS: '3' }, logger: log });
+    const port = Number(new URL(limited.url).port);
+    const app = limited.app;
+    const open = (): Promise<number> => new Promise((resolve, reject) => app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+    const held = await Promise.all(Array.from({ length: 3 }, () => rawConnection(port)));
+    await expect.poll(open).toBe(3);
+    const over = await rawConnection(port);
+    over.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await allClosed([over], 5_000);
+    expect(over.received()).toBe('');
+    held[0]?.destroy();
+    await expect.poll(open).toBe(2);
+    const metrics = await (await fetch(`${limited.url}/metrics`)).text();
+    expect(metrics).toMatch(/^jetactor_gateway_connections_refused_total 1$/m);
+    for (const c of held) c.destroy();
+  });
+
+  it('refuses malformed deadline and cap variables at start', async () => {
+    const start = (env: Record<string, string>) => runGateway({ env: { NATS_URL: server.url, PORT: '0', ...env }, logger: log });
+    await expect(start({ GATEWAY_RECEIVE_TIMEOUT_MS: '0' })).rejects.toThrow(/GATEWAY_RECEIVE_TIMEOUT_MS must be an integer >= 1/);
+    await expect(start({ GATEWAY_MAX_CONNECTIONS: '-1' })).rejects.toThrow(/GATEWAY_MAX_CONNECTIONS must be an integer >= 0/);
+    await expect(start({ GATEWAY_HEADERS_TIMEOUT_MS: '1e3' })).rejects.toThrow(/GATEWAY_HEADERS_TIMEOUT_MS must be an integer/);
+    await expect(start({ GATEWAY_HEADERS_TIMEOUT_MS: '5000', GATEWAY_RECEIVE_TIMEOUT_MS: '1000' })).rejects.toThrow(
+      /'headersTimeoutMs' \(5000\) must not exceed 'receiveTimeoutMs' \(1000\)/,
+    );
+    await expect(start({ GATEWAY_IDLE_TIMEOUT_MS: '30000' })).rejects.toThrow(/'idleTimeoutMs' \(30000\) must exceed 61000 ms/);
   });
 });
 

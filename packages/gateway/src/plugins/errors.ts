@@ -8,6 +8,8 @@ import {
   RequestError,
   TimeoutError as NatsTimeoutError,
 } from '@nats-io/nats-core';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ERROR_CODES, GatewayError, OPERATION_FAILED_STATUS, errorBody, isGatewayErrorCode } from '../errors.js';
@@ -141,6 +143,34 @@ export function sendFrameworkError(err: unknown, request: FastifyRequest, reply:
   const http = toHttpError(err, true);
   noteForLog(request, { code: http.code, reason: http.message });
   void reply.code(http.status).type('application/json; charset=utf-8').send(errorBody(http.code, http.message));
+}
+
+/** What a connection-level failure (no request to answer through Fastify) is sent as, by Node's error code. */
+const CLIENT_ERRORS: Readonly<Record<string, { code: GatewayError['code']; message: string }>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: { code: 'REQUEST_TIMEOUT', message: 'the request was not received in time; the connection is closed' },
+  HPE_HEADER_OVERFLOW: { code: 'HEADERS_TOO_LARGE', message: 'the request headers are too large' },
+};
+
+/**
+ * Fastify's `clientErrorHandler`: errors Node's HTTP parser raises on a connection before
+ * any route (a request not received within the deadlines, oversized headers, a malformed
+ * request) are answered in the gateway's error shape, then the connection is closed. Like
+ * Node's own handler, nothing is written once a response has started on the socket.
+ */
+export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const known = err.code === undefined ? undefined : CLIENT_ERRORS[err.code];
+  const code = known?.code ?? 'INVALID_REQUEST';
+  const body = JSON.stringify(errorBody(code, known?.message ?? 'malformed HTTP request'));
+  this.log.debug({ err, code }, 'client error');
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (socket.writable && inFlight?.headersSent !== true) {
+    const status = ERROR_CODES[code].status;
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 const errorsPlugin: FastifyPluginCallback = (app: FastifyInstance, _opts, done) => {

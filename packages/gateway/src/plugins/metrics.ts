@@ -20,6 +20,8 @@ export interface GatewayMetrics {
   readonly sseStreams: Gauge;
   /** `jetactor_gateway_sse_dropped_total`: streams closed because their reader fell too far behind. */
   readonly sseDropped: Counter;
+  /** `jetactor_gateway_connections_refused_total`: connections closed at once because `maxConnections` were open. */
+  readonly connectionsRefused: Counter;
 }
 
 declare module 'fastify' {
@@ -62,6 +64,11 @@ export function createGatewayMetrics(opts: MetricsPluginOptions = {}): GatewayMe
     sseDropped: new Counter({
       name: `${GATEWAY_METRICS_PREFIX}sse_dropped_total`,
       help: 'Server-Sent Events streams closed by the gateway because the client stopped reading and the unsent data passed the bound.',
+      registers: [registry],
+    }),
+    connectionsRefused: new Counter({
+      name: `${GATEWAY_METRICS_PREFIX}connections_refused_total`,
+      help: 'Client connections closed on arrival because the gateway already had its maximum open (GATEWAY_MAX_CONNECTIONS).',
       registers: [registry],
     }),
   };
