@@ -351,6 +351,13 @@ describe('subject bindings (nats-server 2.10 by default)', () => {
     expect(direct.result).toBe(3);
     expect(answers).toEqual([]);
     expect((await client.read('device', 'spam1')).state).toEqual({ count: 3, offline: false });
+    // A bound message that fails is dead-lettered as the plain operation it was: its timer
+    // headers are not kept, so an admin's resubmit cannot set the timer either.
+    await s.js.publish(`${tag}.spam1.telemetry`, enc.encode('not json'), { headers: h2 });
+    const dead = await waitFor(async () => (await client.deadLetters()).items.find((d) => d.key === 'spam1'), { timeoutMs: 10_000, message: 'the dead letter' });
+    expect(dead.code).toBe('INVALID_INPUT');
+    const stored = await s.jsm.streams.getMessage(names.dlqStream, { seq: dead.dlqSeq });
+    expect([...(stored?.header.keys() ?? [])].filter((k) => k.startsWith('Jetactor-Timer'))).toEqual([]);
   });
 
   it('subjectsCollide', () => {
