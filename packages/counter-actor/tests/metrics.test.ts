@@ -96,6 +96,23 @@ describe('worker metrics server', () => {
     expect(page).toContain('jetactor_worker_process_cpu_seconds_total');
   });
 
+  it('counts the timer heap entries of the owned partitions: one per pending timer', async () => {
+    const heap = async () => sample(await scrape(), 'jetactor_worker_timer_heap_entries');
+    const base = await heap();
+    expect(base).toBe(0);
+    const later = await client.schedule('counter', 'm2', 'add', 1, { delayMs: 3_600_000, id: 'later' });
+    await client.schedule('counter', 'm2', 'add', 1, { delayMs: 7_200_000, id: 'much-later' });
+    await client.schedule('counter', 'm3', 'add', 1, { delayMs: 3_600_000, id: 'later' });
+    await waitFor(async () => (await heap()) === 3, { timeoutMs: 10_000, message: 'three timers in the heap' });
+    // Replacing a timer keeps one entry for it; a cancel takes it out.
+    await client.schedule('counter', 'm2', 'add', 2, { delayMs: 1_800_000, id: 'later' });
+    const cancelled = await client.cancelTimer('counter', 'm3', 'later', { wait: true });
+    expect(cancelled.seq).toBeGreaterThan(later.seq);
+    await waitFor(async () => (await heap()) === 2, { timeoutMs: 10_000, message: 'two timers in the heap after the cancel' });
+    expect((await client.timers('counter', 'm2')).timers.map((t) => t.id).sort()).toEqual(['later', 'much-later']);
+    expect(await heap()).toBe(2);
+  });
+
   it('answers 404 on other paths', async () => {
     const res = await fetch(`${base}/nope`);
     expect(res.status).toBe(404);

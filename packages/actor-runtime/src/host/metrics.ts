@@ -119,6 +119,16 @@ export function createWorkerMetrics(opts: WorkerMetricsOptions = {}): WorkerMetr
     },
   });
   new Gauge({
+    name: `${p}timer_heap_entries`,
+    help: 'Entries in the timer heaps of the partitions this worker owns (one per pending timer; growth beside a steady number of timers is a leak).',
+    registers,
+    collect() {
+      let entries = 0;
+      for (const s of worker?.partitionStatus() ?? []) entries += s.timers;
+      this.set(entries);
+    },
+  });
+  new Gauge({
     name: `${p}partition_checkpoint`,
     help: 'Stream sequence up to which each owned partition is applied.',
     labelNames: ['partition'],
