@@ -4,12 +4,12 @@
  * itself once the worker catches up, every send arrives once, and a send published again
  * after the duplicate window is recognised by its receiver.
  */
-import { jetstream, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createActorClient, createWorker, defaultTopology, defineActor, provisionTopology, type ActorNames, type Worker } from '../src/index.js';
+import { controlKeys, createActorClient, createWorker, defaultTopology, defineActor, partitionOf, provisionTopology, type ActorNames, type Worker } from '../src/index.js';
 import { namesFor } from './support/names.js';
 
 const PARTITIONS = 2;
@@ -33,12 +33,14 @@ const account = defineActor({
 let server: NatsServer;
 let nc: NatsConnection;
 let js: JetStreamClient;
+let jsm: JetStreamManager;
 const cleanups: Array<() => Promise<void> | void> = [];
 
 beforeAll(async () => {
   server = await startNatsServer();
   nc = await connect({ servers: server.url });
   js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
 });
 
 afterEach(async () => {
@@ -106,6 +108,38 @@ describe('a full operations stream', () => {
     );
     expect((await client.call('acct', 'c1', 'deposit', { amount: 1 })).result).toBe(2);
     expect(await balance(client, 'b1')).toBe(50);
+    expect(await balance(client, 'a1')).toBe(50);
+  }, 60_000);
+});
+
+describe('a send stored again after the duplicate window', () => {
+  it('is recognised by its receiver and applied once', async () => {
+    const names = namesFor('dupwin');
+    const topology = { duplicateWindowMs: 1000, retainMs: 3_600_000 };
+    const first = startWorker(names, topology);
+    await first.start();
+    await waitFor(() => first.settled(), { timeoutMs: 10_000, message: 'the worker to take its partitions' });
+    const client = clientFor(names);
+    await client.call('acct', 'a1', 'deposit', { amount: 100 });
+    for (let i = 0; i < 5; i++) await client.call('acct', 'a1', 'transfer', { to: 'b1', amount: 10 });
+    await waitFor(async () => (await balance(client, 'b1')) === 50, { timeoutMs: 10_000, message: 'five deposits at b1' });
+    await first.stop();
+
+    // The sender's partition loses its checkpoint, and the duplicate window passes: the next owner
+    // replays a1's operations (skipped: its record has them) and publishes the send its record
+    // still holds again, which the stream now stores a second time.
+    const sender = partitionOf('acct', 'a1', PARTITIONS);
+    const topo = await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
+    await topo.control.delete(controlKeys.checkpoint(sender));
+    // The window is time on the server's clock: nothing to poll but the clock.
+    await new Promise((resolve) => setTimeout(resolve, topology.duplicateWindowMs + 200));
+    const stored = (await jsm.streams.info(names.stream)).state.last_seq;
+
+    const second = startWorker(names, topology);
+    await second.start();
+    await waitFor(async () => (await jsm.streams.info(names.stream)).state.last_seq === stored + 1, { timeoutMs: 10_000, message: 'the send to be stored again' });
+    // An operation after it: once it is answered, b1 has seen the send stored again.
+    expect((await client.call('acct', 'b1', 'deposit', { amount: 1 })).result).toBe(51);
     expect(await balance(client, 'a1')).toBe(50);
   }, 60_000);
 });

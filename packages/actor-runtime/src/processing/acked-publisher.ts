@@ -25,6 +25,8 @@ export interface AckedPublishOptions {
   guard?: () => boolean;
   /** `Nats-Msg-Id`: the stream drops a second message with the same id within its duplicate window. */
   msgId?: string;
+  /** More headers (name, value). */
+  headers?: ReadonlyArray<readonly [string, string]>;
 }
 
 /** Options of an {@link AckedPublisher}. */
@@ -104,10 +106,11 @@ export class AckedPublisher {
     try {
       if (opts.guard && !opts.guard()) throw new FencedError(`lease not held, refusing to write ${subject}`);
       this.ensureSubscribed();
-      if (opts.expectedLastSubjectSequence !== undefined || opts.msgId !== undefined) {
-        const pairs: Array<[string, string]> = [];
+      if (opts.expectedLastSubjectSequence !== undefined || opts.msgId !== undefined || opts.headers !== undefined) {
+        const pairs: Array<readonly [string, string]> = [];
         if (opts.expectedLastSubjectSequence !== undefined) pairs.push([EXPECTED_LAST_SUBJECT_SEQ, String(opts.expectedLastSubjectSequence)]);
         if (opts.msgId !== undefined) pairs.push([MSG_ID, opts.msgId]);
+        if (opts.headers !== undefined) pairs.push(...opts.headers);
         h = publishHeaders(pairs);
       }
     } catch (err) {

@@ -15,6 +15,7 @@ import { nameError, type DecodedOp } from './decode.js';
 import { foldKey, type KeyFold } from './fold.js';
 import type { CachedRecord } from './record-cache.js';
 import { conflictOr, encodeText, loadRecords, writeRecords } from './record-io.js';
+import { SEND_HEADER, sendHeader } from './send-dedup.js';
 import { removeTombstones, storeSideOutputs } from './side-outputs.js';
 
 export { DeadLetterHeaders } from './commit-types.js';
@@ -264,8 +265,10 @@ export class BatchCommitter {
     if (outboxes.size === 0) return;
     const perKey = [...outboxes].map(([k, rec]) => {
       const outbox = rec.outbox ?? [];
+      // Who sends, and from where in its outbox: its receivers recognise a send stored twice (send-dedup.ts).
+      const headers = [[SEND_HEADER, sendHeader(k, outbox)]] as const;
       // The guard checks the lease right before each send goes out.
-      const acks = outbox.map((x) => publisher.publish(x.subject, x.input === undefined ? new Uint8Array(0) : encodeText(x.input), { msgId: x.id, guard: this.o.leaseValid }));
+      const acks = outbox.map((x) => publisher.publish(x.subject, x.input === undefined ? new Uint8Array(0) : encodeText(x.input), { msgId: x.id, headers, guard: this.o.leaseValid }));
       return { k, rec, done: Promise.allSettled(acks) };
     });
     let fatal: Error | undefined;

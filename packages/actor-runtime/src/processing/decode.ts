@@ -2,6 +2,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/nats-core';
 import { ActorError, InvalidInputError } from '../errors.js';
 import { isValidReplySubject, parseStoredSubject, stateKey, TimerHeaders, validateName, type ActorNames } from '../names.js';
+import { SEND_HEADER } from './send-dedup.js';
 
 /** Header that carries the inbox a caller awaits the result on. */
 export const REPLY_HEADER = 'Jetactor-Reply';
@@ -34,6 +35,8 @@ export interface DecodedOp {
   hasMsgId: boolean;
   /** The timer headers ({@link TimerHeaders}) when the message sets a timer instead of being applied now. */
   timer?: TimerRequest;
+  /** A runtime send's msg id and {@link SEND_HEADER} (checked by the fold against the workers' salt). */
+  send?: { id: string; header: string };
   /** What {@link decodeOperation} found of the subject: the state key and the name check (null: valid names). */
   names?: { stateKey: string; error: ActorError | null };
 }
@@ -115,6 +118,7 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
   let refusedReply: string | undefined;
   let hasMsgId = false;
   let timer: TimerRequest | undefined;
+  let send: { id: string; header: string } | undefined;
   try {
     // nats.js parses headers on first access and throws on a malformed block (a name with a
     // space, a bare newline in a value), which a raw-protocol publisher can store.
@@ -130,6 +134,8 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
       const id = h.get(MSG_ID_HEADER);
       // The runtime's own ids (sends, timer firings) start with `$`; no caller retries them.
       hasMsgId = id !== '' && !id.startsWith('$');
+      const sender = id.startsWith('$s.') ? h.get(SEND_HEADER) : '';
+      if (sender) send = { id, header: sender };
       timer = timerRequest(h);
     }
   } catch {
@@ -148,6 +154,7 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
     ...(refusedReply !== undefined ? { refusedReply } : {}),
     hasMsgId,
     ...(timer ? { timer } : {}),
+    ...(send ? { send } : {}),
     names: checked,
   };
 }

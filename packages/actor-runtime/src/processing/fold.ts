@@ -15,6 +15,7 @@ import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTime
 import { EffectsDraft } from './effects-draft.js';
 import { ActorError, ErrorCode, HandlerError, UnknownActorError, toErrorBody, type ErrorBody } from '../errors.js';
 import { decodePayload, type DecodedOp } from './decode.js';
+import { fitReceived, isDuplicateSend, trustedSend, withSend } from './send-dedup.js';
 import type { CachedRecord } from './record-cache.js';
 
 /** What the fold needs to know besides the operations. */
@@ -140,6 +141,9 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
   let live: unknown = UNPARSED;
   for (const op of ops) {
     if (op.seq <= rec.seq) continue; // applied before a crash or hand-over: never twice
+    // A send applied before, stored again after the duplicate window: never twice either.
+    const sent = op.send && trustedSend(op.send, env.salt, env.stream);
+    if (sent && isDuplicateSend(rec.received, sent)) continue;
     try {
       const def = env.actors.get(op.type);
       if (!def) throw new UnknownActorError(op.type);
@@ -205,8 +209,13 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
       // The committer answers, keeps the outcome of and dead-letters every failure.
       (f.failures ??= []).push({ op, error: toErrorBody(err), cause: err });
     }
+    if (sent) {
+      rec.received = withSend(rec.received, sent);
+      touch(f, op.seq);
+    }
   }
   fx.finish(rec);
+  if (rec.received) rec.received = fitReceived(rec, env.maxStateBytes);
   return f;
 }
 

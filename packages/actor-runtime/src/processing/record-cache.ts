@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { StoredSend, StoredTimer } from '../store/records.js';
+import type { Received } from './send-dedup.js';
 
 /**
  * A state record as the owner holds it in memory, with its KV revision for CAS. The state is
@@ -17,6 +18,8 @@ export interface CachedRecord {
   timers?: readonly StoredTimer[];
   /** Sends the stored record holds that are not yet known published (absent when none). */
   outbox?: readonly StoredSend[];
+  /** Sends this actor has applied, per sender (see send-dedup.ts); absent when none. */
+  received?: Received;
 }
 
 /**

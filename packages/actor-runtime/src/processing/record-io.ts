@@ -71,6 +71,8 @@ export async function loadRecords(
         // record and the checkpoint): the committer publishes them again.
         const pending = sameStream && Array.isArray(stored?.outbox) ? (stored.outbox ?? []).filter((x) => x.seq > checkpointSeq || unsent.has(k)) : [];
         if (pending.length > 0) rec.outbox = pending;
+        // Places of sends in another incarnation of the stream say nothing about this one.
+        if (sameStream && stored?.received && typeof stored.received === 'object') rec.received = stored.received;
         if (deleted && stored && sameStream && stored.seq <= checkpointSeq) staleTombstones.set(k, entry.revision);
       }
       into.set(k, rec);
@@ -79,11 +81,12 @@ export async function loadRecords(
   );
 }
 
-/** The record's timers and outbox as the JSON fields that follow its metadata ('' when neither). */
+/** The record's timers, outbox and received sends as the JSON fields that follow its metadata ('' when neither). */
 function effectsJson(rec: CachedRecord): string {
   let out = '';
   if (rec.timers && rec.timers.length > 0) out += `,"timers":${JSON.stringify(rec.timers)}`;
   if (rec.outbox && rec.outbox.length > 0) out += `,"outbox":${JSON.stringify(rec.outbox)}`;
+  if (rec.received) out += `,"received":${JSON.stringify(rec.received)}`;
   return out;
 }
 

@@ -24,6 +24,11 @@ export interface StateRecord<S = unknown> {
    * written; those after the partition's checkpoint are published again by the next owner.
    */
   outbox?: StoredSend[];
+  /**
+   * Sends this actor applied, per sender state key: `[floor, ...places]` (see
+   * processing/send-dedup.ts), so a send stored again after the duplicate window is skipped.
+   */
+  received?: Record<string, number[]>;
 }
 
 /** A timer as its actor's record keeps it. */
