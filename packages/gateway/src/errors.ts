@@ -48,7 +48,7 @@ export const ERROR_CODES = {
   INVALID_TIMER: {
     status: 400,
     description:
-      'A timer cannot be set or named: a bad `delayMs`, `at`, `every` (at least 100 ms), `cron` or timer id (1-64 characters of `[A-Za-z0-9_=-]`), or `at` with `delayMs`, or `every` with `cron`; the message says which.',
+      'A timer cannot be set or named: a bad `delayMs`, `at`, `every` (100 ms to 10 years), `cron` (one that matches no time within 10 years, e.g. `0 0 31 2 *`) or timer id (1-64 characters of `[A-Za-z0-9_=-]`), a time past the largest valid date, or `at` with `delayMs`, or `every` with `cron`; the message says which.',
   },
   INVALID_IDEMPOTENCY_KEY: {
     status: 400,
