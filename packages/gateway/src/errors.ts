@@ -23,7 +23,8 @@ export interface ErrorCodeInfo {
 export const ERROR_CODES = {
   INVALID_REQUEST: {
     status: 400,
-    description: 'A query parameter or header is missing, unknown or malformed; the message names it.',
+    description:
+      'A query parameter or header is missing, unknown or malformed (numbers are decimal digits: no `0x`, exponent, sign or spaces); the message names it.',
   },
   INVALID_TYPE: {
     status: 400,
@@ -61,7 +62,8 @@ export const ERROR_CODES = {
   },
   FORBIDDEN: {
     status: 403,
-    description: "The bearer token is valid but lacks the route's scope (`read` for GET, `write` for mutations, `admin` for resubmitting dead letters).",
+    description:
+      "The bearer token is valid but lacks the route's scope (`read` for GET, `write` for mutations, `read` and `write` for `?wait=true`, `admin` for resubmitting dead letters).",
   },
   NOT_FOUND: {
     status: 404,
@@ -90,7 +92,7 @@ export const ERROR_CODES = {
   },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
-    description: 'The `Content-Type` header is malformed.',
+    description: 'The `Content-Type` header is malformed, or the body has a `Content-Encoding` other than `identity` (the gateway does not decompress).',
   },
   HANDLER_ERROR: {
     status: 422,

@@ -4,7 +4,7 @@
  * OpenAPI document); {@link formatSchemaError} turns a failure into a registered code.
  */
 import { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TIMER_ID_LENGTH, MAX_TYPE_LENGTH, RESERVED_TYPES as RUNTIME_RESERVED_TYPES } from '@jetactor/actor-runtime';
-import type { FastifySchema, preHandlerHookHandler } from 'fastify';
+import type { FastifySchema, preValidationHookHandler } from 'fastify';
 import { GatewayError } from './errors.js';
 
 /** Largest `Idempotency-Key` header length. */
@@ -19,7 +19,18 @@ export const RESERVED_TYPES: readonly string[] = [...RUNTIME_RESERVED_TYPES].sor
 const TYPE_RULE = `type must be 1-${MAX_TYPE_LENGTH} characters of [A-Za-z0-9_=-] and not ${RESERVED_TYPES.map((t) => `'${t}'`).join(', ')}`;
 const KEY_RULE = `key must be 1-${MAX_KEY_LENGTH} characters of [A-Za-z0-9_=-] (no '.', '*', '>' or spaces)`;
 const OP_RULE = `operation must be 1-${MAX_OP_LENGTH} characters of [A-Za-z0-9_-]`;
-const IDEMPOTENCY_RULE = `Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} token characters [A-Za-z0-9!#$%&'*+.^_\`|~-]`;
+/**
+ * An `Idempotency-Key` (HTTP header or NATS call header alike): 1-128 HTTP token characters
+ * (RFC 9110 `tchar`).
+ */
+export const IDEMPOTENCY_KEY_PATTERN = `^[A-Za-z0-9!#$%&'*+.^_\`|~-]{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`;
+/** What a bad `Idempotency-Key` is told. */
+export const IDEMPOTENCY_RULE = `Idempotency-Key must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} token characters [A-Za-z0-9!#$%&'*+.^_\`|~-]`;
+const IDEMPOTENCY_KEY_RE = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+/** True when `value` is a valid {@link IDEMPOTENCY_KEY_PATTERN}. */
+export function isValidIdempotencyKey(value: string): boolean {
+  return IDEMPOTENCY_KEY_RE.test(value);
+}
 
 const typeSchema = {
   type: 'string',
@@ -34,10 +45,7 @@ const valueSchema = { type: 'string', pattern: '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([
 const idempotencyHeaders = {
   type: 'object',
   properties: {
-    'idempotency-key': {
-      type: 'string',
-      pattern: `^[A-Za-z0-9!#$%&'*+.^_\`|~-]{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`,
-    },
+    'idempotency-key': { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN },
   },
 } as const;
 
@@ -222,7 +230,7 @@ export interface RouteSchemas {
 /** Builds the {@link RouteSchemas}; `maxTimeoutMs` bounds `?timeoutMs=`. */
 export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
   const timeoutMs = { type: 'integer', minimum: 1, maximum: maxTimeoutMs };
-  // A safe integer; a coerced `1e400` (Infinity) slips past Ajv and is caught by rejectNonFiniteNumbers.
+  // A safe integer, in decimal digits (rejectNonDecimalNumbers).
   const minSeq = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
   return {
     signal: (paramNames) => ({
@@ -321,33 +329,48 @@ export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
 }
 
 /**
- * A `preHandler` hook that refuses a query or path number that validation let through as
- * ±Infinity: Ajv coerces `1e400` or `Infinity` to Infinity and then skips `integer`,
- * `minimum` and `maximum` (they apply to finite numbers only), so `?minSeq=1e400` would
- * otherwise wait for a sequence that never comes.
+ * A whole number as the API takes it in a query or path parameter and in a NATS call's
+ * `Timeout-Ms` header: decimal digits only (no sign, `0x`, exponent, fraction or spaces), at
+ * most 16 of them (so always finite; the schemas' bounds then apply).
  */
-export const rejectNonFiniteNumbers: preHandlerHookHandler = (request, _reply, next) => {
-  const inQuery = nonFiniteIn(request.query);
-  const name = inQuery ?? nonFiniteIn(request.params);
+export const DECIMAL_DIGITS = /^[0-9]{1,16}$/;
+
+/** What {@link rejectNonDecimalNumbers} reads of a route schema part. */
+interface PropertiesSchema {
+  properties?: Record<string, { type?: unknown } | undefined>;
+}
+
+/** The first field of `values` that its schema types `integer` and that is not {@link DECIMAL_DIGITS}, if any (no arrays built: this runs on every request). */
+function nonDecimalIn(values: unknown, schema: unknown): string | undefined {
+  const properties = (schema as PropertiesSchema | undefined)?.properties;
+  if (properties === undefined || values === null || typeof values !== 'object') return undefined;
+  const record = values as Record<string, unknown>;
+  for (const name in record) {
+    if (!Object.hasOwn(record, name) || !Object.hasOwn(properties, name) || properties[name]?.type !== 'integer') continue;
+    const raw = record[name];
+    if (typeof raw === 'string' && !DECIMAL_DIGITS.test(raw)) return name;
+  }
+  return undefined;
+}
+
+/**
+ * A `preValidation` hook (before Ajv coerces them) that refuses an integer query or path
+ * parameter not written as {@link DECIMAL_DIGITS}: Ajv's coercion reads `0x10` as 16, `1e3`
+ * as 1000, ` 5` and `+5` as 5, and `1e400` as Infinity (which skips `integer`, `minimum` and
+ * `maximum`, so `?minSeq=1e400` would wait for a sequence that never comes).
+ */
+export const rejectNonDecimalNumbers: preValidationHookHandler = (request, _reply, next) => {
+  const { schema } = request.routeOptions;
+  const inQuery = nonDecimalIn(request.query, schema?.querystring);
+  const name = inQuery ?? nonDecimalIn(request.params, schema?.params);
   if (name === undefined) {
     next();
     return;
   }
-  const part = inQuery === undefined ? 'path parameter' : 'query parameter';
-  next(new GatewayError('INVALID_REQUEST', `${part} '${name.slice(0, 64)}' must be a finite integer`));
+  const [part, values] = inQuery === undefined ? ['path parameter', request.params] : ['query parameter', request.query];
+  const got = shown((values as Record<string, unknown>)[name]);
+  next(new GatewayError('INVALID_REQUEST', `${part} '${name.slice(0, 64)}' must be a whole number in decimal digits (got ${got})`));
 };
-
-/** The first own field of `values` that is a non-finite number, if any (no arrays built: this runs on every request). */
-function nonFiniteIn(values: unknown): string | undefined {
-  if (values === null || typeof values !== 'object') return undefined;
-  const record = values as Record<string, unknown>;
-  for (const name in record) {
-    if (!Object.hasOwn(record, name)) continue;
-    const value = record[name];
-    if (typeof value === 'number' && !Number.isFinite(value)) return name;
-  }
-  return undefined;
-}
 
 /** The parts of an Ajv error that {@link formatSchemaError} reads. */
 export interface SchemaErrorLike {

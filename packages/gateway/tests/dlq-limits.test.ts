@@ -21,6 +21,7 @@ const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const READER = 'dlq-reader-token-0123456789';
 const WRITER = 'dlq-writer-token-0123456789';
 const ADMIN = 'dlq-admin-token-01234567890';
+const WRITE_ONLY = 'dlq-write-only-token-012345';
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
 
 let server: NatsServer;
@@ -41,7 +42,7 @@ beforeAll(async () => {
     env: {
       NATS_URL: server.url,
       PORT: '0',
-      GATEWAY_AUTH_TOKENS: `${READER}:read;${WRITER}:read,write;${ADMIN}:read,write,admin`,
+      GATEWAY_AUTH_TOKENS: `${READER}:read;${WRITER}:read,write;${ADMIN}:read,write,admin;${WRITE_ONLY}:write`,
     },
     logger: log,
   });
@@ -207,10 +208,44 @@ describe('limits at the gateway', () => {
     ['?minSeq beyond the safe integers', 400, 'INVALID_REQUEST', () => inject({ method: 'GET', url: '/api/counter/lim?minSeq=9007199254740992', headers: as(READER) })],
     ['?timeoutMs=Infinity', 400, 'INVALID_REQUEST', () => post('/api/counter/lim/add?wait=true&timeoutMs=Infinity')],
     ['a dlqSeq of 1e400', 400, 'INVALID_REQUEST', () => inject({ method: 'POST', url: '/api/dlq/1e400/resubmit', headers: as(ADMIN) })],
+    ['?timeoutMs=0x10', 400, 'INVALID_REQUEST', () => post('/api/counter/lim/add?wait=true&timeoutMs=0x10')],
+    ['?timeoutMs=1e3', 400, 'INVALID_REQUEST', () => post('/api/counter/lim/add?wait=true&timeoutMs=1e3')],
+    ['?timeoutMs=%205000', 400, 'INVALID_REQUEST', () => post('/api/counter/lim/add?wait=true&timeoutMs=%205000')],
+    ['a dlqSeq of 0x1', 400, 'INVALID_REQUEST', () => inject({ method: 'POST', url: '/api/dlq/0x1/resubmit', headers: as(ADMIN) })],
+    [
+      'a body with Content-Encoding: gzip',
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      () => inject({ method: 'POST', url: '/api/counter/lim/add', headers: { ...as(WRITER), 'content-encoding': 'gzip' }, payload: '5' }),
+    ],
+    [
+      'a write-only token awaiting a result',
+      403,
+      'FORBIDDEN',
+      () => inject({ method: 'POST', url: '/api/actors/counter/lim/get?wait=true', headers: { ...as(WRITE_ONLY), 'content-type': 'application/json' } }),
+    ],
   ] as const)('%s → %i %s, and nothing is published', async (_name, status, code, send) => {
     const res = await send();
     expect({ status: res.statusCode, code: errorOf(res).code }).toEqual({ status, code });
     expect(await valueOf('lim')).toBe(0);
+  });
+
+  it('a write-only token signals, but sees no result or state; read and write together see both', async () => {
+    const signaled = await inject({ method: 'POST', url: '/api/counter/wo/add?value=2', headers: as(WRITE_ONLY) });
+    expect(signaled.statusCode).toBe(202);
+    expect(bodyOf(signaled)).toEqual({ signaled: 'add', type: 'counter', key: 'wo', seq: expect.any(Number) as number });
+    for (const url of ['/api/actors/counter/wo/get?wait=true', '/api/actors/counter/wo/add?value=0&wait=true']) {
+      const res = await inject({ method: 'POST', url, headers: as(WRITE_ONLY) });
+      expect({ url, status: res.statusCode, error: errorOf(res) }).toEqual({
+        url,
+        status: 403,
+        error: { code: 'FORBIDDEN', message: "this token lacks the 'read' scope that awaiting a result (?wait=true) needs: a result shows the actor's state" },
+      });
+      expect(res.headers['www-authenticate']).toBe('Bearer error="insufficient_scope", scope="read"');
+    }
+    expect((await inject({ method: 'GET', url: '/api/counter/wo', headers: as(WRITE_ONLY) })).statusCode).toBe(403);
+    const awaited = await inject({ method: 'POST', url: `/api/actors/counter/wo/get?wait=true`, headers: as(WRITER) });
+    expect({ status: awaited.statusCode, result: bodyOf(awaited).result }).toEqual({ status: 200, result: 2 });
   });
 
   it('accepts the limits themselves', async () => {

@@ -9,6 +9,7 @@ import { createActorClient, createActorWatcher, type ActorChange, type ActorWatc
 import { counter } from '@jetactor/counter-actor';
 import { waitFor, type NatsServer } from '@jetactor/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { headers as natsHeaders } from '@nats-io/nats-core';
 import { ServiceErrorCodeHeader, Svcm, type ServiceInfo } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
@@ -280,6 +281,54 @@ describe('NATS call service', () => {
     expect(res.json()).toMatchObject({ error: { code: 'UNKNOWN_OPERATION' } });
     expect(res.headers?.get(STATUS_HEADER)).toBe('404');
     expect(res.headers?.get(ServiceErrorCodeHeader)).toBe('404');
+  });
+
+  it('holds Idempotency-Key, Timeout-Ms and Content-Encoding to the rules HTTP applies; a refused call changes nothing', async () => {
+    const natsCall = async (key: string, set: Record<string, string>, body = '1'): Promise<{ status: number; code?: string }> => {
+      const h = natsHeaders();
+      for (const [name, value] of Object.entries(set)) h.set(name, value);
+      const res = await nc.request(`actors.call.counter.${key}.add`, body, { timeout: 5_000, headers: h });
+      const status = res.headers?.get(STATUS_HEADER);
+      return status ? { status: Number(status), code: res.json<{ error: { code: string } }>().error.code } : { status: 200 };
+    };
+    const httpCall = async (key: string, set: Record<string, string>, body = '1'): Promise<{ status: number; code?: string }> => {
+      const res = await fetch(`${gateway.url}/api/actors/counter/${key}/add?wait=true${set['Timeout-Ms'] === undefined ? '' : `&timeoutMs=${encodeURIComponent(set['Timeout-Ms'])}`}`, {
+        method: 'POST',
+        headers: Object.fromEntries(Object.entries(set).filter(([name]) => name !== 'Timeout-Ms')),
+        body,
+      });
+      return res.status === 200 ? { status: 200 } : { status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code };
+    };
+    const cases: Array<[string, Record<string, string>, { status: number; code?: string }]> = [
+      ['a 60,000-character key', { 'Idempotency-Key': 'k'.repeat(60_000) }, { status: 400, code: 'INVALID_IDEMPOTENCY_KEY' }],
+      ['a 129-character key', { 'Idempotency-Key': 'k'.repeat(129) }, { status: 400, code: 'INVALID_IDEMPOTENCY_KEY' }],
+      ['an empty key', { 'Idempotency-Key': '' }, { status: 400, code: 'INVALID_IDEMPOTENCY_KEY' }],
+      ["a key with '>'", { 'Idempotency-Key': 'a>b' }, { status: 400, code: 'INVALID_IDEMPOTENCY_KEY' }],
+      ['a key with a space', { 'Idempotency-Key': 'a b' }, { status: 400, code: 'INVALID_IDEMPOTENCY_KEY' }],
+      ["a key with '*' (a token character)", { 'Idempotency-Key': `star*${Date.now()}` }, { status: 200 }],
+      ['a key of 128 characters', { 'Idempotency-Key': `${Date.now()}`.padEnd(128, 'x') }, { status: 200 }],
+      ['Timeout-Ms 0x10', { 'Timeout-Ms': '0x10' }, { status: 400, code: 'INVALID_REQUEST' }],
+      ['Timeout-Ms 1e3', { 'Timeout-Ms': '1e3' }, { status: 400, code: 'INVALID_REQUEST' }],
+      ['Timeout-Ms +5000', { 'Timeout-Ms': '+5000' }, { status: 400, code: 'INVALID_REQUEST' }],
+      ['Timeout-Ms 0', { 'Timeout-Ms': '0' }, { status: 400, code: 'INVALID_REQUEST' }],
+      ['Timeout-Ms 60001', { 'Timeout-Ms': '60001' }, { status: 400, code: 'INVALID_REQUEST' }],
+      ['Timeout-Ms 5000', { 'Timeout-Ms': '5000' }, { status: 200 }],
+      ['Content-Encoding gzip', { 'Content-Encoding': 'gzip' }, { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' }],
+      ['Content-Encoding identity', { 'Content-Encoding': 'identity' }, { status: 200 }],
+    ];
+    const seen: Array<[string, unknown, unknown]> = [];
+    for (const [name, set, expected] of cases) {
+      // Over NATS and over HTTP (a long key is no HTTP header value Node sends: NATS only).
+      seen.push([`nats: ${name}`, await natsCall('hdr-nats', set), expected]);
+      if ((set['Idempotency-Key'] ?? '').length <= 128) seen.push([`http: ${name}`, await httpCall('hdr-http', set), expected]);
+    }
+    expect(seen.map(([name, got]) => [name, got])).toEqual(seen.map(([name, , expected]) => [name, expected]));
+    // Only the accepted calls were applied, each adding 1.
+    const accepted = cases.filter(([, , expected]) => expected.status === 200).length;
+    for (const key of ['hdr-nats', 'hdr-http']) {
+      const read = await fetch(`${gateway.url}/api/actors/counter/${key}`);
+      expect({ key, state: ((await read.json()) as { state: unknown }).state }).toEqual({ key, state: accepted });
+    }
   });
 
   it('is discoverable through $SRV as the jetactor-gateway service', async () => {

@@ -1,10 +1,12 @@
 import { isValidReplySubject, validateName, type ActorClient } from '@jetactor/actor-runtime';
 import { entryOf, type ActorCatalog } from '../catalog/actor-catalog.js';
-import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import type { FastifyBaseLogger } from 'fastify';
-import { errorBody } from '../errors.js';
+import { GatewayError, errorBody } from '../errors.js';
 import { toHttpError } from '../plugins/errors.js';
+import { unsupportedEncoding } from '../plugins/json-body.js';
+import { DECIMAL_DIGITS, IDEMPOTENCY_RULE, isValidIdempotencyKey } from '../schemas.js';
 
 /** Options of {@link serveCalls}. */
 export interface CallServiceOptions {
@@ -37,6 +39,8 @@ export interface CallServiceOptions {
 export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
 /** Header with the call's timeout in ms (as HTTP's `?timeoutMs=`). */
 export const TIMEOUT_HEADER = 'Timeout-Ms';
+/** Header naming the payload's encoding: only `identity` (or none) is accepted. */
+export const CONTENT_ENCODING_HEADER = 'Content-Encoding';
 /** Header on error replies with the HTTP status the same error would have. */
 export const STATUS_HEADER = 'Jetactor-Status';
 
@@ -65,6 +69,34 @@ function replyError(msg: ServiceMsg, code: string, message: string, status: numb
   });
 }
 
+/** A header given once, or undefined when it is absent; a repeated one is refused by {@link callHeadersError}. */
+function once(h: MsgHdrs, name: string): string | undefined | null {
+  if (!h.has(name)) return undefined;
+  const values = h.values(name);
+  return values.length === 1 ? (values[0] ?? '') : null;
+}
+
+/**
+ * What is wrong with a call's headers, by the rules HTTP applies to the same values:
+ * `Idempotency-Key` as the routes' header schema, `Timeout-Ms` as `?timeoutMs=` (decimal
+ * digits, 1 to `maxTimeoutMs`), and no `Content-Encoding` but identity. Undefined when fine.
+ */
+function callHeadersError(h: MsgHdrs | undefined, maxTimeoutMs: number): GatewayError | undefined {
+  if (h === undefined) return undefined;
+  const key = once(h, IDEMPOTENCY_KEY_HEADER);
+  if (key === null || (key !== undefined && !isValidIdempotencyKey(key))) {
+    return new GatewayError('INVALID_IDEMPOTENCY_KEY', `${IDEMPOTENCY_RULE}, given once`);
+  }
+  const timeout = once(h, TIMEOUT_HEADER);
+  if (timeout === null || (timeout !== undefined && (!DECIMAL_DIGITS.test(timeout) || Number(timeout) < 1 || Number(timeout) > maxTimeoutMs))) {
+    return new GatewayError(
+      'INVALID_REQUEST',
+      `${TIMEOUT_HEADER} must be a whole number of ms in decimal digits from 1 to ${maxTimeoutMs}, given once (got ${JSON.stringify((timeout ?? h.values(TIMEOUT_HEADER).join(', ')).slice(0, 64))})`,
+    );
+  }
+  return h.has(CONTENT_ENCODING_HEADER) ? unsupportedEncoding(h.values(CONTENT_ENCODING_HEADER).join(', ')) : undefined;
+}
+
 /**
  * Serves `<prefix>.call.<type>.<key>.<op>` as a NATS service (`@nats-io/services`, so
  * `$SRV.PING|INFO|STATS` discovery and `nats micro` work) and request entry point for calls:
@@ -72,7 +104,9 @@ function replyError(msg: ServiceMsg, code: string, message: string, status: numb
  * literal inbox subject under `inboxPrefix`; other requests are dropped) is
  * `{"result":...,"seq":N}` once the state is committed, or `{"error":{"code","message"}}`
  * with the HTTP-equivalent status in the `Jetactor-Status` header. Optional request
- * headers: `Idempotency-Key`, `Timeout-Ms`.
+ * headers, checked as HTTP checks the same values (a bad one is a 4xx error reply):
+ * `Idempotency-Key` (1-128 token characters), `Timeout-Ms` (decimal ms, 1 to `maxTimeoutMs`),
+ * `Content-Encoding` (only `identity`: the payload is never decompressed).
  *
  * ```sh
  * nats req actors.call.counter.mykey.add 3
@@ -102,6 +136,11 @@ export async function serveCalls(nc: NatsConnection, client: ActorClient, opts: 
         replyError(msg, 'INVALID_REQUEST', `call subjects are ${prefix}.call.<type>.<key>.<op>`, 400);
         return;
       }
+      const headerError = callHeadersError(msg.headers, maxTimeoutMs);
+      if (headerError !== undefined) {
+        replyError(msg, headerError.code, headerError.message, headerError.statusCode);
+        return;
+      }
       let input: unknown;
       const text = dec.decode(msg.data);
       if (text.trim() !== '') {
@@ -112,10 +151,8 @@ export async function serveCalls(nc: NatsConnection, client: ActorClient, opts: 
           return;
         }
       }
-      const idempotencyKey = msg.headers?.get(IDEMPOTENCY_KEY_HEADER) || undefined;
-      const timeoutHeader = msg.headers?.get(TIMEOUT_HEADER);
-      const asked = timeoutHeader ? Number(timeoutHeader) : defaultTimeoutMs;
-      const timeoutMs = Number.isSafeInteger(asked) && asked > 0 ? Math.min(asked, maxTimeoutMs) : defaultTimeoutMs;
+      const idempotencyKey = msg.headers?.has(IDEMPOTENCY_KEY_HEADER) ? msg.headers.get(IDEMPOTENCY_KEY_HEADER) : undefined;
+      const timeoutMs = msg.headers?.has(TIMEOUT_HEADER) ? Number(msg.headers.get(TIMEOUT_HEADER)) : defaultTimeoutMs;
       if (opts.catalog) {
         validateName('type', type);
         validateName('key', key);

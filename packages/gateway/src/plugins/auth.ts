@@ -48,6 +48,12 @@ export function requiredScope(request: FastifyRequest): AuthScope {
   return request.method === 'GET' || request.method === 'HEAD' ? AuthScope.Read : AuthScope.Write;
 }
 
+/** True when a write asks for its result (`?wait=true`, as the route schemas accept it; read before validation). */
+function awaitsResult(request: FastifyRequest): boolean {
+  const query = request.query as Record<string, unknown> | null;
+  return request.method !== 'GET' && request.method !== 'HEAD' && query !== null && typeof query === 'object' && query.wait === 'true';
+}
+
 const authPlugin: FastifyPluginCallback<AuthOptions> = (app: FastifyInstance, opts, done) => {
   // Compare SHA-256 digests with timingSafeEqual against every configured token, with no
   // early exit, so neither a token's content, its length nor its position leaks.
@@ -87,6 +93,13 @@ const authPlugin: FastifyPluginCallback<AuthOptions> = (app: FastifyInstance, op
     if (!principal.scopes.has(scope)) {
       reply.header('www-authenticate', `Bearer error="insufficient_scope", scope="${scope}"`);
       next(new GatewayError('FORBIDDEN', `this token lacks the '${scope}' scope that ${request.method} ${request.routeOptions.url ?? 'this route'} needs`));
+      return;
+    }
+    // An awaited result shows the actor's state (`get`, or the new total of `add`): a token
+    // that may only write gets 202 and a seq, not what is stored.
+    if (awaitsResult(request) && !principal.scopes.has(AuthScope.Read)) {
+      reply.header('www-authenticate', `Bearer error="insufficient_scope", scope="${AuthScope.Read}"`);
+      next(new GatewayError('FORBIDDEN', `this token lacks the 'read' scope that awaiting a result (?wait=true) needs: a result shows the actor's state`));
       return;
     }
     next();

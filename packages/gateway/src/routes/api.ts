@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
-import { rejectNonFiniteNumbers, type RouteSchemas } from '../schemas.js';
+import { rejectNonDecimalNumbers, type RouteSchemas } from '../schemas.js';
 import { actorRoutes } from './actors.js';
 import { counterRoutes } from './counter.js';
 import { deadLetterRoutes } from './dlq.js';
@@ -29,7 +29,7 @@ export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyI
   // A feature that is off adds no hook: every request would run it for nothing.
   if (app.limitRate !== undefined) app.addHook('onRequest', app.limitRate);
   if (app.authEnabled) app.addHook('onRequest', app.authenticate);
-  app.addHook('preHandler', rejectNonFiniteNumbers);
+  app.addHook('preValidation', rejectNonDecimalNumbers);
   app.addHook('preHandler', app.requireNats);
 
   const handlers = createHandlers(app, opts.settings);
