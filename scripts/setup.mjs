@@ -2,10 +2,11 @@
 // `npm run worker` / `npm run gateway`: the bootstrap (dependencies, build; no nats-server),
 // then the npm script `exec`s the part's entry itself:
 //
-//   node scripts/setup.mjs worker && exec node --import ./scripts/lib/exit-with-parent.mjs packages/counter-actor/dist/main.js
+//   node scripts/setup.mjs worker && exec node packages/counter-actor/dist/main.js
 //
 // so that the part runs as one process, the child of npm, that a supervisor can signal and
-// kill directly (no launcher in between), and that stops gracefully once npm is gone. To run
+// kill directly (no launcher in between), and that stops gracefully once npm is gone (each
+// entry does that itself: exitWithParent of @jetactor/actor-runtime). To run
 // a part under a supervisor without npm: `node packages/counter-actor/dist/main.js` (worker)
 // or `node packages/gateway/dist/main.js` (gateway), after `npm ci` and `npm run build`.
 //
@@ -14,7 +15,7 @@
 
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { bootstrap, repoRoot } from './lib/bootstrap.mjs';
 
 /** The built entry of each part. */
@@ -22,9 +23,6 @@ export const PARTS = Object.freeze({
   worker: join(repoRoot, 'packages', 'counter-actor', 'dist', 'main.js'),
   gateway: join(repoRoot, 'packages', 'gateway', 'dist', 'main.js'),
 });
-
-/** The `--import` preload that makes a part stop with its parent (lib/exit-with-parent.mjs). */
-export const PRELOAD = pathToFileURL(join(repoRoot, 'scripts', 'lib', 'exit-with-parent.mjs')).href;
 
 /** Whether JETACTOR_SKIP_BOOTSTRAP asks to skip `npm ci` and the build. */
 export function skipBootstrapFromEnv() {

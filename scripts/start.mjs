@@ -6,8 +6,8 @@
 //
 // Ctrl-C / SIGTERM stops the gateway, then the worker, then nats-server; the same signal
 // again (a second or more later) kills them at once. Nothing outlives this script, however
-// it ends: the worker and the gateway stop gracefully by themselves once it is gone
-// (lib/exit-with-parent.mjs), and the nats-server runs under a guard in a session of its own
+// it ends: the worker and the gateway stop gracefully by themselves once it is gone (their
+// entries run exitWithParent of @jetactor/actor-runtime), and the nats-server runs under a guard in a session of its own
 // (lib/guard.mjs) that stops it after them — also after a `kill -9` of this script's whole
 // process group. Started by npm, it also stops when npm is gone.
 //
@@ -24,7 +24,7 @@ import { createInterface } from 'node:readline';
 import { bootstrap, repoRoot } from './lib/bootstrap.mjs';
 import { mergeRepeatedSignals, whenParentGone } from './lib/parent.mjs';
 import { ensureNatsServer } from './nats-server.mjs';
-import { PARTS, PRELOAD, assertBuilt, skipBootstrapFromEnv } from './setup.mjs';
+import { PARTS, assertBuilt, skipBootstrapFromEnv } from './setup.mjs';
 
 // Before any signal listener: npm forwards the Ctrl-C its process group already got.
 mergeRepeatedSignals();
@@ -124,13 +124,13 @@ function startGuard(command) {
 
 /**
  * Starts a worker or the gateway in its own process group (so a terminal's Ctrl-C reaches
- * only this script, which then stops the children in order) with its lines prefixed, and
- * with the preload that stops it once this script is gone; the guard watches it.
+ * only this script, which then stops the children in order) with its lines prefixed; the
+ * entry stops by itself once this script is gone, and the guard watches it.
  *
  * @param {keyof typeof PARTS} name @param {Record<string, string>} env
  */
 function startPart(name, env) {
-  const child = spawn(process.execPath, ['--import', PRELOAD, PARTS[name]], {
+  const child = spawn(process.execPath, [PARTS[name]], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

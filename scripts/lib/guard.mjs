@@ -14,7 +14,7 @@
 //
 // - SIGTERM / SIGINT (the launcher stopping in order): SIGTERM to the command, then exit.
 // - The IPC channel closes while processes still run (the launcher died): the watched
-//   processes, which watch their parent themselves (exit-with-parent.mjs), get
+//   processes, which watch their parent themselves (exitWithParent in their entries), get
 //   WATCHED_STOP_MS to finish their graceful stop — the nats-server keeps running meanwhile,
 //   so the worker can hand its partitions over — and SIGKILL after that; then the command
 //   gets SIGTERM, and SIGKILL after COMMAND_STOP_MS. Then the guard exits.

@@ -1,5 +1,6 @@
-// A process that ends with its parent: see exit-with-parent.mjs (the preload the worker and
-// the gateway run with) and start.mjs. Plain Node ESM with builtins only.
+// A process that ends with its parent, for the launcher scripts (start.mjs) and the guard:
+// plain Node ESM with builtins only, as they run before anything is installed or built. The
+// worker and the gateway do the same from their own entries (packages/actor-runtime/src/host/parent.ts).
 
 import { readFileSync } from 'node:fs';
 

@@ -100,6 +100,7 @@ export { createActorWatcher } from './client/actor-watcher.js';
 export type { ActorChange, ActorWatch, ActorWatcher, ActorWatcherOptions, WatchOptions } from './client/actor-watcher.js';
 export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, ClusterStatus, DeadLetter, SignalResult } from './client/actor-client.js';
 export { runWorker } from './host/run-worker.js';
+export { exitWithParent, whenParentGone } from './host/parent.js';
 export type { RunWorkerOptions, RunningWorker } from './host/run-worker.js';
 export { durationMsEnv, intEnv, workerOptionsFromEnv } from './host/env.js';
 export type { EnvWorkerOptions } from './host/env.js';

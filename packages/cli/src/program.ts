@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import type { ClusterStatus, DeadLetter } from '@jetactor/actor-runtime';
+import { whenParentGone, type ClusterStatus, type DeadLetter } from '@jetactor/actor-runtime';
 import { integer, parseInput, type GlobalOptions, type WithBackend } from './args.js';
 import type { Backend, Snapshot } from './backend.js';
 import { createGatewayBackend } from './backends/gateway-backend.js';
@@ -173,6 +173,8 @@ export function createProgram(io: CliIo = {}): Command {
         const stop = (): void => stream.stop();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+        // `npx jetactor watch` stopped with a SIGTERM to npx: npx's `sh -c` dies, not this process.
+        const unwatchParent = whenParentGone(stop);
         if (!out.json) stderr.write(`watching ${type}/${key ?? '*'} (Ctrl-C to stop)\n`);
         let seen = 0;
         try {
@@ -186,6 +188,7 @@ export function createProgram(io: CliIo = {}): Command {
           }
         } finally {
           stream.stop();
+          unwatchParent();
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
         }

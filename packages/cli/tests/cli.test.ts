@@ -4,12 +4,12 @@
  * and over the gateway. `npm test` builds first; alone: `npx nx run cli:build`.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createWorker, registerActorTypes, type CancelTimerOutcome, type ClusterStatus, type DeadLetter, type ScheduleResult, type TimerList, type Worker } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
 import { runGateway, type RunningGateway } from '@jetactor/gateway';
-import { freePort, spawnProcess, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import { childPids, freePort, processRuns, spawnProcess, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -241,5 +241,26 @@ describe.each([
     expect(letter).toMatchObject({ type: 'counter', op: 'add', code: 'INVALID_INPUT', payload: '"not a number"' });
     const text = await jetactor([...args(), 'dlq', 'list', '--limit', '1000']);
     expect(text.stdout).toMatch(new RegExp(`counter/${dkey}\\s+add\\s+INVALID_INPUT`));
+  });
+});
+
+describe('watch under npx', () => {
+  it('stops when npx gets SIGTERM (npx forwards it to its `sh -c`, which dies of it and would leave the watch running)', async () => {
+    const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+    const npx = spawnProcess('npx', ['--offline', 'jetactor', 'watch', 'counter', 'npx-watch'], {
+      env: { NATS_URL: server.url, npm_config_update_notifier: 'false', npm_lifecycle_event: undefined },
+      cwd: repoRoot,
+      name: 'npx-watch',
+    });
+    await npx.waitForLine(/watching counter\/npx-watch/, 20_000);
+    const shells = childPids(npx.pid as number);
+    const watchers = shells.flatMap(childPids);
+    expect(watchers).toHaveLength(1);
+    const watcher = watchers[0] as number;
+    expect(readFileSync(`/proc/${watcher}/cmdline`, 'utf8')).toContain('jetactor');
+
+    npx.kill('SIGTERM');
+    await waitFor(() => !processRuns(watcher), { timeoutMs: 10_000, intervalMs: 50, message: `the watch (pid ${watcher}) to stop after SIGTERM to npx` });
+    await npx.exited;
   });
 });

@@ -4,8 +4,12 @@
 // device. The actor packages are imported here, not at the top: the cart and the device read
 // CART_IDLE_MS and DEVICE_OFFLINE_MS when they load, and a bad value is a start-up error
 // like any other, said in one line.
-import { runWorker } from '@jetactor/actor-runtime';
+import { exitWithParent, runWorker } from '@jetactor/actor-runtime';
 import { counter } from './counter.js';
+
+// Before any signal listener: stop gracefully with whatever started this process (npm, a
+// launcher), however it ended.
+exitWithParent();
 
 async function main(): Promise<void> {
   const [{ tally }, { account }, { cart, order }, { device }] = await Promise.all([

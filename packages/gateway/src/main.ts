@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 // Gateway entry point: `node packages/gateway/dist/main.js` (what `npm run gateway` runs).
 import cluster from 'node:cluster';
+import { exitWithParent } from '@jetactor/actor-runtime';
 import { gatewayProcesses, isSupervisor, superviseGateways } from './processes.js';
 import { runGateway } from './run-gateway.js';
+
+// Before any signal listener: stop with whatever started this process (npx, npm, a launcher),
+// however it ended. A copy of a multi-process gateway stops with its supervisor instead (below).
+if (!cluster.isWorker) exitWithParent();
 
 /** How long a graceful shutdown may take before the process exits anyway, in ms. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;

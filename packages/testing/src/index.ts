@@ -13,6 +13,7 @@ export type { NatsCluster, NatsClusterOptions } from './cluster.js';
 export { spawnProcess } from './process.js';
 export type { ManagedProcess, OutputStream, ProcessExit, SpawnProcessOptions, WaitForLineOptions } from './process.js';
 export { waitFor } from './wait-for.js';
+export { childPids, processRuns } from './proc.js';
 export type { Truthy, WaitForOptions } from './wait-for.js';
 export { freePort, freePorts } from './ports.js';
 export { tempDir } from './temp-dir.js';

@@ -2,10 +2,10 @@
 // processes: nothing they start outlives them, however they end, and the worker still hands
 // its partitions over on the way out. Needs the built entries (npm test builds them first).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -100,7 +100,7 @@ interface Launched {
   lines: string[];
 }
 
-function launch(cmd: string, args: string[], env: Record<string, string | undefined>): Launched {
+function launch(cmd: string, args: string[], env: Record<string, string | undefined>, cwd = repoRoot): Launched {
   const merged: NodeJS.ProcessEnv = { ...process.env };
   // What the test process may have that would change the launcher's behaviour.
   for (const key of ['NATS_URL', 'npm_lifecycle_event', 'GATEWAY_AUTH_TOKENS', 'GATEWAY_AUTH', 'NATS_SERVER_SUITE']) delete merged[key];
@@ -108,7 +108,7 @@ function launch(cmd: string, args: string[], env: Record<string, string | undefi
     if (value === undefined) delete merged[key];
     else merged[key] = value;
   }
-  const child = spawn(cmd, args, { cwd: repoRoot, env: merged, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(cmd, args, { cwd, env: merged, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   trackChild(child);
   const lines: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
@@ -262,4 +262,50 @@ describe('npm run worker / npm run gateway', () => {
     expect(Object.values(keys).every((v) => v === 'released'), `${JSON.stringify(keys)}\n${tail(workerRun)}`).toBe(true);
     await waitFor(() => portFree(httpPort).then(async (a) => a && (await portFree(metricsPort))), { timeoutMs: 10_000, message: 'the ports to be free' });
   });
+});
+
+/**
+ * A folder where `npx jetactor-gateway` finds the gateway's bin as an install would link it
+ * (a small executable that runs the built entry), so that npx runs it the way it runs any
+ * bin: npm → `sh -c jetactor-gateway` → node.
+ */
+async function npxProject(): Promise<TempDir> {
+  const project = await tempDir('jetactor-npx-');
+  const bin = join(project.path, 'node_modules', '.bin');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(join(project.path, 'package.json'), JSON.stringify({ name: 'npx-project', version: '1.0.0', private: true }));
+  writeFileSync(join(bin, 'jetactor-gateway'), `#!/usr/bin/env node\nawait import(${JSON.stringify(pathToFileURL(ENTRIES.gateway).href)});\n`, { mode: 0o755 });
+  return project;
+}
+
+describe('npx jetactor-gateway', () => {
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`stops with npx on ${signal} to npx alone (npx's own sh -c dies of a SIGTERM, and outlives a SIGKILL)`, async () => {
+      server = await startNatsServer();
+      dir = await npxProject();
+      const [httpPort] = (await freePorts(1)) as [number];
+      const npx = launch('npx', ['--offline', 'jetactor-gateway'], { NATS_URL: server.url, PORT: String(httpPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn', npm_config_update_notifier: 'false' }, dir.path);
+      await waitFor(
+        async () => {
+          if (npx.child.exitCode !== null) throw new Error(`npx exited:\n${tail(npx)}`);
+          return httpOk(`http://127.0.0.1:${httpPort}/healthz`);
+        },
+        { timeoutMs: 30_000, intervalMs: 100, message: 'the gateway to be ready' },
+      );
+      const below = descendantsOf(npx.pid);
+      leftovers.push(...below);
+      const gateway = below.find((p) => p.cmd.includes('jetactor-gateway') && !p.cmd.startsWith('sh '));
+      expect(below.map((p) => p.cmd).join('\n')).toMatch(/^sh -c .*jetactor-gateway/m);
+      expect(gateway, below.map((p) => p.cmd).join('\n')).toBeDefined();
+
+      process.kill(npx.pid, signal);
+      await waitFor(async () => below.every((p) => !runs(p)) && (await portFree(httpPort)), {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        message: `npx's sh and the gateway to be gone and port ${httpPort} free after ${signal} to npx`,
+      });
+      expect(tail(npx)).toMatch(/parent process \d+ is gone; stopping \(SIGTERM\)/);
+      expect(tail(npx)).not.toMatch(/second signal/);
+    });
+  }
 });
