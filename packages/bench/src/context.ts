@@ -104,4 +104,6 @@ export interface BenchContext {
    * section's instead of measuring them twice.
    */
   phases: Map<string, PhaseResults>;
+  /** The soak section's length and sampling (`--minutes`, `--sample-seconds`). */
+  soak: { minutes: number; sampleSeconds: number };
 }

@@ -5,6 +5,8 @@ export const Unit = {
   PerSecond: 'ops/s',
   Ms: 'ms',
   Bytes: 'bytes',
+  /** A number of things (consumers, timers, mismatches). */
+  Count: 'count',
 } as const;
 /** Unit of a figure. */
 export type Unit = (typeof Unit)[keyof typeof Unit];
@@ -17,6 +19,8 @@ export interface Target {
   maxRatio?: number;
   /** Largest acceptable value (latencies, memory), in the figure's unit. */
   max?: number;
+  /** Largest acceptable value minus its limit (e.g. at most 2 consumers more than the limit figure). */
+  maxAbove?: number;
   /** Smallest acceptable multiple of the naive actor's rate. */
   minNaiveRatio?: number;
 }
@@ -40,6 +44,8 @@ export interface Figure {
   note?: string;
   /** Supporting numbers (counts, durations, percentiles). */
   detail?: Record<string, number | string>;
+  /** Rows measured over time (the soak's samples), kept in the JSON and printed as a table under the run's. */
+  samples?: ReadonlyArray<Record<string, number | string>>;
 }
 
 /** A figure with its comparisons worked out. */
@@ -82,6 +88,10 @@ export function evaluate(figures: readonly Figure[], naiveId = 'raw.naive'): Eva
       if (t.minNaiveRatio !== undefined) {
         checks.push(out.naiveRatio !== undefined && out.naiveRatio >= t.minNaiveRatio);
         texts.push(`>= ${t.minNaiveRatio}x naive`);
+      }
+      if (t.maxAbove !== undefined) {
+        checks.push(limit !== undefined && Number.isFinite(f.value) && f.value - limit.value <= t.maxAbove);
+        texts.push(`<= limit + ${t.maxAbove}`);
       }
       if (t.max !== undefined) {
         checks.push(Number.isFinite(f.value) && f.value <= t.max);

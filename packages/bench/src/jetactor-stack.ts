@@ -19,10 +19,10 @@ export interface JetactorStack {
   stop(): Promise<void>;
 }
 
-/** Recreates the stream and buckets, starts a worker and the gateway, and warms both up. */
-export async function startJetactorStack(ctx: BenchContext, name: string): Promise<JetactorStack> {
+/** Recreates the stream and buckets, starts a worker (with `workerEnv` added to its environment) and the gateway, and warms both up. */
+export async function startJetactorStack(ctx: BenchContext, name: string, workerEnv: Record<string, string> = {}): Promise<JetactorStack> {
   await freshTopology(ctx);
-  const worker = startWorker(ctx, `worker-${name}`);
+  const worker = startWorker(ctx, `worker-${name}`, workerEnv);
   let gateway: HttpService | undefined;
   try {
     gateway = await startGateway(ctx);

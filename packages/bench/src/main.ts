@@ -4,8 +4,9 @@
  * nats-server) or, after a build, `node packages/bench/dist/main.js [options]`:
  *
  *   --quick            a smoke run of about a minute (smaller sizes, shorter runs)
- *   --only=a,b         sections: raw, apply, latency, http, list, timers, durability, peers
- *                      (default: all but peers)
+ *   --only=a,b         sections: raw, apply, latency, http, list, timers, durability, peers, soak
+ *                      (default: all but peers and soak)
+ *   --minutes=N        length of the soak section (default 60), which runs only with --only=soak
  *   --peers            also the peers section: the call and signal phases against Restate 1.7,
  *                      installed on demand into .cache/peers/restate
  *   --nats-server PATH the nats-server binary (default: NATS_SERVER_BIN, PATH or the repo
@@ -33,6 +34,7 @@ import { parseArgs } from './args.js';
 import { comparisonRows, runSuite, type SuiteRun } from './suite.js';
 import { peerComparison } from './peers.js';
 import { renderComparison, renderMarkdown, renderTable, writeResults } from './report.js';
+import { renderSoak } from './soak-series.js';
 
 /** Prints one run's table and notes on stdout. */
 function printRun(run: SuiteRun, multi: boolean): void {
@@ -49,6 +51,8 @@ function printRun(run: SuiteRun, multi: boolean): void {
   }
   const peers = peerComparison(figures);
   if (peers) process.stdout.write(`\nPeers side by side (nats-server ${info.natsServer}):\n${renderComparison(peers.columns, peers.rows)}\n`);
+  const soak = renderSoak(figures);
+  if (soak) process.stdout.write(`\n${soak}\n`);
   for (const e of info.errors) process.stdout.write(`section ${e.section} failed: ${e.message}\n`);
   process.stdout.write(`run took ${info.durationS ?? '?'} s; load average ${info.loadAvgStart.join(' ')} -> ${(info.loadAvgEnd ?? []).join(' ')}\n`);
 }

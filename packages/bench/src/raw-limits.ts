@@ -116,6 +116,12 @@ export interface LeanPublishOptions {
   stallMs?: number;
   /** Headers of message i (e.g. a timer's), none when left out. */
   headersOf?: (i: number) => MsgHdrs;
+  /**
+   * With `seqs`: a refused publish (e.g. the stream at its byte bound) ends the run instead of
+   * failing it: called once with the first refusal, nothing more is sent, what is in flight is
+   * awaited, and `seqs` tells what was stored (0: refused or never sent).
+   */
+  onRefused?: (error: { description?: string; code?: number }) => void;
 }
 
 /**
@@ -137,6 +143,7 @@ export async function leanAckedPublish(
   const waiters = new Map<string, (data: Uint8Array) => void>();
   let lastAckAt = performance.now();
   let failure: Error | undefined;
+  let refused = false;
   let fail: (err: Error) => void = () => undefined;
   const failed = new Promise<never>((_resolve, reject) => {
     fail = (err) => {
@@ -167,13 +174,17 @@ export async function leanAckedPublish(
       failed,
       pipelined(count, window, (i) =>
         new Promise<void>((resolve) => {
-          if (failure) return resolve();
+          if (failure || refused) return resolve();
           const reply = `${prefix}.${++id}`;
           waiters.set(reply, (data) => {
             if (seqs) {
               const ack = (data.length ? JSON.parse(dec.decode(data)) : {}) as { seq?: number; error?: { description?: string; code?: number } };
-              if (typeof ack.seq === 'number') seqs[i] = ack.seq;
-              else fail(new Error(`publish ${i + 1} of ${count} to ${subjectOf(i)} refused: ${ack.error?.description ?? 'no ack'} (${ack.error?.code ?? '?'})`));
+              // A refusal carries a `seq` too (nats-server 2.10: the stream's last), so the error decides.
+              if (!ack.error && typeof ack.seq === 'number') seqs[i] = ack.seq;
+              else if (opts.onRefused) {
+                if (!refused) opts.onRefused(ack.error ?? {});
+                refused = true;
+              } else fail(new Error(`publish ${i + 1} of ${count} to ${subjectOf(i)} refused: ${ack.error?.description ?? 'no ack'} (${ack.error?.code ?? '?'})`));
             }
             resolve();
           });

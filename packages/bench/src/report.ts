@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Unit, type EvaluatedFigure } from './figures.js';
-import { formatMB, formatMs, formatRatio, formatRate } from './stats.js';
+import { formatInt, formatMB, formatMs, formatRatio, formatRate } from './stats.js';
 
 /** Facts about the run printed above the table and kept in the JSON. */
 export interface RunInfo {
@@ -26,6 +26,7 @@ export interface RunInfo {
 export function formatValue(value: number, unit: Unit): string {
   if (unit === Unit.PerSecond) return formatRate(value);
   if (unit === Unit.Ms) return formatMs(value);
+  if (unit === Unit.Count) return formatInt(value);
   return formatMB(value);
 }
 
@@ -78,6 +79,28 @@ export function renderMarkdown(figures: readonly EvaluatedFigure[]): string {
     lines.push(`| ${f.name} | ${formatValue(f.value, f.unit)} | ${limit} | ${ratios} | ${f.targetText ?? ''} | ${f.met === undefined ? '' : f.met ? 'yes' : '**no**'} |`);
   }
   return lines.join('\n');
+}
+
+/** A column of {@link renderRows}: the row field it shows, its heading and how its values print. */
+export interface RowColumn {
+  key: string;
+  title: string;
+  format?: (v: number) => string;
+}
+
+/** Rows of values (e.g. a soak's samples) as a plain table, numbers right-aligned; a missing value prints as `-`. */
+export function renderRows(columns: readonly RowColumn[], rows: ReadonlyArray<Record<string, number | string>>): string {
+  const cells = rows.map((r) =>
+    columns.map((c) => {
+      const v = r[c.key];
+      if (v === undefined) return '-';
+      if (typeof v === 'string') return v;
+      return c.format ? c.format(v) : formatInt(v);
+    }),
+  );
+  const all = [columns.map((c) => c.title), ...cells];
+  const widths = columns.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  return all.map((r) => r.map((cell, i) => (i === 0 ? pad(cell, widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ').trimEnd()).join('\n');
 }
 
 /** One run's results as written to the JSON file. */

@@ -17,6 +17,7 @@ import { applyNice } from './processes.js';
 import { progress } from './progress.js';
 import { measureRawLimits } from './raw-limits.js';
 import type { ComparisonRow, RunInfo } from './report.js';
+import { measureSoak } from './soak.js';
 import { measureTimers } from './timers-bench.js';
 
 /** What one run on one server produced. */
@@ -34,6 +35,7 @@ const MEASURE: Record<Section, (ctx: BenchContext) => Promise<Figure[]>> = {
   timers: measureTimers,
   durability: measureDurability,
   peers: measurePeers,
+  soak: measureSoak,
 };
 
 /** The sizes with only the apply scenarios of the given key counts (all when null). */
@@ -65,6 +67,7 @@ export async function runSuite(args: Args, root: string, bin: string): Promise<S
     cpuProfDir: args.cpuProf ? join(root, 'bench-results/profiles') : null,
     nice: args.nice,
     phases: new Map(),
+    soak: { minutes: args.minutes, sampleSeconds: args.sampleSeconds },
   };
   const info: RunInfo = {
     startedAt: new Date().toISOString(),
