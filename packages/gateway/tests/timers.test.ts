@@ -85,6 +85,11 @@ describe('scheduling through the signal route: invalid timers', () => {
       ['every=1000&cron=*%20*%20*%20*%20*', /every or cron/],
       ['cron=not%20a%20cron', /cron/],
       ['cron=61%20*%20*%20*%20*', /cron/],
+      // Issue 18: croner overflowed its stack on a day no month has (500 INTERNAL_ERROR), and a
+      // period of the largest date stepped a timer past it.
+      ['cron=0%200%2031%202,4,6,9,11%20*', /matches no time within 10 years/],
+      ['at=1&every=8640000000000000', /every/],
+      ['every=315576000001', /every/],
       ['delayMs=10&id=bad.id', /timer id/],
       [`delayMs=10&id=${'x'.repeat(65)}`, /timer id/],
       ['id=only-an-id', /at, delayMs, every or cron/],

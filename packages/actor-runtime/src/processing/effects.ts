@@ -120,7 +120,7 @@ function fieldsOf(expr: unknown): string {
   if (fields === undefined) {
     let pattern: string | undefined;
     try {
-      pattern = new Cron(expr, { timezone: 'UTC', paused: true, mode: '5-or-6-parts' }).getPattern();
+      pattern = new Cron(expr, { utcOffset: 0, paused: true, mode: '5-or-6-parts' }).getPattern();
     } catch (err) {
       throw invalidTimer(`cron ${JSON.stringify(expr)} is not a cron expression: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -148,7 +148,7 @@ function nextCron(expr: unknown, after: number): number {
   const key = `${fields} ${year}`;
   let search = crons.get(key);
   if (!search) {
-    const cron = new Cron(`${fields} ${year}-${Math.min(LAST_CRON_YEAR, year + HORIZON_YEARS)}`, { timezone: 'UTC', paused: true, mode: '6-or-7-parts' });
+    const cron = new Cron(`${fields} ${year}-${Math.min(LAST_CRON_YEAR, year + HORIZON_YEARS)}`, { utcOffset: 0, paused: true, mode: '6-or-7-parts' });
     search = { cron, noneAfter: Infinity };
     if (crons.size >= CRON_CACHE_SIZE) crons.clear();
     crons.set(key, search);
