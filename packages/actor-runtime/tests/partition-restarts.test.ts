@@ -1,10 +1,11 @@
 /**
  * A partition whose commits keep failing restarts with a growing backoff, leaves no server
  * consumers behind, provisions nothing again, and costs the other partitions nothing.
- * Real nats-server process; the failure is a record write the server refuses (the state
- * bucket's max_msg_size lowered under a running worker, as an operator could).
+ * Real nats-server process; the failure is a record write the server refuses: the state
+ * bucket is switched under a running worker to refuse a second message on a key
+ * (discard_new_per_subject), so every update fails while new keys are still created.
  */
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
@@ -61,14 +62,12 @@ describe('a partition whose commits fail', () => {
       await worker.start();
       await waitFor(() => worker.settled(), { timeoutMs: 10_000, message: 'the worker to take its partitions' });
       const sick = keyIn(0, 2, 's');
-      const well = keyIn(1, 2, 'w');
       await client.call('hostile', sick, 'inc');
-      expect((await client.call('hostile', well, 'inc')).result).toBe(1);
 
-      // Records of more than 1 KiB are refused from now on; partition 0 gets one.
+      // Updates of existing records are refused from now on; partition 0 gets one.
       const kvStream = `KV_${names.stateBucket}`;
       const cfg = (await jsm.streams.info(kvStream)).config;
-      await jsm.streams.update(kvStream, { ...cfg, max_msg_size: 1024 });
+      await jsm.streams.update(kvStream, { ...cfg, discard: DiscardPolicy.New, discard_new_per_subject: true });
       const provisioning: string[] = [];
       const spy = nc.subscribe('$JS.API.STREAM.CREATE.>', {
         callback: (_e, m) => {
@@ -77,14 +76,14 @@ describe('a partition whose commits fail', () => {
       });
       await nc.flush();
       const firstAcquire = acquired.length;
-      await client.signal('hostile', sick, 'huge', 2000);
+      await client.signal('hostile', sick, 'inc');
 
-      // Meanwhile the other partition answers at once.
+      // Meanwhile the other partition answers at once (on new keys: those it can still write).
       const latencies: number[] = [];
       await waitFor(
         async () => {
           const t0 = performance.now();
-          await client.call('hostile', well, 'inc');
+          expect((await client.call('hostile', keyIn(1, 2, `w${latencies.length}-`), 'inc')).result).toBe(1);
           latencies.push(performance.now() - t0);
           return acquired.length >= firstAcquire + 4;
         },
@@ -101,16 +100,15 @@ describe('a partition whose commits fail', () => {
       // A failed commit provisions nothing again (about ten API calls each time before).
       expect(provisioning).toEqual([]);
       expect(Math.max(...latencies)).toBeLessThan(1000);
-      expect((await client.read('hostile', well)).state).toEqual({ n: latencies.length + 1 });
       spy.unsubscribe();
 
       // Healed: the partition applies the operation and serves again.
-      await jsm.streams.update(kvStream, { ...cfg });
-      await waitFor(async () => typeof ((await client.read('hostile', sick)).state as { blob?: string }).blob === 'string', {
+      await jsm.streams.update(kvStream, { ...cfg, discard_new_per_subject: false });
+      await waitFor(async () => ((await client.read('hostile', sick)).state as { n: number }).n === 2, {
         timeoutMs: 40_000,
         message: 'the failing partition to recover once the write is accepted',
       });
-      expect((await client.call('hostile', sick, 'inc')).result).toBe(2);
+      expect((await client.call('hostile', sick, 'inc')).result).toBe(3);
       // Recovered, it gave up its own consumer for the shared reader: one consumer in all.
       await waitFor(async () => (await jsm.consumers.list(names.stream).next()).length === 1, { timeoutMs: 15_000, message: 'one shared reader' });
     } finally {

@@ -4,6 +4,7 @@
  * characters) is that operation's STATE_TOO_LARGE error, and the other operations of the
  * batch are answered and checkpointed. Real nats-server with max_payload 64 KiB.
  */
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
@@ -115,6 +116,25 @@ describe('record size in bytes', () => {
       expect((await client.read('blob', key)).state).toBe('aaa');
       expect(await storedTimers(key)).toEqual([]);
       expect((await client.call('blob', key, 'inc')).result).toBe(4);
+    }
+  });
+
+  it('a record the store refuses for its size (a bucket bound the worker cannot know) fails its operations alone', async () => {
+    const kvStream = `KV_${names.stateBucket}`;
+    const jsm = await jetstreamManager(nc);
+    const cfg = (await jsm.streams.info(kvStream)).config;
+    const key = 'capped';
+    await client.call('blob', key, 'fill', { ch: 'a', n: 3 });
+    await jsm.streams.update(kvStream, { ...cfg, max_msg_size: 2048 });
+    try {
+      const [big, small] = await Promise.allSettled([client.call('blob', key, 'fill', { ch: '€', n: 1000 }), client.call('blob', sibling(key), 'inc')]);
+      expect(big.status).toBe('rejected');
+      expect((big as PromiseRejectedResult).reason).toMatchObject({ code: 'STATE_TOO_LARGE', message: expect.stringMatching(/could not be stored/) as string });
+      expect(small).toMatchObject({ status: 'fulfilled', value: { result: 1 } });
+      expect((await client.read('blob', key)).state).toBe('aaa');
+      expect((await client.call('blob', key, 'inc')).result).toBe(4);
+    } finally {
+      await jsm.streams.update(kvStream, cfg);
     }
   });
 

@@ -6,7 +6,7 @@
  * before the state it depends on is stored.
  */
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { ActorError, FencedError, toErrorBody, type ErrorBody } from '../errors.js';
+import { ActorError, ErrorCode, FencedError, toErrorBody, type ErrorBody } from '../errors.js';
 import { stateKey } from '../names.js';
 import { controlKeys, decodeJson, encodeJson, type Checkpoint } from '../store/records.js';
 import { kvWriteSubject } from './acked-publisher.js';
@@ -15,7 +15,7 @@ import { nameError, type DecodedOp } from './decode.js';
 import { foldKey, type KeyFold } from './fold.js';
 import type { CachedRecord } from './record-cache.js';
 import { conflictOr, encodeText, loadRecords, writeRecords } from './record-io.js';
-import { SEND_HEADER, sendHeader } from './send-dedup.js';
+import { isDuplicateSend, SEND_HEADER, sendHeader, trustedSend } from './send-dedup.js';
 import { removeTombstones, storeSideOutputs } from './side-outputs.js';
 
 export { DeadLetterHeaders } from './commit-types.js';
@@ -223,7 +223,8 @@ export class BatchCommitter {
       }
     }
     await storeSideOutputs(this.o, nameFailures, folds.values());
-    const existed = await writeRecords(this.o, [...folds].filter(([, f]) => f.dirty).map(([k]) => k), folds, guessed);
+    const refused = new Map<string, unknown>();
+    const existed = await writeRecords(this.o, [...folds].filter(([, f]) => f.dirty).map(([k]) => k), folds, guessed, refused);
     for (const k of guessed) this.learnNewKey(!existed.includes(k));
     if (existed.length > 0) {
       await load(existed);
@@ -232,8 +233,47 @@ export class BatchCommitter {
         fold(k);
       }
       await storeSideOutputs(this.o, [], existed.map((k) => folds.get(k) as KeyFold));
-      await writeRecords(this.o, existed.filter((k) => folds.get(k)?.dirty), folds, guessed);
+      await writeRecords(this.o, existed.filter((k) => folds.get(k)?.dirty), folds, guessed, refused);
     }
+    if (refused.size > 0) await this.failUnwritable(refused, groups, folds, bases, load, (base) => foldKey(base, [], env));
+  }
+
+  /**
+   * Records the store refused for their size (a bound the worker could not know, such as a
+   * bucket's lower max_msg_size): each such key keeps its last stored state, and its operations
+   * of this batch fail with STATE_TOO_LARGE (error results, dead letters, kept outcomes) instead
+   * of the partition stopping at them.
+   */
+  private async failUnwritable(
+    refused: Map<string, unknown>,
+    groups: Map<string, DecodedOp[]>,
+    folds: Map<string, KeyFold>,
+    bases: Map<string, CachedRecord>,
+    load: (keys: string[]) => Promise<void>,
+    unchanged: (base: CachedRecord) => KeyFold,
+  ): Promise<void> {
+    const { partition, topology, log } = this.o;
+    const unread = [...refused.keys()].filter((k) => !bases.has(k));
+    if (unread.length > 0) await load(unread);
+    const failed: KeyFold[] = [];
+    for (const [k, cause] of refused) {
+      const base = bases.get(k) ?? newRecord(partition);
+      const earlier = folds.get(k)?.failures ?? [];
+      const error = toErrorBody(new ActorError(ErrorCode.StateTooLarge, `the record of ${k} could not be stored (${String(cause)}); the state is unchanged`));
+      const failures: Failure[] = [];
+      for (const op of groups.get(k) ?? []) {
+        if (op.seq <= base.seq) continue;
+        const sent = op.send && trustedSend(op.send, topology.salt, topology.streamCreated);
+        if (sent && isDuplicateSend(base.received, sent)) continue;
+        failures.push(earlier.find((x) => x.op === op) ?? { op, error, cause });
+      }
+      log.warn({ partition, key: k, err: String(cause) }, 'a record was refused for its size: its operations of this batch fail');
+      const f = unchanged(base);
+      if (failures.length > 0) f.failures = failures;
+      folds.set(k, f);
+      failed.push(f);
+    }
+    await storeSideOutputs(this.o, [], failed);
   }
 
   /**

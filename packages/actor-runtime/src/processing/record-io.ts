@@ -7,8 +7,12 @@ import type { CommitterOptions } from './commit-types.js';
 import type { KeyFold } from './fold.js';
 import type { CachedRecord } from './record-cache.js';
 
-/** Writes the records of `keys` with CAS; resolves with the guessed-new keys that existed after all. */
-export async function writeRecords(o: CommitterOptions, keys: string[], folds: Map<string, KeyFold>, guessed: Set<string>): Promise<string[]> {
+/**
+ * Writes the records of `keys` with CAS; resolves with the guessed-new keys that existed after
+ * all. A record refused for its size (the client's max_payload, the bucket's max_msg_size) goes
+ * into `refused`, not thrown: that key's operations fail, the others' are committed.
+ */
+export async function writeRecords(o: CommitterOptions, keys: string[], folds: Map<string, KeyFold>, guessed: Set<string>, refused: Map<string, unknown>): Promise<string[]> {
   if (keys.length === 0 || o.aborted()) return [];
   if (!o.leaseValid()) throw new FencedError(`partition ${o.partition}: lease not held, refusing to write`);
   const { topology, partition, publisher, epoch } = o;
@@ -25,6 +29,10 @@ export async function writeRecords(o: CommitterOptions, keys: string[], folds: M
       return true;
     } catch (err) {
       if (guessed.has(k) && isWrongLastSequence(err)) return false; // the guess was wrong
+      if (isTooLarge(err)) {
+        refused.set(k, err);
+        return true;
+      }
       throw conflictOr(err, `partition ${partition}: record ${k} was written by someone else`);
     }
   };
@@ -97,6 +105,15 @@ function effectsJson(rec: CachedRecord): string {
  */
 export function encodeText(s: string): Uint8Array {
   return Buffer.from(s);
+}
+
+/** JetStream's "message size exceeds maximum allowed" (err_code 10054). */
+const MESSAGE_TOO_LARGE = 10054;
+
+/** True for a write refused for its size, by the stream or by the client before sending. */
+function isTooLarge(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === MESSAGE_TOO_LARGE;
+  return /max_payload/.test(String(err));
 }
 
 /** True for the error of a CAS publish that lost: wrong last (subject) sequence, 10071. */
