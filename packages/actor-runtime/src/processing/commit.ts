@@ -312,6 +312,7 @@ export class BatchCommitter {
       return { k, rec, done: Promise.allSettled(acks) };
     });
     let fatal: Error | undefined;
+    let waiting = 0;
     for (const { k, rec, done } of perKey) {
       const failures = (await done).filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
       if (failures.length === 0) {
@@ -323,6 +324,7 @@ export class BatchCommitter {
         if (!this.unsent.has(k)) {
           this.unsent.add(k);
           this.unsentChanged = true;
+          waiting++;
         }
         // The cache keeps the record's outbox: the next fold of this key appends to it, in order.
         if (!cache.get(k)) cache.set(k, rec);
@@ -331,7 +333,7 @@ export class BatchCommitter {
         fatal ??= err instanceof Error ? err : new Error(String(err));
       }
     }
-    if (this.unsent.size > 0) log.warn({ partition, keys: this.unsent.size }, 'the operations stream is full: sends wait in their records for room');
+    if (waiting > 0) log.warn({ partition, keys: this.unsent.size }, 'the operations stream is full: sends wait in their records for room');
     if (fatal !== undefined) {
       // The partition restarts from its checkpoint and publishes them all again, in order.
       log.warn({ partition, err: String(fatal) }, 'a send could not be published; the partition restarts from its checkpoint');
