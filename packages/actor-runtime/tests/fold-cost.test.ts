@@ -5,6 +5,7 @@
  * 5,000 transfers from one account took 4 s and 5,000 adds on a key with 1,000 timers 2.6 s.
  * Timings are in the bench (`npm run bench -- --only=fold`).
  */
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineActor } from '../src/index.js';
 import { foldKey, type FoldEnv } from '../src/processing/fold.js';
@@ -26,9 +27,9 @@ const env: FoldEnv = { actors: new Map([['account', account]]), maxStateBytes: 1
 const T0 = Date.UTC(2026, 11, 6);
 const OPS = 5000;
 
-function ops(op: string, input: unknown, timer?: TimerRequest): DecodedOp[] {
+function ops(op: string, input: unknown, timer?: TimerRequest, count = OPS): DecodedOp[] {
   const data = new TextEncoder().encode(JSON.stringify(input));
-  return Array.from({ length: OPS }, (_, i) => ({
+  return Array.from({ length: count }, (_, i) => ({
     valid: true,
     seq: 10 + i,
     type: 'account',
@@ -124,3 +125,46 @@ describe('the fold of one key', () => {
     expect(bytes).toBeLessThanOrEqual(2000);
   });
 });
+
+/** Sets and cancels timers by the ids it is given; `pad` characters of state make it fail the size bound at will. */
+const planner = defineActor({
+  type: 'planner',
+  initialState: () => ({ pad: '' }),
+  operations: {
+    plan: (_s, input) => {
+      const { set, cancel, pad } = input as { set: number[]; cancel: number[]; pad: number };
+      return { state: { pad: 'x'.repeat(pad) }, result: null, schedule: set.map((i) => ({ id: `t${i}`, op: 'plan', at: Date.UTC(2090, 0, 1) + i })), cancel: cancel.map((i) => `t${i}`) };
+    },
+  },
+});
+
+describe('the fold of one key (property)', () => {
+  it('keeps the timers a list model keeps: cancel then schedule by id, and a failed operation changes nothing', () => {
+    const max = 1500;
+    const small: FoldEnv = { ...env, actors: new Map([['planner', planner]]), maxStateBytes: max };
+    const step = fc.record({ set: fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 6 }), cancel: fc.array(fc.integer({ min: 0, max: 30 }), { maxLength: 4 }), pad: fc.integer({ min: 0, max: 600 }) });
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 25 }), (steps) => {
+        const batch: DecodedOp[] = steps.map((input, i) => ({ ...(ops('plan', input, undefined, 1)[0] as DecodedOp), type: 'planner', subject: '3.actors.planner.a1.plan', seq: 10 + i }));
+        const f = foldKey({ json: null, seq: 5, revision: 0, partition: 3 }, batch, small);
+        // The model: the record's timers as a plain list, each step applied whole or not at all.
+        let model: StoredTimer[] = [];
+        let failed = 0;
+        steps.forEach((input, i) => {
+          const gone = new Set(input.cancel.map((n) => `t${n}`));
+          const next = new Map(model.filter((t) => !gone.has(t.id)).map((t) => [t.id, t]));
+          for (const n of input.set) next.set(`t${n}`, { id: `t${n}`, at: Date.UTC(2090, 0, 1) + n, n: 10 + i, op: 'plan', type: 'planner', key: 'a1' });
+          const list = [...next.values()];
+          const bytes = JSON.stringify({ pad: 'x'.repeat(input.pad) }).length + (list.length > 0 ? JSON.stringify(list).length : 0);
+          if (bytes > max) failed++;
+          else model = list;
+        });
+        const byId = (a: StoredTimer, b: StoredTimer) => (a.id < b.id ? -1 : 1);
+        expect([...(f.rec.timers ?? [])].sort(byId)).toEqual([...model].sort(byId));
+        expect(f.failures?.length ?? 0).toBe(failed);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
