@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { Cron } from 'croner';
+import { describe, expect, it, vi } from 'vitest';
 import { timersOfRecord } from '../src/client/timers.js';
 import { fireMsgId, nextOccurrence, parseFire, sendsOf, timerOfRequest, timersAfter, MAX_SENDS_PER_OPERATION, MAX_TIME_MS, MAX_TIMERS_PER_ACTOR, TIMER_HORIZON_MS } from '../src/processing/effects.js';
 import type { StoredTimer } from '../src/store/records.js';
@@ -112,6 +113,11 @@ describe('timers', () => {
       expect(code(() => timerOfRequest({ cron }, 'add', undefined, origin))).toBe('INVALID_TIMER');
       expect(code(() => timerOfRequest({ cron, at: '2030-01-01T00:00:00Z' }, 'add', undefined, origin))).toBe('INVALID_TIMER');
     }
+    // A day no month has is known at once: no search at all, whatever the expression's other fields.
+    const searches = vi.spyOn(Cron.prototype, 'nextRun');
+    for (let i = 0; i < 100; i++) expect(code(() => timerOfRequest({ cron: `${i % 60} ${i % 24} 31 2,4,6,9,11 *` }, 'add', undefined, origin))).toBe('INVALID_TIMER');
+    expect(searches).not.toHaveBeenCalled();
+    searches.mockRestore();
     // A leap day is 8 years apart around 2100: inside the horizon.
     const leap: StoredTimer = { id: 'l', at: Date.UTC(2096, 1, 29), n: 1, op: 'x', type: 't', key: 'k', cron: '0 0 29 2 *' };
     expect(nextOccurrence(leap, leap.at)).toBe(Date.UTC(2104, 1, 29));

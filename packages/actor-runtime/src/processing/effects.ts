@@ -4,7 +4,7 @@
  * Everything here is checked before the operation's outcome is taken: a bad send or timer
  * fails the operation (state unchanged), it never reaches the record.
  */
-import { Cron } from 'croner';
+import { Cron, CronPattern } from 'croner';
 import { ActorError, ErrorCode } from '../errors.js';
 import { validateName, validateTimerId } from '../names.js';
 import type { StoredSend, StoredTimer } from '../store/records.js';
@@ -110,27 +110,49 @@ interface CronSearch {
 /** Searches by expression and first year: tens of kilobytes each (croner keeps a 10,000-entry year table). */
 const crons = new Map<string, CronSearch>();
 const CRON_CACHE_SIZE = 64;
-/** Checked expressions (nicknames expanded) as six fields, seconds first. */
-const cronFields = new Map<string, string>();
+/** A checked expression: its six fields (nicknames expanded, seconds first), and whether no month has a day it allows. */
+interface CronFields {
+  fields: string;
+  noDay: boolean;
+}
+const cronFields = new Map<string, CronFields>();
+/** Days of each month in a leap year. */
+const MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-/** A cron expression's six fields (seconds first), or an `INVALID_TIMER` error for a bad one. */
-function fieldsOf(expr: unknown): string {
+/**
+ * True when the pattern's days of the month exist in none of its months (`31 2,4,6,9,11`,
+ * `30 2`) and the day of the week cannot add one: it never matches, known without a search
+ * (a search of the horizon that finds nothing costs ~2 ms).
+ */
+function noDayInItsMonths(p: CronPattern): boolean {
+  if (p.lastDayOfMonth || p.lastWeekday || p.nearestWeekdays.some(Boolean)) return false;
+  // Both fields restricted and no `+`: croner matches the day of the month OR of the week.
+  if (!p.starDOW && !p.starDOM && !p.useAndLogic) return false;
+  for (let m = 0; m < 12; m++) {
+    if (!p.month[m]) continue;
+    for (let d = 0; d < (MONTH_DAYS[m] as number); d++) if (p.day[d]) return false;
+  }
+  return true;
+}
+
+/** A cron expression checked, or an `INVALID_TIMER` error for a bad one. */
+function fieldsOf(expr: unknown): CronFields {
   if (typeof expr !== 'string' || expr.length === 0 || expr.length > 200) throw invalidTimer('cron must be a cron expression of at most 200 characters');
-  let fields = cronFields.get(expr);
-  if (fields === undefined) {
-    let pattern: string | undefined;
+  let checked = cronFields.get(expr);
+  if (checked === undefined) {
+    let pattern: CronPattern;
     try {
-      pattern = new Cron(expr, { utcOffset: 0, paused: true, mode: '5-or-6-parts' }).getPattern();
+      pattern = new CronPattern(expr, undefined, { mode: '5-or-6-parts' });
     } catch (err) {
       throw invalidTimer(`cron ${JSON.stringify(expr)} is not a cron expression: ${err instanceof Error ? err.message : String(err)}`);
     }
-    const parts = (pattern ?? expr).trim().split(/\s+/);
+    const parts = pattern.pattern.trim().split(/\s+/);
     if (parts.length === 5) parts.unshift('0');
-    fields = parts.join(' ');
+    checked = { fields: parts.join(' '), noDay: noDayInItsMonths(pattern) };
     if (cronFields.size >= 1000) cronFields.clear();
-    cronFields.set(expr, fields);
+    cronFields.set(expr, checked);
   }
-  return fields;
+  return checked;
 }
 
 /**
@@ -140,11 +162,11 @@ function fieldsOf(expr: unknown): string {
  * overflowed the stack for a day no month has). An error when nothing matches in time.
  */
 function nextCron(expr: unknown, after: number): number {
-  const fields = fieldsOf(expr);
+  const { fields, noDay } = fieldsOf(expr);
   const from = new Date(after);
   const year = from.getUTCFullYear();
   const never = () => invalidTimer(`cron ${JSON.stringify(expr)} matches no time within 10 years after ${from.toISOString()}`);
-  if (year > LAST_CRON_YEAR) throw never();
+  if (year > LAST_CRON_YEAR || noDay) throw never();
   const key = `${fields} ${year}`;
   let search = crons.get(key);
   if (!search) {
