@@ -135,7 +135,14 @@ const openApiPlugin: FastifyPluginAsync<OpenApiOptions> = async (app: FastifyIns
       },
       tags: TAGS,
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'One of the tokens in `GATEWAY_AUTH_TOKENS`.' } },
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'One of the tokens in `GATEWAY_AUTH_TOKENS`, with the scope the route needs: `read` for GET, `write` for the other methods (and `read` as well for `?wait=true`, whose result shows state), `admin` for resubmitting dead letters.',
+          },
+        },
       },
     },
     // Documentation only: the routes' validation keeps its own schemas.
