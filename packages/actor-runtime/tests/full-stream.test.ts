@@ -68,47 +68,78 @@ function clientFor(names: ActorNames) {
 
 const balance = async (client: ReturnType<typeof clientFor>, key: string) => ((await client.read('acct', key)).state as Acct).balance;
 
+/**
+ * While no worker runs: a deposit of 100 to a1, five transfers of 10 from a1 to b1, then filler
+ * up to the stream's bound, smaller and smaller so not even a send's few bytes fit.
+ */
+async function backlogInFullStream(names: ActorNames, topology: Topo): Promise<(key: string, op: string) => string> {
+  await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
+  const subject = (key: string, op: string) => `${names.subjectPrefix}.acct.${key}.${op}`;
+  await js.publish(subject('a1', 'deposit'), JSON.stringify({ amount: 100 }));
+  for (let i = 0; i < 5; i++) await js.publish(subject('a1', 'transfer'), JSON.stringify({ to: 'b1', amount: 10 }));
+  let n = 0;
+  for (const size of [1000, 100, 10, 0]) {
+    let refused: unknown;
+    while (refused === undefined && n < 1000) await js.publish(subject(`f${n++}`, 'pad'), size === 0 ? '' : JSON.stringify('x'.repeat(size))).catch((err: unknown) => (refused = err));
+    expect(refused).toBeInstanceOf(JetStreamApiError);
+    expect((refused as JetStreamApiError).code).toBe(10077);
+  }
+  return subject;
+}
+
+/** Both accounts right, and the stream takes (and applies) operations again without anyone purging it by hand. */
+async function expectDrained(client: ReturnType<typeof clientFor>, subject: (key: string, op: string) => string): Promise<void> {
+  await waitFor(async () => (await balance(client, 'a1')) === 50 && (await balance(client, 'b1')) === 50, {
+    timeoutMs: 20_000,
+    message: 'a1 debited and b1 credited five times',
+  });
+  await waitFor(
+    async () => {
+      try {
+        await js.publish(subject('c1', 'deposit'), JSON.stringify({ amount: 1 }));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { timeoutMs: 20_000, message: 'the stream to accept operations again' },
+  );
+  expect((await client.call('acct', 'c1', 'deposit', { amount: 1 })).result).toBe(2);
+  expect(await balance(client, 'b1')).toBe(50);
+  expect(await balance(client, 'a1')).toBe(50);
+}
+
 describe('a full operations stream', () => {
   it('drains by itself once the worker catches up, with every pending send delivered once', async () => {
     const names = namesFor('full');
     // Applied operations are kept an hour unless the stream is nearly full.
     const topology = { maxBytes: 64 * 1024, duplicateWindowMs: 1000, retainMs: 3_600_000 };
-    await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
-    const subject = (key: string, op: string) => `${names.subjectPrefix}.acct.${key}.${op}`;
-    // While no worker runs: a deposit, five transfers from a1 to b1, then filler up to the bound.
-    await js.publish(subject('a1', 'deposit'), JSON.stringify({ amount: 100 }));
-    for (let i = 0; i < 5; i++) await js.publish(subject('a1', 'transfer'), JSON.stringify({ to: 'b1', amount: 10 }));
-    // Smaller and smaller filler, so not even a send's few bytes fit.
-    let n = 0;
-    for (const size of [1000, 100, 10, 0]) {
-      let refused: unknown;
-      while (refused === undefined && n < 1000) await js.publish(subject(`f${n++}`, 'pad'), size === 0 ? '' : JSON.stringify('x'.repeat(size))).catch((err: unknown) => (refused = err));
-      expect(refused).toBeInstanceOf(JetStreamApiError);
-      expect((refused as JetStreamApiError).code).toBe(10077);
-    }
-
+    const subject = await backlogInFullStream(names, topology);
     const worker = startWorker(names, topology);
     await worker.start();
+    await expectDrained(clientFor(names), subject);
+  }, 60_000);
+
+  it('hands sends that wait for room over to the next owner with the checkpoint', async () => {
+    const names = namesFor('fullho');
+    // Nothing is purged for 3 s, so the first worker stops while a1's sends still wait.
+    const topology = { maxBytes: 64 * 1024, duplicateWindowMs: 3000, retainMs: 3_600_000 };
+    const subject = await backlogInFullStream(names, topology);
+    const first = startWorker(names, topology);
+    await first.start();
     const client = clientFor(names);
-    await waitFor(async () => (await balance(client, 'a1')) === 50 && (await balance(client, 'b1')) === 50, {
-      timeoutMs: 20_000,
-      message: 'a1 debited and b1 credited five times',
-    });
-    // The stream takes operations again without anyone purging it by hand.
-    await waitFor(
-      async () => {
-        try {
-          await js.publish(subject('c1', 'deposit'), JSON.stringify({ amount: 1 }));
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      { timeoutMs: 20_000, message: 'the stream to accept operations again' },
-    );
-    expect((await client.call('acct', 'c1', 'deposit', { amount: 1 })).result).toBe(2);
-    expect(await balance(client, 'b1')).toBe(50);
+    const topo = await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
+    const checkpoint = async () => (await topo.control.get(controlKeys.checkpoint(partitionOf('acct', 'a1', PARTITIONS))))?.json<{ unsent?: string[] }>();
+    await waitFor(async () => (await checkpoint())?.unsent?.includes('acct.a1') === true, { timeoutMs: 10_000, message: 'the checkpoint to name a1 as unsent' });
     expect(await balance(client, 'a1')).toBe(50);
+    expect(await balance(client, 'b1')).toBe(0);
+    await first.stop();
+    expect((await checkpoint())?.unsent).toEqual(['acct.a1']);
+
+    const second = startWorker(names, topology);
+    await second.start();
+    await expectDrained(client, subject);
+    await waitFor(async () => (await checkpoint())?.unsent === undefined, { timeoutMs: 5000, message: 'the checkpoint to name no unsent key' });
   }, 60_000);
 });
 
