@@ -94,6 +94,7 @@ describe('a timer firing that fails', () => {
     const [dead] = await letters('v1', 1);
     // Before: subject `actors.vault.v1.$fire`, op `$fire` and the fire payload; the resubmit matched no timer.
     expect(dead).toMatchObject({ subject: 'actors.vault.v1.withdraw', op: 'withdraw', code: 'INSUFFICIENT_FUNDS', payload: '50' });
+    expect(dead?.timer).toBeUndefined();
     await client.call('vault', 'v1', 'deposit', 80);
     await client.resubmit((dead as DeadLetter).dlqSeq);
     await waitFor(async () => (await balance('v1')) === 30, { timeoutMs: 10_000, message: 'the resubmitted withdraw to be applied' });
@@ -106,7 +107,7 @@ describe('a timer request that fails', () => {
     await client.call('vault', 'v2', 'fill', MAX_TIMERS_PER_ACTOR);
     await publishTimer('v2', 'deposit', 1100, { At: '2099-06-01T00:00:00Z', Id: 'late' });
     const [full] = await letters('v2', 1);
-    expect(full).toMatchObject({ op: 'deposit', code: 'INVALID_TIMER', payload: '1100' });
+    expect(full).toMatchObject({ op: 'deposit', code: 'INVALID_TIMER', payload: '1100', timer: { at: '2099-06-01T00:00:00Z', id: 'late' } });
     // Still full: the resubmit is the same timer request and fails the same way (before: state 0 -> 1100).
     const again = await client.resubmit((full as DeadLetter).dlqSeq);
     const [, second] = await letters('v2', 2);

@@ -185,6 +185,11 @@ const deadLetterSchema = {
     message: { type: 'string' },
     payload: { type: 'string' },
     time: { type: 'string' },
+    timer: {
+      type: 'object',
+      description: 'The timer headers of a message that set a timer and failed, as sent; a resubmit sends them again (the timer is asked for again).',
+      properties: { id: { type: 'string' }, at: { type: 'string' }, delayMs: { type: 'string' }, everyMs: { type: 'string' }, cron: { type: 'string' } },
+    },
   },
   required: ['dlqSeq', 'seq', 'subject', 'type', 'key', 'op', 'code', 'message', 'payload', 'time'],
 } as const;

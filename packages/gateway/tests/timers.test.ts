@@ -388,4 +388,21 @@ describe('timers that fire (worker side)', () => {
     await waitFor(async () => (await stateOf('fire-nats')) === 4, { timeoutMs: 10_000, message: 'the NATS timer to fire' });
     expect((await stored(ack.seq)).headers['Jetactor-Timer-Delay-Ms']).toBe('200');
   });
+
+  it('lists a refused timer request as a dead letter with its timer headers; the resubmit asks for the timer again', async () => {
+    const h = headers();
+    h.set('Jetactor-Timer-At', '2099-01-01T00:00:00Z');
+    h.set('Jetactor-Timer-Every-Ms', '10');
+    await jetstream(stack.nc).publish('actors.counter.dlq-timer.add', '5', { headers: h });
+    type Letter = { dlqSeq: number; seq: number; key: string; code: string; timer?: Record<string, string> };
+    const letters = async () => (bodyOf(await inject({ method: 'GET', url: '/api/dlq?limit=1000' })) as { items: Letter[] }).items.filter((d) => d.key === 'dlq-timer');
+    const [first] = await waitFor(async () => ((await letters()).length === 1 ? await letters() : undefined), { timeoutMs: 10_000, message: 'the dead letter' });
+    expect(first).toMatchObject({ code: 'INVALID_TIMER', timer: { at: '2099-01-01T00:00:00Z', everyMs: '10' } });
+    const res = await post(`/api/dlq/${(first as Letter).dlqSeq}/resubmit`);
+    expect(res.statusCode).toBe(202);
+    // Refused again as a timer, not applied as a plain add (before: the counter became 5).
+    const again = await waitFor(async () => ((await letters()).length === 2 ? await letters() : undefined), { timeoutMs: 10_000, message: 'the second dead letter' });
+    expect(again[1]).toMatchObject({ seq: (bodyOf(res) as { seq: number }).seq, code: 'INVALID_TIMER', timer: { at: '2099-01-01T00:00:00Z', everyMs: '10' } });
+    expect(await stateOf('dlq-timer')).toBe(0);
+  });
 });

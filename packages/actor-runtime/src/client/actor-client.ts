@@ -78,7 +78,23 @@ export interface DeadLetter {
   payload: string;
   /** When the operation was stored, ISO 8601. */
   time: string;
+  /**
+   * The timer headers of a message that set a timer and failed (`Jetactor-Timer-At` as `at`,
+   * `-Delay-Ms` as `delayMs`, …, as they were sent): {@link ActorClient.resubmit} sends them
+   * again, so the timer is asked for again. Absent for an operation applied at once, and for a
+   * timer's firing (its dead letter is the operation it applied).
+   */
+  timer?: { id?: string; at?: string; delayMs?: string; everyMs?: string; cron?: string };
 }
+
+/** {@link DeadLetter.timer}'s fields and the headers they come from. */
+const DEAD_LETTER_TIMER = [
+  ['id', TimerHeaders.Id],
+  ['at', TimerHeaders.At],
+  ['delayMs', TimerHeaders.DelayMs],
+  ['everyMs', TimerHeaders.EveryMs],
+  ['cron', TimerHeaders.Cron],
+] as const;
 
 /** The client side: signal, call, read and list actors; schedule, list and cancel timers. */
 export interface ActorClient extends TimerClient {
@@ -138,6 +154,11 @@ function deadLetterOf(dlqSeq: number, subject: string, h: MsgHdrs | undefined, d
   const original = h?.get(DeadLetterHeaders.Subject) ?? '';
   const tokens = original.split('.');
   const [, type = '', key = '', op = ''] = tokens.length === 4 ? tokens : subject.split('.');
+  let timer: DeadLetter['timer'];
+  for (const [field, header] of DEAD_LETTER_TIMER) {
+    const value = h?.get(header) ?? '';
+    if (value !== '') (timer ??= {})[field] = value;
+  }
   return {
     dlqSeq,
     seq: Number(h?.get(DeadLetterHeaders.Seq) ?? 0),
@@ -149,6 +170,7 @@ function deadLetterOf(dlqSeq: number, subject: string, h: MsgHdrs | undefined, d
     message: h?.get(DeadLetterHeaders.Message) ?? '',
     payload: dec.decode(data),
     time: h?.get(DeadLetterHeaders.Time) ?? new Date(Math.floor(nanos / 1e6)).toISOString(),
+    ...(timer ? { timer } : {}),
   };
 }
 /** Member records older than this are treated as crashed in status reports. */
