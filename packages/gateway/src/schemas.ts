@@ -100,8 +100,8 @@ export const TIMER_QUERY = {
     pattern: `^[A-Za-z0-9_=-]{1,${MAX_TIMER_ID_LENGTH}}$`,
     description: 'The timer id (replaces a timer of the same id). Default: derived from the Idempotency-Key, else random.',
   },
-  every: { ...msSchema, description: 'Recurring: again every this many ms (at least 100). Not with `cron`.' },
-  cron: { type: 'string', minLength: 1, maxLength: 200, description: 'Recurring: at each match of this cron expression (5 or 6 fields, UTC).' },
+  every: { ...msSchema, description: 'Recurring: again every this many ms (100 ms to 10 years). Not with `cron`.' },
+  cron: { type: 'string', minLength: 1, maxLength: 200, description: 'Recurring: at each match of this cron expression (5 or 6 fields, UTC); it must match within 10 years.' },
 } as const;
 
 const TIMER_RULES = {
