@@ -117,3 +117,29 @@ describe('a partition whose commits fail', () => {
     }
   }, 90_000);
 });
+
+describe('partitions that read alone after a failure', () => {
+  it('rejoin the shared reader once caught up, busy or quiet', async () => {
+    const names = namesFor('rejoin');
+    const own = await connect({ servers: server.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+    const worker = createWorker({ nc: own, actors: [hostile], names, partitions: 2, leaseTtlMs: 3000, heartbeatMs: 300, logger: log });
+    const client = createActorClient(nc, { actors: [hostile], names, timeoutMs: 5000 });
+    try {
+      await worker.start();
+      await waitFor(() => worker.settled(), { timeoutMs: 10_000, message: 'the worker to take its partitions' });
+      const busy = keyIn(0, 2, 'b');
+      await client.call('hostile', busy, 'inc');
+      await waitFor(async () => (await jsm.consumers.list(names.stream).next()).length === 1, { timeoutMs: 5000, message: 'one shared reader' });
+      // The server restarts under the worker: the shared read fails and both partitions restart
+      // reading alone.
+      await server.restart();
+      await waitFor(async () => (await client.call('hostile', busy, 'inc').catch(() => null))?.result === 2, { timeoutMs: 30_000, intervalMs: 200, message: 'the busy partition to answer again' });
+      // Partition 1 had nothing to read: it rejoins as soon as it knows, as the busy one does.
+      await waitFor(async () => (await jsm.consumers.list(names.stream).next()).length === 1, { timeoutMs: 15_000, message: 'one shared reader again' });
+    } finally {
+      client.close();
+      await worker.stop();
+      await own.close();
+    }
+  }, 60_000);
+});

@@ -44,6 +44,8 @@ const MIN_FETCH = 64;
 const MAX_FETCH = 2048;
 /** How long a pull waits on the server for operations that are not there yet (ms). */
 const FETCH_EXPIRES_MS = 10_000;
+/** The same for a partition reading alone until it rejoins the shared reader. */
+const RECOVERY_FETCH_EXPIRES_MS = 1000;
 /** How often sends a full stream refused are published again while nothing else is committed (ms). */
 const UNSENT_RETRY_MS = 500;
 
@@ -95,8 +97,8 @@ export class PartitionProcessor {
   private ownReader = false;
   /** The next stream seq this partition's own consumer delivers. */
   private nextSeq = 1;
-  /** A commit has succeeded since the start. */
-  private progressed = false;
+  /** The last pull of this partition's own consumer ended with nothing left in the stream for it. */
+  private caughtUp = false;
   /** The processor failed in a commit (not in reading or starting). */
   commitFailed = false;
   /** Resolves when the processor has stopped; rejects with the failure if it failed. */
@@ -262,8 +264,12 @@ export class PartitionProcessor {
   private async pullLoop(consumer: Consumer): Promise<boolean> {
     const cancelled = () => this.stopping || this.aborted;
     while (!cancelled()) {
-      // Caught up after a successful commit: a partition that read alone to recover rejoins.
-      if (this.o.sharedRead && this.progressed && this.remotePending === 0) return true;
+      // Caught up, and all it read is committed (a sick partition's commit fails instead): a
+      // partition that read alone to recover rejoins the shared reader, busy or quiet.
+      if (this.o.sharedRead && this.caughtUp && this.pending.length === 0 && this.inFlight === 0) {
+        this.o.onProgress?.();
+        return true;
+      }
       const room = this.o.maxBatch - this.pending.length;
       if (room <= 0) {
         await new Promise<void>((resolve) => (this.roomWaiter = resolve));
@@ -280,7 +286,8 @@ export class PartitionProcessor {
       this.held += granted;
       let received = 0;
       try {
-        const it = await consumer.fetch({ max_messages: granted, expires: FETCH_EXPIRES_MS });
+        // Reading alone to recover: a short pull, so a quiet partition soon knows it has caught up.
+        const it = await consumer.fetch({ max_messages: granted, expires: this.o.sharedRead ? RECOVERY_FETCH_EXPIRES_MS : FETCH_EXPIRES_MS });
         this.fetching = it;
         if (cancelled()) it.stop();
         for await (const m of it) {
@@ -296,6 +303,7 @@ export class PartitionProcessor {
         }
       } finally {
         this.fetching = null;
+        this.caughtUp = this.remotePending === 0;
         this.flush();
         // Units pulled but never received go back; received ones are held until committed.
         this.release(granted - received);
@@ -330,7 +338,6 @@ export class PartitionProcessor {
         await this.committer.commit(batch);
         this.inFlight = 0;
         this.release(batch.length);
-        this.progressed = true;
         this.o.onProgress?.();
         // Recovered and caught up: end the pull that waits for more, so the reader rejoins the shared one now.
         if (this.ownReader && this.o.sharedRead && this.remotePending === 0) this.fetching?.stop();
