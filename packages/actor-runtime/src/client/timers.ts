@@ -30,9 +30,9 @@ export interface ScheduleOptions {
    * else random.
    */
   id?: string;
-  /** Recurring: again every this many ms (at least 100). Without `at`/`delayMs`, first one period from now. */
+  /** Recurring: again every this many ms (100 ms to 10 years). Without `at`/`delayMs`, first one period from now. */
   every?: number;
-  /** Recurring: at each match of this cron expression (5 or 6 fields, UTC). Without `at`/`delayMs`, first at the next match. */
+  /** Recurring: at each match of this cron expression (5 or 6 fields, UTC; it must match within 10 years). Without `at`/`delayMs`, first at the next match. */
   cron?: string;
   /** De-duplicates retries, as for signals (the same key with another operation or input is refused). */
   idempotencyKey?: string;
