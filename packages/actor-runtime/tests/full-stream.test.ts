@@ -174,3 +174,32 @@ describe('a send stored again after the duplicate window', () => {
     expect(await balance(client, 'a1')).toBe(50);
   }, 60_000);
 });
+
+describe('a deleted receiver', () => {
+  it('keeps what it received: a send stored again after the window does not bring it back', async () => {
+    const names = namesFor('dupdel');
+    const topology = { duplicateWindowMs: 1000, retainMs: 3_600_000 };
+    const first = startWorker(names, topology);
+    await first.start();
+    await waitFor(() => first.settled(), { timeoutMs: 10_000, message: 'the worker to take its partitions' });
+    const client = clientFor(names);
+    await client.call('acct', 'a1', 'deposit', { amount: 100 });
+    await client.call('acct', 'a1', 'transfer', { to: 'b1', amount: 10 });
+    await waitFor(async () => (await balance(client, 'b1')) === 10, { timeoutMs: 10_000, message: 'the deposit at b1' });
+    const { seq } = await client.delete('acct', 'b1');
+    // Later operations in b1's partition move its checkpoint past the delete (tombstones go then).
+    await client.call('acct', 'b1', 'pad');
+    await client.call('acct', 'b1', 'pad');
+    expect((await client.read('acct', 'b1', { minSeq: seq })).state).toEqual({ balance: 0 });
+    await first.stop();
+
+    const topo = await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
+    await topo.control.delete(controlKeys.checkpoint(partitionOf('acct', 'a1', PARTITIONS)));
+    await new Promise((resolve) => setTimeout(resolve, topology.duplicateWindowMs + 200));
+    const stored = (await jsm.streams.info(names.stream)).state.last_seq;
+    const second = startWorker(names, topology);
+    await second.start();
+    await waitFor(async () => (await jsm.streams.info(names.stream)).state.last_seq === stored + 1, { timeoutMs: 10_000, message: 'the send to be stored again' });
+    expect((await client.call('acct', 'b1', 'deposit', { amount: 1 })).result).toBe(1);
+  }, 60_000);
+});

@@ -126,7 +126,8 @@ export class BatchCommitter {
       if (f.dirty) {
         dirtyCount++;
         cache.set(k, f.rec);
-        if (f.rec.json === null) tombstones.push([k, f.rec.revision]);
+        // A deleted actor that received sends keeps its tombstone: it remembers which (send-dedup.ts).
+        if (f.rec.json === null && !f.rec.received) tombstones.push([k, f.rec.revision]);
       }
       if (f.replies) replies.push(...f.replies);
       if (f.failures) failures.push(...f.failures);
