@@ -158,10 +158,13 @@ describe('assignment and reconcile (property)', () => {
         const after = owners(assignPartitions(partitions, [...members, joiner]));
         let moved = 0;
         for (let p = 0; p < partitions; p++) if (before.get(p) !== after.get(p)) moved++;
-        // The newcomer's share must move; bounded-load rendezvous moves at most about twice that.
+        // The newcomer's share must move; bounded-load rendezvous moves at most about twice that
+        // (a partition displaced from a full member can displace another). Worst seen over
+        // 30,000 runs: 2 x share + 4 (36 partitions, 8 members joined by a ninth: 12 moved); the
+        // former bound of 2 x share + 2 failed about once in a few hundred CI runs.
         const share = Math.floor(partitions / (members.length + 1));
         expect(moved).toBeGreaterThanOrEqual(share);
-        expect(moved).toBeLessThanOrEqual(2 * Math.ceil(partitions / (members.length + 1)) + 2);
+        expect(moved).toBeLessThanOrEqual(2 * Math.ceil(partitions / (members.length + 1)) + 4);
       }),
     );
   });
