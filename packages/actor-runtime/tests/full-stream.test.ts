@@ -122,8 +122,8 @@ describe('a full operations stream', () => {
 
   it('hands sends that wait for room over to the next owner with the checkpoint', async () => {
     const names = namesFor('fullho');
-    // Nothing is purged for 3 s, so the first worker stops while a1's sends still wait.
-    const topology = { maxBytes: 64 * 1024, duplicateWindowMs: 3000, retainMs: 3_600_000 };
+    // Nothing is purged for 5 s, so the first worker stops while a1's sends still wait.
+    const topology = { maxBytes: 64 * 1024, duplicateWindowMs: 5000, retainMs: 3_600_000 };
     const subject = await backlogInFullStream(names, topology);
     const first = startWorker(names, topology);
     await first.start();
