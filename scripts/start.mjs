@@ -2,7 +2,10 @@
 // `npm start`: bootstrap (dependencies, nats-server, build), then nats-server with
 // JetStream (127.0.0.1:$NATS_PORT, default 4222, store $NATS_STORE_DIR, default .data/nats)
 // unless NATS_URL is set, one worker and the gateway. Output lines are prefixed with the
-// process name.
+// process name. Start-up ends with one line saying what runs where (`jetactor is up: …`), once
+// the gateway is ready and the worker owns its share of the partitions; before it, only
+// warnings and errors are shown (the parts' info lines, nats-server's [INF] lines and this
+// script's own progress come with LOG_LEVEL=debug or trace, and when start-up fails).
 //
 // Ctrl-C / SIGTERM stops the gateway, then the worker, then nats-server; the same signal
 // again (a second or more later) kills them at once. Nothing outlives this script, however
@@ -19,7 +22,8 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join, resolve } from 'node:path';
+import { hostname } from 'node:os';
+import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { bootstrap, repoRoot } from './lib/bootstrap.mjs';
 import { mergeRepeatedSignals, whenParentGone } from './lib/parent.mjs';
@@ -35,6 +39,12 @@ for (const stream of [process.stdout, process.stderr]) stream.on('error', () => 
 const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 const STOP_TIMEOUT_MS = 15_000;
 const NATS_READY_TIMEOUT_MS = 30_000;
+/** How long the gateway and the worker may take to be up before start-up is reported as stuck. */
+const UP_TIMEOUT_MS = 60_000;
+/** Start-up lines held back (shown if start-up fails), at most. */
+const HELD_LINES_MAX = 500;
+/** LOG_LEVEL=debug or trace: show every start-up line as it comes. */
+const VERBOSE = /^(debug|trace)$/i.test(process.env.LOG_LEVEL ?? '');
 const GUARD = join(repoRoot, 'scripts', 'lib', 'guard.mjs');
 
 /** @typedef {{ name: string, child: import('node:child_process').ChildProcess, exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>, expectedExit: boolean, hint?: string }} Child */
@@ -46,12 +56,55 @@ let shuttingDown = false;
 let guard;
 /** The nats-server's pid, once the guard has started it. @type {number | undefined} */
 let natsPid;
+/** Whether start-up is over (up, failed or timed out): from then on every line is shown. */
+let started = false;
+/** Start-up lines not shown (info and below), in order; shown if start-up fails. @type {string[]} */
+const held = [];
 
 function say(line) {
   try {
     process.stderr.write(`[start] ${line}\n`);
   } catch {
     // nobody reads stderr any more
+  }
+}
+
+/** A start-up progress line: shown at LOG_LEVEL=debug, else held (see {@link showHeld}). */
+function sayDebug(line) {
+  if (VERBOSE || started) say(line);
+  else hold(`[start] ${line}`);
+}
+
+/** @param {string} line */
+function hold(line) {
+  held.push(line);
+  if (held.length > HELD_LINES_MAX) held.splice(0, held.length - HELD_LINES_MAX);
+}
+
+/** Start-up is over: from now on every line is shown; `why`, if given, also prints what was held back. @param {string} [why] */
+function endStartup(why) {
+  if (started) return;
+  started = true;
+  if (why && held.length > 0) {
+    say(`${why}; the start-up lines held back so far:`);
+    for (const line of held) process.stderr.write(`${line}\n`);
+  }
+  held.length = 0;
+}
+
+/**
+ * Whether a part's output line is shown during start-up: anything but a pino JSON line below
+ * warn (40), or everything at LOG_LEVEL=debug.
+ *
+ * @param {string} line
+ */
+function shownDuringStartup(line) {
+  if (VERBOSE || !line.startsWith('{')) return true;
+  try {
+    const level = JSON.parse(line).level;
+    return typeof level !== 'number' || level >= 40;
+  } catch {
+    return true;
   }
 }
 
@@ -101,7 +154,8 @@ function track(name, child) {
  * @param {{ cmd: string, args: string[] } | undefined} command
  */
 function startGuard(command) {
-  const child = spawn(process.execPath, [GUARD, ...(command ? ['--name', 'nats', '--', command.cmd, ...command.args] : [])], {
+  const quiet = VERBOSE ? [] : ['--hide', '\\[INF\\]'];
+  const child = spawn(process.execPath, [GUARD, ...(command ? ['--name', 'nats', ...quiet, '--', command.cmd, ...command.args] : [])], {
     cwd: repoRoot,
     env: process.env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -137,11 +191,18 @@ function startPart(name, env) {
     detached: true,
   });
   const prefix = `[${name}] `;
-  createInterface({ input: child.stdout }).on('line', (line) => process.stdout.write(`${prefix}${line}\n`));
-  createInterface({ input: child.stderr }).on('line', (line) => process.stderr.write(`${prefix}${line}\n`));
+  for (const [input, out] of /** @type {const} */ ([
+    [child.stdout, process.stdout],
+    [child.stderr, process.stderr],
+  ])) {
+    createInterface({ input }).on('line', (line) => {
+      if (started || shownDuringStartup(line)) out.write(`${prefix}${line}\n`);
+      else hold(`${prefix}${line}`);
+    });
+  }
   if (child.pid !== undefined) {
     guard?.child.send?.({ watch: { pid: child.pid, name } }, () => undefined);
-    say(`${name} started (pid ${child.pid})`);
+    sayDebug(`${name} started (pid ${child.pid})`);
   }
   return track(name, child);
 }
@@ -177,6 +238,7 @@ function killNow(entry) {
 async function shutdown(code) {
   if (shuttingDown) return;
   shuttingDown = true;
+  endStartup(code === 0 ? undefined : 'stopping before start-up finished');
   for (const entry of [...children].reverse()) {
     await stopChild(entry);
   }
@@ -240,7 +302,7 @@ async function main() {
   let natsServer;
   if (skipBootstrap) {
     assertBuilt(['worker', 'gateway']);
-    if (ownNats) natsServer = await ensureNatsServer({ log: (line) => say(line) });
+    if (ownNats) natsServer = await ensureNatsServer({ log: (line) => sayDebug(line) });
   } else {
     ({ natsServer } = await bootstrap({ nats: ownNats }));
   }
@@ -253,27 +315,100 @@ async function main() {
   const tokensText = process.env.GATEWAY_AUTH_TOKENS ?? '';
   const authTokens = tokensText.split(/[:;]/.test(tokensText) ? ';' : ',').filter((t) => t.trim());
 
+  /** What the summary line says about NATS. */
+  let natsWhat;
   if (ownNats && natsServer) {
     const natsPort = Number(process.env.NATS_PORT || '4222');
     const storeDir = resolve(repoRoot, process.env.NATS_STORE_DIR || join('.data', 'nats'));
     mkdirSync(storeDir, { recursive: true });
     natsUrl = `nats://127.0.0.1:${natsPort}`;
     const pid = await startGuard({ cmd: natsServer.bin, args: ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', storeDir] });
-    say(`nats-server ${natsServer.version} (pid ${pid ?? '?'}) with JetStream on ${natsUrl}, store ${storeDir}`);
+    sayDebug(`nats-server ${natsServer.version} (pid ${pid ?? '?'}) with JetStream on ${natsUrl}, store ${storeDir}`);
+    natsWhat = `${natsUrl} (nats-server ${natsServer.version}, store ${relative(repoRoot, storeDir).startsWith('..') ? storeDir : relative(repoRoot, storeDir)})`;
     const nats = /** @type {Child} */ (guard);
     nats.hint = `if port ${natsPort} is in use, set NATS_URL to use the server there, or NATS_PORT to pick another port`;
     await waitForNats('127.0.0.1', natsPort, nats);
   } else {
     await startGuard(undefined);
-    say(`using NATS at ${natsUrl}${process.env.NATS_URL ? '' : ' (default; set NATS_URL to change)'}`);
+    sayDebug(`using NATS at ${natsUrl}${process.env.NATS_URL ? '' : ' (default; set NATS_URL to change)'}`);
+    natsWhat = `${natsUrl} (NATS_URL)`;
   }
   if (shuttingDown) return;
 
   const env = { NATS_URL: natsUrl };
-  startPart('worker', env);
-  say(`gateway on http://${host}:${port} (auth ${authTokens.length ? `on: ${authTokens.length} bearer token(s) from GATEWAY_AUTH_TOKENS` : 'OFF; set GATEWAY_AUTH_TOKENS to require bearer tokens'})`);
+  const worker = startPart('worker', env);
   startPart('gateway', env);
-  say('running; Ctrl-C to stop');
+  const gatewayUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const auth = authTokens.length ? `auth on: ${authTokens.length} bearer token(s)` : 'auth OFF';
+  const up = await waitUntilUp({ natsUrl, gatewayUrl, workerPid: worker.child.pid });
+  if (shuttingDown) return;
+  if (!up.ok) {
+    endStartup(`not up within ${UP_TIMEOUT_MS / 1000} s: ${up.missing}; still running`);
+    return;
+  }
+  endStartup();
+  const line =
+    `jetactor is up: gateway ${gatewayUrl} (dashboard ${gatewayUrl}/, API docs ${gatewayUrl}/docs, ${auth}), ` +
+    `NATS ${natsWhat}, worker ${up.workerId} owns ${up.owned}/${up.partitions} partitions of ${up.stream}; Ctrl-C stops`;
+  try {
+    process.stdout.write(`${line}\n`);
+  } catch {
+    // nobody reads stdout any more
+  }
+}
+
+/**
+ * Polls, until {@link UP_TIMEOUT_MS}, until the gateway answers `/readyz` and the worker owns
+ * its share of the partitions (the share the assignment gives it among the live members, read
+ * from the control bucket over NATS with the runtime's client, as `jetactor status` does).
+ *
+ * @param {{ natsUrl: string, gatewayUrl: string, workerPid: number | undefined }} opts
+ * @returns {Promise<{ ok: true, workerId: string, owned: number, partitions: number, stream: string } | { ok: false, missing: string }>}
+ */
+async function waitUntilUp({ natsUrl, gatewayUrl, workerPid }) {
+  const deadline = Date.now() + UP_TIMEOUT_MS;
+  // Built by now (the bootstrap, or assertBuilt with --no-bootstrap).
+  const runtime = await import('@jetactor/actor-runtime');
+  const stream = runtime.defaultNames().stream;
+  const probe = gatewayUrl.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
+  let missing = 'the gateway and the worker';
+  /** @type {import('@nats-io/nats-core').NatsConnection | undefined} */
+  let nc;
+  /** @type {import('@jetactor/actor-runtime').ActorClient | undefined} */
+  let client;
+  try {
+    while (Date.now() < deadline && !shuttingDown) {
+      try {
+        nc ??= await runtime.connectFromEnv('jetactor-start', { servers: natsUrl.split(','), maxReconnectAttempts: 0, timeout: 2_000 });
+        client ??= runtime.createActorClient(nc, { timeoutMs: 2_000 });
+        const gatewayReady = await fetch(`${probe}/readyz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
+        const status = await client.status();
+        const me = status.members.find((m) => m.pid === workerPid && (m.host === undefined || m.host === hostname()));
+        const owners = new Map(status.partitions.map((p) => [p.partition, p.owner]));
+        const share = me ? (runtime.assignPartitions(status.partitions.length, status.members.map((m) => m.id)).get(me.id) ?? []) : [];
+        const owned = me ? status.partitions.filter((p) => p.owner === me.id).length : 0;
+        const settled = me !== undefined && share.every((p) => owners.get(p) === me.id) && status.partitions.every((p) => p.owner !== null);
+        if (gatewayReady && settled) return { ok: true, workerId: me.id, owned, partitions: status.partitions.length, stream };
+        missing = [
+          gatewayReady ? '' : `the gateway's ${probe}/readyz`,
+          settled ? '' : me ? `the worker owns ${owned}/${status.partitions.length} partitions` : 'the worker has not joined',
+        ]
+          .filter(Boolean)
+          .join(', ');
+      } catch (err) {
+        missing = `the status over NATS (${err instanceof Error ? err.message : String(err)})`;
+        if (nc?.isClosed()) {
+          client?.close();
+          [nc, client] = [undefined, undefined];
+        }
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    client?.close();
+    await nc?.close().catch(() => undefined);
+  }
+  return { ok: false, missing };
 }
 
 main().catch(async (err) => {

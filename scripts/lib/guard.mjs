@@ -2,15 +2,16 @@
 // outlives it, however the launcher ends — including `kill -9` of its whole process group,
 // which no handler in the launcher sees.
 //
-//   node scripts/lib/guard.mjs [--name <name>] [-- <command> [args...]]
+//   node scripts/lib/guard.mjs [--name <name>] [--hide <regex>] [-- <command> [args...]]
 //
 // The launcher starts it first, in a session of its own (so a signal to the launcher's
 // group does not reach it), with an IPC channel, and tells it over that channel which
 // processes to look after: `{ watch: { pid, name } }`, `{ unwatch: pid }`. With a command
 // (the nats-server), the guard runs it as its child, writes its lines to its own stdout and
 // stderr prefixed with `[<name>] ` (the launcher's, inherited: they stay readable when the
-// launcher is gone), and reports `{ started: pid }`; the guard exits when the command does,
-// with its status.
+// launcher is gone), except the lines matching `--hide` (start.mjs hides nats-server's [INF]
+// lines unless LOG_LEVEL is debug), and reports `{ started: pid }`; the guard exits when the
+// command does, with its status.
 //
 // - SIGTERM / SIGINT (the launcher stopping in order): SIGTERM to the command, then exit.
 // - The IPC channel closes while processes still run (the launcher died): the watched
@@ -48,7 +49,14 @@ const watched = new Map();
 const sep = process.argv.indexOf('--');
 const [cmd, ...args] = sep === -1 ? [] : process.argv.slice(sep + 1);
 const own = process.argv.slice(2, sep === -1 ? undefined : sep);
-const name = own[0] === '--name' && own[1] ? own[1] : 'child';
+/** @param {string} flag */
+const option = (flag) => {
+  const i = own.indexOf(flag);
+  return i !== -1 && own[i + 1] ? own[i + 1] : undefined;
+};
+const name = option('--name') ?? 'child';
+const hidden = option('--hide');
+const hide = hidden === undefined ? undefined : new RegExp(hidden);
 
 /** @type {import('node:child_process').ChildProcess | undefined} */
 let child;
@@ -62,6 +70,7 @@ if (cmd) {
     [started.stderr, process.stderr],
   ])) {
     createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+      if (hide?.test(line)) return;
       try {
         out.write(`[${name}] ${line}\n`);
       } catch {

@@ -22,6 +22,14 @@ import { controlKeys, encodeJson, type MemberRecord } from './store/records.js';
 import { resolveWorkerOptions, type Worker, type WorkerHooks, type WorkerOptions } from './worker-options.js';
 
 export { resolveWorkerOptions } from './worker-options.js';
+
+/** What one reconcile (or a stop) changed in what the worker owns. */
+interface OwnershipChange {
+  acquired: number[];
+  restarted: number[];
+  released: number[];
+  reason: 'rebalance' | 'shutdown';
+}
 export type { Worker, WorkerHooks, WorkerOptions } from './worker-options.js';
 
 /**
@@ -46,6 +54,8 @@ class WorkerImpl implements Worker {
   private readonly owned = new Map<number, Owned>();
   private readonly acquiring = new Set<number>();
   private readonly acquireJobs = new Set<Promise<void>>();
+  /** Each reconcile's ownership changes until they settle and are logged. */
+  private readonly changing = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private stopping = false;
   private ticking = false;
@@ -195,12 +205,51 @@ class WorkerImpl implements Worker {
       serverNow: this.view.serverNow(),
       leaving: this.stopping,
     });
+    const t0 = performance.now();
+    const reason = this.stopping ? 'shutdown' : 'rebalance';
+    const change: OwnershipChange = { acquired: [], restarted: [], released: [], reason };
     const jobs: Promise<void>[] = [];
-    for (const p of plan.release) jobs.push(this.release(this.owned.get(p) as Owned, this.stopping ? 'shutdown' : 'rebalance'));
-    for (const p of plan.restart) jobs.push(this.startProcessor(this.owned.get(p) as Owned));
-    for (const a of plan.acquire) jobs.push(this.acquire(a.partition, a.observedRev));
+    // Each job notes its partition once it took effect (a lost race or a failure does not count).
+    const noted = (job: Promise<void>, p: number, into: number[], tookEffect: () => boolean) =>
+      job.then(() => {
+        if (tookEffect()) into.push(p);
+      });
+    for (const p of plan.release) {
+      const o = this.owned.get(p) as Owned;
+      jobs.push(noted(this.release(o, reason), p, change.released, () => this.owned.get(p) !== o));
+    }
+    const running = (p: number) => () => this.owned.get(p)?.running === true;
+    for (const p of plan.restart) jobs.push(noted(this.startProcessor(this.owned.get(p) as Owned), p, change.restarted, running(p)));
+    for (const a of plan.acquire) jobs.push(noted(this.acquire(a.partition, a.observedRev), a.partition, change.acquired, running(a.partition)));
+    if (jobs.length === 0) return;
     // Releases and acquisitions run in the background; reconcile itself must not block the watch.
-    for (const j of jobs) j.catch((err: unknown) => this.log.error({ err }, 'ownership change failed'));
+    const settled = jobs.map((j) => j.catch((err: unknown) => this.log.error({ err }, 'ownership change failed')));
+    const logged = Promise.all(settled).then(() => this.logOwnership(change, t0));
+    this.changing.add(logged);
+    void logged.finally(() => this.changing.delete(logged));
+  }
+
+  /**
+   * One info line per reconcile (and per stop) that changed what this worker owns: the
+   * partitions taken, restarted after a failure and handed over, and how many it owns now.
+   * Each partition's own line (epoch, checkpoint, timing) is at debug.
+   */
+  private logOwnership(change: OwnershipChange, t0: number): void {
+    const { acquired, restarted, released, reason } = change;
+    if (acquired.length + restarted.length + released.length === 0) return;
+    const sorted = (ps: number[]) => (ps.length > 0 ? [...ps].sort((a, b) => a - b) : undefined);
+    this.log.info(
+      {
+        acquired: sorted(acquired),
+        restarted: sorted(restarted),
+        released: sorted(released),
+        reason: released.length > 0 ? reason : undefined,
+        owned: this.ownedPartitions().length,
+        partitions: this.topology?.partitions,
+        ms: Math.round(performance.now() - t0),
+      },
+      'ownership changed',
+    );
   }
 
   private acquire(p: number, observedRev: number): Promise<void> {
@@ -299,13 +348,26 @@ class WorkerImpl implements Worker {
     }
     // Keep leases renewed while the final commits run.
     const keepAlive = setInterval(() => void this.renewAll(), this.cfg.heartbeatMs);
+    const t0 = performance.now();
+    const released: number[] = [];
     try {
       await this.reconciling;
       await Promise.all([...this.acquireJobs]);
-      await Promise.all([...this.owned.values()].map((o) => (o.releasing ? (o.proc?.done ?? Promise.resolve()).catch(() => undefined) : this.release(o, 'shutdown'))));
+      await Promise.all(
+        [...this.owned.values()].map((o) =>
+          o.releasing
+            ? (o.proc?.done ?? Promise.resolve()).catch(() => undefined)
+            : this.release(o, 'shutdown').then(() => {
+                if (this.owned.get(o.partition) !== o) released.push(o.partition);
+              }),
+        ),
+      );
+      // Hand-overs a reconcile started (the leave above triggers one) finish and are logged too.
+      await Promise.all([...this.changing]);
     } finally {
       clearInterval(keepAlive);
     }
+    this.logOwnership({ acquired: [], restarted: [], released, reason: 'shutdown' }, t0);
     this.view.stop();
     this.log.info('worker stopped');
   }

@@ -81,6 +81,6 @@ describe('worker processes under crashes', () => {
     workers.push(a2);
     await waitForCheckpoints(lastSeq);
     expect(await expectStatesMatchReplay(lastSeq.keys())).toBe(100);
-    expect(a.proc.lines.join('\n')).toMatch(/partition acquired/);
+    expect(a.proc.lines.join('\n')).toMatch(/"acquired":\[\d.*"msg":"ownership changed"/);
   });
 });

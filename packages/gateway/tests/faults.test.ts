@@ -18,7 +18,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
-import { counts, jsonLines, spawnWorker, startAddLoad, type LoadReport } from './support/stack.js';
+import { counts, spawnWorker, startAddLoad, startedPartitions, type LoadReport } from './support/stack.js';
 import { waitForTypes } from './support/registry.js';
 
 const TOKEN = 'faults-test-token-0123456789';
@@ -67,7 +67,7 @@ async function startStack(
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
   const client = createActorClient(nc, { actors: [counter], timeoutMs: 10_000 });
   cleanup.push(() => Promise.resolve(client.close()));
-  await waitFor(() => new Set(jsonLines(worker).filter((l) => l.msg === 'partition acquired').map((l) => l.partition)).size === 8, {
+  await waitFor(() => new Set(startedPartitions(worker)).size === 8, {
     timeoutMs: 30_000,
     message: 'the worker to own its 8 partitions',
   });
@@ -199,8 +199,8 @@ describe('faults under load', () => {
 
     await expectExactlyOnce(stack, report);
     expect(report.maxLatencyMs).toBeLessThan(REQUEST_DEADLINE_MS + DEADLINE_SLACK_MS);
-    // The worker reconnected by itself and resumed its partitions from their checkpoints.
-    const resumed = jsonLines(stack.worker, workerLinesAtKill).filter((l) => l.msg === 'partition acquired' && typeof l.checkpoint === 'number' && l.checkpoint > 0);
+    // The worker reconnected by itself and restarted its partitions (each from its checkpoint).
+    const resumed = startedPartitions(stack.worker, workerLinesAtKill);
     expect(resumed.length).toBeGreaterThan(0);
     expect(stack.worker.running).toBe(true);
     summary('single server, SIGKILL + restart on its store', report, {

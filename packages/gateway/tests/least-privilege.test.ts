@@ -9,7 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { spawnWorker, jsonLines } from './support/stack.js';
+import { spawnWorker, jsonLines, startedPartitions } from './support/stack.js';
 import { startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { errors as natsErrors, headers as natsHeaders, type Msg, type Subscription } from '@nats-io/nats-core';
@@ -42,7 +42,7 @@ beforeAll(async () => {
   ].join('\n');
   server = await startNatsServer({ config });
   worker = spawnWorker('w-least-privilege', server.url, { NATS_USER: 'worker', NATS_PASS: PASS.worker, ACTORS_PARTITIONS: String(PARTITIONS), METRICS_PORT: '0' });
-  await waitFor(() => jsonLines(worker).filter((l) => l.msg === 'partition acquired').length >= PARTITIONS, {
+  await waitFor(() => startedPartitions(worker).length >= PARTITIONS, {
     timeoutMs: 30_000,
     message: 'the worker (user worker) to own every partition',
   });

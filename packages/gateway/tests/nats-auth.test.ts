@@ -122,7 +122,7 @@ describe('NATS credentials and TLS from the environment', () => {
     );
     const tls = { NATS_TLS_CA: pki.ca, NATS_TLS_CERT: pki.clientCert, NATS_TLS_KEY: pki.clientKey };
     const worker = startWorker(server, { ...tls, NATS_NKEY_SEED: seedFile });
-    await worker.waitForLine(/"msg":"partition acquired"/, 30_000);
+    await worker.waitForLine(/"msg":"ownership changed"/, 30_000);
     const gateway = await startGateway(server, { ...tls, NATS_USER: 'gw', NATS_PASS: 'gw-Secret-1' });
     await expectRoundTrip(gateway, 'mtls');
     const connected = jsonLines(worker).find((l) => l.msg === 'connected to NATS');
@@ -151,7 +151,7 @@ describe('NATS credentials and TLS from the environment', () => {
     const server = await startServer([tlsBlock(false), 'authorization {', '  token: "nats-Token-2"', '}'].join('\n'));
     const env = { NATS_TLS_CA: pki.ca, NATS_TOKEN: 'nats-Token-2' };
     const worker = startWorker(server, env);
-    await worker.waitForLine(/"msg":"partition acquired"/, 30_000);
+    await worker.waitForLine(/"msg":"ownership changed"/, 30_000);
     const gateway = await startGateway(server, env);
     await expectRoundTrip(gateway, 'token');
 
@@ -162,6 +162,6 @@ describe('NATS credentials and TLS from the environment', () => {
       timeoutMs: 15_000,
       message: 'the worker without a token to be refused',
     });
-    expect(intruder.lines.some((l) => /partition acquired/.test(l))).toBe(false);
+    expect(intruder.lines.some((l) => /ownership changed/.test(l))).toBe(false);
   }, 90_000);
 });

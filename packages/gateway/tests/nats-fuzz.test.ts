@@ -22,7 +22,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
-import { jsonLines, spawnWorker } from './support/stack.js';
+import { jsonLines, spawnWorker, startedPartitions } from './support/stack.js';
 import { waitForTypes } from './support/registry.js';
 
 const TOKEN = 'nats-fuzz-token-all-scopes-0123456789';
@@ -51,7 +51,7 @@ beforeAll(async () => {
   server = await startNatsServer();
   metricsPort = await freePort();
   worker = spawnWorker(WORKER_ID, server.url, { ACTORS_PARTITIONS: String(PARTITIONS), METRICS_PORT: String(metricsPort) });
-  await waitFor(() => jsonLines(worker).filter((l) => l.msg === 'partition acquired').length >= PARTITIONS, {
+  await waitFor(() => startedPartitions(worker).length >= PARTITIONS, {
     timeoutMs: 30_000,
     message: 'the worker to own every partition',
   });

@@ -168,19 +168,26 @@ afterEach(async () => {
   dir = undefined;
 });
 
+/** `node scripts/start.mjs --no-bootstrap` on free ports with a store in a temp dir. */
+async function launchStart(env: Record<string, string | undefined> = {}) {
+  dir = await tempDir('jetactor-start-');
+  const [natsPort, httpPort, metricsPort] = (await freePorts(3)) as [number, number, number];
+  const storeDir = join(dir.path, 'nats');
+  const launcher = launch(process.execPath, [join(repoRoot, 'scripts', 'start.mjs'), '--no-bootstrap'], {
+    NATS_PORT: String(natsPort),
+    NATS_STORE_DIR: storeDir,
+    PORT: String(httpPort),
+    HOST: '127.0.0.1',
+    METRICS_PORT: String(metricsPort),
+    ACTORS_PARTITIONS: String(PARTITIONS),
+    ...env,
+  });
+  return { launcher, natsPort, httpPort, metricsPort, storeDir };
+}
+
 describe('npm start', () => {
   it('leaves nothing running when its whole process group is SIGKILLed: the worker hands over, then nats-server stops', async () => {
-    dir = await tempDir('jetactor-start-');
-    const [natsPort, httpPort, metricsPort] = (await freePorts(3)) as [number, number, number];
-    const storeDir = join(dir.path, 'nats');
-    const launcher = launch(process.execPath, [join(repoRoot, 'scripts', 'start.mjs'), '--no-bootstrap'], {
-      NATS_PORT: String(natsPort),
-      NATS_STORE_DIR: storeDir,
-      PORT: String(httpPort),
-      HOST: '127.0.0.1',
-      METRICS_PORT: String(metricsPort),
-      ACTORS_PARTITIONS: String(PARTITIONS),
-    });
+    const { launcher, natsPort, httpPort, metricsPort, storeDir } = await launchStart();
     await waitFor(
       async () => {
         if (launcher.child.exitCode !== null) throw new Error(`the launcher exited:\n${tail(launcher)}`);
@@ -220,6 +227,47 @@ describe('npm start', () => {
     const keys = await controlKeys(server);
     expect(Object.keys(keys).filter((k) => k.startsWith('leases.')).length, JSON.stringify(keys)).toBe(PARTITIONS);
     expect(Object.values(keys).every((v) => v === 'released'), `${JSON.stringify(keys)}\n${tail(launcher)}`).toBe(true);
+  });
+});
+
+describe('npm start output', () => {
+  it('ends start-up with one plain line saying what runs where, with little before it; SIGTERM stops it all', async () => {
+    const { launcher, natsPort, httpPort, storeDir } = await launchStart({ LOG_LEVEL: undefined });
+    const isSummary = (l: string) => l.startsWith('jetactor is up: ');
+    await waitFor(
+      () => {
+        if (launcher.child.exitCode !== null) throw new Error(`the launcher exited:\n${tail(launcher)}`);
+        return launcher.lines.some(isSummary);
+      },
+      { timeoutMs: 40_000, intervalMs: 50, message: 'the launcher to say it is up' },
+    );
+    leftovers.push(...descendantsOf(launcher.pid));
+    const at = launcher.lines.findIndex(isSummary);
+    const gateway = `http://127.0.0.1:${httpPort}`;
+    const re = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    expect(launcher.lines[at]).toMatch(
+      new RegExp(
+        `^jetactor is up: gateway ${re(gateway)} \\(dashboard ${re(gateway)}/, API docs ${re(gateway)}/docs, auth OFF\\), ` +
+          `NATS nats://127\\.0\\.0\\.1:${natsPort} \\(nats-server \\d+\\.\\d+\\.\\d+, store ${re(storeDir)}\\), ` +
+          `worker \\S+ owns ${PARTITIONS}/${PARTITIONS} partitions of ACTORS; Ctrl-C stops$`,
+      ),
+    );
+    // What it says is so: the gateway is ready and serves.
+    expect(await httpOk(`${gateway}/readyz`)).toBe(true);
+    // Before it, only what needs reading: the gateway's warning that auth is off. No info
+    // lines (the parts' JSON lines below warn, nats-server's [INF] lines, the launcher's progress).
+    const before = launcher.lines.slice(0, at);
+    expect(before.length, before.join('\n')).toBeLessThanOrEqual(2);
+    expect(before.filter((l) => /\[INF\]|"level":[123]\d,|^\[start\]/.test(l)), before.join('\n')).toEqual([]);
+
+    const all = descendantsOf(launcher.pid);
+    process.kill(launcher.pid, 'SIGTERM');
+    await waitFor(async () => launcher.child.exitCode !== null && all.every((p) => !runs(p)) && (await portFree(httpPort)) && (await portFree(natsPort)), {
+      timeoutMs: 40_000,
+      intervalMs: 100,
+      message: 'the launcher and everything it started to stop',
+    });
+    expect(launcher.child.exitCode).toBe(0);
   });
 });
 

@@ -75,7 +75,7 @@ export async function startPartition(h: LifecycleHost, o: Owned, t0 = performanc
   }
   o.running = true;
   const ms = performance.now() - t0;
-  h.log.info({ partition: o.partition, epoch: o.epoch, checkpoint: proc.checkpoint, ms: Math.round(ms) }, 'partition acquired');
+  h.log.debug({ partition: o.partition, epoch: o.epoch, checkpoint: proc.checkpoint, ms: Math.round(ms) }, 'partition acquired');
   h.hooks.onAcquire?.({ partition: o.partition, epoch: o.epoch, checkpoint: proc.checkpoint, ms });
   proc.done.then(
     () => {
@@ -140,7 +140,7 @@ export async function releasePartition(h: LifecycleHost, o: Owned, reason: 'reba
   const control = h.topology()?.control;
   if (!control) return;
   o.releasing = true;
-  h.log.info({ partition: o.partition, reason }, 'releasing partition');
+  h.log.debug({ partition: o.partition, reason }, 'releasing partition');
   try {
     await o.proc?.stop();
   } catch (err) {
@@ -153,7 +153,7 @@ export async function releasePartition(h: LifecycleHost, o: Owned, reason: 'reba
   }
   if (h.owned.get(o.partition) === o) h.owned.delete(o.partition);
   h.cache.dropPartition(o.partition);
-  h.log.info({ partition: o.partition, reason }, 'partition released');
+  h.log.debug({ partition: o.partition, reason }, 'partition released');
   h.hooks.onRelease?.({ partition: o.partition, reason });
 }
 

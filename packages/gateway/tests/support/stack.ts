@@ -42,6 +42,16 @@ export function jsonLines(proc: ManagedProcess, since = 0): Array<Record<string,
   });
 }
 
+/**
+ * The partitions a worker process logged starting — taken, or restarted after a failure — from
+ * its `ownership changed` lines (one per change; `since` is a `lineCount` taken earlier), in order.
+ */
+export function startedPartitions(proc: ManagedProcess, since = 0): number[] {
+  return jsonLines(proc, since)
+    .filter((l) => l.msg === 'ownership changed')
+    .flatMap((l) => [...((l.acquired as number[] | undefined) ?? []), ...((l.restarted as number[] | undefined) ?? [])]);
+}
+
 /** What an add-only load saw. */
 export interface LoadReport {
   /** Logical adds of value 1 acknowledged with 202, per key (a retried add counts once). */
