@@ -143,32 +143,42 @@ describe('a full operations stream', () => {
   }, 60_000);
 });
 
+/** Window of the duplicate-window tests: 1 s instead of 2 min. */
+const SHORT_WINDOW = { duplicateWindowMs: 1000, retainMs: 3_600_000 };
+
+/** A worker on its own names with the short window, taken its partitions; a deposit of 100 to a1. */
+async function fundedA1(tag: string): Promise<{ names: ActorNames; worker: Worker; client: ReturnType<typeof clientFor> }> {
+  const names = namesFor(tag);
+  const worker = startWorker(names, SHORT_WINDOW);
+  await worker.start();
+  await waitFor(() => worker.settled(), { timeoutMs: 10_000, message: 'the worker to take its partitions' });
+  const client = clientFor(names);
+  await client.call('acct', 'a1', 'deposit', { amount: 100 });
+  return { names, worker, client };
+}
+
+/**
+ * With the worker stopped: a1's partition loses its checkpoint and the duplicate window passes.
+ * The next worker replays a1's operations (skipped: its record has them) and publishes the send
+ * its record still holds again, which the stream now stores a second time.
+ */
+async function republishAfterWindow(names: ActorNames): Promise<void> {
+  const topo = await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...SHORT_WINDOW }));
+  await topo.control.delete(controlKeys.checkpoint(partitionOf('acct', 'a1', PARTITIONS)));
+  // The window is time on the server's clock: nothing to poll but the clock.
+  await new Promise((resolve) => setTimeout(resolve, SHORT_WINDOW.duplicateWindowMs + 200));
+  const stored = (await jsm.streams.info(names.stream)).state.last_seq;
+  await startWorker(names, SHORT_WINDOW).start();
+  await waitFor(async () => (await jsm.streams.info(names.stream)).state.last_seq === stored + 1, { timeoutMs: 10_000, message: 'the send to be stored again' });
+}
+
 describe('a send stored again after the duplicate window', () => {
   it('is recognised by its receiver and applied once', async () => {
-    const names = namesFor('dupwin');
-    const topology = { duplicateWindowMs: 1000, retainMs: 3_600_000 };
-    const first = startWorker(names, topology);
-    await first.start();
-    await waitFor(() => first.settled(), { timeoutMs: 10_000, message: 'the worker to take its partitions' });
-    const client = clientFor(names);
-    await client.call('acct', 'a1', 'deposit', { amount: 100 });
+    const { names, worker, client } = await fundedA1('dupwin');
     for (let i = 0; i < 5; i++) await client.call('acct', 'a1', 'transfer', { to: 'b1', amount: 10 });
     await waitFor(async () => (await balance(client, 'b1')) === 50, { timeoutMs: 10_000, message: 'five deposits at b1' });
-    await first.stop();
-
-    // The sender's partition loses its checkpoint, and the duplicate window passes: the next owner
-    // replays a1's operations (skipped: its record has them) and publishes the send its record
-    // still holds again, which the stream now stores a second time.
-    const sender = partitionOf('acct', 'a1', PARTITIONS);
-    const topo = await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
-    await topo.control.delete(controlKeys.checkpoint(sender));
-    // The window is time on the server's clock: nothing to poll but the clock.
-    await new Promise((resolve) => setTimeout(resolve, topology.duplicateWindowMs + 200));
-    const stored = (await jsm.streams.info(names.stream)).state.last_seq;
-
-    const second = startWorker(names, topology);
-    await second.start();
-    await waitFor(async () => (await jsm.streams.info(names.stream)).state.last_seq === stored + 1, { timeoutMs: 10_000, message: 'the send to be stored again' });
+    await worker.stop();
+    await republishAfterWindow(names);
     // An operation after it: once it is answered, b1 has seen the send stored again.
     expect((await client.call('acct', 'b1', 'deposit', { amount: 1 })).result).toBe(51);
     expect(await balance(client, 'a1')).toBe(50);
@@ -177,13 +187,7 @@ describe('a send stored again after the duplicate window', () => {
 
 describe('a deleted receiver', () => {
   it('keeps what it received: a send stored again after the window does not bring it back', async () => {
-    const names = namesFor('dupdel');
-    const topology = { duplicateWindowMs: 1000, retainMs: 3_600_000 };
-    const first = startWorker(names, topology);
-    await first.start();
-    await waitFor(() => first.settled(), { timeoutMs: 10_000, message: 'the worker to take its partitions' });
-    const client = clientFor(names);
-    await client.call('acct', 'a1', 'deposit', { amount: 100 });
+    const { names, worker, client } = await fundedA1('dupdel');
     await client.call('acct', 'a1', 'transfer', { to: 'b1', amount: 10 });
     await waitFor(async () => (await balance(client, 'b1')) === 10, { timeoutMs: 10_000, message: 'the deposit at b1' });
     const { seq } = await client.delete('acct', 'b1');
@@ -191,15 +195,8 @@ describe('a deleted receiver', () => {
     await client.call('acct', 'b1', 'pad');
     await client.call('acct', 'b1', 'pad');
     expect((await client.read('acct', 'b1', { minSeq: seq })).state).toEqual({ balance: 0 });
-    await first.stop();
-
-    const topo = await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
-    await topo.control.delete(controlKeys.checkpoint(partitionOf('acct', 'a1', PARTITIONS)));
-    await new Promise((resolve) => setTimeout(resolve, topology.duplicateWindowMs + 200));
-    const stored = (await jsm.streams.info(names.stream)).state.last_seq;
-    const second = startWorker(names, topology);
-    await second.start();
-    await waitFor(async () => (await jsm.streams.info(names.stream)).state.last_seq === stored + 1, { timeoutMs: 10_000, message: 'the send to be stored again' });
+    await worker.stop();
+    await republishAfterWindow(names);
     expect((await client.call('acct', 'b1', 'deposit', { amount: 1 })).result).toBe(1);
   }, 60_000);
 });
