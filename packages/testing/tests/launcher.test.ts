@@ -110,6 +110,7 @@ function launch(cmd: string, args: string[], env: Record<string, string | undefi
   }
   const child = spawn(cmd, args, { cwd, env: merged, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   trackChild(child);
+  if (child.pid !== undefined) launchedGroups.push(child.pid);
   const lines: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     let rest = '';
@@ -149,6 +150,8 @@ async function controlKeys(server: NatsServer): Promise<Record<string, 'released
 }
 
 const leftovers: Identity[] = [];
+/** Process groups of the launched commands (npx and its sh -c and bin share one), killed after each test. */
+const launchedGroups: number[] = [];
 let dir: TempDir | undefined;
 let server: NatsServer | undefined;
 
@@ -161,6 +164,14 @@ beforeAll(() => {
 afterEach(async () => {
   for (const id of leftovers.splice(0)) {
     if (runs(id)) process.kill(id.pid, 'SIGKILL');
+  }
+  // What a failed test left running before it could list it (the group outlives its leader).
+  for (const group of launchedGroups.splice(0)) {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // no process left in it
+    }
   }
   await server?.stop();
   server = undefined;
