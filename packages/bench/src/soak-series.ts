@@ -183,6 +183,7 @@ export const SAMPLE_COLUMNS: readonly RowColumn[] = [
   { key: 'failed', title: 'other' },
   { key: 'streamBytes', title: 'stream MB', format: mb },
   { key: 'workerLines', title: 'log lines' },
+  { key: 'benchLoopP99', title: 'bench lag p99', format: formatMs },
 ];
 
 /** Columns of the fill-and-drain table. */

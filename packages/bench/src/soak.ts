@@ -23,6 +23,7 @@
  * adds acknowledged for it, every device the readings acknowledged, every counter the timers
  * it was last given.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { controlKeys, defaultNames, stateKey, type Checkpoint, type StateRecord } from '@jetactor/actor-runtime';
@@ -160,8 +161,9 @@ class Lane {
 
   poll(now: number, track: (p: Promise<void>) => void): void {
     if (this.paused) return;
+    // Operation i is due at t0 + i / rate: sent as soon as that time has come.
     const due = Math.floor(((now - this.t0) * this.rate) / 1000);
-    while (this.sent < due) {
+    while (this.sent <= due) {
       const scheduledAt = this.t0 + (this.sent * 1000) / this.rate;
       this.sent++;
       if (this.inFlight >= this.maxInFlight) {
@@ -404,6 +406,9 @@ export async function measureSoak(ctx: BenchContext): Promise<Figure[]> {
     let lastSampleAt = performance.now();
     let sampledWorker: ManagedProcess | undefined;
     let sampledLines = 0;
+    // The bench's own event-loop delay: call latencies are measured in this process.
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     const scrape = async (url: string): Promise<string> => {
       const r = await http(url, 'GET', { timeoutMs: 10_000 });
       return r.status === 200 && typeof r.body === 'string' ? r.body : '';
@@ -454,9 +459,11 @@ export async function measureSoak(ctx: BenchContext): Promise<Figure[]> {
         streamBytes: stream.state.bytes,
         streamMessages: stream.state.messages,
         workerLines: lines,
+        benchLoopP99: loopDelay.percentile(99) / 1e6,
         skipped: allLanes.reduce((n, l) => n + l.skipped, 0),
       };
       lastSampleAt = now;
+      loopDelay.reset();
       return s;
     };
 
@@ -595,6 +602,7 @@ export async function measureSoak(ctx: BenchContext): Promise<Figure[]> {
       }
     } finally {
       ended = true;
+      loopDelay.disable();
       clearInterval(driver);
       await fills;
       await Promise.all([...inFlight]);
