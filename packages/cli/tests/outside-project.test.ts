@@ -12,7 +12,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { freePort, spawnProcess, startNatsServer, tempDir, waitFor, type ManagedProcess, type NatsServer, type TempDir } from '@jetactor/testing';
+import { childPids, freePort, processRuns, spawnProcess, startNatsServer, tempDir, waitFor, type ManagedProcess, type NatsServer, type TempDir } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -117,5 +117,25 @@ describe('a project outside the repository, from the packed tarballs', () => {
     expect(await jetactor('--gateway', base, 'call', 'greeter', 'bob', 'greet', '{"name":"bob"}')).toMatchObject({ result: 'hello bob' });
     expect(await jetactor('--nats', server.url, 'call', 'greeter', 'bob', 'greet', '{"name":"cy"}')).toMatchObject({ result: 'hello cy' });
     expect(await jetactor('--gateway', base, 'get', 'greeter', 'bob')).toMatchObject({ state: { greeted: ['bob', 'cy'] } });
+  });
+
+  it('`npx jetactor-gateway` stops when npx gets SIGTERM (npx forwards it to its `sh -c`, which dies of it)', async () => {
+    const port = await freePort();
+    const npx = spawnProcess('npx', ['--offline', 'jetactor-gateway'], {
+      cwd: project,
+      name: 'outside-npx-gateway',
+      env: { NATS_URL: server.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', npm_config_update_notifier: 'false', npm_lifecycle_event: undefined },
+    });
+    await waitFor(() => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), { timeoutMs: 30_000, message: 'the gateway under npx to answer' });
+    const bins = childPids(npx.pid as number).flatMap((sh) => childPids(sh));
+    try {
+      expect(bins).toHaveLength(1);
+      npx.kill('SIGTERM');
+      await waitFor(() => !processRuns(bins[0] as number), { timeoutMs: 15_000, intervalMs: 50, message: 'the gateway to stop with npx' });
+      await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    } finally {
+      for (const pid of bins) if (processRuns(pid)) process.kill(pid, 'SIGKILL');
+      await npx.stop();
+    }
   });
 });
