@@ -68,23 +68,25 @@ function clientFor(names: ActorNames) {
 
 const balance = async (client: ReturnType<typeof clientFor>, key: string) => ((await client.read('acct', key)).state as Acct).balance;
 
-/**
- * While no worker runs: a deposit of 100 to a1, five transfers of 10 from a1 to b1, then filler
- * up to the stream's bound, smaller and smaller so not even a send's few bytes fit.
- */
+/** While no worker runs: a deposit of 100 to a1, five transfers of 10 from a1 to b1, then filler up to the bound. */
 async function backlogInFullStream(names: ActorNames, topology: Topo): Promise<(key: string, op: string) => string> {
   await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
   const subject = (key: string, op: string) => `${names.subjectPrefix}.acct.${key}.${op}`;
   await js.publish(subject('a1', 'deposit'), JSON.stringify({ amount: 100 }));
   for (let i = 0; i < 5; i++) await js.publish(subject('a1', 'transfer'), JSON.stringify({ to: 'b1', amount: 10 }));
+  await fillUp(js, subject);
+  return subject;
+}
+
+/** Filler up to the stream's bound, smaller and smaller so not even a send's few bytes fit. */
+async function fillUp(client: JetStreamClient, subject: (key: string, op: string) => string): Promise<void> {
   let n = 0;
   for (const size of [1000, 100, 10, 0]) {
     let refused: unknown;
-    while (refused === undefined && n < 1000) await js.publish(subject(`f${n++}`, 'pad'), size === 0 ? '' : JSON.stringify('x'.repeat(size))).catch((err: unknown) => (refused = err));
+    while (refused === undefined && n < 2000) await client.publish(subject(`f${n++}`, 'pad'), size === 0 ? '' : JSON.stringify('x'.repeat(size))).catch((err: unknown) => (refused = err));
     expect(refused).toBeInstanceOf(JetStreamApiError);
     expect((refused as JetStreamApiError).code).toBe(10077);
   }
-  return subject;
 }
 
 /** Both accounts right, and the stream takes (and applies) operations again without anyone purging it by hand. */
@@ -129,17 +131,54 @@ describe('a full operations stream', () => {
     await first.start();
     const client = clientFor(names);
     const topo = await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
-    const checkpoint = async () => (await topo.control.get(controlKeys.checkpoint(partitionOf('acct', 'a1', PARTITIONS))))?.json<{ unsent?: string[] }>();
-    await waitFor(async () => (await checkpoint())?.unsent?.includes('acct.a1') === true, { timeoutMs: 10_000, message: 'the checkpoint to name a1 as unsent' });
+    const sender = partitionOf('acct', 'a1', PARTITIONS);
+    const checkpoint = async () => (await topo.control.get(controlKeys.checkpoint(sender)))?.json<{ unsent?: boolean }>();
+    const marked = async () => (await topo.control.get(controlKeys.unsent(sender, 'acct.a1')))?.operation === 'PUT';
+    await waitFor(async () => (await checkpoint())?.unsent === true, { timeoutMs: 10_000, message: 'the checkpoint to say sends wait' });
+    expect(await marked()).toBe(true);
     expect(await balance(client, 'a1')).toBe(50);
     expect(await balance(client, 'b1')).toBe(0);
     await first.stop();
-    expect((await checkpoint())?.unsent).toEqual(['acct.a1']);
+    expect((await checkpoint())?.unsent).toBe(true);
 
     const second = startWorker(names, topology);
     await second.start();
     await expectDrained(client, subject);
-    await waitFor(async () => (await checkpoint())?.unsent === undefined, { timeoutMs: 5000, message: 'the checkpoint to name no unsent key' });
+    await waitFor(async () => (await checkpoint())?.unsent === undefined && !(await marked()), { timeoutMs: 5000, message: 'no send to wait any more' });
+  }, 60_000);
+});
+
+describe('many senders waiting on a full stream', () => {
+  it('each wait with a marker of their own, so the checkpoint passes them all, however many', async () => {
+    // max_payload 8 KiB: 100 keys of 128 characters would not fit in one checkpoint record.
+    const small = await startNatsServer({ config: 'max_payload: 8192' });
+    const snc = await connect({ servers: small.url });
+    cleanups.push(async () => {
+      await snc.close();
+      await small.stop();
+    });
+    const sjs = jetstream(snc);
+    const names = namesFor('many');
+    const topology = { maxBytes: 96 * 1024, duplicateWindowMs: 1000, retainMs: 3_600_000 };
+    await provisionTopology(snc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
+    const subject = (key: string, op: string) => `${names.subjectPrefix}.acct.${key}.${op}`;
+    const senders: string[] = [];
+    for (let n = 0; senders.length < 100; n++) {
+      const k = `${String(n).padStart(4, '0')}${'s'.repeat(124)}`;
+      if (partitionOf('acct', k, PARTITIONS) === 0) senders.push(k);
+    }
+    for (const k of senders) await sjs.publish(subject(k, 'deposit'), JSON.stringify({ amount: 5 }));
+    for (const k of senders) await sjs.publish(subject(k, 'transfer'), JSON.stringify({ to: 'r1', amount: 2 }));
+    await fillUp(sjs, subject);
+
+    const worker = createWorker({ nc: snc, actors: [account], names, partitions: PARTITIONS, leaseTtlMs: 2000, heartbeatMs: 300, retentionIntervalMs: 100, logger: log, topology });
+    cleanups.push(() => worker.stop());
+    await worker.start();
+    const client = createActorClient(snc, { actors: [account], names, timeoutMs: 5000 });
+    cleanups.push(() => client.close());
+    await waitFor(async () => ((await client.read('acct', 'r1')).state as Acct).balance === 200, { timeoutMs: 30_000, message: 'every sender\'s send at r1' });
+    for (const k of senders.slice(0, 5)) expect(((await client.read('acct', k)).state as Acct).balance).toBe(3);
+    expect((await client.call('acct', 'r1', 'deposit', { amount: 1 })).result).toBe(201);
   }, 60_000);
 });
 

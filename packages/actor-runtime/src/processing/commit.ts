@@ -25,12 +25,6 @@ export type { CommitterOptions, ProcessorHooks } from './commit-types.js';
 const NEW_KEY_ALPHA = 0.02;
 /** JetStream's "store failed" (err_code 10077): the stream is at its byte bound (discard new). */
 const STREAM_STORE_FAILED = 10077;
-/**
- * Most keys whose sends wait for room in a full stream while the checkpoint passes them (their
- * names ride in the checkpoint record). Beyond it, a refused send fails the commit as other
- * publish failures do.
- */
-export const MAX_UNSENT_KEYS = 1000;
 
 /** Commits batches of one partition, in order; holds the checkpoint. */
 export class BatchCommitter {
@@ -47,7 +41,8 @@ export class BatchCommitter {
   private readonly loaded = new Set<string>();
   /**
    * Keys whose records hold sends the stream refused because it was full. The checkpoint may
-   * pass their operations (it lists these keys, so a next owner publishes them too): a full
+   * pass their operations (each has a marker `unsent.<p>.<key>` in the control bucket, written
+   * first, and the checkpoint says markers exist, so a next owner publishes them too): a full
    * stream then drains, since what is applied can be purged, instead of every partition with a
    * send stopping at it for ever. They are published again, in order, at each commit.
    */
@@ -74,7 +69,10 @@ export class BatchCommitter {
         log.warn({ partition, checkpoint: ck.seq }, 'the operations stream was recreated since this checkpoint: reading the new stream from its start');
       } else {
         this.checkpointSeq = ck?.seq ?? 0;
-        for (const k of Array.isArray(ck?.unsent) ? ck.unsent : []) if (typeof k === 'string') this.unsent.add(k);
+        if (ck?.unsent === true) {
+          const prefix = controlKeys.unsent(partition, '');
+          for await (const k of await topology.control.keys(`${prefix}>`)) this.unsent.add(k.slice(prefix.length));
+        }
       }
     }
     return this.checkpointSeq;
@@ -313,7 +311,7 @@ export class BatchCommitter {
       return { k, rec, done: Promise.allSettled(acks) };
     });
     let fatal: Error | undefined;
-    let waiting = 0;
+    const waiting: string[] = [];
     for (const { k, rec, done } of perKey) {
       const failures = (await done).filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
       if (failures.length === 0) {
@@ -321,12 +319,8 @@ export class BatchCommitter {
         const cached = cache.get(k);
         if (cached) delete cached.outbox;
         this.markSent(k);
-      } else if (failures.every(isStreamFull) && (this.unsent.has(k) || this.unsent.size < MAX_UNSENT_KEYS)) {
-        if (!this.unsent.has(k)) {
-          this.unsent.add(k);
-          this.unsentChanged = true;
-          waiting++;
-        }
+      } else if (failures.every(isStreamFull)) {
+        if (!this.unsent.has(k)) waiting.push(k);
         // The cache keeps the record's outbox: the next fold of this key appends to it, in order.
         if (!cache.get(k)) cache.set(k, rec);
       } else {
@@ -334,7 +328,14 @@ export class BatchCommitter {
         fatal ??= err instanceof Error ? err : new Error(String(err));
       }
     }
-    if (waiting > 0) log.warn({ partition, keys: this.unsent.size }, 'the operations stream is full: sends wait in their records for room');
+    if (waiting.length > 0 && fatal === undefined) {
+      // Markers before the checkpoint that passes these sends.
+      const { topology, publisher } = this.o;
+      await Promise.all(waiting.map((k) => publisher.publish(kvWriteSubject(topology.control, controlKeys.unsent(partition, k)), new Uint8Array(0), { guard: this.o.leaseValid })));
+      for (const k of waiting) this.unsent.add(k);
+      this.unsentChanged = true;
+      log.warn({ partition, keys: this.unsent.size }, 'the operations stream is full: sends wait in their records for room');
+    }
     if (fatal !== undefined) {
       // The partition restarts from its checkpoint and publishes them all again, in order.
       log.warn({ partition, err: String(fatal) }, 'a send could not be published; the partition restarts from its checkpoint');
@@ -344,7 +345,11 @@ export class BatchCommitter {
   }
 
   private markSent(k: string): void {
-    if (this.unsent.delete(k)) this.unsentChanged = true;
+    if (!this.unsent.delete(k)) return;
+    this.unsentChanged = true;
+    // A marker left behind only makes a next owner publish this key's last sends again, which
+    // their receivers recognise (send-dedup.ts).
+    this.o.topology.control.delete(controlKeys.unsent(this.o.partition, k)).catch(() => undefined);
   }
 
   /** Makes the timer index follow the records whose timers changed or were loaded. */
@@ -371,7 +376,7 @@ export class BatchCommitter {
     if (this.o.aborted()) return;
     this.assertLease('checkpoint');
     const { topology, partition, publisher, epoch } = this.o;
-    const ck: Checkpoint = { seq, epoch, stream: topology.streamCreated, updatedAt: new Date().toISOString(), ...(this.unsent.size > 0 ? { unsent: [...this.unsent] } : {}) };
+    const ck: Checkpoint = { seq, epoch, stream: topology.streamCreated, updatedAt: new Date().toISOString(), ...(this.unsent.size > 0 ? { unsent: true } : {}) };
     this.unsentChanged = false;
     try {
       const ack = await publisher.publish(kvWriteSubject(topology.control, controlKeys.checkpoint(partition)), encodeJson(ck), {

@@ -69,8 +69,11 @@ export interface Checkpoint {
   updatedAt: string;
   /** Incarnation of the operations stream `seq` belongs to (its creation time, ms). */
   stream?: number;
-  /** State keys whose records hold sends a full stream refused: published again whatever their seq. */
-  unsent?: string[];
+  /**
+   * Some records hold sends a full stream refused: their keys have markers `unsent.<p>.<key>`
+   * in the control bucket, and their sends are published again whatever their seq.
+   */
+  unsent?: boolean;
 }
 
 /** What the retention loop purged: every operation below `purgedBelow` was applied (or belonged to no unapplied partition). */
@@ -103,6 +106,8 @@ export const controlKeys = {
   member: (id: string) => `members.${id}`,
   lease: (p: number) => `leases.${p}`,
   checkpoint: (p: number) => `checkpoints.${p}`,
+  /** Marker: the record of `stateKey` (partition p) holds sends a full stream refused. */
+  unsent: (p: number, stateKey: string) => `unsent.${p}.${stateKey}`,
   /** The retention loop's last purge. */
   retention: 'retention',
 } as const;
