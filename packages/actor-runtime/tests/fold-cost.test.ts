@@ -124,6 +124,17 @@ describe('the fold of one key', () => {
     const bytes = Buffer.byteLength(JSON.stringify(f.rec.timers)) + Buffer.byteLength(JSON.stringify(f.rec.outbox)) + Buffer.byteLength(f.rec.json ?? '');
     expect(bytes).toBeLessThanOrEqual(2000);
   });
+
+  it('a timer request whose input nests too deeply to be written back is INVALID_INPUT, and the next operation applies', () => {
+    // JSON.parse reads 200,000 levels; JSON.stringify overflows the stack on them (was HANDLER_ERROR, found by the NATS fuzz).
+    const deep = new TextEncoder().encode(`${'['.repeat(200_000)}${']'.repeat(200_000)}`);
+    const [request] = ops('add', 1, { id: 'deep', at: '2098-01-01T00:00:00Z' }, 1);
+    const [next] = ops('add', 7, undefined, 2).slice(1);
+    const f = foldKey(withTimers(0), [{ ...(request as DecodedOp), data: deep }, next as DecodedOp], env);
+    expect(f.failures?.map((x) => [x.error.code, x.error.message])).toEqual([['INVALID_INPUT', 'input is nested too deeply to be kept with a timer']]);
+    expect(f.rec.timers ?? []).toHaveLength(0);
+    expect(JSON.parse(f.rec.json ?? 'null')).toEqual({ balance: 1_000_007 });
+  });
 });
 
 /** Sets and cancels timers by the ids it is given; `pad` characters of state make it fail the size bound at will. */

@@ -13,7 +13,7 @@ import { DELETE_OPERATION, type AnyActorDefinition, type OperationContext } from
 import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId } from '../names.js';
 import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTimers, sendsOf, timerOfRequest, type EffectOrigin, type FirePayload } from './effects.js';
 import { EffectsDraft } from './effects-draft.js';
-import { ActorError, ErrorCode, HandlerError, UnknownActorError, toErrorBody, type ErrorBody } from '../errors.js';
+import { ActorError, ErrorCode, HandlerError, InvalidInputError, UnknownActorError, toErrorBody, type ErrorBody } from '../errors.js';
 import { decodePayload, type DecodedOp } from './decode.js';
 import { fitReceived, isDuplicateSend, trustedSend, withSend } from './send-dedup.js';
 import type { CachedRecord } from './record-cache.js';
@@ -173,7 +173,7 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
         resultJson = 'null';
       } else if (op.timer) {
         // A client's timer: checked now (operation and input), applied when it fires.
-        const inputText = op.data.length === 0 ? undefined : JSON.stringify(decodePayload(op.data));
+        const inputText = op.data.length === 0 ? undefined : storableInput(decodePayload(op.data));
         def.parseInput(op.op, inputText === undefined ? undefined : (JSON.parse(inputText) as unknown));
         const timer = timerOfRequest(op.timer, op.op, inputText, origin);
         const json = rec.json ?? initialJson(def, env.maxStateBytes);
@@ -342,4 +342,17 @@ function parseLive(rec: CachedRecord, def: AnyActorDefinition, env: FoldEnv): un
   // The initial state goes through JSON too: a handler sees the same thing before the first
   // write as after it, and cannot change an initial-state object the definition shares.
   return JSON.parse(rec.json ?? initialJson(def, env.maxStateBytes)) as unknown;
+}
+
+/**
+ * A timer's input as the JSON text the timer keeps. JSON.parse reads nesting of any depth but
+ * JSON.stringify recurses: an input nested too deeply to write back is the operation's
+ * INVALID_INPUT, not a HANDLER_ERROR from a stack overflow.
+ */
+function storableInput(input: unknown): string | undefined {
+  try {
+    return JSON.stringify(input);
+  } catch (err) {
+    throw new InvalidInputError(err instanceof RangeError ? 'input is nested too deeply to be kept with a timer' : 'input cannot be kept with a timer', { cause: err });
+  }
 }
