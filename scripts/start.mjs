@@ -304,7 +304,8 @@ async function main() {
     assertBuilt(['worker', 'gateway']);
     if (ownNats) natsServer = await ensureNatsServer({ log: (line) => sayDebug(line) });
   } else {
-    ({ natsServer } = await bootstrap({ nats: ownNats }));
+    // npm ci's and the build's output (npm warnings, Nx's table) is shown only if one fails.
+    ({ natsServer } = await bootstrap({ nats: ownNats, quiet: !VERBOSE, log: (line) => sayDebug(line) }));
   }
   if (shuttingDown) return;
 

@@ -21,14 +21,26 @@ export function say(line) {
  * Runs a command with inherited stdio in the repo root; resolves with its exit code
  * (a signal counts as 128 + its number, as in a shell).
  *
- * @param {string} cmd @param {string[]} args @param {{ env?: Record<string, string | undefined> }} [opts]
+ * @param {string} cmd @param {string[]} args
+ * @param {{ env?: Record<string, string | undefined>, quiet?: boolean }} [opts] `quiet`: hold the
+ *   command's output and show it only if the command fails
  * @returns {Promise<number>}
  */
 export function runInherit(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: repoRoot, stdio: 'inherit', env: { ...process.env, ...opts.env } });
+    const quiet = opts.quiet === true;
+    const child = spawn(cmd, args, { cwd: repoRoot, stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit', env: { ...process.env, ...opts.env } });
+    /** @type {Buffer[]} */
+    const held = [];
+    child.stdout?.on('data', (chunk) => held.push(chunk));
+    child.stderr?.on('data', (chunk) => held.push(chunk));
     child.once('error', (err) => reject(new Error(`cannot run ${cmd}: ${err.message}`, { cause: err })));
-    child.once('exit', (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
+    child.once('close', (code, signal) => {
+      const status = code ?? 128 + signalNumber(signal);
+      // Held output is shown only when the command failed: it says why.
+      if (status !== 0 && held.length > 0) process.stderr.write(Buffer.concat(held));
+      resolve(status);
+    });
   });
 }
 
@@ -55,7 +67,7 @@ export function localBin(name) {
  * optional packages of every platform (rollup's, esbuild's), so it is valid everywhere;
  * after changing a dependency, `npm install` updates it (commit the result).
  */
-export async function ensureDependencies() {
+export async function ensureDependencies({ quiet = false } = {}) {
   const lock = join(repoRoot, 'package-lock.json');
   const installed = join(repoRoot, 'node_modules', '.package-lock.json');
   let reason;
@@ -63,7 +75,7 @@ export async function ensureDependencies() {
   else if (statSync(installed).mtimeMs < statSync(lock).mtimeMs) reason = 'package-lock.json is newer than node_modules';
   if (!reason) return;
   say(`${reason}: running npm ci`);
-  const code = await runInherit('npm', ['ci']);
+  const code = await runInherit('npm', ['ci', ...(quiet ? ['--no-audit', '--no-fund'] : [])], { quiet });
   if (code !== 0) {
     throw new Error(
       `\`npm ci\` failed with exit code ${code} (its messages are above). If it says package.json and package-lock.json ` +
@@ -74,22 +86,23 @@ export async function ensureDependencies() {
 }
 
 /** Builds every package (`nx run-many -t build`; cached when nothing changed). */
-export async function build() {
+export async function build({ quiet = false } = {}) {
   say('building (nx run-many -t build)');
   const [nx, pre] = localBin('nx');
-  await runOrThrow(nx, [...pre, 'run-many', '-t', 'build'], { env: nxEnv });
+  await runOrThrow(nx, [...pre, 'run-many', '-t', 'build'], { env: nxEnv, quiet });
 }
 
 /**
- * Dependencies, then (unless `nats: false`) a nats-server >= 2.10, then the build.
+ * Dependencies, then (unless `nats: false`) a nats-server >= 2.10, then the build. `quiet`
+ * (`npm start`) holds the output of npm ci and the build, shown only if one fails.
  *
- * @param {{ nats?: boolean }} [opts]
+ * @param {{ nats?: boolean, quiet?: boolean, log?: (line: string) => void }} [opts]
  * @returns {Promise<{ natsServer?: { bin: string, version: string } }>}
  */
-export async function bootstrap({ nats = true } = {}) {
-  await ensureDependencies();
-  const natsServer = nats ? await ensureNatsServer({ log: say }) : undefined;
-  await build();
+export async function bootstrap({ nats = true, quiet = false, log = say } = {}) {
+  await ensureDependencies({ quiet });
+  const natsServer = nats ? await ensureNatsServer({ log }) : undefined;
+  await build({ quiet });
   return { natsServer };
 }
 
