@@ -148,6 +148,25 @@ describe('a full operations stream', () => {
   }, 60_000);
 });
 
+describe('a sender deleted while its sends wait for room', () => {
+  it('keeps its tombstone, where the sends wait, until they are stored: b1 is credited five times', async () => {
+    const names = namesFor('fulldel');
+    const topology = { maxBytes: 64 * 1024, duplicateWindowMs: 1000, retainMs: 3_600_000 };
+    await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
+    const subject = (key: string, op: string) => `${names.subjectPrefix}.acct.${key}.${op}`;
+    await js.publish(subject('a1', 'deposit'), JSON.stringify({ amount: 100 }));
+    for (let i = 0; i < 5; i++) await js.publish(subject('a1', 'transfer'), JSON.stringify({ to: 'b1', amount: 10 }));
+    await js.publish(subject('a1', '$delete'), '');
+    await fillUp(js, subject);
+    const worker = startWorker(names, topology);
+    await worker.start();
+    const client = clientFor(names);
+    // Before: the tombstone was removed with the outbox in it once the checkpoint passed the delete: b1 stayed at 0.
+    await waitFor(async () => (await balance(client, 'b1')) === 50, { timeoutMs: 20_000, message: 'b1 credited five times' });
+    expect((await client.read('acct', 'a1')).state).toEqual({ balance: 0 });
+  }, 60_000);
+});
+
 describe('many senders waiting on a full stream', () => {
   it('each wait with a marker of their own, so the checkpoint passes them all, however many', async () => {
     // max_payload 8 KiB: 100 keys of 128 characters would not fit in one checkpoint record.

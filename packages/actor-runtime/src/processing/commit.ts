@@ -163,7 +163,10 @@ export class BatchCommitter {
     }
     const stale = [...this.staleTombstones];
     this.staleTombstones.clear();
-    await removeTombstones(this.o, [...tombstones, ...stale]);
+    // A deleted sender's record is where its sends wait while the stream refuses them: it stays
+    // until they are stored (it is removed when next seen after that).
+    const removable = [...tombstones, ...stale].filter(([k]) => !this.unsent.has(k) && !cache.get(k)?.outbox?.length);
+    await removeTombstones(this.o, removable);
     if (batch.length === 0) return;
     const commitMs = performance.now() - started;
     const errors = failures.length;

@@ -81,7 +81,7 @@ export async function loadRecords(
         if (pending.length > 0) rec.outbox = pending;
         // Places of sends in another incarnation of the stream say nothing about this one.
         if (sameStream && stored?.received && typeof stored.received === 'object') rec.received = stored.received;
-        if (deleted && stored && sameStream && stored.seq <= checkpointSeq && !rec.received) staleTombstones.set(k, entry.revision);
+        if (deleted && stored && sameStream && stored.seq <= checkpointSeq && !rec.received && !rec.outbox && !unsent.has(k)) staleTombstones.set(k, entry.revision);
       }
       into.set(k, rec);
       cache.set(k, rec);
