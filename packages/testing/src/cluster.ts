@@ -42,8 +42,14 @@ export interface NatsClusterOptions {
   config?: string;
   /** Keep the servers' temp dirs after `stop()`. Default `false`. */
   keep?: boolean;
-  /** How long to wait for the cluster to elect a JetStream meta leader, in ms. Default 60 000. */
+  /** How long one attempt waits for the cluster to elect a JetStream meta leader, in ms. Default 25 000. */
   startTimeoutMs?: number;
+  /**
+   * How many fresh clusters (new ports, new stores) to try before giving up. Default 3: on a
+   * loaded 2-core machine nats-server 2.10 now and then leaves a new cluster unsettled (no leader,
+   * or a peer never current) for over a minute, while a fresh one settles in seconds.
+   */
+  attempts?: number;
   /** Print the servers' log lines as they arrive. Default: `true` if env `NATS_SERVER_ECHO=1`. */
   echo?: boolean;
   /** The nats-server binary. Default {@link natsServerBin}(). */
@@ -91,6 +97,20 @@ interface Jsz {
  * await cluster.servers[0]!.kill();
  */
 export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<NatsCluster> {
+  const attempts = opts.attempts ?? 3;
+  if (!Number.isInteger(attempts) || attempts < 1) throw new Error(`startNatsCluster: attempts must be a positive integer, got ${attempts}`);
+  let last: unknown;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      return await startClusterOnce(opts);
+    } catch (err) {
+      last = err;
+    }
+  }
+  throw last;
+}
+
+async function startClusterOnce(opts: NatsClusterOptions): Promise<NatsCluster> {
   const size = opts.size ?? 3;
   if (!Number.isInteger(size) || size < 1) throw new Error(`startNatsCluster: size must be a positive integer, got ${size}`);
   const name = opts.clusterName ?? `C_${randomBytes(4).toString('hex')}`;
@@ -133,14 +153,14 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
           serverName: node.serverName,
           configText,
           args: [],
-          startTimeoutMs: opts.startTimeoutMs ?? 60_000,
+          startTimeoutMs: opts.startTimeoutMs ?? 25_000,
           echo: opts.echo ?? process.env['NATS_SERVER_ECHO'] === '1',
         }),
       );
     }
     const cluster = new Cluster(name, servers);
     await Promise.all(servers.map((s) => s.start()));
-    await cluster.waitForMetaLeader(opts.startTimeoutMs ?? 60_000);
+    await cluster.waitForMetaLeader(opts.startTimeoutMs ?? 25_000);
     return cluster;
   } catch (err) {
     await Promise.all(servers.map((s) => s.stop()));

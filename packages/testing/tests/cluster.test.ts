@@ -9,9 +9,10 @@ import { uniqueName } from './helpers.js';
 describe('startNatsCluster', () => {
   let cluster: NatsCluster;
 
+  // Up to three fresh clusters of 25 s each (startNatsCluster's attempts).
   beforeAll(async () => {
     cluster = await startNatsCluster();
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await cluster?.stop();
@@ -74,7 +75,7 @@ describe('startNatsCluster', () => {
     }
   });
 
-  it('stop() stops every server and removes their directories', async () => {
+  it('stop() stops every server and removes their directories', { timeout: 120_000 }, async () => {
     // Three servers: a two-server JetStream meta group sometimes elected no leader at all (in CI once, and in 2 of 16 runs here, even with 60 s to elect).
     const small = await startNatsCluster({ size: 3 });
     const dirs = small.servers.map((s) => s.dir);
