@@ -111,6 +111,8 @@ describe('a partition whose commits fail', () => {
       expect((await client.call('hostile', sick, 'inc')).result).toBe(3);
       // Recovered, it gave up its own consumer for the shared reader: one consumer in all.
       await waitFor(async () => (await jsm.consumers.list(names.stream).next()).length === 1, { timeoutMs: 15_000, message: 'one shared reader' });
+      // Each restart loaded the partition's timer index: none of those loads left its consumer.
+      await expect.poll(async () => (await jsm.streams.info(`KV_${names.timerBucket}`)).state.consumer_count, { timeout: 3000 }).toBe(0);
     } finally {
       client.close();
       await worker.stop();

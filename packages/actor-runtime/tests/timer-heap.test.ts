@@ -2,13 +2,16 @@
  * The timer heap of a partition holds one entry per pending timer and fires each due timer
  * once, whatever else the actor's timers do (issue 18: a key with 999 far timers and one every
  * 100 ms grew the heap by ~10,000 entries a second; 20 one-shots beside a 100 ms timer were
- * published as 3,072 `$fire` messages). Real nats-server and worker.
+ * published as 3,072 `$fire` messages), and loading it leaves no consumer on the server.
+ * Real nats-server and worker.
  */
+import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActorClient, createWorker, defineActor, Type, type ActorClient, type Worker } from '../src/index.js';
+import { namesFor } from './support/names.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -112,5 +115,38 @@ describe('the timer heap', () => {
     expect(shots).toHaveLength(20);
     expect(shots.every(([, n]) => n === 1)).toBe(true);
     expect((await stateOf('h2')).shots).toBe(20);
+  });
+});
+
+describe('loading the timer index', () => {
+  it('leaves no consumer on the timers stream after a worker start or a takeover', async () => {
+    const names = namesFor('tload');
+    const jsm = await jetstreamManager(nc);
+    const consumers = async (): Promise<number> => (await jsm.streams.info(`KV_${names.timerBucket}`)).state.consumer_count;
+    const start = async (): Promise<Worker> => {
+      const w = createWorker({ nc, actors: [clock], names, partitions: 4, leaseTtlMs: 2000, heartbeatMs: 400, logger: log });
+      await w.start();
+      await waitFor(() => w.settled(), { timeoutMs: 10_000, message: 'worker did not take its partitions' });
+      return w;
+    };
+    const own = createActorClient(nc, { actors: [clock], names });
+    let first: Worker | undefined = await start();
+    let second: Worker | undefined;
+    try {
+      // Each partition's load made an ordered consumer the server kept for 5 minutes: 4 here.
+      await expect.poll(consumers, { timeout: 3000 }).toBe(0);
+      await own.call('clock', 'l1', 'far', 3);
+      await own.call('clock', 'l1', 'clear', 0);
+      await first.stop();
+      first = undefined;
+      // The next owner loads the index (3 far timers) and keeps no consumer either.
+      second = await start();
+      expect(second.partitionStatus().reduce((n, s) => n + s.timers, 0)).toBe(3);
+      await expect.poll(consumers, { timeout: 3000 }).toBe(0);
+    } finally {
+      own.close();
+      await first?.stop();
+      await second?.stop();
+    }
   });
 });

@@ -26,6 +26,8 @@ const REFIRE_MS = 3000;
 const REFIRE_MAX_MS = 60_000;
 /** Most firings in flight at once. */
 const MAX_FIRING = 1024;
+/** The server removes the consumer of a load abandoned mid-read (its process died) after this, in ms. */
+const LOAD_INACTIVE_MS = 30_000;
 
 export interface TimerIndexOptions {
   partition: number;
@@ -86,21 +88,33 @@ export class TimerIndex {
     const { topology, names, partition } = this.o;
     const bucket = names.timerBucket;
     const prefix = `$KV.${bucket}.${partition}.`;
-    const consumer = await topology.js.consumers.get(`KV_${bucket}`, { filter_subjects: `${prefix}>`, deliver_policy: DeliverPolicy.LastPerSubject });
-    let pending = (await consumer.info(true)).num_pending;
-    while (pending > 0) {
-      const it = await consumer.fetch({ max_messages: Math.min(pending, 4096), expires: 5000 });
-      let got = 0;
-      for await (const m of it) {
-        got++;
-        pending = m.info.pending;
-        const stateKey = m.subject.slice(prefix.length);
-        const op = m.headers?.get('KV-Operation');
-        const deleted = op === 'DEL' || op === 'PURGE' || m.data.length === 0;
-        this.follow(stateKey, m.seq, deleted ? [] : parseDue(m.string()));
-        if (pending === 0) break;
+    // The consumer is deleted once read: left to the server's inactivity threshold (5
+    // minutes, nats.js's default for ordered consumers) each takeover kept one, 32 per worker
+    // start. The shorter threshold is only for a load abandoned mid-read (this process died).
+    const consumer = await topology.js.consumers.get(`KV_${bucket}`, {
+      filter_subjects: `${prefix}>`,
+      deliver_policy: DeliverPolicy.LastPerSubject,
+      inactive_threshold: LOAD_INACTIVE_MS,
+    });
+    try {
+      let pending = (await consumer.info(true)).num_pending;
+      while (pending > 0) {
+        const it = await consumer.fetch({ max_messages: Math.min(pending, 4096), expires: 5000 });
+        let got = 0;
+        for await (const m of it) {
+          got++;
+          pending = m.info.pending;
+          const stateKey = m.subject.slice(prefix.length);
+          const op = m.headers?.get('KV-Operation');
+          const deleted = op === 'DEL' || op === 'PURGE' || m.data.length === 0;
+          this.follow(stateKey, m.seq, deleted ? [] : parseDue(m.string()));
+          if (pending === 0) break;
+        }
+        if (got === 0) break;
       }
-      if (got === 0) break;
+    } finally {
+      // The consumer's current name (an ordered consumer renames itself when it resets).
+      await consumer.delete().catch(() => undefined);
     }
   }
 
