@@ -5,13 +5,15 @@
  * bucket is switched under a running worker to refuse a second message on a key
  * (discard_new_per_subject), so every update fails while new keys are still created.
  */
-import { DiscardPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActorClient, createWorker, partitionOf } from '../src/index.js';
+import { createActorClient, createWorker, defaultTopology, partitionOf, provisionTopology } from '../src/index.js';
 import { restartBackoff } from '../src/ownership/partition-lifecycle.js';
+import { PartitionProcessor } from '../src/processing/partition-processor.js';
+import { RecordCache } from '../src/processing/record-cache.js';
 import { hostile } from './support/hostile-actors.js';
 import { namesFor } from './support/names.js';
 
@@ -144,4 +146,42 @@ describe('partitions that read alone after a failure', () => {
       await own.close();
     }
   }, 60_000);
+});
+
+describe('a partition reading alone after failures', () => {
+  it('counts as getting better only when it commits, not when it rejoins the shared reader', async () => {
+    const names = namesFor('progress');
+    const topology = await provisionTopology(nc, defaultTopology(names, { partitions: 2 }));
+    let progress = 0;
+    const proc = new PartitionProcessor({
+      partition: 0,
+      epoch: 1,
+      nc,
+      topology,
+      names,
+      actors: new Map([[hostile.type, hostile]]),
+      cache: new RecordCache(100),
+      log,
+      maxBatch: 100,
+      maxStateBytes: 64 * 1024,
+      sharedRead: true,
+      readAloneUntilProgress: true,
+      onProgress: () => progress++,
+      leaseValid: () => true,
+    });
+    await proc.start();
+    try {
+      // Nothing to read: it catches up at once and rejoins the shared reader (its own consumer goes).
+      const joined = () => (proc as unknown as { reader: unknown }).reader !== null;
+      await waitFor(joined, { timeoutMs: 10_000, message: 'the partition to rejoin the shared reader' });
+      // Before: rejoining reset the failure count (onProgress) although nothing was committed.
+      expect(progress).toBe(0);
+      const key = keyIn(0, 2, 'p');
+      await jetstream(nc).publish(`${names.subjectPrefix}.hostile.${key}.inc`, '');
+      await waitFor(() => proc.checkpoint > 0, { timeoutMs: 10_000, message: 'a commit' });
+      expect(progress).toBe(1);
+    } finally {
+      await proc.stop();
+    }
+  }, 30_000);
 });

@@ -31,7 +31,7 @@ export interface PartitionProcessorOptions extends Omit<CommitterOptions, 'publi
    * every other partition's backlog.
    */
   readAloneUntilProgress?: boolean;
-  /** Called after every successful commit. */
+  /** Called after every successful commit of operations (and only then: it resets the restart backoff). */
   onProgress?: () => void;
   hooks?: ProcessorHooks & {
     /** Operations between the checkpoint and the stream's first message are gone (not by jetactor's own purge). */
@@ -265,11 +265,10 @@ export class PartitionProcessor {
     const cancelled = () => this.stopping || this.aborted;
     while (!cancelled()) {
       // Caught up, and all it read is committed (a sick partition's commit fails instead): a
-      // partition that read alone to recover rejoins the shared reader, busy or quiet.
-      if (this.o.sharedRead && this.caughtUp && this.pending.length === 0 && this.inFlight === 0) {
-        this.o.onProgress?.();
-        return true;
-      }
+      // partition that read alone to recover rejoins the shared reader, busy or quiet. That is
+      // no progress (onProgress): only a commit resets the restart backoff, or a partition that
+      // fails in every commit but catches up between them would restart at the shortest wait.
+      if (this.o.sharedRead && this.caughtUp && this.pending.length === 0 && this.inFlight === 0) return true;
       const room = this.o.maxBatch - this.pending.length;
       if (room <= 0) {
         await new Promise<void>((resolve) => (this.roomWaiter = resolve));
