@@ -28,6 +28,14 @@ const vault = defineActor({
         return { state: { balance: s.balance - n }, result: s.balance - n };
       },
     },
+    /** Like `withdraw`, but a balance too low is a crash (a plain Error: HANDLER_ERROR), not a refusal. */
+    spend: {
+      input: amount,
+      handler: (s, n) => {
+        if (s.balance < n) throw new Error(`balance ${s.balance} is less than ${n}`);
+        return { state: { balance: s.balance - n }, result: s.balance - n };
+      },
+    },
     /** Sets `count` timers far in the future (f0, f1, …). */
     fill: {
       input: Type.Integer({ minimum: 1, maximum: MAX_TIMERS_PER_ACTOR }),
@@ -90,15 +98,24 @@ async function publishTimer(key: string, op: string, input: unknown, timer: Part
 
 describe('a timer firing that fails', () => {
   it('is a dead letter of the operation it fired, and resubmitting it applies that operation', async () => {
-    await client.schedule('vault', 'v1', 'withdraw', 50, { delayMs: 0, id: 'pay' });
+    await client.schedule('vault', 'v1', 'spend', 50, { delayMs: 0, id: 'pay' });
     const [dead] = await letters('v1', 1);
     // Before: subject `actors.vault.v1.$fire`, op `$fire` and the fire payload; the resubmit matched no timer.
-    expect(dead).toMatchObject({ subject: 'actors.vault.v1.withdraw', op: 'withdraw', code: 'INSUFFICIENT_FUNDS', payload: '50' });
+    expect(dead).toMatchObject({ subject: 'actors.vault.v1.spend', op: 'spend', code: 'HANDLER_ERROR', payload: '50' });
     expect(dead?.timer).toBeUndefined();
     await client.call('vault', 'v1', 'deposit', 80);
     await client.resubmit((dead as DeadLetter).dlqSeq);
-    await waitFor(async () => (await balance('v1')) === 30, { timeoutMs: 10_000, message: 'the resubmitted withdraw to be applied' });
+    await waitFor(async () => (await balance('v1')) === 30, { timeoutMs: 10_000, message: 'the resubmitted spend to be applied' });
     expect((await client.timers('vault', 'v1')).timers).toEqual([]);
+  });
+
+  it('refused by its handler on purpose (an ActorError of its own) is no dead letter: the timer is fired, the state unchanged', async () => {
+    await client.call('vault', 'v4', 'deposit', 5);
+    const set = await client.schedule('vault', 'v4', 'withdraw', 50, { delayMs: 0, id: 'pay' });
+    await waitFor(async () => (await client.timers('vault', 'v4', { minSeq: set.seq })).timers.length === 0, { timeoutMs: 10_000, message: 'the timer to fire' });
+    // Dead letters are stored before the record that fired the timer: none will come.
+    expect(await lettersOf('v4')).toEqual([]); // before: an INSUFFICIENT_FUNDS dead letter
+    expect(await balance('v4')).toBe(5);
   });
 });
 

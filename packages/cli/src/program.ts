@@ -207,7 +207,7 @@ export function createProgram(io: CliIo = {}): Command {
       }),
     );
 
-  const dlq = program.command('dlq').description('dead letters: operations that failed (bad input, handler error, ...)');
+  const dlq = program.command('dlq').description("dead letters: operations the workers could not apply (bad input, a handler's crash, ...); a handler's deliberate refusal is no dead letter");
   dlq
     .command('list', { isDefault: true })
     .description('list dead letters, oldest first')
@@ -257,7 +257,7 @@ function formatDeadLetters(items: readonly DeadLetter[], nextCursor: number | nu
   if (items.length === 0) return 'no dead letters';
   const t = table(
     ['DLQ', 'SEQ', 'ACTOR', 'OP', 'CODE', 'MESSAGE', 'TIME'],
-    items.map((d) => [d.dlqSeq, d.seq, `${d.type}/${d.key}`, d.op, d.code, d.message.length > 60 ? `${d.message.slice(0, 59)}…` : d.message, d.time]),
+    items.map((d) => [d.dlqSeq, d.seq, `${d.type}/${d.key}`, d.op, d.code, `${d.resubmitted ? `(resubmitted from ${d.resubmitted}) ` : ''}${d.message.length > 60 ? `${d.message.slice(0, 59)}…` : d.message}`, d.time]),
   );
   return nextCursor === null ? t : `${t}\n… more: --cursor ${nextCursor}`;
 }

@@ -359,10 +359,12 @@ async function pollStatus() {
 // ------------------------------------------------------------------------------- errors
 
 function renderErrors() {
+  // Dead letters are what the workers could not apply; a handler's deliberate refusal is no
+  // dead letter (a refusal of this page's own request shows among its failed requests).
   const fromWorkers = (state.deadLetters ?? []).map((d) => ({
     time: new Date(d.time),
     code: d.code,
-    message: `${d.type}/${d.key} ${d.op} (seq ${d.seq}): ${d.message}`,
+    message: `dead letter ${d.dlqSeq}: ${d.type}/${d.key} ${d.op} (seq ${d.seq}${d.resubmitted ? `, resubmitted from ${d.resubmitted}` : ''}): ${d.message}`,
   }));
   const all = [...fromWorkers, ...state.localErrors].sort((a, b) => b.time - a.time).slice(0, MAX_ERRORS);
   ui.errorsList.replaceChildren(

@@ -190,6 +190,7 @@ const deadLetterSchema = {
       description: 'The timer headers of a message that set a timer and failed, as sent; a resubmit sends them again (the timer is asked for again).',
       properties: { id: { type: 'string' }, at: { type: 'string' }, delayMs: { type: 'string' }, everyMs: { type: 'string' }, cron: { type: 'string' } },
     },
+    resubmitted: { type: 'integer', description: 'The operation was resubmitted from this earlier dead letter (its dlqSeq) and failed again.' },
   },
   required: ['dlqSeq', 'seq', 'subject', 'type', 'key', 'op', 'code', 'message', 'payload', 'time'],
 } as const;

@@ -737,6 +737,7 @@ describe('hostile NATS publishers', () => {
     const dlq0 = (await jsm.streams.info('ACTORS_DLQ')).state.last_seq;
     const applied0 = total(await workerMetric('jetactor_worker_operations_applied_total', 'op'));
     const errors0 = await workerMetric('jetactor_worker_operation_errors_total', 'code');
+    const refused0 = total(await workerMetric('jetactor_worker_operations_refused_total', 'code'));
     const workerLines0 = worker.lineCount;
     const dropped0 = gatewayDropped;
 
@@ -803,6 +804,8 @@ describe('hostile NATS publishers', () => {
     const errorsNow = await workerMetric('jetactor_worker_operation_errors_total', 'code');
     const errors: Record<string, number> = {};
     for (const [code, n] of Object.entries(errorsNow)) if (n > (errors0[code] ?? 0)) errors[code] = n - (errors0[code] ?? 0);
+    // Refused by the counter's handler on purpose (RESULT_OUT_OF_RANGE): outcomes, not dead letters.
+    const refusedOps = total(await workerMetric('jetactor_worker_operations_refused_total', 'code')) - refused0;
     const refusedReplies = jsonLines(worker, workerLines0).filter((l) => typeof l.msg === 'string' && l.msg.startsWith('reply header is not a literal inbox subject')).length;
     const droppedCalls = gatewayDropped - dropped0;
     // A published subject with a wildcard token matches the stream's `actors.*.*.*` but not its
@@ -816,11 +819,11 @@ describe('hostile NATS publishers', () => {
     expect(droppedCalls).toBeGreaterThanOrEqual(sent['call with a forged reply']! - forgedQueries);
     expect(droppedQueries).toBe(forgedQueries);
     expect(deadLettered).toBe(total(errors));
-    // Every stored operation in a partition was either applied or dead-lettered: none lost, none stuck.
-    expect(applied + deadLettered + unpartitioned).toBe(stored);
+    // Every stored operation in a partition was applied, refused or dead-lettered: none lost, none stuck.
+    expect(applied + refusedOps + deadLettered + unpartitioned).toBe(stored);
     console.log(
       `[nats-fuzz] seed ${SEED}: sent ${CASES} (${Object.entries(sent).map(([k, n]) => `${k} ${n}`).join(', ')}); ` +
-        `stream stored ${stored} (${unpartitioned} of them with wildcard subjects, in no partition); JetStream acks ${JSON.stringify(jsAcks)}; applied ${applied}; dead letters ${deadLettered} ${JSON.stringify(errors)}; ` +
+        `stream stored ${stored} (${unpartitioned} of them with wildcard subjects, in no partition); JetStream acks ${JSON.stringify(jsAcks)}; applied ${applied}; refused ${refusedOps}; dead letters ${deadLettered} ${JSON.stringify(errors)}; ` +
         `refused reply headers ${refusedReplies}; calls dropped for their reply subject ${droppedCalls} (by the gateway), queries ${droppedQueries} (by the worker); call replies ${JSON.stringify(callReplies)}; ` +
         `$KV messages watched ${watches.kv.count()}, reply-shaped 0; victims changed 0`,
     );

@@ -4,7 +4,7 @@ import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { DELETE_OPERATION, type AnyActorDefinition } from '../definition/define-actor.js';
 import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError } from '../errors.js';
 import { defaultNames, operationSubject, parseOperationSubject, partitionOf, stateKey, TimerHeaders, validateName, type ActorNames } from '../names.js';
-import { DeadLetterHeaders, REPLY_HEADER } from '../processing/partition-processor.js';
+import { DeadLetterHeaders, REPLY_HEADER, RESUBMITTED_HEADER } from '../processing/partition-processor.js';
 import { controlKeys, decodeJson, type Checkpoint, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
 import { partitionsOfStream } from '../store/provision.js';
 import { assertSameOperation, ClientMsgIds, OutcomeReader } from './idempotency.js';
@@ -85,6 +85,8 @@ export interface DeadLetter {
    * timer's firing (its dead letter is the operation it applied).
    */
   timer?: { id?: string; at?: string; delayMs?: string; everyMs?: string; cron?: string };
+  /** Set when the operation was resubmitted from an earlier dead letter and failed again: that dead letter's `dlqSeq`. */
+  resubmitted?: number;
 }
 
 /** {@link DeadLetter.timer}'s fields and the headers they come from. */
@@ -154,6 +156,7 @@ function deadLetterOf(dlqSeq: number, subject: string, h: MsgHdrs | undefined, d
   const original = h?.get(DeadLetterHeaders.Subject) ?? '';
   const tokens = original.split('.');
   const [, type = '', key = '', op = ''] = tokens.length === 4 ? tokens : subject.split('.');
+  const resubmitted = Number(h?.get(DeadLetterHeaders.Resubmitted) || 0);
   let timer: DeadLetter['timer'];
   for (const [field, header] of DEAD_LETTER_TIMER) {
     const value = h?.get(header) ?? '';
@@ -171,6 +174,7 @@ function deadLetterOf(dlqSeq: number, subject: string, h: MsgHdrs | undefined, d
     payload: dec.decode(data),
     time: h?.get(DeadLetterHeaders.Time) ?? new Date(Math.floor(nanos / 1e6)).toISOString(),
     ...(timer ? { timer } : {}),
+    ...(resubmitted > 0 ? { resubmitted } : {}),
   };
 }
 /** Member records older than this are treated as crashed in status reports. */
@@ -508,16 +512,17 @@ class ActorClientImpl implements ActorClient {
     }
     // A message that set a timer is resubmitted as the same request (its timer headers), so
     // the worker checks and sets the timer again instead of applying the operation at once.
-    let timerHeaders: MsgHdrs | undefined;
+    // It is marked resubmitted (from which dead letter): the worker's log and, should it fail
+    // again, its new dead letter say so.
+    const h = headers();
+    h.set(RESUBMITTED_HEADER, String(dlqSeq));
     for (const name of Object.values(TimerHeaders)) {
       const value = m.header.get(name);
-      if (value === '') continue;
-      timerHeaders ??= headers();
-      timerHeaders.set(name, value);
+      if (value !== '') h.set(name, value);
     }
     const ack = await this.publish(operationSubject(this.names, target.type, target.key, target.op), m.data, {
       msgID: await this.msgIds.resubmit(this.names.dlqStream, dlqSeq),
-      ...(timerHeaders ? { headers: timerHeaders } : {}),
+      headers: h,
     });
     return { seq: ack.seq, duplicate: ack.duplicate };
   }

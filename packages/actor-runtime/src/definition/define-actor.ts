@@ -141,12 +141,31 @@ function compileBindings(type: string, raw: unknown, ops: ReadonlyMap<string, un
   return Object.freeze(out);
 }
 
+/** {@link ActorError}s an operation's handler threw itself: its deliberate refusals (see {@link isRefusal}). */
+const refusals = new WeakSet<object>();
+
+/** Error codes that stay dead letters even when a handler throws them: bad input, and what is no deliberate refusal. */
+const NEVER_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.InvalidInput, ErrorCode.HandlerError]);
+
+/**
+ * True for an error an operation's handler threw on purpose: an {@link ActorError} of its own
+ * (`INSUFFICIENT_FUNDS`), not the runtime's (input validation, an unknown operation, a state
+ * that cannot be stored) and not `INVALID_INPUT` or `HANDLER_ERROR`. Such an error is the
+ * operation's outcome (answered, kept, counted), not a dead letter.
+ */
+export function isRefusal(err: unknown): boolean {
+  return err instanceof ActorError && refusals.has(err) && !NEVER_REFUSALS.has(err.code);
+}
+
 /** Runs a handler; anything it throws but an {@link ActorError} becomes a {@link HandlerError}. */
-function guarded<T>(what: string, type: string, run: () => T): T {
+function guarded<T>(what: string, type: string, run: () => T, refusal = false): T {
   try {
     return run();
   } catch (err) {
-    if (err instanceof ActorError) throw err;
+    if (err instanceof ActorError) {
+      if (refusal) refusals.add(err);
+      throw err;
+    }
     throw new HandlerError(`${what} of '${type}' failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
 }
@@ -222,7 +241,7 @@ export function defineActor<
     apply(state: S, op: string, raw: unknown, ctx: OperationContext): OperationOutcome<S> {
       const c = operation(op);
       const input = c.input.parse(raw);
-      return guarded(`handler '${op}'`, type, () => c.handler(state, input, ctx));
+      return guarded(`handler '${op}'`, type, () => c.handler(state, input, ctx), true);
     },
     query(state: S, name: string, raw: unknown, ctx: QueryContext): unknown {
       const c = query(name);

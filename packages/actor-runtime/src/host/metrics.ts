@@ -75,7 +75,13 @@ export function createWorkerMetrics(opts: WorkerMetricsOptions = {}): WorkerMetr
   });
   const errors = new Counter({
     name: `${p}operation_errors_total`,
-    help: 'Operations that failed (bad input, unknown actor or operation, handler error), by type, operation and error code.',
+    help: 'Operations that failed and became dead letters (bad input, unknown actor or operation, a throw that is no ActorError, unstorable outcome, failed migration), by type, operation and error code.',
+    labelNames: ['type', 'op', 'code'],
+    registers,
+  });
+  const refused = new Counter({
+    name: `${p}operations_refused_total`,
+    help: "Operations a handler refused on purpose (an ActorError of its own, e.g. INSUFFICIENT_FUNDS): answered and kept as outcomes, not dead letters; by type, operation and error code.",
     labelNames: ['type', 'op', 'code'],
     registers,
   });
@@ -151,6 +157,9 @@ export function createWorkerMetrics(opts: WorkerMetricsOptions = {}): WorkerMetr
     },
     onOperationError(info) {
       errors.inc({ type: info.type, op: info.op, code: info.error.code });
+    },
+    onOperationRefused(info) {
+      refused.inc({ type: info.type, op: info.op, code: info.error.code });
     },
     onAcquire() {
       acquisitions.inc();

@@ -6,7 +6,7 @@ import type { ErrorBody } from '../errors.js';
 import type { ActorNames } from '../names.js';
 import type { Topology } from '../store/provision.js';
 import type { AckedPublisher } from './acked-publisher.js';
-import type { DecodedOp } from './decode.js';
+import { RESUBMITTED_HEADER, type DecodedOp } from './decode.js';
 import type { CachedRecord, RecordCache } from './record-cache.js';
 import type { TimerIndex } from './timer-index.js';
 
@@ -17,6 +17,8 @@ export const DeadLetterHeaders = {
   Code: 'Jetactor-Error-Code',
   Message: 'Jetactor-Error-Message',
   Time: 'Jetactor-Time',
+  /** On a dead letter of a resubmitted operation that failed again: the dlqSeq it was resubmitted from. */
+  Resubmitted: RESUBMITTED_HEADER,
 } as const;
 
 /** Observations the processor reports (metrics, logs, tests). */
@@ -32,8 +34,10 @@ export interface ProcessorHooks {
     /** Applied operations by `<type>.<op>`. */
     byOperation: Record<string, number>;
   }): void;
-  /** An operation failed (poison): bad payload, unknown actor or op, handler error, unstorable outcome. */
+  /** An operation failed and is a dead letter: bad payload or names, unknown actor or op, a handler's throw that is no `ActorError`, unstorable outcome, failed migration. */
   onOperationError?(info: { partition: number; type: string; key: string; op: string; seq: number; error: ErrorBody; subject: string; payload: Uint8Array }): void;
+  /** A handler refused an operation on purpose (threw an `ActorError` of its own): an outcome, answered and kept, not a dead letter. */
+  onOperationRefused?(info: { partition: number; type: string; key: string; op: string; seq: number; error: ErrorBody }): void;
   /** An operation carried a reply header that is not a literal inbox subject; it was applied and not answered. */
   onRefusedReply?(info: { partition: number; seq: number; reply: string }): void;
 }
@@ -65,8 +69,11 @@ export interface CommitterOptions {
   timers?: TimerIndex;
 }
 
-/** A failed operation: its error result, dead letter and log line. */
-export type Failure = { op: DecodedOp; error: ErrorBody; cause: unknown };
+/**
+ * A failed operation: its error result, kept outcome and log line, and its dead letter unless
+ * `refusal` (a handler's deliberate `ActorError`: the operation's outcome, not a dead letter).
+ */
+export type Failure = { op: DecodedOp; error: ErrorBody; cause: unknown; refusal?: true };
 
 /** The reply body (and kept outcome) of a failed operation. */
 export function errorBody(f: Failure): string {

@@ -6,7 +6,7 @@
  * before the state it depends on is stored.
  */
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { ActorError, ErrorCode, FencedError, toErrorBody, type ErrorBody } from '../errors.js';
+import { ActorError, ErrorCode, FencedError, toErrorBody } from '../errors.js';
 import { stateKey } from '../names.js';
 import { controlKeys, decodeJson, encodeJson, type Checkpoint } from '../store/records.js';
 import { kvWriteSubject } from './acked-publisher.js';
@@ -87,7 +87,7 @@ export class BatchCommitter {
     const started = performance.now();
     const { log, partition } = this.o;
     const groups = new Map<string, DecodedOp[]>();
-    const failures: Array<{ op: DecodedOp; error: ErrorBody; cause: unknown }> = [];
+    const failures: Failure[] = [];
     const folds = new Map<string, KeyFold>();
     let ops = 0;
     for (const op of batch) {
@@ -135,8 +135,23 @@ export class BatchCommitter {
     for (const fail of failures) {
       const { op, error } = fail;
       if (op.reply) replies.push({ inbox: op.reply, body: errorBody(fail) });
+      if (fail.refusal) {
+        // A handler's deliberate error: the operation's outcome, not a fault (no dead letter).
+        log.info({ partition, type: op.type, key: op.key, op: op.op, seq: op.seq, code: error.code, ...(op.resubmitted ? { resubmitted: op.resubmitted } : {}) }, `operation refused: ${error.message}`);
+        this.o.hooks?.onOperationRefused?.({ partition, type: op.type, key: op.key, op: op.op, seq: op.seq, error });
+        continue;
+      }
       log.warn(
-        { partition, type: op.type.slice(0, 130), key: op.key.slice(0, 130), op: op.op.slice(0, 130), seq: op.seq, code: error.code, err: fail.cause instanceof ActorError ? undefined : fail.cause },
+        {
+          partition,
+          type: op.type.slice(0, 130),
+          key: op.key.slice(0, 130),
+          op: op.op.slice(0, 130),
+          seq: op.seq,
+          code: error.code,
+          ...(op.resubmitted ? { resubmitted: op.resubmitted } : {}),
+          err: fail.cause instanceof ActorError ? undefined : fail.cause,
+        },
         `operation failed: ${error.message}`,
       );
       this.o.hooks?.onOperationError?.({ partition, type: op.type, key: op.key, op: op.op, seq: op.seq, error, subject: op.subject, payload: op.data });

@@ -6,6 +6,8 @@ import { SEND_HEADER } from './send-dedup.js';
 
 /** Header that carries the inbox a caller awaits the result on. */
 export const REPLY_HEADER = 'Jetactor-Reply';
+/** Header of a resubmitted dead letter's operation: the `dlqSeq` it was resubmitted from (decimal digits). */
+export const RESUBMITTED_HEADER = 'Jetactor-Resubmitted';
 /** JetStream's de-duplication header; an operation that has one gets its outcome kept. */
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
 /**
@@ -37,6 +39,8 @@ export interface DecodedOp {
   timer?: TimerRequest;
   /** A runtime send's msg id and {@link SEND_HEADER} (checked by the fold against the workers' salt). */
   send?: { id: string; header: string };
+  /** The {@link RESUBMITTED_HEADER}: the dead letter (`dlqSeq`) this operation was resubmitted from. */
+  resubmitted?: string;
   /** What {@link decodeOperation} found of the subject: the state key and the name check (null: valid names). */
   names?: { stateKey: string; error: ActorError | null };
 }
@@ -119,6 +123,7 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
   let hasMsgId = false;
   let timer: TimerRequest | undefined;
   let send: { id: string; header: string } | undefined;
+  let resubmitted: string | undefined;
   try {
     // nats.js parses headers on first access and throws on a malformed block (a name with a
     // space, a bare newline in a value), which a raw-protocol publisher can store.
@@ -137,6 +142,8 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
       const sender = id.startsWith('$s.') ? h.get(SEND_HEADER) : '';
       if (sender) send = { id, header: sender };
       timer = timerRequest(h);
+      const again = h.get(RESUBMITTED_HEADER);
+      if (again && /^[0-9]{1,16}$/.test(again)) resubmitted = again;
     }
   } catch {
     refusedReply = '<malformed headers>';
@@ -155,6 +162,7 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
     hasMsgId,
     ...(timer ? { timer } : {}),
     ...(send ? { send } : {}),
+    ...(resubmitted ? { resubmitted } : {}),
     names: checked,
   };
 }

@@ -9,14 +9,15 @@
  * mutates its input in place therefore loses nothing, and what the worker caches is exactly
  * what KV holds.
  */
-import { DELETE_OPERATION, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
+import { DELETE_OPERATION, isRefusal, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
 import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId } from '../names.js';
 import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTimers, sendsOf, timerOfRequest, type EffectOrigin, type FirePayload } from './effects.js';
 import { EffectsDraft } from './effects-draft.js';
-import { ActorError, ErrorCode, HandlerError, InvalidInputError, UnknownActorError, toErrorBody, type ErrorBody } from '../errors.js';
+import { ActorError, ErrorCode, HandlerError, InvalidInputError, UnknownActorError, toErrorBody } from '../errors.js';
 import { decodePayload, type DecodedOp } from './decode.js';
 import { fitReceived, isDuplicateSend, trustedSend, withSend } from './send-dedup.js';
 import type { CachedRecord } from './record-cache.js';
+import type { Failure } from './commit-types.js';
 
 /** What the fold needs to know besides the operations. */
 export interface FoldEnv {
@@ -47,8 +48,8 @@ export interface KeyFold {
   replies?: Array<{ inbox: string; body: string }>;
   /** Outcomes (JSON text, like a reply body) of operations that carry an idempotency key. */
   outcomes?: Array<{ seq: number; body: string }>;
-  /** Failed operations: the committer makes them error results, kept outcomes, dead letters and log lines. */
-  failures?: Array<{ op: DecodedOp; error: ErrorBody; cause: unknown }>;
+  /** Failed operations: the committer makes them error results, kept outcomes, dead letters (unless refusals) and log lines. */
+  failures?: Failure[];
   /** `<type>.<op>` of every applied operation (interned strings). */
   applied?: string[];
   /** With `debug`: every applied operation and the state after it. */
@@ -206,8 +207,10 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
       if (env.debug) (f.trace ??= []).push({ op, state: rec.json });
     } catch (err) {
       live = UNPARSED;
-      // The committer answers, keeps the outcome of and dead-letters every failure.
-      (f.failures ??= []).push({ op, error: toErrorBody(err), cause: err });
+      // The committer answers and keeps the outcome of every failure, and dead-letters those
+      // that are no refusal. A send its receiver refuses stays a dead letter: its sender has
+      // committed, no caller hears of it, and it is kept for an operator to resubmit.
+      (f.failures ??= []).push(failureOf(op, err, !sent && isRefusal(err)));
     }
     if (sent) {
       rec.received = withSend(rec.received, sent);
@@ -217,6 +220,11 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
   fx.finish(rec);
   if (rec.received) rec.received = fitReceived(rec, env.maxStateBytes);
   return f;
+}
+
+/** A failed operation; `refusal`: its handler's deliberate error (an outcome, no dead letter). */
+function failureOf(op: DecodedOp, err: unknown, refusal: boolean): Failure {
+  return refusal ? { op, error: toErrorBody(err), cause: err, refusal: true } : { op, error: toErrorBody(err), cause: err };
 }
 
 /** Marks the record written by the operation at `seq`. */
@@ -302,7 +310,7 @@ function fire(f: KeyFold, def: AnyActorDefinition, op: DecodedOp, origin: Effect
     const data = t.input === undefined ? new Uint8Array(0) : new TextEncoder().encode(t.input);
     const subject = `${op.subject.slice(0, op.subject.lastIndexOf('.') + 1)}${t.op}`;
     const { timer: _request, ...fired } = op;
-    (f.failures ??= []).push({ op: { ...fired, op: t.op, subject, data, reply: undefined, hasMsgId: false, names: undefined }, error: toErrorBody(err), cause: err });
+    (f.failures ??= []).push(failureOf({ ...fired, op: t.op, subject, data, reply: undefined, hasMsgId: false, names: undefined }, err, isRefusal(err)));
     return UNPARSED;
   }
 }

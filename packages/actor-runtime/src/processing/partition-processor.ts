@@ -10,7 +10,7 @@ import { TimerIndex } from './timer-index.js';
 
 export { DeadLetterHeaders } from './commit.js';
 export type { ProcessorHooks } from './commit.js';
-export { decodePayload, REPLY_HEADER } from './decode.js';
+export { decodePayload, REPLY_HEADER, RESUBMITTED_HEADER } from './decode.js';
 
 /** The reply a caller receives after its operation is committed. */
 export type OperationReply = { result: unknown; seq: number } | { error: ErrorBody; seq: number };

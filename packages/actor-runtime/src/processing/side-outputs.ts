@@ -12,15 +12,17 @@ import { encodeText } from './record-io.js';
 
 /** Stores the dead letters and kept outcomes of `failures` and of `folds`. */
 export async function storeSideOutputs(o: CommitterOptions, failures: readonly Failure[], folds: Iterable<KeyFold>): Promise<void> {
-  const dead: Failure[] = [...failures];
+  const dead: Failure[] = [];
   const outcomes: Array<{ seq: number; body: string }> = [];
-  for (const f of failures) if (f.op.hasMsgId) outcomes.push({ seq: f.op.seq, body: errorBody(f) });
+  const fail = (x: Failure) => {
+    // A refusal (a handler's deliberate error) is an outcome only; the rest are dead letters too.
+    if (!x.refusal) dead.push(x);
+    if (x.op.hasMsgId) outcomes.push({ seq: x.op.seq, body: errorBody(x) });
+  };
+  for (const x of failures) fail(x);
   for (const f of folds) {
     if (f.outcomes) outcomes.push(...f.outcomes);
-    if (f.failures) {
-      dead.push(...f.failures);
-      for (const x of f.failures) if (x.op.hasMsgId) outcomes.push({ seq: x.op.seq, body: errorBody(x) });
-    }
+    if (f.failures) for (const x of f.failures) fail(x);
   }
   await Promise.all([publishDeadLetters(o, dead), publishOutcomes(o, outcomes)]);
 }
@@ -41,6 +43,8 @@ async function publishDeadLetters(o: CommitterOptions, items: Array<{ op: Decode
       // A message that set a timer keeps its timer headers: resubmitting it sets the timer
       // again (checked again), instead of applying its operation at once.
       if (op.timer) setTimerHeaders(h, op.timer);
+      // A resubmitted operation that failed again says which dead letter it came from.
+      if (op.resubmitted) h.set(DeadLetterHeaders.Resubmitted, op.resubmitted);
       // Invalid names go to one fixed subject (the header keeps the original): a subject
       // near the server's control-line limit would make this publish's longer line a
       // protocol error that drops the worker's connection.
