@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { Cron } from 'croner';
 import { describe, expect, it, vi } from 'vitest';
 import { timersOfRecord } from '../src/client/timers.js';
-import { fireMsgId, nextOccurrence, parseFire, sendsOf, timerOfRequest, timersAfter, MAX_SENDS_PER_OPERATION, MAX_TIME_MS, MAX_TIMERS_PER_ACTOR, TIMER_HORIZON_MS } from '../src/processing/effects.js';
+import { fireMsgId, nextOccurrence, parseFire, sendMsgId, sendsOf, timerOfRequest, timersAfter, MAX_SENDS_PER_OPERATION, MAX_TIME_MS, MAX_TIMERS_PER_ACTOR, TIMER_HORIZON_MS } from '../src/processing/effects.js';
 import type { StoredTimer } from '../src/store/records.js';
 
 const origin = { type: 'cart', key: 'c1', seq: 42, time: Date.UTC(2026, 0, 1, 12, 0, 0) };
@@ -20,10 +20,27 @@ function code(fn: () => unknown): string | undefined {
 describe('sends', () => {
   it('defaults to the own type and key, and names each with a deterministic msg id', () => {
     expect(sendsOf([{ op: 'ping' }, { type: 'order', key: 'o1', op: 'place', input: { a: 1 } }], origin, env)).toEqual([
-      { id: '$s.SALT.7.42.0', subject: 'actors.cart.c1.ping', seq: 42 },
-      { id: '$s.SALT.7.42.1', subject: 'actors.order.o1.place', input: '{"a":1}', seq: 42 },
+      { id: sendMsgId('SALT', 7, 42, 0), subject: 'actors.cart.c1.ping', seq: 42 },
+      { id: sendMsgId('SALT', 7, 42, 1), subject: 'actors.order.o1.place', input: '{"a":1}', seq: 42 },
     ]);
     expect(sendsOf(undefined, origin, env)).toEqual([]);
+  });
+
+  it('a send or firing msg id is an HMAC of the salt: deterministic, short, and without the salt', () => {
+    const salt = 'Zq3xW9-_k2Lm';
+    const send = sendMsgId(salt, 7, 42, 1);
+    // Was `$s.<salt>.7.42.1`: anyone who could subscribe to the operations read the salt.
+    expect(send).toMatch(/^\$s\.[A-Za-z0-9_-]{22}\.7\.42\.1$/);
+    expect(send).not.toContain(salt);
+    expect(sendMsgId(salt, 7, 42, 1)).toBe(send);
+    expect(new Set([sendMsgId(salt, 7, 42, 0), sendMsgId(salt, 7, 43, 1), sendMsgId(salt, 8, 42, 1), sendMsgId('other', 7, 42, 1)]).has(send)).toBe(false);
+    const timer = { id: 'ping', n: 3, at: 1_765_000_000_000 };
+    const fire = fireMsgId(salt, 7, 'cart.c1', timer);
+    expect(fire).toMatch(/^\$f\.[A-Za-z0-9_-]{22}$/);
+    expect(fire).not.toContain(salt);
+    expect(fireMsgId(salt, 7, 'cart.c1', { ...timer })).toBe(fire);
+    expect(fireMsgId('other', 7, 'cart.c1', timer)).not.toBe(fire);
+    expect(fireMsgId(salt, 7, 'cart.c2', timer)).not.toBe(fire);
   });
 
   it.each([

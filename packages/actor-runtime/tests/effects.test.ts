@@ -1,4 +1,4 @@
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { headers } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -17,6 +17,7 @@ import {
   type StoredTimer,
   type Worker,
 } from '../src/index.js';
+import { sendMsgId } from '../src/processing/effects.js';
 
 const PARTITIONS = 4;
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -218,5 +219,52 @@ describe('timers', () => {
     worker = await startWorker();
     await waitFor(async () => (await state<LogState>('journal', 't8')).fired.length === 1, { timeoutMs: 10_000, message: 'timer fired by the next worker' });
     expect((await state<LogState>('journal', 't8')).fired[0]?.id).toBe('survive');
+  });
+});
+
+describe('the msg ids of sends and firings', () => {
+  async function salt(): Promise<string> {
+    const e = await (await new Kvm(nc).open('actors_ctl')).get('salt');
+    return e?.json<{ salt: string }>().salt ?? '';
+  }
+
+  it('do not show the salt to a subscriber of the operations', async () => {
+    const seen: string[] = [];
+    // What anyone allowed to subscribe to the operation subjects sees.
+    const sub = nc.subscribe('actors.>', {
+      callback: (_e, m) => {
+        seen.push(m.headers?.get('Nats-Msg-Id') ?? '');
+      },
+    });
+    try {
+      await client.call('acct', 'm1', 'deposit', { amount: 10 });
+      await client.call('acct', 'm1', 'transfer', { to: 'm2', amount: 4 });
+      await client.call('journal', 'm3', 'later', { id: 'soon', afterMs: 50 });
+      await waitFor(async () => (await state<{ balance: number }>('acct', 'm2')).balance === 4, { timeoutMs: 5000, message: 'the deposit' });
+      await waitFor(async () => (await state<LogState>('journal', 'm3')).fired.length === 1, { timeoutMs: 5000, message: 'the firing' });
+      await nc.flush();
+    } finally {
+      sub.unsubscribe();
+    }
+    const s = await salt();
+    expect(s).toMatch(/^[A-Za-z0-9_-]{12}$/);
+    const ids = seen.filter((id) => id.startsWith('$'));
+    expect(ids.filter((id) => id.startsWith('$s.'))).toHaveLength(1);
+    expect(ids.filter((id) => id.startsWith('$f.')).length).toBeGreaterThanOrEqual(1);
+    // Before: `$s.<salt>.…` and `$f.<salt>.…`.
+    expect(ids.filter((id) => id.includes(s))).toEqual([]);
+  });
+
+  it('an older version\'s send id (the salt in it) is still the same send as its HMAC twin: applied once', async () => {
+    const s = await salt();
+    const stream = Date.parse((await jsm.streams.info('ACTORS')).created);
+    const js = jetstream(nc);
+    const h = headers();
+    h.set('Jetactor-Send', 'acct.old1 5000');
+    // As an older worker published send 0 of the operation at seq 5, then the same send with the new id.
+    await js.publish('actors.acct.u1.deposit', JSON.stringify({ amount: 5 }), { msgID: `$s.${s}.${stream}.5.0`, headers: h });
+    await js.publish('actors.acct.u1.deposit', JSON.stringify({ amount: 5 }), { msgID: sendMsgId(s, stream, 5, 0), headers: h });
+    await client.call('acct', 'u1', 'deposit', { amount: 1 });
+    expect(await state<{ balance: number }>('acct', 'u1')).toEqual({ balance: 6 });
   });
 });

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineActor } from '../src/index.js';
 import { foldKey, type FoldEnv } from '../src/processing/fold.js';
 import type { DecodedOp, TimerRequest } from '../src/processing/decode.js';
+import { sendMsgId } from '../src/processing/effects.js';
 import type { CachedRecord } from '../src/processing/record-cache.js';
 import type { StoredTimer } from '../src/store/records.js';
 
@@ -90,7 +91,7 @@ describe('the fold of one key', () => {
     });
     expect(f.failures).toBeUndefined();
     expect(f.rec.outbox).toHaveLength(OPS);
-    expect(f.rec.outbox?.[OPS - 1]).toMatchObject({ id: `$s.SALT.1.${10 + OPS - 1}.0`, subject: 'actors.account.other.add', input: '1' });
+    expect(f.rec.outbox?.[OPS - 1]).toMatchObject({ id: sendMsgId('SALT', 1, 10 + OPS - 1, 0), subject: 'actors.account.other.add', input: '1' });
     const outboxJson = JSON.stringify(f.rec.outbox).length;
     // Before: the whole outbox per operation (quadratic: ~750 M characters).
     expect(chars).toBeLessThan(3 * outboxJson + OPS * 100);

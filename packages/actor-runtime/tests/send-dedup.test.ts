@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { sendMsgId } from '../src/processing/effects.js';
 import { fitReceived, isDuplicateSend, MAX_SENDERS, sendHeader, trustedSend, withSend, type Received, type SendMark } from '../src/processing/send-dedup.js';
 
 const salt = 'salt_1';
@@ -26,6 +27,19 @@ describe('send de-duplication at the receiver', () => {
     expect(trustedSend({ id: id(9, 2), header: 'acct.a1 99999' }, salt, stream)).toBeUndefined(); // floor above the send
     expect(trustedSend({ id: id(9, 2), header: 'a.b.c 1' }, salt, stream)).toBeUndefined();
     expect(trustedSend({ id: `${id(9, 2)}.3`, header }, salt, stream)).toBeUndefined();
+  });
+
+  it('trusts an id made with the salt (an HMAC) and, across an upgrade, one that holds the salt itself', () => {
+    const header = 'acct.a1 7000';
+    const made = sendMsgId(salt, stream, 9, 2);
+    expect(trustedSend({ id: made, header }, salt, stream)).toEqual({ from: 'acct.a1', pos: 9002, floor: 7000 });
+    // The older version's id of the same send (left in an outbox, or stored before the upgrade) is the same send.
+    expect(trustedSend({ id: id(9, 2), header }, salt, stream)).toEqual({ from: 'acct.a1', pos: 9002, floor: 7000 });
+    // A mac made with another salt, or moved to another place, or of another stream: forged.
+    expect(trustedSend({ id: sendMsgId('guess', stream, 9, 2), header }, salt, stream)).toBeUndefined();
+    expect(trustedSend({ id: made.replace('.9.2', '.9.3'), header }, salt, stream)).toBeUndefined();
+    expect(trustedSend({ id: made.replace('.9.2', '.09.2'), header }, salt, stream)).toBeUndefined();
+    expect(trustedSend({ id: sendMsgId(salt, stream + 1, 9, 2), header }, salt, stream)).toBeUndefined();
   });
 
   it('applies each send once, however late its copies come, and fills a gap', () => {

@@ -3,14 +3,13 @@
  * duplicate window) means: the original must be the same operation with the same input, and a
  * retried call answers with the original's outcome.
  */
-import { createHmac } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { ActorError, ErrorCode } from '../errors.js';
 import { parseOperationSubject, parseStoredSubject, type ActorNames } from '../names.js';
 import type { OperationReply } from '../processing/partition-processor.js';
-import { sharedSalt } from '../store/provision.js';
+import { saltedMac, sharedSalt } from '../store/provision.js';
 import { parseOperationReply } from './reply-inbox.js';
 
 const dec = new TextDecoder();
@@ -92,8 +91,7 @@ export class ClientMsgIds {
         throw err;
       });
     // Type, key and stream names hold no NUL, so the parts cannot run into each other.
-    const mac = createHmac('sha256', await this.salt).update([kind, ...parts].join('\0')).digest('base64url');
-    return `${kind}.${mac.slice(0, 32)}`;
+    return `${kind}.${saltedMac(await this.salt, [kind, ...parts])}`;
   }
 
   /** The msg id of an operation on `type/key` published with `idempotencyKey`. */

@@ -7,6 +7,7 @@
 import { Cron, CronPattern } from 'croner';
 import { ActorError, ErrorCode } from '../errors.js';
 import { validateName, validateTimerId } from '../names.js';
+import { saltedMac } from '../store/provision.js';
 import type { StoredSend, StoredTimer } from '../store/records.js';
 import type { TimerRequest } from './decode.js';
 
@@ -76,10 +77,26 @@ function inputJson(input: unknown, fail: (m: string) => ActorError, what: string
   return json;
 }
 
+/** Characters of the HMAC in the runtime's msg ids of sends and timer firings (132 bits). */
+const MSG_ID_MAC_CHARS = 22;
+
 /**
- * The sends of an outcome, each with its deterministic `Nats-Msg-Id`
- * (`$s.<salt>.<stream>.<seq>.<i>`: the same on every replay of the operation, unique in the stream).
+ * The `Nats-Msg-Id` of send `i` of the operation at stream seq `seq`: `$s.<mac>.<stream>.<seq>.<i>`,
+ * the mac an HMAC of the other three keyed with the workers' salt. The same on every replay of
+ * the operation, unique in the stream, and made only by who can read the salt; the salt is not
+ * in it (ids before were `$s.<salt>.<stream>.<seq>.<i>`: anyone who could subscribe to the
+ * operations read it).
  */
+export function sendMsgId(salt: string, stream: number, seq: number, i: number): string {
+  return `$s.${sendMac(salt, stream, seq, i)}.${stream}.${seq}.${i}`;
+}
+
+/** The mac part of {@link sendMsgId}. */
+export function sendMac(salt: string, stream: number, seq: number | string, i: number | string): string {
+  return saltedMac(salt, ['$s', String(stream), String(seq), String(i)], MSG_ID_MAC_CHARS);
+}
+
+/** The sends of an outcome, each with its deterministic {@link sendMsgId}. */
 export function sendsOf(raw: unknown, origin: EffectOrigin, env: { salt: string; stream: number; subjectPrefix: string; maxStateBytes: number; maxSendBytes?: number }): StoredSend[] {
   // A send is an operation like any other: the stream takes no larger input (nor may the record hold one).
   const maxBytes = Math.min(env.maxStateBytes, env.maxSendBytes ?? Infinity);
@@ -91,7 +108,7 @@ export function sendsOf(raw: unknown, origin: EffectOrigin, env: { salt: string;
     const t = target(s, origin, invalidSend, `send[${i}]`);
     const input = inputJson((s as { input?: unknown }).input, invalidSend, `send[${i}]`, maxBytes);
     return {
-      id: `$s.${env.salt}.${env.stream}.${origin.seq}.${i}`,
+      id: sendMsgId(env.salt, env.stream, origin.seq, i),
       subject: `${env.subjectPrefix}.${t.type}.${t.key}.${t.op}`,
       ...(input !== undefined ? { input } : {}),
       seq: origin.seq,
@@ -317,7 +334,11 @@ export function parseFire(input: unknown): FirePayload | null {
   return { id, n, at };
 }
 
-/** The `Nats-Msg-Id` of a timer's firing: the same for every attempt at one occurrence. */
+/**
+ * The `Nats-Msg-Id` of a timer's firing: the same for every attempt at one occurrence, an HMAC
+ * keyed with the workers' salt (was `$f.<salt>.<stream>.<stateKey>.<id>.<n>.<at>`, which showed
+ * the salt). Nothing parses it: the fold matches a firing by its payload.
+ */
 export function fireMsgId(salt: string, stream: number, stateKey: string, t: Pick<StoredTimer, 'id' | 'n' | 'at'>): string {
-  return `$f.${salt}.${stream}.${stateKey}.${t.id}.${t.n}.${t.at}`;
+  return `$f.${saltedMac(salt, ['$f', String(stream), stateKey, t.id, String(t.n), String(t.at)], MSG_ID_MAC_CHARS)}`;
 }

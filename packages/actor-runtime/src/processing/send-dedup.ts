@@ -1,7 +1,7 @@
 /**
  * A receiver recognises a send it has applied, whatever the stream's duplicate window.
  *
- * A send's `Nats-Msg-Id` (`$s.<salt>.<stream>.<seq>.<i>`) names its place among its sender's
+ * A send's `Nats-Msg-Id` (`$s.<mac>.<stream>.<seq>.<i>`, see `sendMsgId`) names its place among its sender's
  * sends: the stream seq of the operation that made it and its index, here one number
  * `seq * 1000 + i` (an operation makes at most 100 sends). The stream drops a send published
  * again inside its duplicate window; one published again later (a partition stuck longer, a
@@ -15,10 +15,11 @@
  * One sender's sends are published in order, so what is kept per sender is about one outbox;
  * at most {@link MAX_SENDERS} senders are kept (the least recently heard from goes first).
  *
- * Only a send whose msg id carries the workers' salt is trusted: a publisher that cannot read
+ * Only a send whose msg id the workers' salt made is trusted: a publisher that cannot read
  * the control bucket cannot make a receiver drop a real send.
  */
 import type { StoredSend } from '../store/records.js';
+import { sendMac } from './effects.js';
 
 /** Header of a send: `<sender type>.<sender key> <floor>`. */
 export const SEND_HEADER = 'Jetactor-Send';
@@ -47,17 +48,24 @@ export function sendHeader(from: string, outbox: readonly StoredSend[]): string 
   return `${from} ${outbox.length > 0 ? sendPos(outbox[0] as StoredSend) : 0}`;
 }
 
-const ID_TAIL = /^(\d{1,15})\.(\d{1,3})$/;
 const HEADER = /^([A-Za-z0-9_=-]{1,64}\.[A-Za-z0-9_=-]{1,128}) (\d{1,18})$/;
 
-/** The send a message carries, if its msg id is the runtime's own (this salt and stream); else undefined. */
+const SEND_ID = /^\$s\.([A-Za-z0-9_-]{1,64})\.(\d{1,15})\.(\d{1,15})\.(\d{1,3})$/;
+
+/**
+ * The send a message carries, if its msg id is the runtime's own (made with this salt, for this
+ * stream); else undefined. An id of an older version, with the salt itself in place of the mac,
+ * is the runtime's own too: sends it stored or left in outboxes before an upgrade are still
+ * recognised when they are published again (trusting it costs nothing: whoever read the salt
+ * in such an id can make the mac as well).
+ */
 export function trustedSend(raw: { id: string; header: string }, salt: string, stream: number): SendMark | undefined {
-  const prefix = `$s.${salt}.${stream}.`;
-  if (!raw.id.startsWith(prefix)) return undefined;
-  const id = ID_TAIL.exec(raw.id.slice(prefix.length));
+  const id = SEND_ID.exec(raw.id);
+  if (!id || id[2] !== String(stream)) return undefined;
+  if (id[1] !== salt && id[1] !== sendMac(salt, stream, id[3] as string, id[4] as string)) return undefined;
   const h = HEADER.exec(raw.header);
-  if (!id || !h) return undefined;
-  const pos = Number(id[1]) * 1000 + Number(id[2]);
+  if (!h) return undefined;
+  const pos = Number(id[3]) * 1000 + Number(id[4]);
   const floor = Number(h[2]);
   return floor <= pos ? { from: h[1] as string, pos, floor } : undefined;
 }

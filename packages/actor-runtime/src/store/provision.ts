@@ -12,7 +12,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { assertServerVersion } from '../connection/connect.js';
 import { ConfigError, ErrorCode } from '../errors.js';
 import type { ActorNames } from '../names.js';
@@ -275,6 +275,16 @@ export async function sharedSalt(control: KV): Promise<string> {
 
 /** Control key of the salt. */
 const SALT_KEY = 'salt';
+
+/**
+ * The part of a runtime `Nats-Msg-Id` that only holders of the salt can make: the HMAC-SHA256,
+ * keyed with the salt, of `parts` (which hold no NUL, so they cannot run into each other), as
+ * the first `chars` characters of its base64url. The same parts give the same value, and the
+ * salt cannot be read back from it.
+ */
+export function saltedMac(salt: string, parts: readonly string[], chars = 32): string {
+  return createHmac('sha256', salt).update(parts.join('\0')).digest('base64url').slice(0, chars);
+}
 
 /** Creates the stream if it is missing (another process may win the race) and returns its config. */
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<StreamConfig> {
