@@ -1,4 +1,7 @@
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { REDACTED_LOG_PATHS, resolveGatewayOptions, type GatewayOptions, type ResolvedGatewayOptions } from './options.js';
 import { actorClient } from './plugins/actor-client.js';
@@ -31,6 +34,31 @@ function loggerOptions(opts: ResolvedGatewayOptions): Pick<FastifyServerOptions,
   const paths = [...REDACTED_LOG_PATHS, ...(Array.isArray(redact) ? redact : (redact?.paths ?? []))];
   const censor = Array.isArray(redact) || redact === undefined ? '[redacted]' : (redact.censor ?? '[redacted]');
   return { logger: { ...given, redact: { paths, censor } } };
+}
+
+/**
+ * Closes each connection that arrives while `max` are open, and counts it with `refused`.
+ * One process: Node's `server.maxConnections` does it ('drop'). A copy of a multi-process
+ * gateway (`GATEWAY_PROCESSES`, `max` its share of the total) closes them itself: there a
+ * connection Node refuses goes back to the primary, which hands it to another copy, round and
+ * round while every copy is full (the client hangs unanswered and the primary spins a core).
+ */
+function capConnections(server: Server, max: number, refused: () => void): void {
+  if (!cluster.isWorker) {
+    server.maxConnections = max;
+    server.on('drop', refused);
+    return;
+  }
+  let open = 0;
+  server.on('connection', (socket: Socket) => {
+    if (open >= max) {
+      socket.destroy();
+      refused();
+      return;
+    }
+    open++;
+    socket.once('close', () => open--);
+  });
 }
 
 /**
@@ -82,13 +110,11 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
     frameworkErrors: (err, request, reply) => sendFrameworkError(err, request, reply),
   });
 
-  // The cap on open connections; Node closes those over it on arrival ('drop').
-  if (opts.maxConnections > 0) app.server.maxConnections = opts.maxConnections;
-
   // First: the OpenAPI document collects routes as they are added, and metrics count every route.
   if (opts.docs) await app.register(openApi, { version: VERSION, authEnabled: opts.authTokens.length > 0, catalog: opts.catalog });
   await app.register(metrics);
-  app.server.on('drop', () => app.gatewayMetrics.connectionsRefused.inc());
+  // The cap on open connections: those over it are closed on arrival and counted.
+  if (opts.maxConnections > 0) capConnections(app.server, opts.maxConnections, () => app.gatewayMetrics.connectionsRefused.inc());
   await app.register(requestLog);
   await app.register(natsReadiness, { isReady: opts.isReady, checkProvisioned: opts.checkProvisioned });
   await app.register(errorsHandler);

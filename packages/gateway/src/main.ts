@@ -2,7 +2,7 @@
 // Gateway entry point: `node packages/gateway/dist/main.js` (what `npm run gateway` runs).
 import cluster from 'node:cluster';
 import { exitWithParent } from '@jetactor/actor-runtime';
-import { gatewayProcesses, isSupervisor, superviseGateways } from './processes.js';
+import { connectionShares, gatewayProcesses, isSupervisor, superviseGateways } from './processes.js';
 import { runGateway } from './run-gateway.js';
 
 // Before any signal listener: stop with whatever started this process (npx, npm, a launcher),
@@ -13,14 +13,16 @@ if (!cluster.isWorker) exitWithParent();
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 let processes = 1;
+let shares: number[] = [];
 try {
   processes = gatewayProcesses(process.env);
+  if (isSupervisor(processes)) shares = connectionShares(process.env, processes);
 } catch (err) {
   console.error(`gateway failed to start: ${(err as Error).message}`);
   process.exit(1);
 }
 // GATEWAY_PROCESSES > 1: this process forks the gateways and supervises them.
-if (isSupervisor(processes)) process.exit(await superviseGateways(processes));
+if (isSupervisor(processes)) process.exit(await superviseGateways(processes, shares));
 
 try {
   const gateway = await runGateway();

@@ -8,6 +8,7 @@
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import { GATEWAY_DEFAULTS } from './options.js';
 
 /** Most copies: more than a handful only adds context switches. */
 const MAX_PROCESSES = 64;
@@ -24,23 +25,45 @@ export function gatewayProcesses(env: NodeJS.ProcessEnv): number {
   return n;
 }
 
+/**
+ * Each copy's share of `GATEWAY_MAX_CONNECTIONS` (default 10000), a cap on all `n` copies
+ * together: as even as whole numbers allow, summing to it; empty for 0 (no cap). A total
+ * under `n` is refused (a copy's share of 0 would mean no cap).
+ */
+export function connectionShares(env: NodeJS.ProcessEnv, n: number): number[] {
+  const raw = env.GATEWAY_MAX_CONNECTIONS?.trim();
+  const total = raw ? (/^[0-9]+$/.test(raw) ? Number(raw) : Number.NaN) : GATEWAY_DEFAULTS.maxConnections;
+  if (!Number.isSafeInteger(total)) throw new Error(`GATEWAY_MAX_CONNECTIONS must be an integer >= 0 (open connections; 0 = no cap), got '${raw?.slice(0, 64)}'`);
+  if (total === 0) return [];
+  if (total < n) {
+    throw new Error(`GATEWAY_MAX_CONNECTIONS (${total}) is split across the ${n} GATEWAY_PROCESSES: give at least ${n}, or 0 for no cap`);
+  }
+  return Array.from({ length: n }, (_, i) => Math.floor(total / n) + (i < total % n ? 1 : 0));
+}
+
 /** True in the primary of a multi-process gateway (it must not run a gateway itself). */
 export function isSupervisor(n: number): boolean {
   return n > 1 && cluster.isPrimary;
 }
 
-/** Forks `n` gateway copies and supervises them until a signal stops them all; resolves with the exit code. */
-export function superviseGateways(n: number, say: (msg: string) => void = (m) => process.stderr.write(`${m}\n`)): Promise<number> {
+/**
+ * Forks `n` gateway copies and supervises them until a signal stops them all; resolves with the
+ * exit code. Copy `i` gets `GATEWAY_MAX_CONNECTIONS=shares[i]` (see {@link connectionShares}),
+ * and a copy started again in place of a dead one gets the dead one's share.
+ */
+export function superviseGateways(n: number, shares: readonly number[] = [], say: (msg: string) => void = (m) => process.stderr.write(`${m}\n`)): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     let failedEarly = 0;
-    const started = new Map<number, number>();
-    const fork = () => {
-      const w = cluster.fork();
-      started.set(w.id, Date.now());
+    const started = new Map<number, { at: number; slot: number }>();
+    const fork = (slot: number) => {
+      const share = shares[slot];
+      const w = cluster.fork(share === undefined ? {} : { GATEWAY_MAX_CONNECTIONS: String(share) });
+      started.set(w.id, { at: Date.now(), slot });
     };
     cluster.on('exit', (w, code, signal) => {
-      const early = Date.now() - (started.get(w.id) ?? 0) < EARLY_EXIT_MS;
+      const copy = started.get(w.id);
+      const early = Date.now() - (copy?.at ?? 0) < EARLY_EXIT_MS;
       started.delete(w.id);
       if (stopping) {
         if (Object.keys(cluster.workers ?? {}).length === 0) resolve(0);
@@ -55,7 +78,7 @@ export function superviseGateways(n: number, say: (msg: string) => void = (m) =>
         else cluster.on('exit', () => Object.keys(cluster.workers ?? {}).length === 0 && resolve(1));
         return;
       }
-      fork();
+      fork(copy?.slot ?? 0);
     });
     const stop = () => {
       if (stopping) return;
@@ -65,6 +88,6 @@ export function superviseGateways(n: number, say: (msg: string) => void = (m) =>
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
-    for (let i = 0; i < n; i++) fork();
+    for (let i = 0; i < n; i++) fork(i);
   });
 }

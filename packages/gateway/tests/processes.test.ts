@@ -1,13 +1,15 @@
 /**
  * GATEWAY_PROCESSES=2: the gateway entry forks two copies that share one port, serves through
- * both, replaces a copy that dies, and leaves nothing running when its supervisor is killed.
+ * both, replaces a copy that dies, leaves nothing running when its supervisor is killed, and
+ * caps the connections of all copies together at GATEWAY_MAX_CONNECTIONS.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { freePort, spawnProcess, startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gatewayProcesses } from '../src/processes.js';
+import { connectionShares, gatewayProcesses } from '../src/processes.js';
 import { spawnWorker } from './support/stack.js';
 
 const GATEWAY_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -49,6 +51,33 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
+/**
+ * A new connection asking `GET /healthz` and kept open: `answered` once a 200 came back, false
+ * when the gateway closed it unanswered (over its cap); throws if neither happens within 5 s.
+ */
+function heldConnection(port: number): Promise<{ answered: boolean; socket: Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ host: '127.0.0.1', port });
+    let data = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`a connection neither answered nor closed in 5 s (received '${data}')`));
+    }, 5000);
+    socket.on('data', (chunk: Buffer) => {
+      data += chunk.toString('latin1');
+      if (!data.startsWith('HTTP/1.1 200 ')) return;
+      clearTimeout(timer);
+      resolve({ answered: true, socket });
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ answered: false, socket });
+    });
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+}
+
 function alive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -64,6 +93,47 @@ describe('GATEWAY_PROCESSES', () => {
     expect(gatewayProcesses({ GATEWAY_PROCESSES: '3' })).toBe(3);
     expect(gatewayProcesses({ GATEWAY_PROCESSES: 'auto' })).toBeGreaterThanOrEqual(1);
     for (const bad of ['0', '-1', '1.5', 'two', '65']) expect(() => gatewayProcesses({ GATEWAY_PROCESSES: bad })).toThrow(/GATEWAY_PROCESSES/);
+  });
+
+  it('splits GATEWAY_MAX_CONNECTIONS across the processes', () => {
+    expect(connectionShares({ GATEWAY_MAX_CONNECTIONS: '10' }, 3)).toEqual([4, 3, 3]);
+    expect(connectionShares({}, 2)).toEqual([5000, 5000]);
+    expect(connectionShares({ GATEWAY_MAX_CONNECTIONS: '0' }, 4)).toEqual([]);
+    expect(() => connectionShares({ GATEWAY_MAX_CONNECTIONS: '1' }, 2)).toThrow(/GATEWAY_MAX_CONNECTIONS \(1\) is split across the 2 GATEWAY_PROCESSES: give at least 2, or 0 for no cap/);
+    expect(() => connectionShares({ GATEWAY_MAX_CONNECTIONS: '1e3' }, 2)).toThrow(/GATEWAY_MAX_CONNECTIONS must be an integer >= 0/);
+  });
+
+  it('caps the connections of all processes together at GATEWAY_MAX_CONNECTIONS, and closes those over it', async () => {
+    server ??= await startNatsServer();
+    const port = await freePort();
+    const capped = spawnProcess(process.execPath, [GATEWAY_MAIN], {
+      name: 'gateway-capped',
+      env: { NATS_URL: server.url, PORT: String(port), GATEWAY_PROCESSES: '2', GATEWAY_MAX_CONNECTIONS: '3', LOG_LEVEL: 'warn' },
+    });
+    const held: Socket[] = [];
+    try {
+      await waitFor(() => childrenOf(capped.pid as number).length === 2, { timeoutMs: 20_000, message: 'two gateway processes' });
+      await waitFor(async () => (await statusOf(`http://127.0.0.1:${port}/healthz`)) === 200, { timeoutMs: 20_000, message: 'the gateway to listen' });
+      // Three connections held open (shares 2 and 1; one the copy in turn cannot take is closed, and tried again).
+      await waitFor(
+        async () => {
+          const c = await heldConnection(port);
+          if (c.answered) held.push(c.socket);
+          return held.length === 3;
+        },
+        { timeoutMs: 10_000, message: 'three connections held' },
+      );
+      // Each copy holds its share: every new connection is closed unanswered. Before: each copy
+      // took 3 (6 in all), and over that the primary handed a connection from copy to copy
+      // without end, never answered nor closed.
+      const over = await Promise.all(Array.from({ length: 4 }, () => heldConnection(port)));
+      expect(over.map((c) => c.answered)).toEqual([false, false, false, false]);
+      for (const s of held.splice(0)) s.destroy();
+      await waitFor(async () => (await statusOf(`http://127.0.0.1:${port}/healthz`)) === 200, { timeoutMs: 5000, message: 'serving again' });
+    } finally {
+      for (const s of held) s.destroy();
+      await capped.stop();
+    }
   });
 
   it('serves from two processes on one port, replaces a dead one, and ends with its supervisor', async () => {
