@@ -24,7 +24,7 @@ const account = defineActor({
   },
 });
 
-const env: FoldEnv = { actors: new Map([['account', account]]), maxStateBytes: 1_000_000, salt: 'SALT', stream: 1, subjectPrefix: 'actors' };
+const env: FoldEnv = { actors: new Map([['account', account]]), maxStateBytes: 1_000_000, salt: 'SALT', stream: 1, partitions: 32, subjectPrefix: 'actors' };
 const T0 = Date.UTC(2026, 11, 6);
 const OPS = 5000;
 

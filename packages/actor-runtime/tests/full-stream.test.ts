@@ -258,3 +258,51 @@ describe('a deleted receiver', () => {
     expect((await client.call('acct', 'b1', 'deposit', { amount: 1 })).result).toBe(1);
   }, 60_000);
 });
+
+describe('unsent markers at partition start (F4)', () => {
+  async function stoppedAfterDeposit(tag: string) {
+    const { names, worker, client } = await fundedA1(tag);
+    await worker.stop();
+    const topo = await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...SHORT_WINDOW }));
+    const p = partitionOf('acct', 'a1', PARTITIONS);
+    return { names, client, topo, p };
+  }
+
+  it('takes up the keys a checkpoint of an older version lists, and gives them markers', async () => {
+    const { names, client, topo, p } = await stoppedAfterDeposit('ckarray');
+    // As an older version left it: a1's record holds a send the stream refused, the checkpoint passed it and lists a1.
+    const entry = await topo.state.get('acct.a1');
+    const rec = entry?.json<{ seq: number; outbox?: unknown[] }>() as { seq: number; outbox?: unknown[] };
+    rec.outbox = [{ id: `$s.${topo.salt}.${topo.streamCreated}.${rec.seq}.0`, subject: `${names.subjectPrefix}.acct.b1.deposit`, input: JSON.stringify({ amount: 10 }), seq: rec.seq }];
+    await topo.state.put('acct.a1', JSON.stringify(rec));
+    const ck = (await topo.control.get(controlKeys.checkpoint(p)))?.json<Record<string, unknown>>() as Record<string, unknown>;
+    expect(ck.seq).toBeGreaterThanOrEqual(rec.seq);
+    await topo.control.put(controlKeys.checkpoint(p), JSON.stringify({ ...ck, unsent: ['acct.a1'] }));
+
+    await startWorker(names, SHORT_WINDOW).start();
+    // Before: the array was not read (only `unsent: true` was), and the send was never published.
+    await waitFor(async () => (await balance(client, 'b1')) === 10, { timeoutMs: 10_000, message: 'the listed send at b1' });
+    await waitFor(async () => (await topo.control.get(controlKeys.checkpoint(p)))?.json<{ unsent?: unknown }>().unsent === undefined, { timeoutMs: 5000, message: 'nothing to wait any more' });
+    expect((await topo.control.get(controlKeys.unsent(p, 'acct.a1')))?.operation).not.toBe('PUT');
+  }, 60_000);
+
+  it('takes up a marker left behind whatever the checkpoint says, and removes it once its sends are stored', async () => {
+    const { names, client, topo, p } = await stoppedAfterDeposit('stale');
+    // a1's record still holds its delivered send (records keep them until their next write).
+    const worker = startWorker(names, SHORT_WINDOW);
+    await worker.start();
+    await client.call('acct', 'a1', 'transfer', { to: 'b1', amount: 10 });
+    await waitFor(async () => (await balance(client, 'b1')) === 10, { timeoutMs: 10_000, message: 'the deposit at b1' });
+    await worker.stop();
+    // A marker a crash left behind (its delete lost), under a checkpoint that says none exist.
+    await topo.control.put(controlKeys.unsent(p, 'acct.a1'), '');
+    expect((await topo.control.get(controlKeys.checkpoint(p)))?.json<{ unsent?: unknown }>().unsent).toBeUndefined();
+
+    await startWorker(names, SHORT_WINDOW).start();
+    // Before: it stayed until some later owner's checkpoint said markers exist, and that owner published a1's old outbox again.
+    await waitFor(async () => (await topo.control.get(controlKeys.unsent(p, 'acct.a1')))?.operation !== 'PUT', { timeoutMs: 10_000, message: 'the stale marker removed' });
+    // Its old send, published again after the window, is recognised at b1.
+    expect((await client.call('acct', 'b1', 'deposit', { amount: 1 })).result).toBe(11);
+    expect(await balance(client, 'a1')).toBe(90);
+  }, 60_000);
+});

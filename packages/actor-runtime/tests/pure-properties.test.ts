@@ -14,7 +14,7 @@ import { pushList } from './support/hostile-actors.js';
 import { testCounter } from './support/test-counter.js';
 
 const enc = new TextEncoder();
-const env: FoldEnv = { actors: new Map<string, AnyActorDefinition>([[testCounter.type, testCounter], [pushList.type, pushList]]), maxStateBytes: 1 << 20, salt: 's', stream: 1, subjectPrefix: 'actors' };
+const env: FoldEnv = { actors: new Map<string, AnyActorDefinition>([[testCounter.type, testCounter], [pushList.type, pushList]]), maxStateBytes: 1 << 20, salt: 's', stream: 1, partitions: 32, subjectPrefix: 'actors' };
 
 type Step = { op: 'add'; n: number } | { op: 'reset' } | { op: 'get' } | { op: '$delete' } | { op: 'explode' } | { op: 'add'; bad: string };
 

@@ -31,7 +31,7 @@ const wallet = defineActor({
   },
 });
 
-const env: FoldEnv = { actors: new Map<string, AnyActorDefinition>([[wallet.type, wallet]]), maxStateBytes: 1000, salt: 's', stream: 1, subjectPrefix: 'actors' };
+const env: FoldEnv = { actors: new Map<string, AnyActorDefinition>([[wallet.type, wallet]]), maxStateBytes: 1000, salt: 's', stream: 1, partitions: 32, subjectPrefix: 'actors' };
 const enc = new TextEncoder();
 const base = (): CachedRecord => ({ json: null, seq: 0, revision: 0, partition: 0 });
 

@@ -8,6 +8,7 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { ActorError, ErrorCode, FencedError, toErrorBody } from '../errors.js';
 import { stateKey } from '../names.js';
+import { scanLastValues } from '../store/kv-scan.js';
 import { controlKeys, decodeJson, encodeJson, type Checkpoint } from '../store/records.js';
 import { kvWriteSubject } from './acked-publisher.js';
 import { errorBody, newRecord, type CommitterOptions, type Failure } from './commit-types.js';
@@ -15,7 +16,8 @@ import { nameError, type DecodedOp } from './decode.js';
 import { foldKey, type KeyFold } from './fold.js';
 import type { CachedRecord } from './record-cache.js';
 import { conflictOr, encodeText, loadRecords, writeRecords } from './record-io.js';
-import { isDuplicateSend, SEND_HEADER, sendHeader, trustedSend } from './send-dedup.js';
+import { isDuplicateSend, placeOf, SEND_HEADER, trustedSend } from './send-dedup.js';
+import { publishOutboxes, type Outbox } from './send-order.js';
 import { removeTombstones, storeSideOutputs } from './side-outputs.js';
 
 export { DeadLetterHeaders } from './commit-types.js';
@@ -25,6 +27,10 @@ export type { CommitterOptions, ProcessorHooks } from './commit-types.js';
 const NEW_KEY_ALPHA = 0.02;
 /** JetStream's "store failed" (err_code 10077): the stream is at its byte bound (discard new). */
 const STREAM_STORE_FAILED = 10077;
+/** How long one commit goes on publishing waiting sends one at a time once the stream has room again (ms). */
+const WAITING_SENDS_MS = 250;
+/** A state key as a checkpoint of an older version listed it (`<type>.<key>`, valid names). */
+const STATE_KEY = /^[A-Za-z0-9_=-]{1,64}\.[A-Za-z0-9_=-]{1,128}$/;
 
 /** Commits batches of one partition, in order; holds the checkpoint. */
 export class BatchCommitter {
@@ -49,6 +55,8 @@ export class BatchCommitter {
   private readonly unsent = new Set<string>();
   /** The unsent keys changed since the checkpoint was written. */
   private unsentChanged = false;
+  /** Keys whose sends are all stored now: their markers go before the next checkpoint. */
+  private unmarked: string[] = [];
 
   constructor(private readonly o: CommitterOptions) {}
 
@@ -63,19 +71,49 @@ export class BatchCommitter {
     const entry = await topology.control.get(controlKeys.checkpoint(partition));
     this.checkpointRev = entry?.revision ?? 0;
     this.checkpointSeq = 0;
+    let listed: unknown[] = [];
     if (entry && entry.operation === 'PUT') {
       const ck = decodeJson<Checkpoint>(entry.value);
       if (ck && ck.stream !== undefined && ck.stream !== topology.streamCreated) {
         log.warn({ partition, checkpoint: ck.seq }, 'the operations stream was recreated since this checkpoint: reading the new stream from its start');
       } else {
         this.checkpointSeq = ck?.seq ?? 0;
-        if (ck?.unsent === true) {
-          const prefix = controlKeys.unsent(partition, '');
-          for await (const k of await topology.control.keys(`${prefix}>`)) this.unsent.add(k.slice(prefix.length));
-        }
+        // An older version listed the keys in the checkpoint itself.
+        if (Array.isArray(ck?.unsent)) listed = ck.unsent;
       }
     }
+    // Whatever the checkpoint says: a marker a crash left behind is taken up (and removed once
+    // its sends are stored) now, not by some later owner whose checkpoint says markers exist.
+    for (const k of await this.listMarkers()) this.unsent.add(k);
+    const unmarkedKeys = listed.filter((k): k is string => typeof k === 'string' && STATE_KEY.test(k) && !this.unsent.has(k));
+    if (unmarkedKeys.length > 0) {
+      // The next checkpoint only says markers exist: these keys get theirs first.
+      await this.mark(unmarkedKeys);
+      log.info({ partition, keys: unmarkedKeys.length }, 'keys listed as unsent by an older checkpoint got their markers');
+    }
     return this.checkpointSeq;
+  }
+
+  /**
+   * The keys of this partition's unsent markers: one STREAM.INFO when there are none (no marker
+   * was ever written in the partition), else a scan of the markers' last values.
+   */
+  private async listMarkers(): Promise<string[]> {
+    const { topology, names, partition } = this.o;
+    const prefix = controlKeys.unsent(partition, '').slice(0, -1);
+    const info = await topology.jsm.streams.info(`KV_${names.controlBucket}`, { subjects_filter: `$KV.${names.controlBucket}.${prefix}.>` });
+    if (Object.keys(info.state.subjects ?? {}).length === 0) return [];
+    const keys: string[] = [];
+    await scanLastValues(topology.js, names.controlBucket, prefix, (k, deleted) => (deleted ? undefined : keys.push(k)));
+    return keys;
+  }
+
+  /** Writes the markers of keys whose sends wait for room (before the checkpoint that passes them). */
+  private async mark(keys: readonly string[]): Promise<void> {
+    const { topology, publisher, partition } = this.o;
+    await Promise.all(keys.map((k) => publisher.publish(kvWriteSubject(topology.control, controlKeys.unsent(partition, k)), new Uint8Array(0), { guard: this.o.leaseValid })));
+    for (const k of keys) this.unsent.add(k);
+    this.unsentChanged = true;
   }
 
   /** Some records hold sends a full stream refused: commit now and then, even with nothing read. */
@@ -165,9 +203,9 @@ export class BatchCommitter {
     // Sends and the timer index before the checkpoint: a replay from the old checkpoint
     // finds the records that hold them, publishes the sends again (their msg ids make that a
     // duplicate the stream drops) and repairs the index.
-    await this.publishSends(folds);
-    await this.syncTimers(folds);
     const last = batch[batch.length - 1];
+    await this.publishSends(folds, last?.seq ?? 0);
+    await this.syncTimers(folds);
     if ((last && last.seq > this.checkpointSeq) || this.unsentChanged) await this.writeCheckpoint(Math.max(last?.seq ?? 0, this.checkpointSeq));
     for (const r of replies) {
       try {
@@ -203,7 +241,16 @@ export class BatchCommitter {
   private async foldAll(groups: Map<string, DecodedOp[]>, folds: Map<string, KeyFold>, nameFailures: readonly Failure[]): Promise<void> {
     const { cache, partition, actors, maxStateBytes, maxSendBytes, log } = this.o;
     const { topology, names } = this.o;
-    const env = { actors, maxStateBytes, maxSendBytes, debug: log.isLevelEnabled('debug'), salt: topology.salt, stream: topology.streamCreated, subjectPrefix: names.subjectPrefix };
+    const env = {
+      actors,
+      maxStateBytes,
+      maxSendBytes,
+      debug: log.isLevelEnabled('debug'),
+      salt: topology.salt,
+      stream: topology.streamCreated,
+      partitions: topology.partitions,
+      subjectPrefix: names.subjectPrefix,
+    };
     const load = async (keys: string[]) => {
       for (const k of keys) this.loaded.add(k);
       await loadRecords(this.o, keys, bases, this.checkpointSeq, this.staleTombstones, this.unsent);
@@ -280,7 +327,7 @@ export class BatchCommitter {
       const failures: Failure[] = [];
       for (const op of groups.get(k) ?? []) {
         if (op.seq <= base.seq) continue;
-        const sent = op.send && trustedSend(op.send, topology.salt, topology.streamCreated);
+        const sent = op.send && trustedSend(op.send, topology.salt, topology.streamCreated, topology.partitions);
         if (sent && isDuplicateSend(base.received, sent)) continue;
         failures.push(earlier.find((x) => x.op === op) ?? { op, error, cause });
       }
@@ -295,12 +342,12 @@ export class BatchCommitter {
 
   /**
    * Publishes every send the batch's records hold, and those of records a full stream refused
-   * before, and awaits the stream's acks. One sender's sends go out in order on one connection
-   * (FIFO window), so they are stored in order. A send refused because the stream is full
-   * stays in its record (and the key in the checkpoint's unsent list) for the next commit;
-   * any other failure fails the commit.
+   * before, and awaits the stream's acks, in the order send-order.ts tells (one sender's sends
+   * are stored in order). A send refused because the stream is full stays in its record (the
+   * key gets a marker) for the next commit; any other failure fails the commit. `lastSeq` is
+   * the batch's last operation (0 for none).
    */
-  private async publishSends(folds: Map<string, KeyFold>): Promise<void> {
+  private async publishSends(folds: Map<string, KeyFold>, lastSeq: number): Promise<void> {
     const { publisher, cache, log, partition } = this.o;
     const outboxes = new Map<string, CachedRecord>();
     for (const [k, f] of folds) if (f.rec.outbox && f.rec.outbox.length > 0) outboxes.set(k, f.rec);
@@ -319,55 +366,66 @@ export class BatchCommitter {
         else this.markSent(k);
       }
     }
-    if (outboxes.size === 0) return;
-    const perKey = [...outboxes].map(([k, rec]) => {
-      const outbox = rec.outbox ?? [];
-      // Who sends, and from where in its outbox: its receivers recognise a send stored twice (send-dedup.ts).
-      const headers = [[SEND_HEADER, sendHeader(k, outbox)]] as const;
+    const list: Outbox[] = [...outboxes].map(([k, rec]) => ({ key: k, sends: [...(rec.outbox ?? [])], waiting: this.unsent.has(k) }));
+    const plan = { partition, cap: placeOf(Math.max(lastSeq, this.checkpointSeq) + 1, 0), waitingUntil: performance.now() + WAITING_SENDS_MS };
+    const fatal = await publishOutboxes(
+      list,
+      plan,
       // The guard checks the lease right before each send goes out.
-      const acks = outbox.map((x) => publisher.publish(x.subject, x.input === undefined ? new Uint8Array(0) : encodeText(x.input), { msgId: x.id, headers, guard: this.o.leaseValid }));
-      return { k, rec, done: Promise.allSettled(acks) };
-    });
-    let fatal: Error | undefined;
-    const waiting: string[] = [];
-    for (const { k, rec, done } of perKey) {
-      const failures = (await done).filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
-      if (failures.length === 0) {
-        delete rec.outbox;
-        const cached = cache.get(k);
-        if (cached) delete cached.outbox;
-        this.markSent(k);
-      } else if (failures.every(isStreamFull)) {
-        if (!this.unsent.has(k)) waiting.push(k);
-        // The cache keeps the record's outbox: the next fold of this key appends to it, in order.
-        if (!cache.get(k)) cache.set(k, rec);
-      } else {
-        const err = failures.find((e) => !isStreamFull(e)) ?? failures[0];
-        fatal ??= err instanceof Error ? err : new Error(String(err));
-      }
+      (x, header) => publisher.publish(x.subject, x.input === undefined ? new Uint8Array(0) : encodeText(x.input), { msgId: x.id, headers: [[SEND_HEADER, header]], guard: this.o.leaseValid }),
+      isStreamFull,
+    );
+    if (fatal !== undefined) {
+      const err = fatal instanceof Error ? fatal : new Error(`a send could not be published: ${JSON.stringify(fatal)}`);
+      // The partition restarts from its checkpoint and publishes them all again, in order.
+      log.warn({ partition, err: err.message }, 'a send could not be published; the partition restarts from its checkpoint');
+      cache.dropPartition(partition);
+      throw err;
     }
-    if (waiting.length > 0 && fatal === undefined) {
+    const waiting: string[] = [];
+    for (const o of list) {
+      const rec = outboxes.get(o.key) as CachedRecord;
+      const cached = cache.get(o.key);
+      if (o.sends.length === 0) {
+        delete rec.outbox;
+        if (cached) delete cached.outbox;
+        this.markSent(o.key);
+        continue;
+      }
+      // What is left waits (the stored ones are taken off, so this owner does not publish them
+      // again); the next fold of this key appends to it, in order.
+      rec.outbox = o.sends;
+      if (cached) cached.outbox = o.sends;
+      else cache.set(o.key, rec);
+      if (!this.unsent.has(o.key)) waiting.push(o.key);
+    }
+    if (waiting.length > 0) {
       // Markers before the checkpoint that passes these sends.
-      const { topology, publisher } = this.o;
-      await Promise.all(waiting.map((k) => publisher.publish(kvWriteSubject(topology.control, controlKeys.unsent(partition, k)), new Uint8Array(0), { guard: this.o.leaseValid })));
-      for (const k of waiting) this.unsent.add(k);
-      this.unsentChanged = true;
+      await this.mark(waiting);
       log.warn({ partition, keys: this.unsent.size }, 'the operations stream is full: sends wait in their records for room');
     }
-    if (fatal !== undefined) {
-      // The partition restarts from its checkpoint and publishes them all again, in order.
-      log.warn({ partition, err: String(fatal) }, 'a send could not be published; the partition restarts from its checkpoint');
-      cache.dropPartition(partition);
-      throw fatal;
-    }
+    await this.unmark();
   }
 
   private markSent(k: string): void {
     if (!this.unsent.delete(k)) return;
     this.unsentChanged = true;
-    // A marker left behind only makes a next owner publish this key's last sends again, which
-    // their receivers recognise (send-dedup.ts).
-    this.o.topology.control.delete(controlKeys.unsent(this.o.partition, k)).catch(() => undefined);
+    this.unmarked.push(k);
+  }
+
+  /**
+   * Deletes the markers of keys whose sends are all stored, before the checkpoint that drops
+   * them from the unsent set (a failed delete fails the commit): a marker left behind would
+   * make a later owner publish that key's old outbox again, perhaps long after the duplicate
+   * window. Fenced like every write: a late delete by a former owner could remove a marker
+   * the new owner needs.
+   */
+  private async unmark(): Promise<void> {
+    if (this.unmarked.length === 0) return;
+    const keys = this.unmarked;
+    this.unmarked = [];
+    const { topology, publisher, partition } = this.o;
+    await Promise.all(keys.map((k) => publisher.publish(kvWriteSubject(topology.control, controlKeys.unsent(partition, k)), new Uint8Array(0), { headers: [['KV-Operation', 'DEL']], guard: this.o.leaseValid })));
   }
 
   /** Makes the timer index follow the records whose timers changed or were loaded. */

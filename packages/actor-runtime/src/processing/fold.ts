@@ -31,6 +31,8 @@ export interface FoldEnv {
   /** The workers' shared salt and the stream's incarnation: parts of every send's msg id. */
   salt: string;
   stream: number;
+  /** Partitions of the stream: a receiver keeps what it applied per sender partition (send-dedup.ts). */
+  partitions: number;
   /** First token of operation subjects (`actors`). */
   subjectPrefix: string;
 }
@@ -143,7 +145,7 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
   for (const op of ops) {
     if (op.seq <= rec.seq) continue; // applied before a crash or hand-over: never twice
     // A send applied before, stored again after the duplicate window: never twice either.
-    const sent = op.send && trustedSend(op.send, env.salt, env.stream);
+    const sent = op.send && trustedSend(op.send, env.salt, env.stream, env.partitions);
     if (sent && isDuplicateSend(rec.received, sent)) continue;
     try {
       const def = env.actors.get(op.type);
@@ -213,7 +215,7 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
       (f.failures ??= []).push(failureOf(op, err, !sent && isRefusal(err)));
     }
     if (sent) {
-      rec.received = withSend(rec.received, sent);
+      rec.received = withSend(rec.received, sent, env.partitions);
       touch(f, op.seq);
     }
   }

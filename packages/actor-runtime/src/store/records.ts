@@ -25,10 +25,11 @@ export interface StateRecord<S = unknown> {
    */
   outbox?: StoredSend[];
   /**
-   * Sends this actor applied, per sender state key: `[floor, ...places]` (see
+   * Sends this actor applied, per sender partition (records of earlier versions: per sender
+   * state key): `[floor, ...places]`, a place a number or `"<seq>.<i>"` (see
    * processing/send-dedup.ts), so a send stored again after the duplicate window is skipped.
    */
-  received?: Record<string, number[]>;
+  received?: Record<string, Array<number | string>>;
 }
 
 /** A timer as its actor's record keeps it. */
@@ -71,9 +72,10 @@ export interface Checkpoint {
   stream?: number;
   /**
    * Some records hold sends a full stream refused: their keys have markers `unsent.<p>.<key>`
-   * in the control bucket, and their sends are published again whatever their seq.
+   * in the control bucket, and their sends are published again whatever their seq. (Markers
+   * are listed at every start anyway. Checkpoints of an older version list the keys here.)
    */
-  unsent?: boolean;
+  unsent?: true | string[];
 }
 
 /** What the retention loop purged: every operation below `purgedBelow` was applied (or belonged to no unapplied partition). */
