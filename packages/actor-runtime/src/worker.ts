@@ -10,10 +10,11 @@ import { pino, type Logger } from 'pino';
 import type { AnyActorDefinition } from './definition/define-actor.js';
 import { ConfigError, FencedError } from './errors.js';
 import { ControlView } from './ownership/control-view.js';
-import { acquireLease, renewLease, type Owned } from './ownership/leases.js';
+import { acquireLease, mayWrite, renewLease, type Owned } from './ownership/leases.js';
 import { desiredPartitions, liveMembers, planReconcile, type HeldView } from './ownership/reconcile.js';
 import { partitionFailed, releasePartition, startPartition, type LifecycleHost } from './ownership/partition-lifecycle.js';
 import { RetentionLoop } from './ownership/retention.js';
+import { BindingMovers } from './processing/binding-mover.js';
 import type { PartitionProcessor } from './processing/partition-processor.js';
 import { RecordCache } from './processing/record-cache.js';
 import { provisionBindings } from './store/bindings.js';
@@ -66,6 +67,8 @@ class WorkerImpl implements Worker {
   private nextRetentionAt = 0;
   private recovering: Promise<void> | null = null;
   private readonly lifecycle: LifecycleHost;
+  /** Moves the bindings' capture streams of the partitions this worker owns into the operations stream. */
+  private readonly movers: BindingMovers;
 
   constructor(opts: WorkerOptions) {
     this.cfg = resolveWorkerOptions(opts);
@@ -77,6 +80,13 @@ class WorkerImpl implements Worker {
     this.cache = new RecordCache(this.cfg.maxCachedRecords);
     this.hooks = opts.hooks ?? {};
     this.view = new ControlView(this.id, this.log, () => this.scheduleReconcile());
+    this.movers = new BindingMovers(this.nc, this.log, (p) => {
+      const o = this.owned.get(p);
+      // The lease is what counts, not the processor: a processor restarting after a failure
+      // (a server restart) does not stop its partition's bindings.
+      if (!o || o.releasing || this.stopping) return undefined;
+      return { token: o, guard: () => !o.releasing && mayWrite(o, this.owned.get(p)) };
+    });
     this.lifecycle = {
       nc: this.nc,
       cfg: this.cfg,
@@ -103,6 +113,7 @@ class WorkerImpl implements Worker {
     );
     await this.heartbeat();
     await this.view.start(topo.control);
+    await this.movers.start(topo.control, () => this.topology);
     this.timer = setInterval(() => void this.tick(), this.cfg.heartbeatMs);
     this.timer.unref?.();
     this.scheduleReconcile();
@@ -134,6 +145,7 @@ class WorkerImpl implements Worker {
     } finally {
       this.ticking = false;
     }
+    this.movers.sync();
     this.scheduleReconcile();
   }
 
@@ -224,7 +236,10 @@ class WorkerImpl implements Worker {
     if (jobs.length === 0) return;
     // Releases and acquisitions run in the background; reconcile itself must not block the watch.
     const settled = jobs.map((j) => j.catch((err: unknown) => this.log.error({ err }, 'ownership change failed')));
-    const logged = Promise.all(settled).then(() => this.logOwnership(change, t0));
+    const logged = Promise.all(settled).then(() => {
+      this.logOwnership(change, t0);
+      this.movers.sync();
+    });
     this.changing.add(logged);
     void logged.finally(() => this.changing.delete(logged));
   }
@@ -295,6 +310,7 @@ class WorkerImpl implements Worker {
         for (let p = 0; p < topo.partitions; p++) this.cache.dropPartition(p);
         await this.heartbeat();
         await this.view.start(topo.control);
+        await this.movers.start(topo.control, () => this.topology);
         this.scheduleReconcile();
         // A recreated operations stream has no sources: add the capture streams again.
         await this.provisionBindings(topo).catch((err: unknown) => this.log.error({ err }, 'subject bindings could not be provisioned again'));
@@ -346,6 +362,8 @@ class WorkerImpl implements Worker {
     } catch {
       // It ages out anyway.
     }
+    // The movers stop first: what they published is in the stream; the next owner goes on from their positions.
+    await this.movers.stop();
     // Keep leases renewed while the final commits run.
     const keepAlive = setInterval(() => void this.renewAll(), this.cfg.heartbeatMs);
     const t0 = performance.now();

@@ -11,11 +11,14 @@ export const RESUBMITTED_HEADER = 'Jetactor-Resubmitted';
 /** JetStream's de-duplication header; an operation that has one gets its outcome kept. */
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
 /**
- * The header nats-server puts on every message a stream stores from one of its sources
- * (replacing any the message had): on the operations stream, whose only sources are the
- * bindings' capture streams, it marks an operation captured from a bound subject.
+ * The header nats-server puts on every message a stream stores from one of its sources: the
+ * operations stream sourced the bindings' capture streams before the binding movers
+ * (processing/binding-mover.ts), so a message that has it is a bound operation (or a direct
+ * publish that forged it, which is then plain too).
  */
 export const STREAM_SOURCE_HEADER = 'Nats-Stream-Source';
+/** Start of the msg id of every message a binding mover publishes (`$b.<mac>.<capture>.<seq>`). */
+export const BOUND_MSG_ID_PREFIX = '$b.';
 
 /** One stored operation, decoded; no reference to the message is kept. */
 export interface DecodedOp {
@@ -128,15 +131,16 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
     // nats.js parses headers on first access and throws on a malformed block (a name with a
     // space, a bare newline in a value), which a raw-protocol publisher can store.
     const h = m.headers;
-    // Not for a bound operation. (A forged source header on a direct publish only makes that
-    // operation plain too.)
-    if (h && !h.has(STREAM_SOURCE_HEADER)) {
+    const id = h ? h.get(MSG_ID_HEADER) : '';
+    // Not for a bound operation: one a binding mover published (its msg id starts with `$b.`), or
+    // one nats-server sourced before the movers (a source header). A forged `$b.` id or source
+    // header on a direct publish only makes that operation plain too.
+    if (h && !id.startsWith(BOUND_MSG_ID_PREFIX) && !h.has(STREAM_SOURCE_HEADER)) {
       const r = h.get(REPLY_HEADER);
       if (r) {
         if (isValidReplySubject(r, names) && !(ownInboxes ?? []).some((p) => r.startsWith(`${p}.`))) reply = r;
         else refusedReply = r.length > 128 ? `${r.slice(0, 128)}…` : r;
       }
-      const id = h.get(MSG_ID_HEADER);
       // The runtime's own ids (sends, timer firings) start with `$`; no caller retries them.
       hasMsgId = id !== '' && !id.startsWith('$');
       const sender = id.startsWith('$s.') ? h.get(SEND_HEADER) : '';

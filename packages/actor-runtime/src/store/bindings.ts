@@ -2,27 +2,28 @@
  * Subject bindings: actors fed by any NATS subject. An actor type that declares
  * `subscribe: [{ subject: 'devices.*.telemetry', key: 1, op: 'reading' }]` gets, per binding,
  * a capture stream `<stream>_BIND_<type>_<hash of the subject>` that listens on the subject and
- * stores each message as `<prefix>.<type>.<key token>.<op>` (a stream subject transform), and
- * the operations stream sources every capture stream. The operations stream's own partition
- * transform applies to sourced messages as to published ones (nats-server applies the stream's
- * input transform in processJetStreamMsg, which stores both), so a bound message is stored as
- * `<p>.<prefix>.<type>.<key>.<op>` with the partition of its actor and the worker reads it like
- * any other operation. The server does the sourcing, in order and once: it resumes each source
- * after the last capture sequence it stored (found in the `Nats-Stream-Source` header of the
- * operations stream's messages, and on 2.15+ in a source index that survives purges).
+ * stores each message as `<prefix>.<type>.<key token>.<op>` (a stream subject transform), and a
+ * position in the control bucket (`bindings.pos.<capture>`). The worker that owns the capture's
+ * partition moves its messages into the operations stream (processing/binding-mover.ts), whose
+ * partition transform stores each as `<p>.<prefix>.<type>.<key>.<op>` with the partition of its
+ * actor, so the worker reads it like any other operation.
  *
- * Why one capture stream per binding and no transform on the source: a source's index name
- * (what its resume position is kept under) includes its subject transforms, so changing a
- * binding's key or op on a source transform would start a new source from the capture's
- * beginning (duplicates). With the transform on the capture stream, the source is the stream's
- * name only: a changed key or op is an update of the capture's transform, taking effect for
- * the next captured message, and the resume position is untouched.
+ * Until issue 18 the operations stream sourced the capture streams (nats-server's sourcing). That
+ * de-duplicated bound messages by the publisher's `Nats-Msg-Id` against every other publisher's
+ * (a collision stalled the binding on 2.10, dropped the message on 2.15) and, on 2.10, resumed a
+ * source where a forged `Nats-Stream-Source` header on a direct publish said. Provisioning takes
+ * such sources off the operations stream and starts their movers where the sourcing ended.
+ *
+ * Why one capture stream per binding with the transform on it: a changed key or op is an update
+ * of the capture's transform, taking effect for the next captured message, and the position (a
+ * capture sequence) is untouched.
  *
  * A removed binding's capture stream is parked (it stops listening: its only subject becomes its
- * own name), never deleted: what it still holds is sourced, and its sequence numbers (which the
- * operations stream's resume position refers to) survive for a later return of the binding.
+ * own name), never deleted: what it still holds is moved, and its sequence numbers (which its
+ * position refers to) survive for a later return of the binding.
  */
 import {
+  DeliverPolicy,
   DiscardPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
@@ -31,7 +32,6 @@ import {
   jetstreamManager,
   type JetStreamManager,
   type StreamConfig,
-  type StreamSource,
 } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { nanos } from '@nats-io/nats-core';
@@ -39,7 +39,9 @@ import type { Logger } from 'pino';
 import type { AnyActorDefinition, SubjectBinding } from '../definition/define-actor.js';
 import { ConfigError } from '../errors.js';
 import { partitionOf, type ActorNames } from '../names.js';
-import { encodeJson } from './records.js';
+import { BINDING_POS_PREFIX, bindingPositionKey, type BindingPosition } from '../processing/binding-mover.js';
+import { STREAM_SOURCE_HEADER } from '../processing/decode.js';
+import { decodeJson, encodeJson } from './records.js';
 import type { Topology, TopologyOptions } from './provision.js';
 
 /** One provisioned binding: messages on `subject` become operation `op` of actor `<type>.<token key>`. */
@@ -69,13 +71,13 @@ export interface ProvisionBindingsOptions {
 
 /** Key in the control bucket that serializes the read-modify-write of the operations stream's sources. */
 export const BINDINGS_LOCK_KEY = 'bindings.lock';
-/** How long the update that adds sources to the operations stream may take (ms). */
+/** How long the update that takes the capture streams off the operations stream's sources may take (ms). */
 const SOURCE_UPDATE_TIMEOUT_MS = 120_000;
 /** A lock whose revision has not changed for this long is taken over (its holder died). */
 const LOCK_STALE_MS = 10_000;
 /** nats-server's error code for a stream whose subjects overlap another stream's. */
 const SUBJECTS_OVERLAP = 10065;
-/** Room left in a message for the `Nats-Stream-Source` header sourcing adds (below the operations stream's limit). */
+/** Room left in a message below the operations stream's limit (which is the payload bound + 4096) for the msg id a mover adds. */
 const SOURCE_HEADER_ROOM = 2048;
 
 /** Name of the capture stream of a binding: `<stream>_BIND_<type>_<FNV-1a of the subject, 8 hex digits>`. */
@@ -189,23 +191,28 @@ async function explainOverlap(jsm: JetStreamManager, { type, b }: { type: string
   throw new ConfigError(`binding '${b.subject}' of actor '${type}' overlaps ${where}: NATS stores a message in one stream only; remove the overlap or bind another subject`, undefined, { cause });
 }
 
-/** Creates the capture stream or brings its managed fields to `want`. */
-async function ensureCapture(jsm: JetStreamManager, binding: { type: string; b: SubjectBinding }, want: Partial<StreamConfig> & { name: string }, log?: Logger): Promise<void> {
+/** Creates the capture stream or brings its managed fields to `want`; resolves with its creation time (ms). */
+async function ensureCapture(jsm: JetStreamManager, binding: { type: string; b: SubjectBinding }, want: Partial<StreamConfig> & { name: string }, log?: Logger): Promise<number> {
   let have: StreamConfig | null = null;
+  let created = 0;
   try {
-    have = (await jsm.streams.info(want.name)).config;
+    const info = await jsm.streams.info(want.name);
+    have = info.config;
+    created = Date.parse(info.created);
   } catch (err) {
     if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
   }
   if (!have) {
     try {
-      await jsm.streams.add(want);
+      const info = await jsm.streams.add(want);
       log?.info({ stream: want.name, subject: want.subjects?.[0] }, 'binding capture stream created');
-      return;
+      return Date.parse(info.created);
     } catch (err) {
       if (!(err instanceof JetStreamApiError)) throw err;
       if (err.code === SUBJECTS_OVERLAP) await explainOverlap(jsm, binding, want.name, err);
-      have = (await jsm.streams.info(want.name)).config;
+      const info = await jsm.streams.info(want.name);
+      have = info.config;
+      created = Date.parse(info.created);
     }
   }
   const subject = have.metadata?.['jetactor.binding.subject'];
@@ -219,9 +226,10 @@ async function ensureCapture(jsm: JetStreamManager, binding: { type: string; b: 
     });
     log?.info({ stream: want.name, subject: want.subjects?.[0], transform: want.subject_transform }, 'binding capture stream updated');
   }
+  return created;
 }
 
-/** Stops a capture stream listening (its subject becomes its own name); what it holds is still sourced. */
+/** Stops a capture stream listening (its subject becomes its own name); what it holds is still moved. */
 async function park(jsm: JetStreamManager, name: string, log?: Logger): Promise<boolean> {
   const have = (await jsm.streams.info(name)).config;
   if (have.subjects?.length === 1 && have.subjects[0] === name && !have.subject_transform) return false;
@@ -231,9 +239,9 @@ async function park(jsm: JetStreamManager, name: string, log?: Logger): Promise<
 }
 
 /**
- * Takes the provisioning lock in the control bucket for `fn`: the operations stream's sources
- * are read, changed and written back, and nats-server has no compare-and-set for a stream
- * update, so two workers adding sources at once would lose one. A lock whose revision stays the
+ * Takes the provisioning lock in the control bucket for `fn`: capture streams are created and
+ * updated, and the operations stream's sources are read, changed and written back (nats-server has
+ * no compare-and-set for a stream update). A lock whose revision stays the
  * same for {@link LOCK_STALE_MS} (its holder died) is taken over.
  */
 async function withLock<T>(control: KV, owner: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
@@ -266,14 +274,111 @@ async function withLock<T>(control: KV, owner: string, timeoutMs: number, fn: ()
   }
 }
 
+/** True for the name of any type's capture stream (the operations stream sourced them before the movers). */
+function isAnyCapture(names: Pick<ActorNames, 'stream'>, stream: string): boolean {
+  return stream.startsWith(`${names.stream}_BIND_`);
+}
+
+/** The capture streams that have a position in the control bucket (a mover moves each). */
+async function positionedCaptures(control: KV): Promise<string[]> {
+  const out: string[] = [];
+  for await (const k of await control.keys(`${BINDING_POS_PREFIX}>`)) out.push(k.slice(BINDING_POS_PREFIX.length));
+  return out;
+}
+
+/** Writes a capture's first position (nothing moved yet) unless it has one. */
+async function ensurePosition(control: KV, capture: string, created: number): Promise<void> {
+  const value: BindingPosition = { stream: capture, created, seq: 0, updatedAt: new Date().toISOString() };
+  await control.create(bindingPositionKey(capture), encodeJson(value)).catch((err: unknown) => {
+    if (err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) return;
+    throw err;
+  });
+}
+
+/**
+ * The capture seq of the last message the operations stream holds from each of `captures`, by the
+ * `Nats-Stream-Source` header nats-server put on what it sourced (`<capture> <seq> <filter> <dest>`):
+ * what the server itself reads, newest first, to resume a source on 2.10. One pass over the
+ * stream's headers (an ordered consumer, headers only), once per deployment.
+ */
+async function lastSourced(jsm: JetStreamManager, stream: string, captures: ReadonlySet<string>, first: number, last: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (last === 0 || last < first) return out;
+  const consumer = await jsm.jetstream().consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: first, headers_only: true });
+  try {
+    let seq = first - 1;
+    while (seq < last) {
+      const batch = await consumer.fetch({ max_messages: 10_000, expires: 2000 });
+      let got = 0;
+      for await (const m of batch) {
+        got++;
+        seq = m.seq;
+        let source = '';
+        try {
+          source = m.headers?.get(STREAM_SOURCE_HEADER) ?? '';
+        } catch {
+          // Malformed headers: not the server's.
+        }
+        const [name, at] = source.split(' ');
+        if (name !== undefined && captures.has(name) && at !== undefined && /^\d{1,15}$/.test(at)) out.set(name, Number(at));
+        if (seq >= last) batch.stop();
+      }
+      if (got === 0) break; // purged meanwhile: nothing more to read
+    }
+  } finally {
+    await consumer.delete().catch(() => undefined);
+  }
+  return out;
+}
+
+/**
+ * Hands capture streams that the operations stream sources (made by a version before the binding
+ * movers) over to the movers: removes them from its sources, which stops the sourcing, then writes
+ * each capture's position where the sourcing ended (the last capture seq the operations stream holds
+ * a copy of; with none, before the capture's first message, as nats-server 2.10 itself resumes),
+ * never below a position already written.
+ */
+async function handOverSources(topo: Pick<Topology, 'jsm' | 'control'> & Partial<Pick<Topology, 'nc'>>, opts: TopologyOptions, config: StreamConfig, captures: string[], log?: Logger): Promise<void> {
+  const { jsm, control } = topo;
+  const { names } = opts;
+  // Removing sources from a large stream can take the server seconds: longer than a request's default timeout.
+  const updater = topo.nc ? await jetstreamManager(topo.nc, { timeout: SOURCE_UPDATE_TIMEOUT_MS }) : jsm;
+  const after = await updater.streams.update(names.stream, { ...config, sources: (config.sources ?? []).filter((x) => !captures.includes(x.name)) });
+  const last = await lastSourced(jsm, names.stream, new Set(captures), after.state.first_seq, after.state.last_seq);
+  for (const capture of captures) {
+    let ci;
+    try {
+      ci = await jsm.streams.info(capture);
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) continue;
+      throw err;
+    }
+    const created = Date.parse(ci.created);
+    // Read after the sourcing stopped: a forged header naming a seq the capture never had is ignored.
+    const found = last.get(capture);
+    let seq = found === undefined ? Math.max(0, ci.state.first_seq - 1) : Math.min(found, ci.state.last_seq);
+    const key = bindingPositionKey(capture);
+    const e = await control.get(key);
+    const had = e && e.operation === 'PUT' ? decodeJson<BindingPosition>(e.value) : null;
+    if (had && had.created === created) seq = Math.max(seq, had.seq);
+    const value = encodeJson({ stream: capture, created, seq, updatedAt: new Date().toISOString() } satisfies BindingPosition);
+    if (e) await control.update(key, value, e.revision);
+    else await control.create(key, value);
+    log?.info({ capture, seq, found: found ?? null }, 'binding capture stream no longer sourced by the operations stream: its mover goes on after seq');
+  }
+}
+
 /**
  * Provisions the subject bindings of the hosted actor types (idempotent; safe to run from
  * several workers at once): refuses bindings that overlap each other or the runtime's subjects,
  * creates or updates each binding's capture stream (one that overlaps another stream is refused
- * with a {@link ConfigError} naming that stream and its subject), parks the capture streams of
- * the hosted types' removed bindings, and adds each capture stream to the operations stream's
- * sources (from the capture's first message). A worker whose types have no bindings, and never
- * had, makes one stream info request; one whose capture streams are as they should be, one info
+ * with a {@link ConfigError} naming that stream and its subject), gives each a position in the
+ * control bucket (`bindings.pos.<capture>`, from the capture's first message), which the worker
+ * owning the capture's partition moves on (processing/binding-mover.ts), and parks the capture
+ * streams of the hosted types' removed bindings. Capture streams that the operations stream still
+ * sources (a deployment made before the movers) are taken off its sources and get a position where
+ * the sourcing ended. A worker whose types have no bindings, and never had, makes one stream info
+ * request and one key listing; one whose capture streams are as they should be, also one info
  * request per capture stream and a lock round trip in the control bucket.
  */
 export async function provisionBindings(
@@ -283,27 +388,22 @@ export async function provisionBindings(
   po: ProvisionBindingsOptions,
 ): Promise<BindingsResult> {
   const { names } = opts;
-  const { jsm } = topo;
+  const { jsm, control } = topo;
   const wanted = checkBindings(names, actors).map(({ type, b }) => ({ type, b, config: captureConfig(opts, type, b) }));
-  const sourcesOf = async () => (await jsm.streams.info(names.stream)).config.sources ?? [];
-  const stale = (sources: StreamSource[]) =>
-    sources.map((s) => s.name).filter((n) => actors.some((d) => isCaptureOf(names, d.type, n)) && !wanted.some((w) => w.config.name === n));
-  if (wanted.length === 0 && stale(await sourcesOf()).length === 0) return { bindings: [], parked: [] };
-  return withLock(topo.control, po.owner, po.lockTimeoutMs ?? 30_000, async () => {
-    for (const w of wanted) await ensureCapture(jsm, w, w.config, po.log);
-    const info = await jsm.streams.info(names.stream);
-    const sources = info.config.sources ?? [];
+  const sourced = async () => {
+    const config = (await jsm.streams.info(names.stream)).config;
+    return { config, captures: (config.sources ?? []).map((s) => s.name).filter((n) => isAnyCapture(names, n)) };
+  };
+  const stale = (captures: string[]) => captures.filter((n) => actors.some((d) => isCaptureOf(names, d.type, n)) && !wanted.some((w) => w.config.name === n));
+  if (wanted.length === 0 && (await sourced()).captures.length === 0 && stale(await positionedCaptures(control)).length === 0) return { bindings: [], parked: [] };
+  return withLock(control, po.owner, po.lockTimeoutMs ?? 30_000, async () => {
+    const created = new Map<string, number>();
+    for (const w of wanted) created.set(w.config.name, await ensureCapture(jsm, w, w.config, po.log));
+    const { config, captures } = await sourced();
+    if (captures.length > 0) await handOverSources(topo, opts, config, captures, po.log);
+    for (const w of wanted) await ensurePosition(control, w.config.name, created.get(w.config.name) as number);
     const parked: string[] = [];
-    for (const n of stale(sources)) if (await park(jsm, n, po.log)) parked.push(n);
-    const missing = wanted.map((w) => w.config.name).filter((n) => !sources.some((s) => s.name === n));
-    if (missing.length > 0) {
-      // From the capture's first message: what it captured before this source existed is applied too.
-      // Adding a source to a large stream can take the server seconds (8.4 s for 100,000
-      // operations on 2.15.1, 39 ms on 2.10.27): longer than a request's default timeout.
-      const updater = topo.nc ? await jetstreamManager(topo.nc, { timeout: SOURCE_UPDATE_TIMEOUT_MS }) : jsm;
-      await updater.streams.update(names.stream, { ...info.config, sources: [...sources, ...missing.map((name) => ({ name, opt_start_seq: 1 }))] });
-      po.log?.info({ stream: names.stream, added: missing }, 'operations stream sources the binding capture streams');
-    }
+    for (const n of stale(await positionedCaptures(control))) if (await park(jsm, n, po.log)) parked.push(n);
     return { bindings: wanted.map((w) => ({ type: w.type, ...w.b, stream: w.config.name })), parked };
   });
 }

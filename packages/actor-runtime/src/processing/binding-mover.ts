@@ -1,0 +1,347 @@
+/**
+ * Moves what the subject bindings' capture streams hold into the operations stream.
+ *
+ * Why the worker and not nats-server's stream sourcing (issue 18): the operations stream
+ * de-duplicated what it sourced by the bound message's own `Nats-Msg-Id`, against every
+ * publisher's ids (a collision stalled the whole binding on 2.10.27 until the id left the
+ * duplicate window, and dropped the acknowledged message on 2.15.1), and on 2.10 a direct
+ * publish carrying a forged `Nats-Stream-Source` set where sourcing resumed. Here each captured
+ * message is published to the operations stream with a msg id of the runtime's own,
+ * `$b.<HMAC of capture, its creation time and seq, keyed with the salt>.<capture>.<capture seq>`
+ * (the user's id de-duplicates only in the
+ * capture stream), and the operations stream sources nothing, so no header of a publisher's can
+ * move or stop a binding.
+ *
+ * One mover per capture stream, run by the owner of partition `partitionOf('', capture)` under its
+ * lease (every publish passes the lease check). Its position, the capture seq below which
+ * everything is stored in the operations stream, is the control key `bindings.pos.<capture>`,
+ * written with CAS: a mover that loses it (another owner moved on) stops. It reads the capture with
+ * an ordered consumer from position + 1 and publishes in capture order on one connection, at most
+ * {@link WINDOW} at once and never two of one key (a capture binds one type and one op, so one
+ * subject is one key): a publish the stream refuses (full, no answer) is retried, same id, until it
+ * is stored, and nothing after it of that key goes first. So per key the order is the capture's,
+ * and a full operations stream makes the mover wait (the capture keeps the messages), never drop.
+ * After a crash the next owner publishes again from the last written position: the operations
+ * stream drops what it already holds by the msg id (duplicate window, 2 minutes; the position is
+ * written at least every {@link POSITION_EVERY_MS} while moving).
+ */
+import { DeliverPolicy, JetStreamApiError } from '@nats-io/jetstream';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import { FencedError } from '../errors.js';
+import { partitionOf } from '../names.js';
+import { isLostCas } from '../ownership/leases.js';
+import { saltedMac, type Topology } from '../store/provision.js';
+import { decodeJson, encodeJson } from '../store/records.js';
+import { ackedPublisherOf } from './acked-publisher.js';
+import { BOUND_MSG_ID_PREFIX } from './decode.js';
+
+/** Control keys of the capture streams' positions: `bindings.pos.<capture stream>`. */
+export const BINDING_POS_PREFIX = 'bindings.pos.';
+/** Publishes of one mover awaiting their ack at most. */
+const WINDOW = 256;
+/** Messages asked of the capture stream per pull. */
+const FETCH = 512;
+/** While messages move, the position is written at least this often (ms). */
+const POSITION_EVERY_MS = 200;
+/** Longest pause between two tries of a refused publish (ms). */
+const MAX_BACKOFF_MS = 1000;
+
+/** Where a capture stream's mover stands. */
+export interface BindingPosition {
+  /** The capture stream. */
+  stream: string;
+  /** Its creation time (ms): a recreated capture stream starts again at seq 1. */
+  created: number;
+  /** Every capture message up to this seq is stored in the operations stream. */
+  seq: number;
+  updatedAt: string;
+}
+
+/** Control key of a capture stream's position. */
+export function bindingPositionKey(capture: string): string {
+  return `${BINDING_POS_PREFIX}${capture}`;
+}
+
+/** The partition whose owner moves `capture`. */
+export function moverPartition(capture: string, partitions: number): number {
+  return partitionOf('', capture, partitions);
+}
+
+/** The `Nats-Msg-Id` a moved message carries in the operations stream. */
+export function boundMsgId(salt: string, capture: string, created: number, seq: number): string {
+  // An HMAC keyed with the salt, as sends' and firings' ids: a publisher that reads `actors.>`
+  // learns nothing that lets it forge a later bound message's id (which would drop it as a duplicate).
+  return `${BOUND_MSG_ID_PREFIX}${saltedMac(salt, ['$b', capture, String(created), String(seq)], 22)}.${capture}.${seq}`;
+}
+
+
+/**
+ * The headers a moved message keeps: the publisher's own, less every `Nats-*` header (those the
+ * capture stream honoured already: msg id, expectations; and those the operations stream would
+ * honour or refuse: a source, a TTL, a rollup, a schedule). Malformed headers (a raw-protocol
+ * publisher's) are left out whole.
+ */
+function keptHeaders(m: JsMsg): Array<readonly [string, string]> {
+  const out: Array<readonly [string, string]> = [];
+  try {
+    const h = m.headers;
+    if (!h) return out;
+    for (const k of h.keys()) {
+      if (k.toLowerCase().startsWith('nats-')) continue;
+      for (const v of h.values(k)) out.push([k, v]);
+    }
+  } catch {
+    return [];
+  }
+  return out;
+}
+
+class Stopped extends Error {}
+
+interface Pending {
+  seq: number;
+  done: Promise<void>;
+  settled: boolean;
+}
+
+/** Moves one capture stream while its partition is owned; see the module comment. */
+export class BindingMover {
+  private stopped = false;
+  private stopRequested = false;
+  private readonly pending: Pending[] = [];
+  private readonly lastOfKey = new Map<string, Pending>();
+  private stopFetch: (() => void) | null = null;
+  /** Every capture message up to this seq is stored in the operations stream. */
+  private moved = 0;
+  /** Resolves when the mover has stopped (never rejects). */
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly topology: Topology,
+    readonly capture: string,
+    /** True while this worker may write for the mover's partition (its lease check). */
+    private readonly guard: () => boolean,
+    private readonly log: Logger,
+  ) {
+    this.done = this.run().catch((err: unknown) => {
+      if (!(err instanceof Stopped) && !this.stopRequested) this.log.warn({ capture, err: String(err) }, 'binding mover stopped; it starts again on the next check');
+    });
+  }
+
+  get running(): boolean {
+    return !this.stopped;
+  }
+
+  /** Stops moving (publishes in flight are left to the stream's de-duplication) and waits for it. */
+  async stop(): Promise<void> {
+    this.stopRequested = true;
+    this.stopped = true;
+    this.stopFetch?.();
+    await this.done;
+  }
+
+  private check(): void {
+    if (this.stopped) throw new Stopped();
+    if (!this.guard()) {
+      this.stopped = true;
+      throw new FencedError(`binding mover of ${this.capture}: lease not held`);
+    }
+  }
+
+  private async run(): Promise<void> {
+    const { control, jsm, js } = this.topology;
+    const key = bindingPositionKey(this.capture);
+    const entry = await control.get(key);
+    if (!entry || entry.operation !== 'PUT') throw new Error(`no position for ${this.capture} in the control bucket (provisioning writes it)`);
+    let rev = entry.revision;
+    const pos = decodeJson<BindingPosition>(entry.value) as BindingPosition;
+    const created = Date.parse((await jsm.streams.info(this.capture)).created);
+    let written = pos.seq;
+    if (pos.created !== created) {
+      // The capture stream was recreated: its sequence starts again.
+      written = 0;
+      rev = await control.update(key, encodeJson({ stream: this.capture, created, seq: 0, updatedAt: new Date().toISOString() }), rev);
+    }
+    this.moved = written;
+    let lastWrite = performance.now();
+    const writePosition = async (force: boolean) => {
+      this.advance();
+      const moved = this.moved;
+      if (moved <= written || (!force && performance.now() - lastWrite < POSITION_EVERY_MS)) return;
+      this.check();
+      const value: BindingPosition = { stream: this.capture, created, seq: moved, updatedAt: new Date().toISOString() };
+      try {
+        rev = await control.update(key, encodeJson(value), rev);
+      } catch (err) {
+        if (isLostCas(err)) {
+          this.stopped = true;
+          throw new FencedError(`binding mover of ${this.capture}: its position was moved by another worker`);
+        }
+        throw err;
+      }
+      written = moved;
+      lastWrite = performance.now();
+    };
+    const consumer = await js.consumers.get(this.capture, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: written + 1 });
+    this.log.debug({ capture: this.capture, from: written + 1 }, 'binding mover started');
+    const publisher = ackedPublisherOf(this.nc);
+    try {
+      while (!this.stopped) {
+        const batch = await consumer.fetch({ max_messages: FETCH, expires: 1000 });
+        this.stopFetch = () => void batch.stop();
+        for await (const m of batch) {
+          this.check();
+          await this.move(m, publisher, created);
+          await writePosition(false);
+        }
+        this.stopFetch = null;
+        if (this.stopped) break;
+        // Idle or between pulls: what was stored is written now.
+        await Promise.all(this.pending.map((p) => p.done));
+        await writePosition(true);
+      }
+    } finally {
+      this.stopped = true;
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+
+  /** Takes settled publishes off the front: every capture message up to {@link moved} is stored. */
+  private advance(): void {
+    while (this.pending.length > 0 && (this.pending[0] as Pending).settled) this.moved = (this.pending.shift() as Pending).seq;
+  }
+
+  private async move(m: JsMsg, publisher: ReturnType<typeof ackedPublisherOf>, created: number): Promise<void> {
+    const subject = m.subject;
+    // Never two publishes of one key at once: a refused one is retried before the next goes.
+    const before = this.lastOfKey.get(subject);
+    if (before && !before.settled) await before.done;
+    this.check();
+    while (this.pending.length >= WINDOW) {
+      await (this.pending[0] as Pending).done;
+      this.check();
+      this.advance();
+    }
+    const data = m.data.length === 0 ? new Uint8Array(0) : new Uint8Array(m.data);
+    const headers = keptHeaders(m);
+    const msgId = boundMsgId(this.topology.salt, this.capture, created, m.seq);
+    const p: Pending = { seq: m.seq, done: Promise.resolve(), settled: false };
+    p.done = this.publishUntilStored(publisher, subject, data, { msgId, headers, guard: this.guard }).then(
+      () => {
+        p.settled = true;
+      },
+      (err: unknown) => {
+        // Stopped or fenced: the mover ends; the position stays below this message (never settled).
+        this.stopped = true;
+        this.stopFetch?.();
+        if (!(err instanceof Stopped) && !(err instanceof FencedError)) this.log.warn({ capture: this.capture, err: String(err) }, 'binding mover: publish failed');
+      },
+    );
+    this.pending.push(p);
+    this.lastOfKey.set(subject, p);
+    if (this.lastOfKey.size > WINDOW * 4) for (const [k, v] of this.lastOfKey) if (v.settled) this.lastOfKey.delete(k);
+  }
+
+  private async publishUntilStored(
+    publisher: ReturnType<typeof ackedPublisherOf>,
+    subject: string,
+    data: Uint8Array,
+    opts: { msgId: string; headers: Array<readonly [string, string]>; guard: () => boolean },
+  ): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.stopped) throw new Stopped();
+      try {
+        await publisher.publish(subject, data, opts);
+        return;
+      } catch (err) {
+        if (err instanceof FencedError) throw err;
+        // Full (10077), no answer, no stream for a moment: the message waits in the capture.
+        if (attempt === 0 || attempt % 20 === 0) {
+          const code = err instanceof JetStreamApiError ? err.code : undefined;
+          this.log.warn({ capture: this.capture, subject, code, err: String(err), attempt }, 'binding mover: the operations stream refused a captured message; retrying');
+        }
+        await new Promise((r) => setTimeout(r, Math.min(MAX_BACKOFF_MS, 25 * 2 ** Math.min(attempt, 6))));
+      }
+    }
+  }
+}
+
+/**
+ * The movers of one worker: the capture streams come from the position keys in the control
+ * bucket (a watch), and a capture is moved here while this worker owns its partition.
+ */
+export class BindingMovers {
+  private readonly captures = new Set<string>();
+  private readonly movers = new Map<string, { mover: BindingMover; owner: unknown; topology: Topology }>();
+  private watcher: QueuedIterator<KvWatchEntry> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly log: Logger,
+    /** The owner state of partition p while this worker may move for it (running, lease held), else undefined. */
+    private readonly ownerOf: (p: number) => { token: unknown; guard: () => boolean } | undefined,
+  ) {}
+
+  /** Watches the position keys of `control` (again after a recreation). */
+  async start(control: KV, topology: () => Topology | null): Promise<void> {
+    this.watcher?.stop();
+    this.captures.clear();
+    this.stopped = false;
+    this.topology = topology;
+    const it = await control.watch({ key: `${BINDING_POS_PREFIX}>` });
+    this.watcher = it;
+    void (async () => {
+      try {
+        for await (const e of it) {
+          const capture = e.key.slice(BINDING_POS_PREFIX.length);
+          if (e.operation === 'PUT') this.captures.add(capture);
+          else this.captures.delete(capture);
+          this.sync();
+        }
+      } catch (err) {
+        if (!this.stopped) this.log.warn({ err: String(err) }, 'binding positions watch ended');
+      }
+    })();
+  }
+
+  private topology: () => Topology | null = () => null;
+
+  /** Starts the movers of the captures whose partition this worker owns; stops the others. */
+  sync(): void {
+    const topo = this.topology();
+    if (this.stopped || !topo) return;
+    for (const [capture, m] of this.movers) {
+      const owner = this.ownerOf(moverPartition(capture, topo.partitions));
+      if (!m.mover.running || !this.captures.has(capture) || owner?.token !== m.owner || m.topology !== topo) {
+        this.movers.delete(capture);
+        void m.mover.stop();
+      }
+    }
+    for (const capture of this.captures) {
+      if (this.movers.has(capture)) continue;
+      const owner = this.ownerOf(moverPartition(capture, topo.partitions));
+      if (!owner) continue;
+      this.movers.set(capture, { mover: new BindingMover(this.nc, topo, capture, owner.guard, this.log), owner: owner.token, topology: topo });
+    }
+  }
+
+  /** Captures moved here now (for status and tests). */
+  moving(): string[] {
+    return [...this.movers.entries()].filter(([, m]) => m.mover.running).map(([c]) => c).sort();
+  }
+
+  /** Stops every mover and the watch. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watcher?.stop();
+    this.watcher = null;
+    const all = [...this.movers.values()];
+    this.movers.clear();
+    await Promise.all(all.map((m) => m.mover.stop()));
+  }
+}
