@@ -31,7 +31,7 @@ export type {
   TimerSpec,
 } from './definition/types.js';
 export type { StandardSchemaV1 } from './definition/standard-schema.js';
-export { shown as describeValue, where as inputPath } from './definition/schema-errors.js';
+export { shown as describeValue, unionVariantFor, where as inputPath } from './definition/schema-errors.js';
 export { NoInput, Type } from './definition/schemas.js';
 export type { Static, TSchema } from './definition/schemas.js';
 export {

@@ -121,6 +121,19 @@ describe('error messages say what is wrong', () => {
     expect(errorOf(res).message).toMatch(/integer/);
   });
 
+  it('explains a union by the alternative the value is meant for: the field and its value', async () => {
+    // `?value=1.5` is the input {"value": 1.5}: it said "must be an integer or {"value": <integer>}, got an object".
+    const query = await app.inject({ method: 'POST', url: '/api/counter/add?value=1.5' });
+    expect(errorOf(query).message).toBe('add: input.value must be integer, got 1.5');
+    const body = await app.inject({ method: 'POST', url: '/api/counter/add', headers: json, payload: '{"value":"2"}' });
+    expect(errorOf(body).message).toBe('add: input.value must be integer, got the string "2"');
+    const bare = await app.inject({ method: 'POST', url: '/api/counter/add', headers: json, payload: '1.5' });
+    expect(errorOf(bare).message).toBe('add: input must be integer, got 1.5');
+    // A value of none of the alternatives' types: the union as a whole.
+    const text = await app.inject({ method: 'POST', url: '/api/counter/add', headers: json, payload: '"x"' });
+    expect(errorOf(text).message).toBe('add: input must be an integer or {"value": <integer>}, got the string "x"');
+  });
+
   it('names the unknown operation', async () => {
     const res = await app.inject({ method: 'POST', url: '/api/actors/counter/k/multiply' });
     expect(errorOf(res).message).toMatch(/multiply/);

@@ -85,6 +85,18 @@ function hasTypeOf(schema: Schema, value: unknown): boolean {
   });
 }
 
+/**
+ * The alternative of a union schema (`anyOf` or `oneOf`) that explains why `value` failed it:
+ * the only one whose JSON type the value has (`{"value": 1.5}` for "an integer or an object"
+ * is the object's), or undefined when none or several do.
+ */
+export function unionVariantFor(union: unknown, value: unknown): number | undefined {
+  const u = (union ?? {}) as Schema;
+  const variants = (Array.isArray(u.anyOf) ? u.anyOf : Array.isArray(u.oneOf) ? u.oneOf : []) as Schema[];
+  const fitting = variants.flatMap((v, i) => (hasTypeOf(v, value) ? [i] : []));
+  return fitting.length === 1 ? fitting[0] : undefined;
+}
+
 /** One sentence for the first error of a value that failed `schema` (the error may be undefined if TypeBox gave none). */
 export function explainTypeBoxError(schema: TSchema, error: ValueError | undefined, value: unknown): string {
   if (!error) return `input must be ${expected(schema)}, got ${shown(value)}`;
@@ -93,10 +105,9 @@ export function explainTypeBoxError(schema: TSchema, error: ValueError | undefin
   const got = `, got ${shown(error.value)}`;
   switch (error.type) {
     case ValueErrorType.Union: {
-      const variants = (Array.isArray(s.anyOf) ? s.anyOf : []) as Schema[];
-      const fitting = variants.flatMap((v, i) => (hasTypeOf(v, error.value) ? [i] : []));
-      const only = fitting.length === 1 ? error.errors[fitting[0] as number]?.First() : undefined;
-      if (only) return explainTypeBoxError(variants[fitting[0] as number] as TSchema, only, error.value);
+      const i = unionVariantFor(s, error.value);
+      const only = i === undefined ? undefined : error.errors[i]?.First();
+      if (only) return explainTypeBoxError((s.anyOf as TSchema[])[i as number] as TSchema, only, error.value);
       return `${at} must be ${expected(s)}${got}`;
     }
     case ValueErrorType.ObjectRequiredProperty:

@@ -5,7 +5,7 @@
  * compiles anew).
  */
 import { createHash } from 'node:crypto';
-import { InvalidInputError, describeValue, inputPath, type InputDescriptor, type JsonSchema } from '@jetactor/actor-runtime';
+import { InvalidInputError, describeValue, inputPath, unionVariantFor, type InputDescriptor, type JsonSchema } from '@jetactor/actor-runtime';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 
 /** Most compiled schemas kept; past it the oldest is dropped (registrations are few). */
@@ -19,9 +19,16 @@ function where(instancePath: string): string {
 
 /** One sentence for the first failure: `input.qty must be integer, got 1.5`. */
 function explain(errors: readonly ErrorObject[]): string {
-  // A union fails with each alternative's error and then its own: explain the union as a
-  // whole (by its description when it has one), at the outermost path that failed.
+  // A union fails with each alternative's error and then its own: explained by the one
+  // alternative whose JSON type the value has (`{"value": 1.5}` for "an integer or an object":
+  // `input.value must be integer, got 1.5`), else as a whole (by its description when it has
+  // one), at the outermost path that failed.
   const union = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').sort((a, b) => a.instancePath.length - b.instancePath.length)[0];
+  if (union) {
+    const i = unionVariantFor(union.parentSchema, union.data);
+    const inner = i === undefined ? [] : errors.filter((x) => x.schemaPath.startsWith(`${union.schemaPath}/${i}/`));
+    if (inner.length > 0) return explain(inner);
+  }
   const e = union ?? errors[0];
   if (!e) return 'input is invalid';
   const at = where(e.instancePath);
