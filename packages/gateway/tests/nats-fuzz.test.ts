@@ -497,6 +497,8 @@ async function controlShape(): Promise<ControlShape> {
       // The workers' shared salt of the msg ids of sends and timer firings.
     } else if (k === 'bindings.lock' && typeof value.owner === 'string') {
       // The bindings provisioning lock (held only while a worker provisions).
+    } else if (/^bindings\.pos\.[A-Za-z0-9_]+$/.test(k) && value.stream === k.slice('bindings.pos.'.length) && Number.isSafeInteger(value.seq) && Number.isSafeInteger(value.created)) {
+      // A binding mover's position in its capture stream.
     } else {
       shape.other.push(`${k}: ${text.slice(0, 80)}`);
     }
