@@ -8,8 +8,9 @@ import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, t
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
+import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { controlKeys, createActorClient, createWorker, defaultTopology, defineActor, partitionOf, provisionTopology, type ActorNames, type Worker } from '../src/index.js';
+import { controlKeys, createActorClient, createWorker, defaultNames, defaultTopology, defineActor, partitionOf, provisionTopology, type ActorNames, type Worker } from '../src/index.js';
 import { namesFor } from './support/names.js';
 
 const PARTITIONS = 2;
@@ -304,5 +305,28 @@ describe('unsent markers at partition start (F4)', () => {
     // Its old send, published again after the window, is recognised at b1.
     expect((await client.call('acct', 'b1', 'deposit', { amount: 1 })).result).toBe(11);
     expect(await balance(client, 'a1')).toBe(90);
+  }, 60_000);
+});
+
+describe('unsent markers under deploy/nats-least-privilege.conf', () => {
+  it('are read by a worker connected as the `worker` user', async () => {
+    const pass = 'lp-Worker-Secret-1';
+    const config = [`JETACTOR_WORKER_PASS: "${pass}"`, 'JETACTOR_GATEWAY_PASS: "g"', 'JETACTOR_PUBLISHER_PASS: "p"', readFileSync(new URL('../../../deploy/nats-least-privilege.conf', import.meta.url), 'utf8')].join('\n');
+    const lp = await startNatsServer({ config });
+    const wnc = await connect({ servers: lp.url, user: 'worker', pass });
+    cleanups.push(async () => {
+      await wnc.close();
+      await lp.stop();
+    });
+    // The file names the default streams and buckets.
+    const names = defaultNames();
+    const topo = await provisionTopology(wnc, defaultTopology(names, { partitions: PARTITIONS, ...SHORT_WINDOW }));
+    const p = partitionOf('acct', 'a1', PARTITIONS);
+    await topo.control.put(controlKeys.unsent(p, 'acct.a1'), '');
+    const worker = createWorker({ nc: wnc, actors: [account], names, partitions: PARTITIONS, leaseTtlMs: 2000, heartbeatMs: 300, logger: log, topology: SHORT_WINDOW });
+    cleanups.push(() => worker.stop());
+    await worker.start();
+    // Before the permission: the scan's pulls were refused and the marker stayed.
+    await waitFor(async () => (await topo.control.get(controlKeys.unsent(p, 'acct.a1')))?.operation !== 'PUT', { timeoutMs: 15_000, message: 'the marker taken up and removed' });
   }, 60_000);
 });
