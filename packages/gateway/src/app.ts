@@ -125,7 +125,7 @@ export async function buildApp(options: GatewayOptions): Promise<FastifyInstance
   await app.register(apiRoutes, {
     settings: { defaultTimeoutMs: opts.defaultTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs },
     schemas: routeSchemas(opts.maxTimeoutMs),
-    live: { maxBufferedBytes: opts.sseMaxBufferedBytes },
+    live: { maxBufferedBytes: opts.sseMaxBufferedBytes, keepAliveMs: opts.sseKeepAliveMs },
   });
   if (opts.dashboard) await app.register(dashboard);
   return app;

@@ -82,6 +82,11 @@ export interface GatewayOptions {
    */
   sseMaxBufferedBytes?: number;
   /**
+   * How often an idle event stream sends a keep-alive comment, in ms. Default 15000
+   * (`SSE_KEEPALIVE_MS`). `idleTimeoutMs` must exceed it; a shorter one allows a shorter idle timeout.
+   */
+  sseKeepAliveMs?: number;
+  /**
    * Most ms a client may take to send a request's headers (Node's `headersTimeout`); a
    * connection that sends nothing is closed after it too. Default 10000, at most `receiveTimeoutMs`.
    */
@@ -95,8 +100,8 @@ export interface GatewayOptions {
   /**
    * A connection on which nothing is sent or received for this long is closed (Fastify's
    * `connectionTimeout`): a client that stops reading its response. Above the longest silent
-   * wait (`maxTimeoutMs` plus a second, and the event streams' 15 s keep-alive). Default 120000,
-   * or more when `maxTimeoutMs` needs it.
+   * wait (`maxTimeoutMs` plus a second, and `sseKeepAliveMs` between an event stream's
+   * keep-alives). Default 120000, or more when those need it.
    */
   idleTimeoutMs?: number;
   /** How long a kept-alive connection may wait for its next request, in ms (Fastify's `keepAliveTimeout`). Default 72000. */
@@ -123,6 +128,7 @@ export interface ResolvedGatewayOptions {
   readonly docs: boolean;
   readonly dashboard: boolean;
   readonly sseMaxBufferedBytes: number;
+  readonly sseKeepAliveMs: number;
   readonly headersTimeoutMs: number;
   readonly receiveTimeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -175,6 +181,7 @@ function nonNegativeInteger(field: string, value: number | undefined, fallback: 
 function connectionLimits(
   opts: GatewayOptions,
   maxTimeoutMs: number,
+  sseKeepAliveMs: number,
 ): Pick<ResolvedGatewayOptions, 'headersTimeoutMs' | 'receiveTimeoutMs' | 'idleTimeoutMs' | 'keepAliveTimeoutMs' | 'maxConnections'> {
   const receiveTimeoutMs = positiveInteger('receiveTimeoutMs', opts.receiveTimeoutMs, GATEWAY_DEFAULTS.receiveTimeoutMs);
   const headersTimeoutMs = positiveInteger('headersTimeoutMs', opts.headersTimeoutMs, Math.min(GATEWAY_DEFAULTS.headersTimeoutMs, receiveTimeoutMs));
@@ -182,11 +189,11 @@ function connectionLimits(
     throw new RangeError(`gateway option 'headersTimeoutMs' (${headersTimeoutMs}) must not exceed 'receiveTimeoutMs' (${receiveTimeoutMs})`);
   }
   // A connection is silent while a call or a ?minSeq read waits, and between keep-alives of an event stream.
-  const longestSilence = Math.max(maxTimeoutMs + DEADLINE_GRACE_MS, SSE_KEEPALIVE_MS);
+  const longestSilence = Math.max(maxTimeoutMs + DEADLINE_GRACE_MS, sseKeepAliveMs);
   const idleTimeoutMs = positiveInteger('idleTimeoutMs', opts.idleTimeoutMs, Math.max(GATEWAY_DEFAULTS.idleTimeoutMs, 2 * longestSilence));
   if (idleTimeoutMs <= longestSilence) {
     throw new RangeError(
-      `gateway option 'idleTimeoutMs' (${idleTimeoutMs}) must exceed ${longestSilence} ms: 'maxTimeoutMs' (${maxTimeoutMs}) plus ${DEADLINE_GRACE_MS} ms, and the ${SSE_KEEPALIVE_MS} ms between event-stream keep-alives`,
+      `gateway option 'idleTimeoutMs' (${idleTimeoutMs}) must exceed ${longestSilence} ms: 'maxTimeoutMs' (${maxTimeoutMs}) plus ${DEADLINE_GRACE_MS} ms, and the ${sseKeepAliveMs} ms between event-stream keep-alives ('sseKeepAliveMs')`,
     );
   }
   return {
@@ -246,6 +253,7 @@ export function resolveGatewayOptions(opts: GatewayOptions): ResolvedGatewayOpti
     );
   }
   const requestTimeoutMs = positiveInteger('requestTimeoutMs', opts.requestTimeoutMs, GATEWAY_DEFAULTS.requestTimeoutMs);
+  const sseKeepAliveMs = positiveInteger('sseKeepAliveMs', opts.sseKeepAliveMs, SSE_KEEPALIVE_MS);
 
   const authTokens = normalizeAuthTokens(opts.authTokens ?? []);
   const rateLimitPerMinute = nonNegativeInteger('rateLimitPerMinute', opts.rateLimitPerMinute, GATEWAY_DEFAULTS.rateLimitPerMinute);
@@ -270,6 +278,7 @@ export function resolveGatewayOptions(opts: GatewayOptions): ResolvedGatewayOpti
     docs: optionalBoolean('docs', opts.docs, true),
     dashboard: optionalBoolean('dashboard', opts.dashboard, true),
     sseMaxBufferedBytes: positiveInteger('sseMaxBufferedBytes', opts.sseMaxBufferedBytes, GATEWAY_DEFAULTS.sseMaxBufferedBytes),
-    ...connectionLimits(opts, maxTimeoutMs),
+    sseKeepAliveMs,
+    ...connectionLimits(opts, maxTimeoutMs, sseKeepAliveMs),
   };
 }

@@ -4,7 +4,7 @@
  * disconnect and on close), `/api/status`, and `actors.call.…` as a `$SRV` service.
  */
 import { once } from 'node:events';
-import { connect as connectTcp } from 'node:net';
+import { connect as connectTcp, type AddressInfo } from 'node:net';
 import { createActorClient, createActorWatcher, type ActorChange, type ActorWatch, type ClusterStatus, type Worker } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
 import { waitFor, type NatsServer } from '@jetactor/testing';
@@ -247,6 +247,46 @@ describe('GET /api/watch/:type', () => {
     await other.close();
     await events.ended;
     expect(performance.now() - started).toBeLessThan(3_000);
+  });
+});
+
+describe('the idle timeout', () => {
+  it('closes a silent connection after idleTimeoutMs, and keeps an event stream open past it by its keep-alives', async () => {
+    // Shorter silences allow a shorter idle timeout: it must exceed maxTimeoutMs plus 1 s and the keep-alive interval.
+    const app = await buildApp({
+      client: createActorClient(nc, { actors: [counter] }),
+      watcher: createActorWatcher(nc, { actors: [counter] }),
+      maxTimeoutMs: 500,
+      sseKeepAliveMs: 300,
+      idleTimeoutMs: 2000,
+      docs: false,
+      dashboard: false,
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const port = (app.server.address() as AddressInfo).port;
+      const silent = connectTcp(port, '127.0.0.1');
+      await once(silent, 'connect');
+      const opened = performance.now();
+      let received = '';
+      silent.on('data', (d: Buffer) => (received += d.toString('latin1')));
+      const events = await openEvents(`http://127.0.0.1:${port}/api/watch/counter`);
+      expect(events.status).toBe(200);
+      await once(silent, 'close');
+      const closedAfter = performance.now() - opened;
+      expect(received).toBe('');
+      expect(closedAfter).toBeGreaterThan(1900);
+      expect(closedAfter).toBeLessThan(4000);
+      // The stream, open as long, still delivers: its keep-alives reset its idle timer.
+      await call('idle-a', 'add', 1);
+      await waitFor(() => events.changes.some((c) => c.key === 'idle-a'), { timeoutMs: 5_000, message: 'the change on the stream' });
+      events.close();
+      await expect(buildApp({ client: createActorClient(nc, { actors: [counter] }), maxTimeoutMs: 500, sseKeepAliveMs: 300, idleTimeoutMs: 1500 })).rejects.toThrow(
+        /'idleTimeoutMs' \(1500\) must exceed 1500 ms: 'maxTimeoutMs' \(500\) plus 1000 ms, and the 300 ms between event-stream keep-alives \('sseKeepAliveMs'\)/,
+      );
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -8,7 +8,7 @@ import { withDeadline } from '../deadline.js';
 import type { RouteSchemas } from '../schemas.js';
 import { expiredError, type HandlerSettings } from './handlers.js';
 
-/** How often an idle event stream sends a comment, so proxies and clients keep it open, in ms. */
+/** How often an idle event stream sends a comment, so proxies and clients keep it open, in ms (default of `sseKeepAliveMs`). */
 export const SSE_KEEPALIVE_MS = 15_000;
 
 /** The SSE event name of a state change. */
@@ -114,6 +114,8 @@ export function sseEvent(change: ActorChange): string {
 export interface LiveSettings {
   /** Most bytes of coalesced changes one event stream may hold while its client does not read, before it is closed (`sseMaxBufferedBytes`). */
   readonly maxBufferedBytes: number;
+  /** How often an idle stream sends a keep-alive comment, in ms (`sseKeepAliveMs`). */
+  readonly keepAliveMs: number;
 }
 
 /**
@@ -167,7 +169,7 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
     let ended = false;
     const keepalive = setInterval(() => {
       if (!blocked) write(': keep-alive\n\n');
-    }, SSE_KEEPALIVE_MS);
+    }, live.keepAliveMs);
     const end = (stalled = false): void => {
       if (ended) return;
       ended = true;
