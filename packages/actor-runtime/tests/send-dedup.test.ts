@@ -9,7 +9,7 @@ const salt = 'salt_1';
 const stream = 1765000000000;
 const PARTITIONS = 32;
 const id = (seq: number, i: number) => `$s.${salt}.${stream}.${seq}.${i}`;
-const mark = (partition: number, seq: number, i: number, floor: Place, from = 'acct.a1'): SendMark => ({ from, partition, pos: placeOf(seq, i), floor });
+const mark = (partition: number, seq: number, i: number, floor: Place, from = 'acct.a1', unit = String(partition)): SendMark => ({ from, partition, unit, pos: placeOf(seq, i), floor });
 
 function applyAll(marks: SendMark[], received?: Received): { applied: SendMark[]; received: Received | undefined } {
   const applied: SendMark[] = [];
@@ -23,9 +23,9 @@ function applyAll(marks: SendMark[], received?: Received): { applied: SendMark[]
 
 describe('send de-duplication at the receiver', () => {
   it('trusts only the runtime msg id of this salt and stream, with a well-formed header', () => {
-    const header = sendHeader('acct.a1', placeOf(7, 0), 3);
+    const header = sendHeader('acct.a1', placeOf(7, 0), '3');
     expect(header).toBe('acct.a1 7000 3');
-    expect(trustedSend({ id: id(9, 2), header }, salt, stream, PARTITIONS)).toEqual({ from: 'acct.a1', partition: 3, pos: 9002, floor: 7000 });
+    expect(trustedSend({ id: id(9, 2), header }, salt, stream, PARTITIONS)).toEqual({ from: 'acct.a1', partition: 3, unit: '3', pos: 9002, floor: 7000 });
     expect(trustedSend({ id: `$s.other.${stream}.9.2`, header }, salt, stream, PARTITIONS)).toBeUndefined();
     expect(trustedSend({ id: `$s.${salt}.1.9.2`, header }, salt, stream, PARTITIONS)).toBeUndefined();
     expect(trustedSend({ id: id(9, 2), header: 'acct.a1 99999 3' }, salt, stream, PARTITIONS)).toBeUndefined(); // floor above the send
@@ -33,13 +33,13 @@ describe('send de-duplication at the receiver', () => {
     expect(trustedSend({ id: id(9, 2), header: 'a.b.c 1 3' }, salt, stream, PARTITIONS)).toBeUndefined();
     expect(trustedSend({ id: `${id(9, 2)}.3`, header }, salt, stream, PARTITIONS)).toBeUndefined();
     // An older sender's header (no partition): its floor was its key's, so it counts for nothing here.
-    expect(trustedSend({ id: id(9, 2), header: 'acct.a1 7000' }, salt, stream, PARTITIONS)).toEqual({ from: 'acct.a1', partition: partitionOf('acct', 'a1', PARTITIONS), pos: 9002, floor: undefined });
+    expect(trustedSend({ id: id(9, 2), header: 'acct.a1 7000' }, salt, stream, PARTITIONS)).toEqual({ from: 'acct.a1', partition: partitionOf('acct', 'a1', PARTITIONS), unit: String(partitionOf('acct', 'a1', PARTITIONS)), pos: 9002, floor: undefined });
   });
 
   it('trusts an id made with the salt (an HMAC) and, across an upgrade, one that holds the salt itself', () => {
     const header = 'acct.a1 7000 3';
     const made = sendMsgId(salt, stream, 9, 2);
-    const sent = { from: 'acct.a1', partition: 3, pos: 9002, floor: 7000 };
+    const sent = { from: 'acct.a1', partition: 3, unit: '3', pos: 9002, floor: 7000 };
     expect(trustedSend({ id: made, header }, salt, stream, PARTITIONS)).toEqual(sent);
     // The older version's id of the same send (left in an outbox, or stored before the upgrade) is the same send.
     expect(trustedSend({ id: id(9, 2), header }, salt, stream, PARTITIONS)).toEqual(sent);
@@ -75,6 +75,14 @@ describe('send de-duplication at the receiver', () => {
     expect(applyAll([mark(3, 99, 0, placeOf(99, 0))], first.received).applied).toHaveLength(1);
   });
 
+  it('keeps the floors of two committers of one partition apart', () => {
+    // Unit 3@b (another service reading partition 3) has a send waiting at 100000; unit 3 declares 150000.
+    const other = applyAll([mark(3, 150, 0, placeOf(150, 0), 'acct.x1')]);
+    expect(applyAll([mark(3, 100, 0, placeOf(100, 0), 'cart.c1', '3@b')], other.received).applied).toHaveLength(1);
+    expect(trustedSend({ id: id(9, 2), header: 'cart.c1 7000 3@b' }, salt, stream, PARTITIONS)).toEqual({ from: 'cart.c1', partition: 3, unit: '3@b', pos: 9002, floor: 7000 });
+    expect(trustedSend({ id: id(9, 2), header: 'cart.c1 7000 3@b.c' }, salt, stream, PARTITIONS)).toBeUndefined();
+  });
+
   it('keeps every sender partition, however many senders fan in (F3)', () => {
     // 300 senders in 2 partitions, one send each; then the first sender's send again, after the window.
     const senders = Array.from({ length: 300 }, (_, n) => `acct.s${n}`);
@@ -91,7 +99,7 @@ describe('send de-duplication at the receiver', () => {
     expect(placeOf(seq, 1)).toBe(`${seq}.1`);
     expect(comparePlaces(placeOf(seq, 0), placeOf(seq, 1))).toBeLessThan(0);
     expect(comparePlaces(placeOf(seq - 2, 999), placeOf(seq, 0))).toBeLessThan(0);
-    const header = sendHeader('acct.a1', placeOf(seq, 0), 3);
+    const header = sendHeader('acct.a1', placeOf(seq, 0), '3');
     const s0 = trustedSend({ id: id(seq, 0), header }, salt, stream, PARTITIONS) as SendMark;
     const s1 = trustedSend({ id: id(seq, 1), header }, salt, stream, PARTITIONS) as SendMark;
     // Before: both were the number 9007199254741000 (9007199254741001 is not a double): s1 was skipped as s0's copy.
@@ -144,7 +152,7 @@ describe('the order a partition publishes its sends in', () => {
       // The stream has room for one send: the second is refused, the third is never tried.
       return room-- > 0 ? Promise.resolve() : Promise.reject(full);
     };
-    const fatal = await publishOutboxes([waiting], { partition: 3, cap: placeOf(20, 0), waitingUntil: Infinity }, publish, isFull);
+    const fatal = await publishOutboxes([waiting], { unit: '3', cap: placeOf(20, 0), waitingUntil: Infinity }, publish, isFull);
     expect(fatal).toBeUndefined();
     expect(calls).toEqual([id(5, 0), id(6, 0)]);
     expect(waiting.sends.map((s) => s.seq)).toEqual([6, 7]);
@@ -160,7 +168,7 @@ describe('the order a partition publishes its sends in', () => {
       seen.push({ seq: s.seq, header });
       return s.seq === 5 ? Promise.reject(full) : Promise.resolve();
     };
-    await publishOutboxes([busy, stuck, other], { partition: 3, cap: placeOf(301, 0), waitingUntil: Infinity }, publish, isFull);
+    await publishOutboxes([busy, stuck, other], { unit: '3', cap: placeOf(301, 0), waitingUntil: Infinity }, publish, isFull);
     // The waiting send goes first; it is refused, so every later send declares its place (5000) at most.
     expect(seen[0]?.seq).toBe(5);
     expect(seen.filter((x) => x.seq !== 5).every((x) => x.header === 'acct.a2 5000 3' || x.header === 'acct.a3 5000 3')).toBe(true);
@@ -170,7 +178,7 @@ describe('the order a partition publishes its sends in', () => {
     // Nothing refused: each round of 64 to b1 declares the first unacknowledged send, so b1's places above a floor stay within 64.
     const again: Outbox = { key: 'acct.a2', sends: Array.from({ length: 150 }, (_, n) => send(10 + n, 0, 'b1')), waiting: false };
     const headers: string[] = [];
-    await publishOutboxes([again], { partition: 3, cap: placeOf(200, 0), waitingUntil: Infinity }, (_s, h) => (headers.push(h), Promise.resolve()), isFull);
+    await publishOutboxes([again], { unit: '3', cap: placeOf(200, 0), waitingUntil: Infinity }, (_s, h) => (headers.push(h), Promise.resolve()), isFull);
     expect([...new Set(headers)]).toEqual(['acct.a2 10000 3', 'acct.a2 74000 3', 'acct.a2 138000 3']);
     let received: Received | undefined;
     for (const [n, h] of headers.entries()) {
@@ -185,14 +193,14 @@ describe('the order a partition publishes its sends in', () => {
   it('never declares a floor above the cap: sends of operations not yet folded may wait below it', async () => {
     const o: Outbox = { key: 'acct.a1', sends: [send(50, 0, 'b1')], waiting: true };
     const headers: string[] = [];
-    await publishOutboxes([o], { partition: 3, cap: placeOf(41, 0), waitingUntil: Infinity }, (_s, h) => (headers.push(h), Promise.resolve()), isFull);
+    await publishOutboxes([o], { unit: '3', cap: placeOf(41, 0), waitingUntil: Infinity }, (_s, h) => (headers.push(h), Promise.resolve()), isFull);
     expect(headers).toEqual(['acct.a1 41000 3']);
   });
 
   it('stops at the first failure other than a full stream and reports it', async () => {
     const o: Outbox = { key: 'acct.a1', sends: [send(5, 0, 'b1'), send(6, 0, 'b1')], waiting: false };
     const boom = new Error('timeout');
-    const fatal = await publishOutboxes([o], { partition: 3, cap: placeOf(7, 0), waitingUntil: Infinity }, (s) => (s.seq === 5 ? Promise.reject(boom) : Promise.resolve()), isFull);
+    const fatal = await publishOutboxes([o], { unit: '3', cap: placeOf(7, 0), waitingUntil: Infinity }, (s) => (s.seq === 5 ? Promise.reject(boom) : Promise.resolve()), isFull);
     expect(fatal).toBe(boom);
     expect(o.sends.map((s) => s.seq)).toEqual([5]);
   });

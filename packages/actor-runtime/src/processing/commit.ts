@@ -367,7 +367,9 @@ export class BatchCommitter {
       }
     }
     const list: Outbox[] = [...outboxes].map(([k, rec]) => ({ key: k, sends: [...(rec.outbox ?? [])], waiting: this.unsent.has(k) }));
-    const plan = { partition, cap: placeOf(Math.max(lastSeq, this.checkpointSeq) + 1, 0), waitingUntil: performance.now() + WAITING_SENDS_MS };
+    // The floors declared cover this committer's sends only: a second committer of the same
+    // partition (with its own checkpoint) needs a unit of its own, `<p>@<id>` (send-dedup.ts).
+    const plan = { unit: String(partition), cap: placeOf(Math.max(lastSeq, this.checkpointSeq) + 1, 0), waitingUntil: performance.now() + WAITING_SENDS_MS };
     const fatal = await publishOutboxes(
       list,
       plan,

@@ -12,7 +12,10 @@
  *
  * The receiving record keeps, per sender partition (at most the partition count, so no sender
  * is ever forgotten for another), the highest floor declared and the places applied at or above
- * it (`received`). A send below the floor or among those places is a duplicate, skipped. The
+ * it (`received`). Precisely: per sender *unit*, the committer that publishes the partition's
+ * sends and declares its floors: `<p>`. Two committers of one partition (services reading the
+ * same partition for different types, each with its own checkpoint) must name distinct units,
+ * `<p>@<id>`: one's floor says nothing of the other's unacknowledged sends. A send below the floor or among those places is a duplicate, skipped. The
  * floor only ever comes from a declaration: when more than {@link MAX_PLACES} places pile up
  * above it, the oldest places go but the floor stays. Raising it to the oldest place kept
  * assumed the sends were stored in order, and a full stream can refuse one send and take the
@@ -31,7 +34,7 @@ import { partitionOf } from '../names.js';
 import type { StoredSend } from '../store/records.js';
 import { sendMac } from './effects.js';
 
-/** Header of a send: `<sender type>.<sender key> <floor> <sender partition>`. */
+/** Header of a send: `<sender type>.<sender key> <floor> <sender unit>` (the unit: `<p>` or `<p>@<id>`). */
 export const SEND_HEADER = 'Jetactor-Send';
 /** Places kept per sender partition above its floor; also the most sends to one receiver published before awaiting their acks. */
 export const MAX_PLACES = 64;
@@ -70,10 +73,12 @@ export function minPlace(a: Place, b: Place): Place {
   return comparePlaces(a, b) <= 0 ? a : b;
 }
 
-/** What a receiver needs of a send: who sent it, from which partition, its place, and the floor declared with it. */
+/** What a receiver needs of a send: who sent it, from which partition and unit, its place, and the floor declared with it. */
 export interface SendMark {
   from: string;
   partition: number;
+  /** The sender unit (`<p>` or `<p>@<id>`): the key of its entry in `received`. */
+  unit: string;
   pos: Place;
   /** Undefined for a send of an older version, whose floor was its sender key's, not its partition's. */
   floor: Place | undefined;
@@ -87,13 +92,13 @@ export function sendPos(x: Pick<StoredSend, 'id' | 'seq'>): Place {
   return placeOf(x.seq, Number(x.id.slice(x.id.lastIndexOf('.') + 1)));
 }
 
-/** The {@link SEND_HEADER} value of a send of `from` (a state key of partition `partition`) published while the partition's floor is `floor`. */
-export function sendHeader(from: string, floor: Place, partition: number): string {
-  return `${from} ${floor} ${partition}`;
+/** The {@link SEND_HEADER} value of a send of `from` published by sender unit `unit` while its floor is `floor`. */
+export function sendHeader(from: string, floor: Place, unit: string): string {
+  return `${from} ${floor} ${unit}`;
 }
 
 const SEND_ID = /^\$s\.([A-Za-z0-9_-]{1,64})\.(\d{1,15})\.(\d{1,15})\.(\d{1,3})$/;
-const HEADER = /^(([A-Za-z0-9_=-]{1,64})\.([A-Za-z0-9_=-]{1,128})) (\d{1,16})(?:\.(\d{1,3}))?(?: (\d{1,4}))?$/;
+const HEADER = /^(([A-Za-z0-9_=-]{1,64})\.([A-Za-z0-9_=-]{1,128})) (\d{1,16})(?:\.(\d{1,3}))?(?: ((\d{1,4})(?:@[A-Za-z0-9_-]{1,64})?))?$/;
 
 /**
  * The send a message carries, if its msg id is the runtime's own (made with this salt, for this
@@ -115,13 +120,15 @@ export function trustedSend(raw: { id: string; header: string }, salt: string, s
   if (!Number.isSafeInteger(n)) return undefined;
   if (h[6] === undefined) {
     // An older sender's header: its floor was its own key's, which says nothing of its partition's other keys.
-    return h[5] === undefined ? { from, partition: partitionOf(h[2] as string, h[3] as string, partitions), pos, floor: undefined } : undefined;
+    if (h[5] !== undefined) return undefined;
+    const partition = partitionOf(h[2] as string, h[3] as string, partitions);
+    return { from, partition, unit: String(partition), pos, floor: undefined };
   }
-  const partition = Number(h[6]);
+  const partition = Number(h[7]);
   if (partition >= partitions) return undefined;
   // Either form of the floor, read back as the one place it names.
   const floor = h[5] === undefined ? placeOf(Math.floor(n / 1000), n % 1000) : placeOf(n, Number(h[5]));
-  return comparePlaces(floor, pos) <= 0 ? { from, partition, pos, floor } : undefined;
+  return comparePlaces(floor, pos) <= 0 ? { from, partition, unit: h[6], pos, floor } : undefined;
 }
 
 function seenIn(entry: readonly Place[] | undefined, pos: Place): boolean {
@@ -132,7 +139,7 @@ function seenIn(entry: readonly Place[] | undefined, pos: Place): boolean {
 /** True when the record has applied this send already. */
 export function isDuplicateSend(received: Received | undefined, s: SendMark): boolean {
   if (!received) return false;
-  return seenIn(received[String(s.partition)], s.pos) || seenIn(received[s.from], s.pos);
+  return seenIn(received[s.unit], s.pos) || seenIn(received[s.from], s.pos);
 }
 
 /** True for an entry of an older record, kept per sender state key. */
@@ -142,7 +149,7 @@ function isLegacyEntry(key: string): boolean {
 
 /** `received` with `s` applied (a new object: the cached record's must not change before the commit). */
 export function withSend(received: Received | undefined, s: SendMark, partitions: number): Received {
-  const key = String(s.partition);
+  const key = s.unit;
   const seen = received?.[key];
   let floor: Place = seen?.[0] ?? 0;
   if (s.floor !== undefined && comparePlaces(s.floor, floor) > 0) floor = s.floor;
@@ -152,7 +159,8 @@ export function withSend(received: Received | undefined, s: SendMark, partitions
   // Bounded: the oldest places go, and the floor stays where the sender declared it (see above).
   if (places.length > MAX_PLACES) places = places.slice(-MAX_PLACES);
   const next: Record<string, readonly Place[]> = { ...received, [key]: [floor, ...places] };
-  for (const k of Object.keys(next)) {
+  // Entries of older records were kept by senders of the partition's only committer, `<p>`.
+  for (const k of key === String(s.partition) ? Object.keys(next) : []) {
     if (!isLegacyEntry(k)) continue;
     const old = next[k] as readonly Place[];
     // Everything it holds is below its partition's floor now: that floor says it all.

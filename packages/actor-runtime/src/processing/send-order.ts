@@ -30,7 +30,8 @@ export interface Outbox {
 
 /** Where a round of publishes stands. */
 export interface PublishPlan {
-  partition: number;
+  /** The sender unit whose floor this is (send-dedup.ts): `<p>`. */
+  unit: string;
   /** The first place of the operation after the last one folded (see above). */
   cap: Place;
   /** After this time (`performance.now()`) no new round starts for waiting sends (they wait for the next commit). */
@@ -67,7 +68,7 @@ export async function publishOutboxes(
         perReceiver.set(to, n + 1);
         take.push(s);
       }
-      const header = sendHeader(o.key, floor, plan.partition);
+      const header = sendHeader(o.key, floor, plan.unit);
       return { o, take, done: Promise.allSettled(take.map((s) => publish(s, header))) };
     });
     for (const { o, take, done } of round) {
