@@ -509,6 +509,37 @@ function restartSuite(label: string, bin: string | undefined) {
       if (forged === 'stored') expect(await readingsOf(client, 'f9', 1, 10_000)).toEqual([9]);
     });
 
+    it('a full operations stream makes the binding wait, not drop: every captured message is applied once, in order, once there is room', async () => {
+      const tag = 'full';
+      const subject = `${tag}.*.telemetry`;
+      const def = device([{ subject, key: 1, op: 'reading' }]);
+      const topology = { maxBytes: 256 * 1024, duplicateWindowMs: 1000, retainMs: 1000 };
+      const { topo, opts } = await s.topology(tag, topology);
+      await provisionBindings(topo, opts, [def], { owner: 'test' });
+      // While no worker runs: the operations stream filled to its bound (statuses of many keys)...
+      const pad = enc.encode(JSON.stringify('x'.repeat(1000)));
+      let padded = 0;
+      for (;;) {
+        const full = await s.js.publish(`${opts.names.subjectPrefix}.device.pad${padded % 50}.status`, pad).then(
+          () => false,
+          (err: unknown) => {
+            if (err instanceof JetStreamApiError && err.code === 10077) return true;
+            throw err;
+          },
+        );
+        if (full) break;
+        padded++;
+      }
+      // ...and bound messages captured meanwhile (the capture stream has room of its own).
+      for (let i = 1; i <= 20; i++) await s.js.publish(`${tag}.w${i % 2}.telemetry`, enc.encode(String(i)));
+      const { client } = await s.worker(tag, [def], { retentionIntervalMs: 100, topology });
+      // The mover is refused until the worker applied the backlog and the retention purged it.
+      expect(await readingsOf(client, 'w1', 10, 30_000)).toEqual([1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
+      expect(await readingsOf(client, 'w0', 10, 30_000)).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+      const statuses = await Promise.all(Array.from({ length: 50 }, (_, k) => stateOf(client, `pad${k}`).then((st) => st.statuses.length)));
+      expect(statuses.reduce((a, b) => a + b, 0)).toBe(padded);
+    });
+
     it('a deployment whose operations stream sources a capture stream (before the movers) goes on where the sourcing ended', async () => {
       const tag = 'handover';
       const subject = `${tag}.*.telemetry`;

@@ -278,6 +278,7 @@ export class BindingMovers {
   private readonly captures = new Set<string>();
   private readonly movers = new Map<string, { mover: BindingMover; owner: unknown; topology: Topology }>();
   private watcher: QueuedIterator<KvWatchEntry> | null = null;
+  private control: KV | null = null;
   private stopped = false;
 
   constructor(
@@ -290,10 +291,20 @@ export class BindingMovers {
   /** Watches the position keys of `control` (again after a recreation). */
   async start(control: KV, topology: () => Topology | null): Promise<void> {
     this.watcher?.stop();
-    this.captures.clear();
+    this.watcher = null;
+    // A new bucket (a recreation) forgets the captures seen; a restarted watch sees them again.
+    if (this.control !== control) this.captures.clear();
+    this.control = control;
     this.stopped = false;
     this.topology = topology;
-    const it = await control.watch({ key: `${BINDING_POS_PREFIX}>` });
+    let it: QueuedIterator<KvWatchEntry>;
+    try {
+      it = await control.watch({ key: `${BINDING_POS_PREFIX}>` });
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'binding positions watch could not start; retrying');
+      this.restartLater(control, null);
+      return;
+    }
     this.watcher = it;
     void (async () => {
       try {
@@ -304,9 +315,18 @@ export class BindingMovers {
           this.sync();
         }
       } catch (err) {
-        if (!this.stopped) this.log.warn({ err: String(err) }, 'binding positions watch ended');
+        if (!this.stopped) this.log.warn({ err: String(err) }, 'binding positions watch failed');
       }
+      if (!this.stopped && this.watcher === it) this.log.warn('binding positions watch ended; restarting it');
+      this.restartLater(control, it);
     })();
+  }
+
+  /** Starts the watch again in a second unless stopped or another one was started meanwhile. */
+  private restartLater(control: KV, it: QueuedIterator<KvWatchEntry> | null): void {
+    setTimeout(() => {
+      if (!this.stopped && this.watcher === it) void this.start(control, this.topology);
+    }, 1000).unref?.();
   }
 
   private topology: () => Topology | null = () => null;
