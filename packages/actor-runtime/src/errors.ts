@@ -40,6 +40,14 @@ export const ErrorCode = {
   InvalidTimer: 'INVALID_TIMER',
   /** The feature needs a newer nats-server than the one connected. */
   Unsupported: 'UNSUPPORTED',
+  /** A state migration (`defineActor({ migrate })`) threw: the operation fails and the record stays as it was. */
+  MigrationFailed: 'MIGRATION_FAILED',
+  /** A record was written by a version older than the oldest the definition migrates from. */
+  RecordTooOld: 'RECORD_TOO_OLD',
+  /** A record was written by a newer version than this worker's definition: the partition waits (never a dead letter). */
+  RecordTooNew: 'RECORD_TOO_NEW',
+  /** The partition waits at an operation this worker must not apply or dead-letter (see {@link PartitionBlockedError}). */
+  PartitionBlocked: 'PARTITION_BLOCKED',
 } as const;
 /** One of the {@link ErrorCode} values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -133,6 +141,43 @@ export class ConfigError extends ActorError {
   constructor(message: string, code: string = ErrorCode.Config, options?: { cause?: unknown }) {
     super(code, message, options);
     this.name = 'ConfigError';
+  }
+}
+
+/** Why a partition stops at an operation instead of applying or dead-lettering it. */
+export type BlockReason = 'newer-record' | 'unknown-operation';
+
+/** Where and why a partition waits: the operation it stopped at and what it found. */
+export interface BlockedAt {
+  reason: BlockReason;
+  /** Stream sequence of the operation the partition stopped at (it is not applied, nor anything after it). */
+  seq: number;
+  type: string;
+  key: string;
+  op: string;
+  /** The version of the worker's definition of `type`. */
+  version: number;
+  /** With `newer-record`: the version that wrote the record. */
+  recordVersion?: number;
+}
+
+/**
+ * Thrown by the fold when an operation must wait for a worker that can apply it: the record was
+ * written by a newer version of the actor than this worker's (it must never be overwritten), or
+ * {@link UnknownOperationAction} said `wait`. Not an operation's error: the committer commits
+ * what came before it, says so (log, checkpoint, metric) and the partition restarts from there.
+ */
+export class PartitionBlockedError extends ActorError {
+  readonly at: BlockedAt;
+  constructor(at: BlockedAt) {
+    super(
+      at.reason === 'newer-record' ? ErrorCode.RecordTooNew : ErrorCode.PartitionBlocked,
+      at.reason === 'newer-record'
+        ? `record ${at.type}.${at.key} was written by version ${at.recordVersion} of '${at.type}'; this worker runs version ${at.version} and must not overwrite it: the partition waits at seq ${at.seq} for a worker of version ${at.recordVersion} or newer`
+        : `operation '${at.op}' of '${at.type}' is unknown to version ${at.version}: the partition waits at seq ${at.seq} for a worker that knows it`,
+    );
+    this.name = 'PartitionBlockedError';
+    this.at = at;
   }
 }
 

@@ -43,12 +43,15 @@ export {
   InvalidInputError,
   InvalidNameError,
   OperationFailedError,
+  PartitionBlockedError,
   TimeoutError,
   UnknownActorError,
   UnknownOperationError,
   toErrorBody,
 } from './errors.js';
-export type { ErrorBody } from './errors.js';
+export type { BlockedAt, BlockReason, ErrorBody } from './errors.js';
+export { unknownOperationAction } from './processing/fold.js';
+export type { UnknownOperationAction } from './processing/fold.js';
 export {
   deadLetterSubject,
   defaultNames,
@@ -94,8 +97,8 @@ export { createQueryClient, runQuery } from './client/query-client.js';
 export type { QueryClient, QueryClientOptions } from './client/query-client.js';
 export { QUERY_QUEUE, startQueryService } from './queries/query-service.js';
 export type { QueryService, QueryServiceOptions } from './queries/query-service.js';
-export { QueryHeaders } from './queries/protocol.js';
-export type { QueryOptions, QueryResult } from './queries/protocol.js';
+export { QueryHeaders, STATE_QUERY } from './queries/protocol.js';
+export type { QueryOptions, QueryResult, StateQueryResult } from './queries/protocol.js';
 export { createActorWatcher } from './client/actor-watcher.js';
 export type { ActorChange, ActorWatch, ActorWatcher, ActorWatcherOptions, WatchOptions } from './client/actor-watcher.js';
 export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, ClusterStatus, DeadLetter, SignalResult } from './client/actor-client.js';

@@ -201,6 +201,7 @@ describe('describe()', () => {
     expect(JSON.parse(JSON.stringify(d))).toEqual(d);
     expect(d).toEqual({
       type: 'cart',
+      version: 1,
       operations: {
         add: {
           input: {

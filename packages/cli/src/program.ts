@@ -250,7 +250,11 @@ function formatStatus(s: ClusterStatus): string {
     ['PARTITION', 'OWNER', 'CHECKPOINT', 'LAG'],
     s.partitions.map((p) => [p.partition, p.owner ?? '-', p.checkpoint, p.lag ?? '-']),
   );
-  return `${members}\n\n${partitions}`;
+  // Partitions that wait at an operation their owner must not apply (a record a newer version wrote).
+  const waits = (s.blocked ?? []).map(
+    (b) => `partition ${b.partition} WAITS at seq ${b.seq} (${b.type}/${b.key} ${b.op}): ${b.reason === 'newer-record' ? `record written by version ${b.recordVersion}, owner runs version ${b.version}` : b.reason}`,
+  );
+  return [members, partitions, ...(waits.length > 0 ? [waits.join('\n')] : [])].join('\n\n');
 }
 
 function formatDeadLetters(items: readonly DeadLetter[], nextCursor: number | null): string {

@@ -92,6 +92,7 @@ describe('counter query and description', () => {
     const none = { input: { description: 'nothing, null or {}', anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, properties: {} }] }, inputOptional: true };
     expect(counter.describe()).toEqual({
       type: 'counter',
+      version: 1,
       operations: {
         add: {
           input: {

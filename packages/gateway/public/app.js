@@ -341,6 +341,21 @@ function renderStatus(status) {
       ]),
     );
   }
+  // Partitions whose owner must not apply the next operation (a record a newer version wrote).
+  const waits = status.blocked ?? [];
+  if (waits.length > 0) {
+    cards.push(
+      el('article', { className: 'worker unowned' }, [
+        el('h3', { textContent: 'Waiting' }),
+        ...waits.map((b) =>
+          el('p', {
+            className: 'meta',
+            textContent: `p${b.partition} waits at seq ${b.seq} (${b.type}/${b.key} ${b.op}): ${b.reason === 'newer-record' ? `written by version ${b.recordVersion}, its owner runs ${b.version}` : b.reason}`,
+          }),
+        ),
+      ]),
+    );
+  }
   ui.workersList.replaceChildren(...cards);
   ui.workersEmpty.hidden = status.members.length > 0;
   ui.statusUpdated.textContent = `updated ${new Date().toLocaleTimeString()}`;

@@ -96,11 +96,19 @@ export const ERROR_CODES = {
   },
   HANDLER_ERROR: {
     status: 422,
-    description: "With `?wait=true`: the operation's handler threw; the actor's state is unchanged.",
+    description: "With `?wait=true`: the operation's handler threw something that is no `ActorError` (a bug); the actor's state is unchanged. A dead letter.",
   },
   RESULT_OUT_OF_RANGE: {
     status: 422,
-    description: 'With `?wait=true`: the operation would produce a value out of range; the state is unchanged.',
+    description: 'With `?wait=true`: the counter refused an operation that would produce a value out of range; the state is unchanged. A refusal, no dead letter.',
+  },
+  MIGRATION_FAILED: {
+    status: 422,
+    description: "A state migration of the actor's type (`defineActor({ migrate })`) threw on its record: with `?wait=true` the operation failed (a dead letter) and the record is unchanged; on a read, the record cannot be shown in the current version's shape.",
+  },
+  RECORD_TOO_OLD: {
+    status: 422,
+    description: "The actor's record was written by a version older than the oldest its type migrates from: the operation failed (a dead letter), or the read cannot show it.",
   },
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,

@@ -83,7 +83,7 @@ describe("the seed's counter routes", () => {
     await app.inject({ method: 'POST', url: '/api/counter/add?value=3' });
     const res = await app.inject({ method: 'GET', url: '/api/counter?minSeq=1&timeoutMs=250' });
     expect(res.json()).toEqual({ value: 3 });
-    expect(client.reads.at(-1)).toEqual({ type: 'counter', key: 'counter', minSeq: 1, timeoutMs: 250 });
+    expect(client.reads.at(-1)).toEqual({ type: 'counter', key: 'counter', minSeq: 1, timeoutMs: 250, version: 1 });
   });
 
   it('awaits the result with ?wait=true', async () => {
@@ -194,12 +194,12 @@ describe('GET /api/actors/:type/:key', () => {
     const res = await app.inject({ method: 'GET', url: '/api/actors/counter/k?minSeq=1&timeoutMs=20' });
     expect(res.statusCode).toBe(504);
     expect(errorOf(res).code).toBe('TIMEOUT');
-    expect(client.reads.at(-1)).toEqual({ type: 'counter', key: 'k', minSeq: 1, timeoutMs: 20 });
+    expect(client.reads.at(-1)).toEqual({ type: 'counter', key: 'k', minSeq: 1, timeoutMs: 20, version: 1 });
   });
 
   it('uses the default timeout for ?minSeq without ?timeoutMs', async () => {
     await app.inject({ method: 'GET', url: '/api/actors/counter/k?minSeq=0' });
-    expect(client.reads.at(-1)).toEqual({ type: 'counter', key: 'k', minSeq: 0, timeoutMs: 5000 });
+    expect(client.reads.at(-1)).toEqual({ type: 'counter', key: 'k', minSeq: 0, timeoutMs: 5000, version: 1 });
   });
 });
 

@@ -3,7 +3,8 @@ import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { DELETE_OPERATION, type AnyActorDefinition } from '../definition/define-actor.js';
 import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError } from '../errors.js';
-import { defaultNames, operationSubject, parseOperationSubject, partitionOf, stateKey, TimerHeaders, validateName, type ActorNames } from '../names.js';
+import { defaultNames, operationSubject, parseOperationSubject, partitionOf, querySubject, stateKey, TimerHeaders, validateName, type ActorNames } from '../names.js';
+import { decodeReply, QueryHeaders, STATE_QUERY, type QueryResult, type StateQueryResult } from '../queries/protocol.js';
 import { DeadLetterHeaders, REPLY_HEADER, RESUBMITTED_HEADER } from '../processing/partition-processor.js';
 import { controlKeys, decodeJson, type Checkpoint, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
 import { partitionsOfStream } from '../store/provision.js';
@@ -33,6 +34,11 @@ export interface ActorSnapshot {
   revision: number;
   /** False when the actor was never written or was deleted. */
   exists: boolean;
+  /**
+   * The version of the actor definition whose shape `state` has, when above 1: the record's, or
+   * the reader's definition's when the record was older and is shown migrated.
+   */
+  version?: number;
 }
 
 /** Result of a signal: the operation's stream sequence. */
@@ -58,6 +64,8 @@ export interface CallResult {
 export interface ClusterStatus {
   members: Array<{ id: string; partitions: number[]; host?: string; pid?: number; startedAt?: string }>;
   partitions: Array<{ partition: number; owner: string | null; checkpoint: number; lag: number | null }>;
+  /** Partitions that wait at an operation their owner must not apply (a record a newer version wrote); absent when none. */
+  blocked?: Array<NonNullable<Checkpoint['blocked']>>;
 }
 
 /** A failed operation kept in the dead-letter stream. */
@@ -116,8 +124,13 @@ export interface ActorClient extends TimerClient {
    * {@link OperationFailedError} for an error result, and what {@link ActorClient.signal} throws.
    */
   call(type: string, key: string, op: string, input?: unknown, opts?: { idempotencyKey?: string; timeoutMs?: number }): Promise<CallResult>;
-  /** Reads an actor's state; with `minSeq`, waits until the state includes that operation. */
-  read(type: string, key: string, opts?: { minSeq?: number; timeoutMs?: number }): Promise<ActorSnapshot>;
+  /**
+   * Reads an actor's state; with `minSeq`, waits until the state includes that operation. A
+   * record an older version of the type wrote is shown migrated: by this client's definition
+   * when it has one, else, when `version` (the newest version the caller knows registered) is
+   * newer than the record's, by a worker hosting the type (the query service's `$state`).
+   */
+  read(type: string, key: string, opts?: { minSeq?: number; timeoutMs?: number; version?: number }): Promise<ActorSnapshot>;
   /**
    * Lists the live actors of a type in the order of their last update, paged by `cursor` (the
    * opaque `nextCursor` of the previous page). A page costs O(limit), whatever the number of
@@ -201,6 +214,7 @@ export interface PublishOperation {
 
 class ActorClientImpl implements ActorClient {
   private readonly names: ActorNames;
+  private readonly nc: NatsConnection;
   private readonly js: JetStreamClient;
   private readonly registry: Map<string, AnyActorDefinition>;
   private readonly timeoutMs: number;
@@ -216,6 +230,7 @@ class ActorClientImpl implements ActorClient {
 
   constructor(nc: NatsConnection, opts: ActorClientOptions) {
     this.names = defaultNames(opts.names);
+    this.nc = nc;
     this.js = jetstream(nc);
     this.registry = new Map((opts.actors ?? []).map((a) => [a.type, a]));
     this.timeoutMs = opts.timeoutMs ?? 5000;
@@ -370,17 +385,47 @@ class ActorClientImpl implements ActorClient {
     if (!entry || entry.operation !== 'PUT') return { type, key, state: initial, seq: 0, revision: entry?.revision ?? 0, exists: false };
     const rec = decodeJson<StateRecord>(entry.value);
     if (!rec) return { type, key, state: initial, seq: 0, revision: entry.revision, exists: false };
+    const written = Number.isSafeInteger(rec.version) && (rec.version as number) > 1 ? (rec.version as number) : 1;
+    // With the definition, an older record reads in its version's shape (never older than the code's).
+    const migrate = def !== undefined && !rec.deleted && written < def.version;
+    const version = migrate ? def.version : written;
     return {
       type,
       key,
-      state: rec.deleted ? initial : rec.state,
+      state: rec.deleted ? initial : migrate ? def.upgrade(rec.state, written) : rec.state,
       seq: rec.seq,
       revision: entry.revision,
       exists: rec.deleted !== true,
+      ...(version > 1 ? { version } : {}),
     };
   }
 
-  async read(type: string, key: string, opts: { minSeq?: number; timeoutMs?: number } = {}): Promise<ActorSnapshot> {
+  async read(type: string, key: string, opts: { minSeq?: number; timeoutMs?: number; version?: number } = {}): Promise<ActorSnapshot> {
+    const snap = await this.readStored(type, key, opts);
+    if (!snap.exists || opts.version === undefined || (snap.version ?? 1) >= opts.version || this.registry.has(type)) return snap;
+    // Written by an older version, and this client has no code to migrate it: a worker hosting
+    // the type reads it migrated (from this record or a newer one).
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    const h = headers();
+    h.set(QueryHeaders.MinSeq, String(snap.seq));
+    h.set(QueryHeaders.TimeoutMs, String(timeoutMs));
+    let answer: QueryResult;
+    try {
+      answer = decodeReply((await this.nc.request(querySubject(this.names, type, key, STATE_QUERY), new Uint8Array(0), { timeout: timeoutMs + 250, headers: h })).data);
+    } catch (err) {
+      if (err instanceof ActorError) throw err;
+      throw new ActorError(
+        ErrorCode.UnknownActor,
+        `${type}/${key} was written by version ${snap.version ?? 1} of '${type}' and no worker hosting version ${opts.version} answered to read it migrated: ${String(err)}`,
+        { cause: err },
+      );
+    }
+    const current = answer.result as StateQueryResult;
+    return { ...snap, state: current.state, seq: answer.seq, revision: current.revision, exists: current.exists, ...(current.version > 1 ? { version: current.version } : {}) };
+  }
+
+  /** Reads the stored record (migrated by this client's definition when it has one). */
+  private async readStored(type: string, key: string, opts: { minSeq?: number; timeoutMs?: number }): Promise<ActorSnapshot> {
     validateName('type', type);
     validateName('key', key);
     const kv = await this.state();
@@ -456,7 +501,9 @@ class ActorClientImpl implements ActorClient {
       }
     }
     members.sort((a, b) => a.id.localeCompare(b.id));
+    const blocked = blockedOf(entries);
     return {
+      ...(blocked.length > 0 ? { blocked } : {}),
       members,
       partitions: Array.from({ length: partitions }, (_, p) => ({
         partition: p,
@@ -530,4 +577,15 @@ class ActorClientImpl implements ActorClient {
   close(): void {
     this.replies.close();
   }
+}
+
+/** The waits the partitions' checkpoints report (see processing/commit.ts), by partition. */
+function blockedOf(entries: ReadonlyArray<KvEntry | null>): Array<NonNullable<Checkpoint['blocked']>> {
+  const out: Array<NonNullable<Checkpoint['blocked']>> = [];
+  for (const e of entries) {
+    if (!e || e.operation !== 'PUT' || !e.key.startsWith('checkpoints.')) continue;
+    const b = decodeJson<Checkpoint>(e.value)?.blocked;
+    if (b && typeof b === 'object') out.push(b);
+  }
+  return out.sort((a, b) => a.partition - b.partition);
 }

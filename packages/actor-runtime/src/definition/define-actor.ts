@@ -44,6 +44,23 @@ export interface ActorDefinitionOptions<S, O, Q = Record<never, never>> {
    * `[{ subject: 'devices.*.telemetry', key: 1, op: 'reading' }]`.
    */
   subscribe?: readonly SubjectBinding[];
+  /**
+   * The definition's version: an integer >= 1, default 1. Every record a worker writes carries
+   * it; a worker never writes a record a newer version wrote (that partition waits for a newer
+   * worker), and an older record is migrated by `migrate` before any handler sees it.
+   */
+  version?: number;
+  /**
+   * State migrations: `migrate[n]` turns the state a version-`n` record holds into version
+   * `n + 1`'s. They run in order (1 -> 2 -> 3 …) inside the fold when a record older than
+   * `version` is loaded for an operation, and where the state is read; like handlers they are
+   * pure and deterministic (they see only the state, as parsed from its JSON) and return the
+   * new state. Keys run from the oldest version still migrated up to `version - 1` without a gap;
+   * a record older than the oldest key is refused (`RECORD_TOO_OLD`).
+   */
+  // The older shapes are the author's to know: each migration gets its version's state as parsed JSON.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  migrate?: Record<number, (state: any) => unknown>;
 }
 
 /**
@@ -59,6 +76,17 @@ export interface ActorDefinition<S = unknown, O extends SignatureMap = Signature
   readonly queryNames: readonly string[];
   /** The subject bindings (empty when the type has none). */
   readonly subscribe: readonly SubjectBinding[];
+  /** The definition's version (1 when not given). */
+  readonly version: number;
+  /** The oldest record version this definition migrates from (`version` when it has no migrations). */
+  readonly oldestVersion: number;
+  /**
+   * The state of a record written by version `from`, migrated to {@link version} (the same
+   * state when `from` is `version`). Throws an {@link ActorError} `RECORD_TOO_OLD` when `from` is
+   * older than {@link oldestVersion}, `MIGRATION_FAILED` when a migration throws, and
+   * `RECORD_TOO_NEW` when `from` is newer than `version`.
+   */
+  upgrade(state: unknown, from: number): S;
   /** True if the actor has the operation (user operations and the built-in `$delete` and `$cancel`). */
   hasOperation(op: string): boolean;
   /** True if the actor has the query. */
@@ -110,6 +138,28 @@ function compileEntries<H>(type: string, kind: 'operation' | 'query', entries: o
     }
   }
   return out;
+}
+
+/** Checks `version` and `migrate`; returns the version, the oldest migrated version and the migrations in order. */
+function compileVersions(type: string, version: unknown, migrate: unknown): { version: number; oldest: number; steps: ReadonlyMap<number, (s: unknown) => unknown> } {
+  const v = version ?? 1;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new TypeError(`actor '${type}': version must be an integer >= 1, got ${JSON.stringify(version)}`);
+  if (migrate !== undefined && (typeof migrate !== 'object' || migrate === null || Array.isArray(migrate))) {
+    throw new TypeError(`actor '${type}': migrate must be an object of functions by version, e.g. { 1: (state) => … }`);
+  }
+  const steps = new Map<number, (s: unknown) => unknown>();
+  for (const [k, fn] of Object.entries((migrate ?? {}) as Record<string, unknown>)) {
+    const from = /^[1-9][0-9]{0,15}$/.test(k) ? Number(k) : NaN;
+    if (!(from >= 1 && from < v)) throw new TypeError(`actor '${type}': migrate key ${JSON.stringify(k)} must be a version from 1 to ${v - 1} (it upgrades that version's state to the next)`);
+    if (typeof fn !== 'function') throw new TypeError(`actor '${type}': migrate[${k}] must be a function (state) => state`);
+    steps.set(from, fn as (s: unknown) => unknown);
+  }
+  let oldest = v;
+  while (steps.has(oldest - 1)) oldest--;
+  if (steps.size !== v - oldest) {
+    throw new TypeError(`actor '${type}': migrate must run without a gap up to version ${v - 1}; migration ${oldest - 1} -> ${oldest} is missing`);
+  }
+  return { version: v, oldest, steps };
 }
 
 /** A subject token a binding may use literally: what NATS allows in a token, less wildcards. */
@@ -215,8 +265,10 @@ export function defineActor<
     return c;
   };
   const subscribe = compileBindings(type, options.subscribe, ops);
+  const versions = compileVersions(type, options.version, options.migrate);
   const descriptor = JSON.stringify({
     type,
+    version: versions.version,
     operations: Object.fromEntries([...ops].map(([name, c]) => [name, c.input.descriptor])),
     queries: Object.fromEntries([...queries].map(([name, c]) => [name, c.input.descriptor])),
     ...(subscribe.length > 0 ? { subscribe: [...subscribe] } : {}),
@@ -227,6 +279,28 @@ export function defineActor<
     operationNames: Object.freeze([...ops.keys()]),
     queryNames: Object.freeze([...queries.keys()]),
     subscribe,
+    version: versions.version,
+    oldestVersion: versions.oldest,
+    upgrade(state: unknown, from: number): S {
+      if (from === versions.version) return state as S;
+      if (from > versions.version) throw new ActorError(ErrorCode.RecordTooNew, `actor '${type}': the record was written by version ${from}, newer than this definition's ${versions.version}`);
+      if (from < versions.oldest) {
+        throw new ActorError(
+          ErrorCode.RecordTooOld,
+          `actor '${type}': the record was written by version ${from}; version ${versions.version} migrates records from version ${versions.oldest} on (add migrate[${from}] … migrate[${versions.oldest - 1}])`,
+        );
+      }
+      let s = state;
+      for (let v = from; v < versions.version; v++) {
+        const step = versions.steps.get(v) as (s: unknown) => unknown;
+        try {
+          s = step(s);
+        } catch (err) {
+          throw new ActorError(ErrorCode.MigrationFailed, `actor '${type}': migrate[${v}] (version ${v} -> ${v + 1}) failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        }
+      }
+      return s as S;
+    },
     hasOperation: (op: string) => op === DELETE_OPERATION || op === CANCEL_TIMER_OPERATION || ops.has(op),
     hasQuery: (name: string) => queries.has(name),
     parseInput(op: string, raw: unknown): unknown {

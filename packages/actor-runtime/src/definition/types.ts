@@ -231,6 +231,8 @@ export interface InputDescriptor {
  */
 export interface ActorDescriptor {
   type: string;
+  /** The definition's version (absent in what workers before versions registered: 1). */
+  version?: number;
   operations: Record<string, InputDescriptor>;
   queries: Record<string, InputDescriptor>;
   /** Subjects the type is bound to (absent when none). */

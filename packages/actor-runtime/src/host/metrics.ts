@@ -4,6 +4,7 @@
  */
 import type { StreamState } from '@nats-io/jetstream';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BlockedAt } from '../errors.js';
 import type { Worker, WorkerHooks } from '../worker-options.js';
 
 /** Prefix of every worker metric. */
@@ -145,8 +146,25 @@ export function createWorkerMetrics(opts: WorkerMetricsOptions = {}): WorkerMetr
     },
   });
 
+  // Partitions that wait at an operation they must not apply (a record a newer version wrote).
+  const blocked = new Map<number, BlockedAt>();
+  new Gauge({
+    name: `${p}partition_blocked`,
+    help: 'Owned partitions that wait at an operation this worker must not apply (reason newer-record: a record written by a newer version of the type); the value is the seq they wait at. Alert on it.',
+    labelNames: ['partition', 'type', 'reason', 'version', 'record_version'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [partition, b] of blocked) {
+        this.set({ partition: String(partition), type: b.type, reason: b.reason, version: String(b.version), record_version: String(b.recordVersion ?? '') }, b.seq);
+      }
+    },
+  });
+
   const hooks: WorkerHooks = {
     onCommit(info) {
+      const b = blocked.get(info.partition);
+      if (b && info.checkpoint >= b.seq) blocked.delete(info.partition);
       commits.inc();
       batchSize.observe(info.ops);
       commitSeconds.observe(info.commitMs / 1000);
@@ -164,7 +182,12 @@ export function createWorkerMetrics(opts: WorkerMetricsOptions = {}): WorkerMetr
     onAcquire() {
       acquisitions.inc();
     },
+    onBlocked(info) {
+      const { partition, ...at } = info;
+      blocked.set(partition, at);
+    },
     onRelease(info) {
+      blocked.delete(info.partition);
       releases.inc({ reason: info.reason });
     },
   };

@@ -24,6 +24,8 @@ export function typeKey(type: string): string {
 export interface ActorTypeRecord {
   /** The definition's `describe()`: operations, queries and their input JSON Schemas. */
   descriptor: ActorDescriptor;
+  /** The definition's version (`defineActor({ version })`; 1 in records written before versions). */
+  version: number;
   /** The state of an actor never written (or deleted): `initialState()` as JSON. */
   initialState: unknown;
   /** Id of the worker that wrote this record (the last one to start wins). */
@@ -36,7 +38,7 @@ export interface ActorTypeRecord {
 export function actorTypeRecord(def: AnyActorDefinition, workerId: string, now: Date = new Date()): ActorTypeRecord {
   // Through JSON, so what is stored is exactly what a reader gets (no undefined, no Dates).
   const initialState: unknown = JSON.parse(JSON.stringify(def.initialState() ?? null));
-  return { descriptor: def.describe(), initialState, worker: workerId, registeredAt: now.toISOString() };
+  return { descriptor: def.describe(), version: def.version, initialState, worker: workerId, registeredAt: now.toISOString() };
 }
 
 /** Options of {@link registerActorTypes}. */
@@ -75,7 +77,8 @@ export function parseActorTypeRecord(value: Uint8Array): ActorTypeRecord | undef
   const d = r?.descriptor;
   if (!r || typeof r !== 'object' || !d || typeof d.type !== 'string') return undefined;
   if (typeof d.operations !== 'object' || d.operations === null || typeof d.queries !== 'object' || d.queries === null) return undefined;
-  return { descriptor: d, initialState: r.initialState ?? null, worker: String(r.worker ?? ''), registeredAt: String(r.registeredAt ?? '') };
+  const version = Number.isSafeInteger(r.version) && (r.version as number) >= 1 ? (r.version as number) : Number.isSafeInteger(d.version) && (d.version as number) >= 1 ? (d.version as number) : 1;
+  return { descriptor: d, version, initialState: r.initialState ?? null, worker: String(r.worker ?? ''), registeredAt: String(r.registeredAt ?? '') };
 }
 
 /** A live view of the registered actor types. */

@@ -2,11 +2,12 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
-import type { ErrorBody } from '../errors.js';
+import type { BlockedAt, ErrorBody } from '../errors.js';
 import type { ActorNames } from '../names.js';
 import type { Topology } from '../store/provision.js';
 import type { AckedPublisher } from './acked-publisher.js';
 import { RESUBMITTED_HEADER, type DecodedOp } from './decode.js';
+import type { UnknownOperationAction } from './fold.js';
 import type { CachedRecord, RecordCache } from './record-cache.js';
 import type { TimerIndex } from './timer-index.js';
 
@@ -38,6 +39,13 @@ export interface ProcessorHooks {
   onOperationError?(info: { partition: number; type: string; key: string; op: string; seq: number; error: ErrorBody; subject: string; payload: Uint8Array }): void;
   /** A handler refused an operation on purpose (threw an `ActorError` of its own): an outcome, answered and kept, not a dead letter. */
   onOperationRefused?(info: { partition: number; type: string; key: string; op: string; seq: number; error: ErrorBody }): void;
+  /**
+   * The partition stopped at an operation it must not apply or dead-letter (a record a newer
+   * version wrote, or an unknown operation the {@link CommitterOptions.unknownOperation} action
+   * keeps waiting): what came before it is committed, the partition restarts from there after
+   * a backoff. Reported at each such stop; the next commit past `seq` ends it.
+   */
+  onBlocked?(info: BlockedAt & { partition: number }): void;
   /** An operation carried a reply header that is not a literal inbox subject; it was applied and not answered. */
   onRefusedReply?(info: { partition: number; seq: number; reply: string }): void;
 }
@@ -67,6 +75,8 @@ export interface CommitterOptions {
   hooks?: ProcessorHooks;
   /** The partition's timer index; each commit makes it follow the records' timers. */
   timers?: TimerIndex;
+  /** What the fold does with an operation the definition does not know (default: dead letter); see fold.ts `unknownOperationAction`. */
+  unknownOperation?: UnknownOperationAction;
 }
 
 /**

@@ -6,14 +6,14 @@
  * before the state it depends on is stored.
  */
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { ActorError, ErrorCode, FencedError, toErrorBody } from '../errors.js';
+import { ActorError, ErrorCode, FencedError, PartitionBlockedError, toErrorBody } from '../errors.js';
 import { stateKey } from '../names.js';
 import { scanLastValues } from '../store/kv-scan.js';
 import { controlKeys, decodeJson, encodeJson, type Checkpoint } from '../store/records.js';
 import { kvWriteSubject } from './acked-publisher.js';
 import { errorBody, newRecord, type CommitterOptions, type Failure } from './commit-types.js';
 import { nameError, type DecodedOp } from './decode.js';
-import { foldKey, type KeyFold } from './fold.js';
+import { foldKey, type FoldEnv, type KeyFold } from './fold.js';
 import type { CachedRecord } from './record-cache.js';
 import { conflictOr, encodeText, loadRecords, writeRecords } from './record-io.js';
 import { isDuplicateSend, placeOf, SEND_HEADER, trustedSend } from './send-dedup.js';
@@ -57,6 +57,8 @@ export class BatchCommitter {
   private unsentChanged = false;
   /** Keys whose sends are all stored now: their markers go before the next checkpoint. */
   private unmarked: string[] = [];
+  /** Where the partition waits, as its checkpoint says (see {@link BatchCommitter.commit}). */
+  private blocked: Checkpoint['blocked'];
 
   constructor(private readonly o: CommitterOptions) {}
 
@@ -80,6 +82,7 @@ export class BatchCommitter {
         this.checkpointSeq = ck?.seq ?? 0;
         // An older version listed the keys in the checkpoint itself.
         if (Array.isArray(ck?.unsent)) listed = ck.unsent;
+        this.blocked = ck?.blocked;
       }
     }
     // Whatever the checkpoint says: a marker a crash left behind is taken up (and removed once
@@ -116,12 +119,53 @@ export class BatchCommitter {
     this.unsentChanged = true;
   }
 
+  /**
+   * Commits a batch. An operation the partition must stop at (a record a newer version wrote:
+   * it is never overwritten) ends the batch there: what came before it is committed, the stop
+   * is reported (log, checkpoint, hook) and the error thrown, so the partition restarts from
+   * its checkpoint after a backoff, as after any failed commit, and waits at that operation
+   * until a worker that can apply it owns the partition.
+   */
+  async commit(batch: DecodedOp[]): Promise<void> {
+    let ops = batch;
+    for (;;) {
+      try {
+        await this.commitBatch(ops);
+        return;
+      } catch (err) {
+        if (!(err instanceof PartitionBlockedError) || this.o.aborted()) throw err;
+        // Records this attempt wrote (keys guessed new) are read again: the cache may be behind them.
+        this.o.cache.dropPartition(this.o.partition);
+        ops = ops.filter((op) => op.seq < err.at.seq);
+        if (ops.length === 0) {
+          await this.reportBlocked(err);
+          throw err;
+        }
+      }
+    }
+  }
+
+  /** Says once, loudly, where and why the partition waits (and in its checkpoint, for `/api/status`). */
+  private async reportBlocked(err: PartitionBlockedError): Promise<void> {
+    const { log, partition } = this.o;
+    const at = err.at;
+    this.o.hooks?.onBlocked?.({ ...at, partition });
+    const known = this.blocked;
+    if (known && known.seq === at.seq && known.reason === at.reason) {
+      log.debug({ partition, seq: at.seq }, 'partition still waits');
+      return;
+    }
+    log.error({ partition, ...at }, `PARTITION ${partition} WAITS: ${err.message}`);
+    this.blocked = { ...at, partition, since: new Date().toISOString() };
+    await this.writeCheckpoint(this.checkpointSeq);
+  }
+
   /** Some records hold sends a full stream refused: commit now and then, even with nothing read. */
   get hasUnsent(): boolean {
     return this.unsent.size > 0;
   }
 
-  async commit(batch: DecodedOp[]): Promise<void> {
+  private async commitBatch(batch: DecodedOp[]): Promise<void> {
     const started = performance.now();
     const { log, partition } = this.o;
     const groups = new Map<string, DecodedOp[]>();
@@ -241,7 +285,7 @@ export class BatchCommitter {
   private async foldAll(groups: Map<string, DecodedOp[]>, folds: Map<string, KeyFold>, nameFailures: readonly Failure[]): Promise<void> {
     const { cache, partition, actors, maxStateBytes, maxSendBytes, log } = this.o;
     const { topology, names } = this.o;
-    const env = {
+    const env: FoldEnv = {
       actors,
       maxStateBytes,
       maxSendBytes,
@@ -250,6 +294,7 @@ export class BatchCommitter {
       stream: topology.streamCreated,
       partitions: topology.partitions,
       subjectPrefix: names.subjectPrefix,
+      unknownOperation: this.o.unknownOperation,
     };
     const load = async (keys: string[]) => {
       for (const k of keys) this.loaded.add(k);
@@ -454,7 +499,16 @@ export class BatchCommitter {
     if (this.o.aborted()) return;
     this.assertLease('checkpoint');
     const { topology, partition, publisher, epoch } = this.o;
-    const ck: Checkpoint = { seq, epoch, stream: topology.streamCreated, updatedAt: new Date().toISOString(), ...(this.unsent.size > 0 ? { unsent: true } : {}) };
+    // A checkpoint that passes the operation the partition waited at ends the wait.
+    if (this.blocked && seq >= this.blocked.seq) this.blocked = undefined;
+    const ck: Checkpoint = {
+      seq,
+      epoch,
+      stream: topology.streamCreated,
+      updatedAt: new Date().toISOString(),
+      ...(this.unsent.size > 0 ? { unsent: true } : {}),
+      ...(this.blocked ? { blocked: this.blocked } : {}),
+    };
     this.unsentChanged = false;
     try {
       const ack = await publisher.publish(kvWriteSubject(topology.control, controlKeys.checkpoint(partition)), encodeJson(ck), {

@@ -13,7 +13,7 @@ import { DELETE_OPERATION, isRefusal, type AnyActorDefinition, type OperationCon
 import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId } from '../names.js';
 import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTimers, sendsOf, timerOfRequest, type EffectOrigin, type FirePayload } from './effects.js';
 import { EffectsDraft } from './effects-draft.js';
-import { ActorError, ErrorCode, HandlerError, InvalidInputError, UnknownActorError, toErrorBody } from '../errors.js';
+import { ActorError, ErrorCode, HandlerError, InvalidInputError, PartitionBlockedError, UnknownActorError, UnknownOperationError, toErrorBody } from '../errors.js';
 import { decodePayload, type DecodedOp } from './decode.js';
 import { fitReceived, isDuplicateSend, trustedSend, withSend } from './send-dedup.js';
 import type { CachedRecord } from './record-cache.js';
@@ -35,6 +35,57 @@ export interface FoldEnv {
   partitions: number;
   /** First token of operation subjects (`actors`). */
   subjectPrefix: string;
+  /** What to do with an operation this worker's definition does not know (default: a dead letter); see {@link unknownOperationAction}. */
+  unknownOperation?: UnknownOperationAction;
+}
+
+/**
+ * Decides what happens to an operation whose name the worker's definition of `type` does not
+ * have: `dead-letter` (UNKNOWN_OPERATION, the partition moves on) or `wait` (the partition stops
+ * at it, like at a record of a newer version, until a worker that knows it applies it).
+ */
+export type UnknownOperationAction = (type: string, op: string) => 'dead-letter' | 'wait';
+
+/** The one place the fold decides about an unknown operation: the injected action, else a dead letter. */
+export function unknownOperationAction(env: Pick<FoldEnv, 'unknownOperation'>, type: string, op: string): 'dead-letter' | 'wait' {
+  return env.unknownOperation ? env.unknownOperation(type, op) : 'dead-letter';
+}
+
+/** Throws for an operation `def` does not have: UNKNOWN_OPERATION, or a wait (see {@link unknownOperationAction}). */
+function checkKnown(def: AnyActorDefinition, name: string, op: DecodedOp, env: FoldEnv): void {
+  if (def.hasOperation(name)) return;
+  if (unknownOperationAction(env, def.type, name) === 'wait') {
+    throw new PartitionBlockedError({ reason: 'unknown-operation', seq: op.seq, type: def.type, key: op.key, op: name, version: def.version });
+  }
+  throw new UnknownOperationError(def.type, name);
+}
+
+/** The version of the definition that wrote a record (absent: 1). */
+function versionOf(rec: CachedRecord): number {
+  return rec.version ?? 1;
+}
+
+/** Sets the record's version (kept absent for 1, as records without versions were written). */
+function setVersion(rec: CachedRecord, v: number): void {
+  if (v > 1) rec.version = v;
+  else delete rec.version;
+}
+
+/**
+ * Migrates a record written by an older version of `def` (its state, parsed from the stored
+ * JSON) to `def.version`, before any handler sees it; the record is written back at the new
+ * version with the operation's commit. A migration that throws, a record older than the oldest
+ * migration and a migrated state that cannot be stored fail the operation and leave the record
+ * as it was.
+ */
+function migrateRecord(f: KeyFold, def: AnyActorDefinition, op: DecodedOp, env: FoldEnv): void {
+  const rec = f.rec;
+  const state = def.upgrade(JSON.parse(rec.json as string) as unknown, versionOf(rec));
+  const json = serialize(state, 'state', env.maxStateBytes);
+  checkRecordSize(json, f.fx, env.maxStateBytes);
+  rec.json = json;
+  setVersion(rec, def.version);
+  touch(f, op.seq);
 }
 
 /** One key's operations folded onto its record; its outputs wait for the commit. */
@@ -147,9 +198,21 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
     // A send applied before, stored again after the duplicate window: never twice either.
     const sent = op.send && trustedSend(op.send, env.salt, env.stream, env.partitions);
     if (sent && isDuplicateSend(rec.received, sent)) continue;
+    const def = env.actors.get(op.type);
+    // A record a newer version wrote is never overwritten: the partition waits here (not an
+    // operation's error, so nothing is answered, kept or dead-lettered).
+    if (def && versionOf(rec) > def.version) {
+      throw new PartitionBlockedError({ reason: 'newer-record', seq: op.seq, type: op.type, key: op.key, op: op.op, version: def.version, recordVersion: versionOf(rec) });
+    }
     try {
-      const def = env.actors.get(op.type);
       if (!def) throw new UnknownActorError(op.type);
+      if (op.op !== DELETE_OPERATION && op.op !== FIRE_TIMER_OPERATION) checkKnown(def, op.op, op, env);
+      if (rec.json === null) setVersion(rec, def.version);
+      else if (versionOf(rec) < def.version && op.op !== DELETE_OPERATION) {
+        // Before any handler sees it (and before a timer or cancel writes it back).
+        migrateRecord(f, def, op, env);
+        live = UNPARSED;
+      }
       const origin: EffectOrigin = { type: op.type, key: op.key, seq: op.seq, time: op.time };
       let resultJson = 'null';
       if (op.op === DELETE_OPERATION) {
@@ -208,6 +271,7 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
       (f.applied ??= []).push(opName(op.type, op.op));
       if (env.debug) (f.trace ??= []).push({ op, state: rec.json });
     } catch (err) {
+      if (err instanceof PartitionBlockedError) throw err;
       live = UNPARSED;
       // The committer answers and keeps the outcome of every failure, and dead-letters those
       // that are no refusal. A send its receiver refuses stays a dead letter: its sender has
@@ -305,8 +369,10 @@ function fire(f: KeyFold, def: AnyActorDefinition, op: DecodedOp, origin: Effect
   }
   const current = live === UNPARSED ? parseLive(rec, def, env) : live;
   try {
+    checkKnown(def, t.op, op, env);
     return applyUser(f, def, current, t.op, input, new OpContext(op.type, op.key, t.op, op.seq, op.time, t.id), origin, env).live;
   } catch (err) {
+    if (err instanceof PartitionBlockedError) throw err;
     // The dead letter names the operation the timer applied (subject, op and input), not
     // `$fire`: resubmitting it applies that operation (a `$fire` would match no timer).
     const data = t.input === undefined ? new Uint8Array(0) : new TextEncoder().encode(t.input);

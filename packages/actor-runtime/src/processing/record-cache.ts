@@ -20,6 +20,8 @@ export interface CachedRecord {
   outbox?: readonly StoredSend[];
   /** Sends this actor has applied, per sender (see send-dedup.ts); absent when none. */
   received?: Received;
+  /** The actor definition's version that wrote the state (absent: 1; see `defineActor({ version })`). */
+  version?: number;
 }
 
 /**

@@ -21,7 +21,9 @@ export async function writeRecords(o: CommitterOptions, keys: string[], folds: M
   const write = async (k: string): Promise<boolean> => {
     const rec = (folds.get(k) as KeyFold).rec;
     const fx = effectsJson(rec);
-    const body = rec.json === null ? `{"state":null${tail}${rec.seq}${meta}${fx},"deleted":true}` : `{"state":${rec.json}${tail}${rec.seq}${meta}${fx}}`;
+    // The version that wrote it (absent: 1): no worker of an older version overwrites it.
+    const v = rec.version !== undefined && rec.version > 1 ? `,"version":${rec.version}` : '';
+    const body = rec.json === null ? `{"state":null${tail}${rec.seq}${meta}${fx}${v},"deleted":true}` : `{"state":${rec.json}${tail}${rec.seq}${meta}${fx}${v}}`;
     try {
       // Revision 0 is a create: the CAS fails if the key has any entry at all.
       const ack = await publisher.publish(kvWriteSubject(topology.state, k), encodeText(body), { expectedLastSubjectSequence: rec.revision, guard: o.leaseValid });
@@ -74,6 +76,7 @@ export async function loadRecords(
         const deleted = !stored || stored.deleted === true;
         rec = { json: deleted ? null : JSON.stringify(stored.state), seq: sameStream ? (stored?.seq ?? 0) : 0, revision: entry.revision, partition };
         if (stored && Array.isArray(stored.timers) && stored.timers.length > 0) rec.timers = stored.timers;
+        if (stored && Number.isSafeInteger(stored.version) && (stored.version as number) > 1) rec.version = stored.version;
         // Sends the checkpoint has passed were published, unless the checkpoint lists the key as
         // unsent (a full stream refused them); later ones may not have been (a crash between the
         // record and the checkpoint): the committer publishes them again.

@@ -30,6 +30,21 @@ export interface QueryOptions {
   timeoutMs?: number;
 }
 
+/**
+ * The built-in query every worker answers for the types it hosts: the actor's state as its
+ * definition shows it (a record an older version wrote, migrated), for readers without the code.
+ */
+export const STATE_QUERY = '$state';
+
+/** The result of {@link STATE_QUERY}. */
+export interface StateQueryResult {
+  state: unknown;
+  /** The version whose shape `state` has (the answering worker's, or the record's when newer). */
+  version: number;
+  revision: number;
+  exists: boolean;
+}
+
 /** Code of an answer the worker could not give for a reason of its own (details in its log). */
 export const QUERY_INTERNAL_ERROR = 'INTERNAL_ERROR';
 

@@ -12,7 +12,7 @@ import type { AnyActorDefinition } from '../definition/define-actor.js';
 import { ActorError, toErrorBody } from '../errors.js';
 import { isValidReplySubject, querySubject, validateName, type ActorNames } from '../names.js';
 import { decodePayload } from '../processing/decode.js';
-import { QUERY_INTERNAL_ERROR, QueryHeaders, encodeError, encodeResult, headerInt } from './protocol.js';
+import { QUERY_INTERNAL_ERROR, QueryHeaders, STATE_QUERY, encodeError, encodeResult, headerInt, type StateQueryResult } from './protocol.js';
 
 /** Options of {@link startQueryService}. */
 export interface QueryServiceOptions {
@@ -67,10 +67,17 @@ export function startQueryService(opts: QueryServiceOptions): QueryService {
     try {
       validateName('key', key);
       validateName('op', name);
-      const input = def.parseQueryInput(name, decodePayload(m.data));
+      const state = name === STATE_QUERY;
+      const input = state ? undefined : def.parseQueryInput(name, decodePayload(m.data));
       const minSeq = headerInt(QueryHeaders.MinSeq, m.headers?.get(QueryHeaders.MinSeq), Number.MAX_SAFE_INTEGER);
       const timeoutMs = headerInt(QueryHeaders.TimeoutMs, m.headers?.get(QueryHeaders.TimeoutMs), maxTimeoutMs) ?? defaultTimeoutMs;
+      // The client reads with this worker's definition: an older record comes back migrated.
       const snap = await client.read(def.type, key, { minSeq, timeoutMs });
+      if (state) {
+        const result: StateQueryResult = { state: snap.state, version: snap.exists ? (snap.version ?? 1) : def.version, revision: snap.revision, exists: snap.exists };
+        m.respond(encodeResult(result, snap.seq, nc.info?.max_payload ?? 1024 * 1024));
+        return;
+      }
       const result = def.query(snap.state, name, input, { type: def.type, key, query: name, seq: snap.seq, exists: snap.exists });
       m.respond(encodeResult(result, snap.seq, nc.info?.max_payload ?? 1024 * 1024));
     } catch (err) {

@@ -1,3 +1,4 @@
+import type { BlockedAt } from '../errors.js';
 import type { ActorNames } from '../names.js';
 
 /**
@@ -30,6 +31,8 @@ export interface StateRecord<S = unknown> {
    * processing/send-dedup.ts), so a send stored again after the duplicate window is skipped.
    */
   received?: Record<string, Array<number | string>>;
+  /** The version of the actor definition that wrote the record (`defineActor({ version })`); absent: 1. */
+  version?: number;
 }
 
 /** A timer as its actor's record keeps it. */
@@ -76,6 +79,11 @@ export interface Checkpoint {
    * are listed at every start anyway. Checkpoints of an older version list the keys here.)
    */
   unsent?: true | string[];
+  /**
+   * The partition waits at an operation it must not apply or dead-letter (a record written by a
+   * newer version, see processing/commit.ts); cleared by the next checkpoint that passes it.
+   */
+  blocked?: BlockedAt & { partition: number; since: string };
 }
 
 /** What the retention loop purged: every operation below `purgedBelow` was applied (or belonged to no unapplied partition). */

@@ -165,12 +165,13 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
     const query = request.query as ReadQuery;
     const { client, actor } = app.actorOf(type);
     if (query.minSeq === undefined) {
-      const s = await withDeadline(client.read(type, key), settings.requestTimeoutMs, expired('read', settings.requestTimeoutMs));
+      // `version`: a record older than the registered version is read migrated (by a worker).
+      const s = await withDeadline(client.read(type, key, { version: actor.descriptor.version }), settings.requestTimeoutMs, expired('read', settings.requestTimeoutMs));
       return withInitialState(s, actor);
     }
     const timeoutMs = query.timeoutMs ?? settings.defaultTimeoutMs;
     const s = await withDeadline(
-      client.read(type, key, { minSeq: query.minSeq, timeoutMs }),
+      client.read(type, key, { minSeq: query.minSeq, timeoutMs, version: actor.descriptor.version }),
       timeoutMs + DEADLINE_GRACE_MS,
       expired(`read with minSeq ${query.minSeq}`, timeoutMs),
     );

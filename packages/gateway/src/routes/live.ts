@@ -96,6 +96,26 @@ const statusSchema: FastifySchema = {
             required: ['partition', 'owner', 'checkpoint', 'lag'],
           },
         },
+        blocked: {
+          type: 'array',
+          description:
+            "Partitions that wait at an operation their owner must not apply (reason `newer-record`: a record written by a newer version of the type than the owner's); they resume once a worker that can apply it owns them. Absent when none.",
+          items: {
+            type: 'object',
+            properties: {
+              partition: { type: 'integer' },
+              reason: { type: 'string' },
+              seq: { type: 'integer', description: 'The operation the partition waits at.' },
+              type: { type: 'string' },
+              key: { type: 'string' },
+              op: { type: 'string' },
+              version: { type: 'integer', description: "The owner's version of the type." },
+              recordVersion: { type: 'integer', description: 'The version that wrote the record.' },
+              since: { type: 'string' },
+            },
+            required: ['partition', 'reason', 'seq', 'type', 'key', 'op', 'version'],
+          },
+        },
       },
       required: ['members', 'partitions'],
     },

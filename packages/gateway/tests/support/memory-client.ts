@@ -42,7 +42,7 @@ export interface MemoryClient extends ActorClient {
   /** Everything published, in order. */
   readonly published: Published[];
   /** Options of every read, in order. */
-  readonly reads: Array<{ type: string; key: string; minSeq?: number; timeoutMs?: number }>;
+  readonly reads: Array<{ type: string; key: string; minSeq?: number; timeoutMs?: number; version?: number }>;
   /** When set, every NATS-facing method returns a promise that never settles. */
   hang: boolean;
   /** When set, every NATS-facing method rejects with this. */

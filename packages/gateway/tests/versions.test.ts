@@ -1,0 +1,88 @@
+/**
+ * Versions through the gateway, on a real nats-server: the gateway (no actor code) reads a
+ * record an older version wrote in the registered version's shape (a worker migrates it), and
+ * `GET /api/status` reports a partition that waits at a record a newer version wrote.
+ */
+import { createActorClient, createWorker, defaultNames, defineActor, startQueryService, Type, type AnyActorDefinition, type Worker } from '@jetactor/actor-runtime';
+import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runGateway, type RunningGateway } from '../src/run-gateway.js';
+import { registerTypes, waitForTypes } from './support/registry.js';
+
+const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+const noteV1 = defineActor({
+  type: 'note',
+  initialState: () => '',
+  operations: { write: { input: Type.String(), handler: (_s, text) => ({ state: text, result: null }) } },
+});
+const noteV2 = defineActor({
+  type: 'note',
+  version: 2,
+  initialState: () => ({ text: '', words: 0 }),
+  operations: { write: { input: Type.String(), handler: (_s, text) => ({ state: { text, words: text.split(' ').length }, result: null }) } },
+  migrate: { 1: (s: string) => ({ text: s, words: s.split(' ').length }) },
+});
+
+let server: NatsServer;
+let nc: NatsConnection;
+let gateway: RunningGateway;
+
+async function startWorker(def: AnyActorDefinition): Promise<Worker> {
+  const w = createWorker({ nc, actors: [def], partitions: 1, leaseTtlMs: 2000, heartbeatMs: 250, logger: log });
+  await w.start();
+  await registerTypes(nc, w.id, [def]);
+  await waitFor(() => w.settled(), { timeoutMs: 10_000, message: 'the worker to own the partition' });
+  return w;
+}
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await nc?.close();
+  await server?.stop();
+});
+
+describe('versions at the gateway', () => {
+  it('reads an older record migrated, and reports a partition waiting at a newer one in /api/status', async () => {
+    const v1 = await startWorker(noteV1);
+    const c1 = createActorClient(nc, { actors: [noteV1] });
+    await c1.call('note', 'n1', 'write', 'hello old world');
+    await c1.call('note', 'n2', 'write', 'second note');
+    await v1.stop();
+
+    const v2 = await startWorker(noteV2);
+    const queries = startQueryService({ nc, actors: [noteV2], names: defaultNames(), log });
+    gateway = await runGateway({ env: { NATS_URL: server.url, PORT: '0' }, logger: log });
+    await gateway.nats.firstConnect;
+    await waitForTypes(gateway.app, ['note']);
+    await waitFor(() => gateway.app.actorCatalog.get('note')?.descriptor.version === 2, { message: 'the gateway to know version 2' });
+    const read = await gateway.app.inject({ method: 'GET', url: '/api/actors/note/n1' });
+    // Before: the stored version-1 state, "hello old world".
+    expect({ status: read.statusCode, state: read.json<{ state: unknown }>().state }).toEqual({ status: 200, state: { text: 'hello old world', words: 3 } });
+    // n2 is written by version 2 now.
+    expect((await gateway.app.inject({ method: 'POST', url: '/api/actors/note/n2/write?wait=true', payload: '"a newer note"', headers: { 'content-type': 'application/json' } })).statusCode).toBe(200);
+    await queries.stop();
+    await v2.stop();
+
+    // A version-1 worker meets n2's version-2 record: the partition waits, /api/status says where.
+    const back = await startWorker(noteV1);
+    const waiting = await c1.signal('note', 'n2', 'write', 'rolled back');
+    await waitFor(async () => (await gateway.app.inject({ method: 'GET', url: '/api/status' })).json<{ blocked?: unknown[] }>().blocked !== undefined, {
+      timeoutMs: 10_000,
+      message: '/api/status to report the waiting partition',
+    });
+    const status = (await gateway.app.inject({ method: 'GET', url: '/api/status' })).json<{ blocked: unknown[] }>();
+    expect(status.blocked).toEqual([
+      { partition: 0, reason: 'newer-record', seq: waiting.seq, type: 'note', key: 'n2', op: 'write', version: 1, recordVersion: 2, since: expect.any(String) as string },
+    ]);
+    await back.stop();
+    c1.close();
+  });
+});
