@@ -28,6 +28,12 @@ const account = defineActor({
     },
     /** Takes room in the stream and changes nothing. */
     pad: (s: Acct) => ({ state: s, result: null }),
+    /** One big deposit to b1, then 70 small ones. */
+    burst: (s: Acct) => ({
+      state: s,
+      result: null,
+      send: [{ key: 'b1', op: 'deposit', input: { amount: 1000, pad: 'x'.repeat(30_000) } }, ...Array.from({ length: 70 }, () => ({ key: 'b1', op: 'deposit', input: { amount: 1 } }))],
+    }),
   },
 });
 
@@ -328,5 +334,30 @@ describe('unsent markers under deploy/nats-least-privilege.conf', () => {
     await worker.start();
     // Before the permission: the scan's pulls were refused and the marker stayed.
     await waitFor(async () => (await topo.control.get(controlKeys.unsent(p, 'acct.a1')))?.operation !== 'PUT', { timeoutMs: 15_000, message: 'the marker taken up and removed' });
+  }, 60_000);
+});
+
+describe('a full stream that refuses one send and takes the next ones (F2)', () => {
+  it('delivers the refused send once there is room, after more than 64 later ones were applied', async () => {
+    const names = namesFor('order');
+    const topology = { maxBytes: 160 * 1024, duplicateWindowMs: 1000, retainMs: 3_600_000 };
+    await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
+    const subject = (key: string, op: string) => `${names.subjectPrefix}.acct.${key}.${op}`;
+    await js.publish(subject('a1', 'burst'), '');
+    await fillUp(js, subject);
+    // Room for the 70 small sends (~17 KB) but not for the big one (30 KB): filler removed by hand.
+    const bytes = async () => (await jsm.streams.info(names.stream)).state.bytes;
+    const full = await bytes();
+    for (let n = 0; full - (await bytes()) < 24_000; n++) {
+      await jsm.streams.purge(names.stream, { filter: `${partitionOf('acct', `f${n}`, PARTITIONS)}.${subject(`f${n}`, 'pad')}` });
+    }
+    expect(full - (await bytes())).toBeLessThan(27_000);
+    const worker = startWorker(names, topology);
+    await worker.start();
+    const client = clientFor(names);
+    // Before: b1 applied the 70 (its floor rose to the oldest of the last 64) and skipped the big one once stored: 70.
+    await waitFor(async () => (await balance(client, 'b1')) === 1070, { timeoutMs: 20_000, message: 'the big deposit and the 70 small ones at b1' }).catch(() => undefined);
+    expect(await balance(client, 'b1')).toBe(1070);
+    expect((await client.call('acct', 'b1', 'deposit', { amount: 1 })).result).toBe(1071);
   }, 60_000);
 });
