@@ -1,6 +1,6 @@
 /**
- * Versions through the gateway, on a real nats-server: the gateway (no actor code) reads a
- * record an older version wrote in the registered version's shape (a worker migrates it), and
+ * Versions through the gateway, on a real nats-server: the gateway (no actor code) reads and
+ * lists records an older version wrote in the registered version's shape (a worker migrates them), and
  * `GET /api/status` reports a partition that waits at a record a newer version wrote.
  */
 import { createActorClient, createWorker, defaultNames, defineActor, startQueryService, Type, type AnyActorDefinition, type Worker } from '@jetactor/actor-runtime';
@@ -66,6 +66,12 @@ describe('versions at the gateway', () => {
     const read = await gateway.app.inject({ method: 'GET', url: '/api/actors/note/n1' });
     // Before: the stored version-1 state, "hello old world".
     expect({ status: read.statusCode, state: read.json<{ state: unknown }>().state }).toEqual({ status: 200, state: { text: 'hello old world', words: 3 } });
+    // The list shows both in version 2's shape (n2 only stored as version 1 so far).
+    const listed = await gateway.app.inject({ method: 'GET', url: '/api/actors/note' });
+    expect(listed.json<{ items: Array<{ key: string; state: unknown }> }>().items.map((i) => [i.key, i.state])).toEqual([
+      ['n1', { text: 'hello old world', words: 3 }],
+      ['n2', { text: 'second note', words: 2 }],
+    ]);
     // n2 is written by version 2 now.
     expect((await gateway.app.inject({ method: 'POST', url: '/api/actors/note/n2/write?wait=true', payload: '"a newer note"', headers: { 'content-type': 'application/json' } })).statusCode).toBe(200);
     await queries.stop();

@@ -6,7 +6,7 @@ import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError,
 import { defaultNames, operationSubject, parseOperationSubject, partitionOf, querySubject, stateKey, TimerHeaders, validateName, type ActorNames } from '../names.js';
 import { decodeReply, QueryHeaders, STATE_QUERY, type QueryResult, type StateQueryResult } from '../queries/protocol.js';
 import { DeadLetterHeaders, REPLY_HEADER, RESUBMITTED_HEADER } from '../processing/partition-processor.js';
-import { controlKeys, decodeJson, type Checkpoint, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
+import { controlKeys, decodeJson, versionOfRecord, type Checkpoint, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
 import { partitionsOfStream } from '../store/provision.js';
 import { assertSameOperation, ClientMsgIds, OutcomeReader } from './idempotency.js';
 import { listActors, type ListOptions, type ListPage } from './list-actors.js';
@@ -385,7 +385,7 @@ class ActorClientImpl implements ActorClient {
     if (!entry || entry.operation !== 'PUT') return { type, key, state: initial, seq: 0, revision: entry?.revision ?? 0, exists: false };
     const rec = decodeJson<StateRecord>(entry.value);
     if (!rec) return { type, key, state: initial, seq: 0, revision: entry.revision, exists: false };
-    const written = Number.isSafeInteger(rec.version) && (rec.version as number) > 1 ? (rec.version as number) : 1;
+    const written = versionOfRecord(rec);
     // With the definition, an older record reads in its version's shape (never older than the code's).
     const migrate = def !== undefined && !rec.deleted && written < def.version;
     const version = migrate ? def.version : written;
@@ -401,8 +401,20 @@ class ActorClientImpl implements ActorClient {
   }
 
   async read(type: string, key: string, opts: { minSeq?: number; timeoutMs?: number; version?: number } = {}): Promise<ActorSnapshot> {
-    const snap = await this.readStored(type, key, opts);
-    if (!snap.exists || opts.version === undefined || (snap.version ?? 1) >= opts.version || this.registry.has(type)) return snap;
+    return this.migrated(await this.readStored(type, key, opts), opts);
+  }
+
+  /**
+   * `snap` in the shape of the newest version known: migrated by this client's definition when
+   * it has one, else, when older than `opts.version`, by a worker hosting the type.
+   */
+  private async migrated(snap: ActorSnapshot, opts: { timeoutMs?: number; version?: number }): Promise<ActorSnapshot> {
+    const { type, key } = snap;
+    const def = this.registry.get(type);
+    const written = snap.version ?? 1;
+    if (!snap.exists) return snap;
+    if (def) return written < def.version ? { ...snap, state: def.upgrade(snap.state, written), version: def.version } : snap;
+    if (opts.version === undefined || written >= opts.version) return snap;
     // Written by an older version, and this client has no code to migrate it: a worker hosting
     // the type reads it migrated (from this record or a newer one).
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
@@ -416,7 +428,7 @@ class ActorClientImpl implements ActorClient {
       if (err instanceof ActorError) throw err;
       throw new ActorError(
         ErrorCode.UnknownActor,
-        `${type}/${key} was written by version ${snap.version ?? 1} of '${type}' and no worker hosting version ${opts.version} answered to read it migrated: ${String(err)}`,
+        `${type}/${key} was written by version ${written} of '${type}' and no worker hosting version ${opts.version} answered to read it migrated: ${String(err)}`,
         { cause: err },
       );
     }
@@ -465,8 +477,12 @@ class ActorClientImpl implements ActorClient {
     return p;
   }
 
-  list(type: string, opts: ListOptions = {}): Promise<ListPage> {
-    return listActors(this.js, this.names, type, opts);
+  async list(type: string, opts: ListOptions = {}): Promise<ListPage> {
+    const page = await listActors(this.js, this.names, type, opts);
+    const newest = this.registry.get(type)?.version ?? opts.version;
+    // Records older than the newest version known are shown migrated, like a read's.
+    if (newest === undefined || page.items.every((s) => (s.version ?? 1) >= newest)) return page;
+    return { ...page, items: await Promise.all(page.items.map((s) => this.migrated(s, opts))) };
   }
 
   delete(type: string, key: string, opts: { idempotencyKey?: string } = {}): Promise<SignalResult> {

@@ -5,7 +5,7 @@
  */
 import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import { validateName, type ActorNames } from '../names.js';
-import { decodeJson, type StateRecord } from '../store/records.js';
+import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
 import type { ActorSnapshot } from './actor-client.js';
 
 /** Options of a listing. */
@@ -16,6 +16,11 @@ export interface ListOptions {
   limit?: number;
   /** The `nextCursor` of the previous page (digits); unset for the first page. */
   cursor?: string;
+  /**
+   * The newest version of the type the caller knows registered: a client without the type's
+   * definition shows records older than it migrated by a worker (see `ActorClient.read`).
+   */
+  version?: number;
 }
 
 /** One page of a listing. */
@@ -110,6 +115,7 @@ function liveSnapshot(type: string, key: string, data: Uint8Array, revision: num
   }
   const rec = decodeJson<StateRecord>(data);
   if (!rec || rec.deleted === true) return null;
-  return { type, key, state: rec.state, seq: rec.seq, revision, exists: true };
+  const version = versionOfRecord(rec);
+  return { type, key, state: rec.state, seq: rec.seq, revision, exists: true, ...(version > 1 ? { version } : {}) };
 }
 

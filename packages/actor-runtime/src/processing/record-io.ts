@@ -1,7 +1,7 @@
 /** Reading and writing actor records: CAS writes, fenced loads. */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { FencedError } from '../errors.js';
-import { decodeJson, type StateRecord } from '../store/records.js';
+import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
 import { kvWriteSubject } from './acked-publisher.js';
 import type { CommitterOptions } from './commit-types.js';
 import type { KeyFold } from './fold.js';
@@ -76,7 +76,7 @@ export async function loadRecords(
         const deleted = !stored || stored.deleted === true;
         rec = { json: deleted ? null : JSON.stringify(stored.state), seq: sameStream ? (stored?.seq ?? 0) : 0, revision: entry.revision, partition };
         if (stored && Array.isArray(stored.timers) && stored.timers.length > 0) rec.timers = stored.timers;
-        if (stored && Number.isSafeInteger(stored.version) && (stored.version as number) > 1) rec.version = stored.version;
+        if (stored && versionOfRecord(stored) > 1) rec.version = versionOfRecord(stored);
         // Sends the checkpoint has passed were published, unless the checkpoint lists the key as
         // unsent (a full stream refused them); later ones may not have been (a crash between the
         // record and the checkpoint): the committer publishes them again.

@@ -138,3 +138,8 @@ export function decodeJson<T>(data: Uint8Array): T | null {
 
 /** The names bundle is passed around with the topology; re-exported for convenience. */
 export type { ActorNames };
+
+/** The version of the actor definition that wrote a record: its `version` when a valid one above 1, else 1. */
+export function versionOfRecord(rec: Pick<StateRecord, 'version'>): number {
+  return Number.isSafeInteger(rec.version) && (rec.version as number) > 1 ? (rec.version as number) : 1;
+}

@@ -240,9 +240,9 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
     async list(request, reply) {
       const type = required(targetOf(request), 'type');
       const query = request.query as ListQuery;
-      const { client } = app.actorOf(type);
+      const { client, actor } = app.actorOf(type);
       const page = await withDeadline(
-        client.list(type, { prefix: query.prefix, limit: query.limit, cursor: query.cursor }),
+        client.list(type, { prefix: query.prefix, limit: query.limit, cursor: query.cursor, version: actor.descriptor.version }),
         settings.requestTimeoutMs,
         expired('list', settings.requestTimeoutMs),
       ).catch((err: unknown) => {
