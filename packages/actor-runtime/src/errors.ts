@@ -40,6 +40,8 @@ export const ErrorCode = {
   InvalidTimer: 'INVALID_TIMER',
   /** The feature needs a newer nats-server than the one connected. */
   Unsupported: 'UNSUPPORTED',
+  /** A service (lane) cannot be removed while one of its workers is live. */
+  ServiceLive: 'SERVICE_LIVE',
   /** A state migration (`defineActor({ migrate })`) threw: the operation fails and the record stays as it was. */
   MigrationFailed: 'MIGRATION_FAILED',
   /** A record was written by a version older than the oldest the definition migrates from. */

@@ -18,6 +18,13 @@ export interface WorkerOptions {
   id?: string;
   /** Stream, subject and bucket names. */
   names?: Partial<ActorNames>;
+  /**
+   * The service (lane) this worker belongs to: workers of one service host the same actor types
+   * and share its partitions; each service applies only its own types (README, "Services and
+   * versions"). Default: derived from the hosted types, so workers hosting the same types form
+   * one service with no setting. Letters, digits, '_' and '-', starting with a letter.
+   */
+  service?: string;
   /** Partitions of a new stream (`ACTORS_PARTITIONS`). Default 32. */
   partitions?: number;
   /** Replicas of the stream and buckets. Default 1. */
@@ -97,8 +104,12 @@ export function resolveWorkerOptions(o: WorkerOptions) {
   const names = defaultNames(o.names);
   const id = o.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}-${nuid.next().slice(-6)}`;
   if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new ConfigError(`id '${id}' may contain only letters, digits, '_' and '-'`);
+  if (o.service !== undefined && (typeof o.service !== 'string' || !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(o.service))) {
+    throw new ConfigError(`service must be 1-64 letters, digits, '_' or '-', starting with a letter; got ${JSON.stringify(o.service)}`);
+  }
   return {
     id,
+    service: o.service,
     names,
     heartbeatMs,
     leaseTtlMs,

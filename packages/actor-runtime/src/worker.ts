@@ -11,7 +11,8 @@ import type { AnyActorDefinition } from './definition/define-actor.js';
 import { ConfigError, FencedError } from './errors.js';
 import { ControlView } from './ownership/control-view.js';
 import { acquireLease, mayWrite, renewLease, type Owned } from './ownership/leases.js';
-import { desiredPartitions, liveMembers, planReconcile, type HeldView } from './ownership/reconcile.js';
+import { laneIdOf, Placement, type LaneRecord, type LiveMember } from './ownership/placement.js';
+import { desiredLanePartitions, liveMembers, planReconcile, type HeldView } from './ownership/reconcile.js';
 import { partitionFailed, releasePartition, startPartition, type LifecycleHost } from './ownership/partition-lifecycle.js';
 import { RetentionLoop } from './ownership/retention.js';
 import { BindingMovers } from './processing/binding-mover.js';
@@ -19,7 +20,7 @@ import type { PartitionProcessor } from './processing/partition-processor.js';
 import { RecordCache } from './processing/record-cache.js';
 import { provisionBindings } from './store/bindings.js';
 import { provisionTopology, type Topology } from './store/provision.js';
-import { controlKeys, encodeJson, type MemberRecord } from './store/records.js';
+import { controlKeys, decodeJson, encodeJson, type MemberRecord } from './store/records.js';
 import { resolveWorkerOptions, type Worker, type WorkerHooks, type WorkerOptions } from './worker-options.js';
 
 export { resolveWorkerOptions } from './worker-options.js';
@@ -44,6 +45,10 @@ export function createWorker(opts: WorkerOptions): Worker {
 
 class WorkerImpl implements Worker {
   readonly id: string;
+  /** The lane (service) this worker belongs to (ownership/placement.ts). */
+  readonly lane: string;
+  /** The hosted types and their versions, as the heartbeat and the lane's registration say. */
+  private readonly types: Record<string, number>;
   private readonly cfg: ReturnType<typeof resolveWorkerOptions>;
   private readonly nc: NatsConnection;
   private readonly log: Logger;
@@ -77,6 +82,9 @@ class WorkerImpl implements Worker {
     this.log = (opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' })).child({ worker: this.id });
     this.actors = new Map(opts.actors.map((a) => [a.type, a]));
     if (this.actors.size !== opts.actors.length) throw new ConfigError('actors: two definitions share a type');
+    const hosted: Array<[string, number]> = [...this.actors.values()].map((a) => [a.type, versionOf(a)]);
+    this.types = Object.fromEntries(hosted.sort(([a], [b]) => (a < b ? -1 : 1)));
+    this.lane = laneIdOf(Object.keys(this.types), this.cfg.service);
     this.cache = new RecordCache(this.cfg.maxCachedRecords);
     this.hooks = opts.hooks ?? {};
     this.view = new ControlView(this.id, this.log, () => this.scheduleReconcile());
@@ -96,6 +104,9 @@ class WorkerImpl implements Worker {
       hooks: this.hooks,
       owned: this.owned,
       topology: () => this.topology,
+      lane: this.lane,
+      placement: () => this.placementNow(),
+      laneIds: () => [...new Set([...this.view.lanes.keys(), this.lane])],
       lose: (o, err) => this.lose(o, err),
       recover: (reason) => this.recover(reason),
       scheduleReconcile: () => this.scheduleReconcile(),
@@ -106,22 +117,57 @@ class WorkerImpl implements Worker {
     const topo = await provisionTopology(this.nc, this.cfg.topology);
     await this.provisionBindings(topo);
     this.topology = topo;
-    this.retention = new RetentionLoop(() => this.topology, this.cfg.names, this.cfg.topology.retainMs, this.log, this.cfg.topology.duplicateWindowMs);
+    this.retention = new RetentionLoop(() => this.topology, this.cfg.names, this.cfg.topology.retainMs, this.log, this.cfg.topology.duplicateWindowMs, () => [
+      ...new Set([...this.view.lanes.keys(), this.lane]),
+    ]);
     this.log.info(
       { partitions: topo.partitions, stream: this.cfg.names.stream, server: topo.serverVersion, actors: [...this.actors.keys()] },
       'worker starting',
     );
     await this.heartbeat();
+    await this.registerLane(topo);
     await this.view.start(topo.control);
+    // Placement needs every lane and member the bucket holds: no partition before they are read.
+    await this.view.ready;
     await this.movers.start(topo.control, () => this.topology);
     this.timer = setInterval(() => void this.tick(), this.cfg.heartbeatMs);
     this.timer.unref?.();
     this.scheduleReconcile();
   }
 
-  private desired(): Set<number> {
+  /** The live members, each with its lane and hosted types (this worker as it is, unless leaving). */
+  private liveMembers(): LiveMember[] {
     const live = liveMembers(this.view.members, this.view.serverNow(), this.cfg.leaseTtlMs, this.id, this.stopping);
-    return desiredPartitions(this.cfg.topology.partitions, live, this.id, this.stopping);
+    return live.map((id) => {
+      if (id === this.id) return { id, lane: this.lane, types: this.types };
+      const rec = this.view.members.get(id)?.value as MemberRecord | null | undefined;
+      // A member of a version before lanes applies every type on the default lane's keys.
+      return { id, lane: rec?.lane ?? 'default', types: rec?.types ?? {} };
+    });
+  }
+
+  /** Which lane applies which type, from the live members and the registered lanes. */
+  private placementNow(): Placement {
+    return new Placement(this.liveMembers(), this.view.lanes.values());
+  }
+
+  private desired(): Set<number> {
+    const lane = this.liveMembers().filter((m) => m.lane === this.lane);
+    return desiredLanePartitions(this.cfg.topology.partitions, lane, this.id, this.stopping);
+  }
+
+  /**
+   * Registers this worker's lane (`lanes.<id>`: its types and versions). A lane whose workers
+   * host other types is refused while one of them is live: one lane, one set of types.
+   */
+  private async registerLane(topo: Topology): Promise<void> {
+    const key = controlKeys.lane(this.lane);
+    const entry = await topo.control.get(key);
+    const stored = entry && entry.operation === 'PUT' ? decodeJson<LaneRecord>(entry.value) : null;
+    const same = stored !== null && JSON.stringify(stored.types) === JSON.stringify(this.types);
+    if (same) return;
+    const rec: LaneRecord = { id: this.lane, types: this.types, registeredAt: new Date().toISOString() };
+    await topo.control.put(key, encodeJson(rec));
   }
 
   settled(): boolean {
@@ -137,8 +183,9 @@ class WorkerImpl implements Worker {
     this.ticking = true;
     try {
       await Promise.all([this.heartbeat(), this.renewAll()]);
-      // One worker purges what every partition has applied: the owner of partition 0.
-      if (this.owned.get(0)?.running && performance.now() >= this.nextRetentionAt) {
+      // One worker purges what every partition has applied: the owner of partition 0 in the
+      // lane that dead-letters strays (one live lane, the same for everyone).
+      if (this.owned.get(0)?.running && this.placementNow().strayLane === this.lane && performance.now() >= this.nextRetentionAt) {
         this.nextRetentionAt = performance.now() + this.cfg.retentionIntervalMs;
         void this.retention?.tick();
       }
@@ -159,6 +206,8 @@ class WorkerImpl implements Worker {
       startedAt: this.startedAt,
       host: hostname(),
       pid: process.pid,
+      lane: this.lane,
+      types: this.types,
     };
     try {
       await control.put(controlKeys.member(this.id), encodeJson(rec));
@@ -210,7 +259,7 @@ class WorkerImpl implements Worker {
       want: this.desired(),
       held,
       acquiring: this.acquiring,
-      leases: this.view.leases,
+      leases: this.view.leasesOf(this.lane),
       selfId: this.id,
       leaseTtlMs: this.cfg.leaseTtlMs,
       now: performance.now(),
@@ -233,6 +282,14 @@ class WorkerImpl implements Worker {
     const running = (p: number) => () => this.owned.get(p)?.running === true;
     for (const p of plan.restart) jobs.push(noted(this.startProcessor(this.owned.get(p) as Owned), p, change.restarted, running(p)));
     for (const a of plan.acquire) jobs.push(noted(this.acquire(a.partition, a.observedRev), a.partition, change.acquired, running(a.partition)));
+    // The lane's duties changed (a lane hosting some of its types started or stopped): each
+    // running processor commits and starts again with the new ones.
+    const duties = this.placementNow().dutiesOf(this.lane).join(',');
+    for (const o of this.owned.values()) {
+      if (o.running && o.proc && !o.releasing && o.duties !== duties && !plan.release.includes(o.partition)) {
+        jobs.push(noted(this.restartForDuties(o), o.partition, change.restarted, running(o.partition)));
+      }
+    }
     if (jobs.length === 0) return;
     // Releases and acquisitions run in the background; reconcile itself must not block the watch.
     const settled = jobs.map((j) => j.catch((err: unknown) => this.log.error({ err }, 'ownership change failed')));
@@ -280,7 +337,7 @@ class WorkerImpl implements Worker {
     this.acquiring.add(p);
     const t0 = performance.now();
     try {
-      const o = await acquireLease(control, p, observedRev, this.id, this.cfg.leaseTtlMs);
+      const o = await acquireLease(control, p, observedRev, this.id, this.cfg.leaseTtlMs, this.lane);
       if (!o) return; // someone else won
       this.owned.set(p, o);
       await this.startProcessor(o, t0);
@@ -329,6 +386,22 @@ class WorkerImpl implements Worker {
 
   private startProcessor(o: Owned, t0 = performance.now()): Promise<void> {
     return startPartition(this.lifecycle, o, t0);
+  }
+
+  /** Commits and stops `o`'s processor, then starts a new one with the lane's current duties. */
+  private async restartForDuties(o: Owned): Promise<void> {
+    const proc = o.proc;
+    if (!proc) return;
+    // Detached first: its end is asked for, not a failure to restart from.
+    o.proc = null;
+    o.running = false;
+    try {
+      await proc.stop();
+    } catch (err) {
+      this.log.warn({ partition: o.partition, err: String(err) }, 'final commit before a change of duties failed; restarting from the checkpoint');
+    }
+    if (this.owned.get(o.partition) !== o || o.releasing || this.stopping) return;
+    await this.startProcessor(o);
   }
 
   private failed(o: Owned, err: unknown): void {
@@ -389,4 +462,10 @@ class WorkerImpl implements Worker {
     this.view.stop();
     this.log.info('worker stopped');
   }
+}
+
+/** The version of a definition (1 when it declares none). */
+function versionOf(def: AnyActorDefinition): number {
+  const v = (def as { version?: unknown }).version;
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : 1;
 }

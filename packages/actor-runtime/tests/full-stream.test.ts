@@ -62,7 +62,7 @@ afterAll(async () => {
 type Topo = { maxBytes?: number; duplicateWindowMs: number; retainMs: number };
 
 function startWorker(names: ActorNames, topology: Topo): Worker {
-  const worker = createWorker({ nc, actors: [account], names, partitions: PARTITIONS, leaseTtlMs: 2000, heartbeatMs: 300, retentionIntervalMs: 100, logger: log, topology });
+  const worker = createWorker({ nc, actors: [account], names, service: 'default', partitions: PARTITIONS, leaseTtlMs: 2000, heartbeatMs: 300, retentionIntervalMs: 100, logger: log, topology });
   cleanups.push(() => worker.stop());
   return worker;
 }
@@ -197,7 +197,7 @@ describe('many senders waiting on a full stream', () => {
     for (const k of senders) await sjs.publish(subject(k, 'transfer'), JSON.stringify({ to: 'r1', amount: 2 }));
     await fillUp(sjs, subject);
 
-    const worker = createWorker({ nc: snc, actors: [account], names, partitions: PARTITIONS, leaseTtlMs: 2000, heartbeatMs: 300, retentionIntervalMs: 100, logger: log, topology });
+    const worker = createWorker({ nc: snc, actors: [account], names, service: 'default', partitions: PARTITIONS, leaseTtlMs: 2000, heartbeatMs: 300, retentionIntervalMs: 100, logger: log, topology });
     cleanups.push(() => worker.stop());
     await worker.start();
     const client = createActorClient(snc, { actors: [account], names, timeoutMs: 5000 });

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     import('@jetactor/cart-actor'),
     import('@jetactor/device-actor'),
   ]);
-  await runWorker({ actors: [counter, tally, account, cart, order, device] });
+  await runWorker({ actors: [counter, tally, account, cart, order, device], service: 'default' });
 }
 
 main().catch((err: unknown) => {

@@ -77,6 +77,10 @@ export const ERROR_CODES = {
     status: 404,
     description: 'No actor type of that name is registered.',
   },
+  UNKNOWN_SERVICE: {
+    status: 404,
+    description: 'No service (lane) of that id is registered (`GET /api/status` lists them under `services`).',
+  },
   UNKNOWN_OPERATION: {
     status: 404,
     description: 'The actor type has no operation of that name.',
@@ -119,6 +123,10 @@ export const ERROR_CODES = {
     status: 422,
     description:
       'The dead letter names no valid operation subject (`actors.<type>.<key>.<op>`), e.g. it was published to `ACTORS_DLQ` by someone else; it is not resubmitted.',
+  },
+  SERVICE_LIVE: {
+    status: 409,
+    description: 'The service still has a live worker; stop its workers before removing it.',
   },
   RATE_LIMITED: {
     status: 429,

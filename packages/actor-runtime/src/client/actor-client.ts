@@ -6,7 +6,7 @@ import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError,
 import { defaultNames, operationSubject, parseOperationSubject, partitionOf, querySubject, stateKey, TimerHeaders, validateName, type ActorNames } from '../names.js';
 import { decodeReply, QueryHeaders, STATE_QUERY, type QueryResult, type StateQueryResult } from '../queries/protocol.js';
 import { DeadLetterHeaders, REPLY_HEADER, RESUBMITTED_HEADER } from '../processing/partition-processor.js';
-import { controlKeys, decodeJson, versionOfRecord, type Checkpoint, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
+import { controlKeys, decodeJson, parseUnitKey, versionOfRecord, type Checkpoint, type LaneRecord, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
 import { partitionsOfStream } from '../store/provision.js';
 import { assertSameOperation, ClientMsgIds, OutcomeReader } from './idempotency.js';
 import { listActors, type ListOptions, type ListPage } from './list-actors.js';
@@ -62,8 +62,22 @@ export interface CallResult {
 
 /** Ownership and progress of the partitions, as the control bucket shows it. */
 export interface ClusterStatus {
-  members: Array<{ id: string; partitions: number[]; host?: string; pid?: number; startedAt?: string }>;
+  members: Array<{ id: string; partitions: number[]; host?: string; pid?: number; startedAt?: string; service?: string; types?: Record<string, number> }>;
+  /** The partitions of the default service (or of the only one), as before services. */
   partitions: Array<{ partition: number; owner: string | null; checkpoint: number; lag: number | null }>;
+  /**
+   * Every registered service (lane): its types and versions, its live members, and its
+   * partitions' owners and checkpoints. A service with no live member holds its types'
+   * operations in the stream until one starts again (or an operator removes it).
+   */
+  services: Array<{
+    id: string;
+    types: Record<string, number>;
+    registeredAt: string;
+    live: boolean;
+    members: string[];
+    partitions: Array<{ partition: number; owner: string | null; checkpoint: number }>;
+  }>;
   /** Partitions that wait at an operation their owner must not apply (a record a newer version wrote); absent when none. */
   blocked?: Array<NonNullable<Checkpoint['blocked']>>;
 }
@@ -143,6 +157,14 @@ export interface ActorClient extends TimerClient {
   delete(type: string, key: string, opts?: { idempotencyKey?: string }): Promise<SignalResult>;
   /** Members, partition owners, checkpoints and lag. */
   status(): Promise<ClusterStatus>;
+  /**
+   * Removes a service (lane) nobody runs any more: its registration, leases and checkpoints,
+   * and the registration of each type no other service hosts. From then on its operations no
+   * longer hold the stream's retention, and operations of a type it alone hosted are dead
+   * letters (`UNKNOWN_ACTOR`). Refused with `SERVICE_LIVE` while one of its workers is live,
+   * `NOT_FOUND` for a service never registered. Resolves with the types unregistered.
+   */
+  removeService(id: string): Promise<{ removed: string; types: string[] }>;
   /** Dead letters in stream order, paged by `cursor` (the last `dlqSeq` of the previous page). */
   deadLetters(opts?: { limit?: number; cursor?: number }): Promise<{ items: DeadLetter[]; nextCursor: number | null }>;
   /**
@@ -450,14 +472,12 @@ class ActorClientImpl implements ActorClient {
     const deadline = performance.now() + (opts.timeoutMs ?? this.timeoutMs);
     const control = await this.control();
     const partitions = await this.partitionCount();
-    const ckKey = controlKeys.checkpoint(partitionOf(type, key, partitions));
+    const ckKeys = await checkpointKeysOf(control, type, partitionOf(type, key, partitions));
     let delay = 2;
     for (;;) {
       const snap = this.snapshot(type, key, await kv.get(k));
       if (snap.seq >= minSeq) return snap;
-      const ck = await control.get(ckKey);
-      const ckSeq = ck && ck.operation === 'PUT' ? (decodeJson<Checkpoint>(ck.value)?.seq ?? 0) : 0;
-      if (ckSeq >= minSeq) return this.snapshot(type, key, await kv.get(k));
+      if (await passedBy(control, ckKeys, type, minSeq)) return this.snapshot(type, key, await kv.get(k));
       if (performance.now() + delay > deadline) {
         throw new TimeoutError(`state of ${type}/${key} did not reach seq ${minSeq} in time (now ${snap.seq})`);
       }
@@ -489,15 +509,43 @@ class ActorClientImpl implements ActorClient {
     return this.signal(type, key, DELETE_OPERATION, undefined, opts);
   }
 
+  async removeService(id: string): Promise<{ removed: string; types: string[] }> {
+    if (typeof id !== 'string' || !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(id)) throw new ActorError(ErrorCode.InvalidInput, `not a service id: ${JSON.stringify(id)}`);
+    const control = await this.control();
+    const entry = await control.get(controlKeys.lane(id));
+    const lane = entry && entry.operation === 'PUT' ? decodeJson<LaneRecord>(entry.value) : null;
+    if (!lane) throw new ActorError(ErrorCode.NotFound, `no service ${id} is registered`);
+    const status = await this.status();
+    const live = status.members.filter((m) => m.service === id).map((m) => m.id);
+    if (live.length > 0) throw new ActorError(ErrorCode.ServiceLive, `service ${id} has live workers (${live.join(', ')}); stop them first`);
+    const partitions = await this.partitionCount();
+    // The registration first: from here on no worker counts the service in retention.
+    await control.delete(controlKeys.lane(id));
+    for (let p = 0; p < partitions; p++) {
+      await control.purge(controlKeys.checkpoint(p, id));
+      await control.purge(controlKeys.lease(p, id));
+    }
+    const others = status.services.filter((s) => s.id !== id);
+    const orphaned = Object.keys(lane.types ?? {}).filter((t) => !others.some((s) => Object.hasOwn(s.types, t)));
+    for (const t of orphaned) await control.delete(`types.${t}`);
+    return { removed: id, types: orphaned };
+  }
+
   async status(): Promise<ClusterStatus> {
     const control = await this.control();
     const partitions = await this.partitionCount();
     const members: ClusterStatus['members'] = [];
     const lagByPartition = new Map<number, number>();
-    const owners = new Map<number, string>();
-    const checkpoints = new Map<number, number>();
+    const owners = new Map<string, string>();
+    const checkpoints = new Map<string, number>();
+    const lanes: LaneRecord[] = [];
+    const memberLane = new Map<string, string>();
+    const unit = (prefix: string, k: string): string | null => {
+      const u = parseUnitKey(prefix, k);
+      return u ? `${u.lane ?? 'default'}/${u.partition}` : null;
+    };
     const keys: string[] = [];
-    for await (const k of await control.keys(['members.>', 'leases.>', 'checkpoints.>'])) keys.push(k);
+    for await (const k of await control.keys(['members.>', 'leases.>', 'checkpoints.>', 'lanes.>'])) keys.push(k);
     const entries = await Promise.all(keys.map((k) => control.get(k)));
     for (const e of entries) {
       if (!e || e.operation !== 'PUT') continue;
@@ -505,28 +553,38 @@ class ActorClientImpl implements ActorClient {
         const m = decodeJson<MemberRecord>(e.value);
         // A member that stopped heartbeating long ago crashed; its record is ignored.
         if (m && Date.now() - e.created.getTime() < MEMBER_STALE_MS) {
-          members.push({ id: m.id, partitions: m.partitions, host: m.host, pid: m.pid, startedAt: m.startedAt });
+          members.push({ id: m.id, partitions: m.partitions, host: m.host, pid: m.pid, startedAt: m.startedAt, service: m.lane ?? 'default', types: m.types });
+          memberLane.set(m.id, m.lane ?? 'default');
           for (const [p, lag] of Object.entries(m.lag)) lagByPartition.set(Number(p), lag);
         }
       } else if (e.key.startsWith('leases.')) {
         const l = decodeJson<LeaseRecord>(e.value);
-        if (l) owners.set(Number(e.key.slice('leases.'.length)), l.owner);
+        const u = unit('leases.', e.key);
+        if (l && u) owners.set(u, l.owner);
       } else if (e.key.startsWith('checkpoints.')) {
         const c = decodeJson<Checkpoint>(e.value);
-        if (c) checkpoints.set(Number(e.key.slice('checkpoints.'.length)), c.seq);
+        const u = unit('checkpoints.', e.key);
+        if (c && u) checkpoints.set(u, c.seq);
+      } else if (e.key.startsWith('lanes.')) {
+        const lane = decodeJson<LaneRecord>(e.value);
+        if (lane && typeof lane.types === 'object') lanes.push({ ...lane, id: e.key.slice('lanes.'.length) });
       }
     }
     members.sort((a, b) => a.id.localeCompare(b.id));
+    lanes.sort((a, b) => a.id.localeCompare(b.id));
+    // The top-level partitions are the default service's, or the only service's.
+    const main = lanes.length === 1 && !lanes.some((l) => l.id === 'default') ? (lanes[0] as LaneRecord).id : 'default';
+    const partitionsOf = (lane: string) =>
+      Array.from({ length: partitions }, (_, p) => ({ partition: p, owner: owners.get(`${lane}/${p}`) ?? null, checkpoint: checkpoints.get(`${lane}/${p}`) ?? 0 }));
     const blocked = blockedOf(entries);
     return {
       ...(blocked.length > 0 ? { blocked } : {}),
       members,
-      partitions: Array.from({ length: partitions }, (_, p) => ({
-        partition: p,
-        owner: owners.get(p) ?? null,
-        checkpoint: checkpoints.get(p) ?? 0,
-        lag: lagByPartition.get(p) ?? null,
-      })),
+      partitions: partitionsOf(main).map((x) => ({ ...x, lag: lagByPartition.get(x.partition) ?? null })),
+      services: lanes.map((l) => {
+        const ids = members.filter((m) => memberLane.get(m.id) === l.id).map((m) => m.id);
+        return { id: l.id, types: l.types, registeredAt: l.registeredAt, live: ids.length > 0, members: ids, partitions: partitionsOf(l.id) };
+      }),
     };
   }
 
@@ -593,6 +651,30 @@ class ActorClientImpl implements ActorClient {
   close(): void {
     this.replies.close();
   }
+}
+
+/** The checkpoint keys of partition `p` in every lane that hosts `type` (and the default lane's). */
+async function checkpointKeysOf(control: KV, type: string, p: number): Promise<string[]> {
+  const keys = [controlKeys.checkpoint(p)];
+  for await (const k of await control.keys('lanes.>')) {
+    const e = await control.get(k);
+    const lane = e && e.operation === 'PUT' ? decodeJson<LaneRecord>(e.value) : null;
+    if (lane && lane.types && Object.hasOwn(lane.types, type)) {
+      const key = controlKeys.checkpoint(p, k.slice('lanes.'.length));
+      if (!keys.includes(key)) keys.push(key);
+    }
+  }
+  return keys;
+}
+
+/** True when a checkpoint of `keys` that applies `type` has passed `seq`. */
+async function passedBy(control: KV, keys: readonly string[], type: string, seq: number): Promise<boolean> {
+  for (const key of keys) {
+    const e = await control.get(key);
+    const ck = e && e.operation === 'PUT' ? decodeJson<Checkpoint>(e.value) : null;
+    if (ck && ck.seq >= seq && (!ck.duties || ck.duties.includes(type))) return true;
+  }
+  return false;
 }
 
 /** The waits the partitions' checkpoints report (see processing/commit.ts), by partition. */

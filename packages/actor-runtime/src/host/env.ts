@@ -33,7 +33,7 @@ function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
 export type EnvWorkerOptions = Omit<WorkerOptions, 'nc' | 'actors' | 'logger' | 'hooks'>;
 
 /**
- * Reads `WORKER_ID`, `ACTORS_INBOX_PREFIX`, `ACTORS_PARTITIONS`, `ACTORS_REPLICAS`,
+ * Reads `WORKER_ID`, `JETACTOR_SERVICE`, `ACTORS_INBOX_PREFIX`, `ACTORS_PARTITIONS`, `ACTORS_REPLICAS`,
  * `LEASE_TTL_MS`, `HEARTBEAT_MS`, `MAX_BATCH`, `ACTORS_READ`, `MAX_CACHED_RECORDS`, `MAX_STATE_BYTES`,
  * `ACTORS_MAX_BYTES`, `ACTORS_RETAIN_MS`, `ACTORS_DLQ_MAX_BYTES`, `ACTORS_DLQ_MAX_MSGS` and
  * `ACTORS_DLQ_MAX_AGE_MS`. The worker validates the values.
@@ -41,6 +41,7 @@ export type EnvWorkerOptions = Omit<WorkerOptions, 'nc' | 'actors' | 'logger' | 
 export function workerOptionsFromEnv(env: NodeJS.ProcessEnv): EnvWorkerOptions {
   return definedOnly({
     id: env.WORKER_ID || undefined,
+    service: env.JETACTOR_SERVICE || undefined,
     names: env.ACTORS_INBOX_PREFIX ? { inboxPrefix: env.ACTORS_INBOX_PREFIX } : undefined,
     partitions: intEnv(env, 'ACTORS_PARTITIONS'),
     replicas: intEnv(env, 'ACTORS_REPLICAS'),

@@ -27,6 +27,11 @@ import { registerActorTypes } from './registry.js';
 export interface RunWorkerOptions {
   /** The actor definitions to host (at least one). */
   actors: readonly AnyActorDefinition[];
+  /**
+   * The service (lane) the worker belongs to (`JETACTOR_SERVICE` overrides it). Default: derived
+   * from the hosted types (README, "Services and versions").
+   */
+  service?: string;
   /** Environment to read. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** Logger. Default: pino at `LOG_LEVEL` (info), JSON to stdout. */
@@ -137,7 +142,7 @@ export async function runWorker(opts: RunWorkerOptions): Promise<RunningWorker> 
   let worker: Worker;
   try {
     if (metrics) metricsServer = await metricsServerFrom(env, { registry: metrics.registry, readiness: readinessCheck(nc, state, names), log });
-    const workerOptions = { ...settings, nc, actors: opts.actors, logger: log, hooks: metrics?.hooks };
+    const workerOptions = { service: opts.service, ...settings, nc, actors: opts.actors, logger: log, hooks: metrics?.hooks };
     worker = createWorker(workerOptions);
     // The dead-letter stream's state at each scrape (a manager without the API check asks nothing else).
     metrics?.attach(worker, async () => (await (await jetstreamManager(nc, { checkAPI: false })).streams.info(names.dlqStream)).state);

@@ -7,7 +7,8 @@
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { decodeJson } from '../store/records.js';
+import { parseUnitKey, decodeJson } from '../store/records.js';
+import { DEFAULT_LANE, type LaneRecord } from './placement.js';
 
 /** A control entry as last seen: its revision, server timestamp (ms) and decoded value. */
 export interface Seen {
@@ -20,8 +21,13 @@ export interface Seen {
 export class ControlView {
   /** Heartbeats by member id. */
   readonly members = new Map<string, Seen>();
-  /** Leases by partition. */
-  readonly leases = new Map<number, Seen>();
+  /** Leases by lane, then partition. */
+  readonly lanesLeases = new Map<string, Map<number, Seen>>();
+  /** Registered lanes by id. */
+  readonly lanes = new Map<string, LaneRecord>();
+  /** Resolves once what the bucket held when the watch started has been read. */
+  ready: Promise<void> = Promise.resolve();
+  private markReady: () => void = () => undefined;
   /** serverTime - localTime. */
   private clockOffset = 0;
   private watcher: QueuedIterator<KvWatchEntry> | null = null;
@@ -34,6 +40,11 @@ export class ControlView {
     private readonly onChange: () => void,
   ) {}
 
+  /** The leases of `lane` by partition. */
+  leasesOf(lane: string): ReadonlyMap<number, Seen> {
+    return this.lanesLeases.get(lane) ?? new Map<number, Seen>();
+  }
+
   /** Now on the server's clock (ms). */
   serverNow(): number {
     return Date.now() + this.clockOffset;
@@ -43,10 +54,12 @@ export class ControlView {
   async start(control: KV): Promise<void> {
     this.stopWatch();
     this.members.clear();
-    this.leases.clear();
+    this.lanesLeases.clear();
+    this.lanes.clear();
     this.stopped = false;
+    this.ready = new Promise<void>((resolve) => (this.markReady = resolve));
     try {
-      this.watcher = await control.watch({ key: ['members.>', 'leases.>'] });
+      this.watcher = await control.watch({ key: ['members.>', 'leases.>', 'lanes.>'] });
     } catch (err) {
       this.log.warn({ err: String(err) }, 'control watch could not start; retrying');
       setTimeout(() => void this.restartIfCurrent(control, null), 1000).unref?.();
@@ -87,14 +100,28 @@ export class ControlView {
           if (e.operation === 'PUT') this.members.set(id, seen);
           else this.members.delete(id);
         } else if (e.key.startsWith('leases.')) {
-          const p = Number(e.key.slice('leases.'.length));
-          if (e.operation === 'PUT') this.leases.set(p, seen);
-          else this.leases.delete(p);
+          const unit = parseUnitKey('leases.', e.key);
+          if (unit) {
+            const lane = unit.lane ?? DEFAULT_LANE;
+            let m = this.lanesLeases.get(lane);
+            if (!m) this.lanesLeases.set(lane, (m = new Map<number, Seen>()));
+            if (e.operation === 'PUT') m.set(unit.partition, seen);
+            else m.delete(unit.partition);
+          }
+        } else if (e.key.startsWith('lanes.')) {
+          const id = e.key.slice('lanes.'.length);
+          const lane = seen.value as LaneRecord | null;
+          if (e.operation === 'PUT' && lane && typeof lane.types === 'object' && lane.types !== null) this.lanes.set(id, { ...lane, id });
+          else this.lanes.delete(id);
         }
+        // The watch marks the last of the values stored when it started (and every later one) as an update.
+        if (e.isUpdate) this.markReady();
         this.onChange();
       }
     } catch (err) {
       if (!this.stopped) this.log.error({ err }, 'control watch failed');
+    } finally {
+      this.markReady();
     }
   }
 }

@@ -22,6 +22,10 @@ import { controlKeys, encodeJson, type LeaseRecord } from '../store/records.js';
 /** A partition this worker holds the lease of. */
 export interface Owned {
   partition: number;
+  /** The lane (service) the lease belongs to. */
+  lane: string;
+  /** The duties its processor was started with (see placement.ts `dutiesOf`), joined. */
+  duties: string;
   leaseRev: number;
   epoch: number;
   /** performance.now() until which the lease is surely ours. */
@@ -57,17 +61,17 @@ export function isLostCas(err: unknown): boolean {
  * Takes the lease of `p` (create if no lease was seen, else update of the expired revision
  * seen); resolves with the new owner state, or null if someone else won.
  */
-export async function acquireLease(control: KV, p: number, observedRev: number, owner: string, leaseTtlMs: number): Promise<Owned | null> {
+export async function acquireLease(control: KV, p: number, observedRev: number, owner: string, leaseTtlMs: number, lane: string): Promise<Owned | null> {
   const t0 = performance.now();
   const value = encodeJson({ owner, epoch: 0 } satisfies LeaseRecord);
   let rev: number;
   try {
-    rev = observedRev > 0 ? await control.update(controlKeys.lease(p), value, observedRev) : await control.create(controlKeys.lease(p), value);
+    rev = observedRev > 0 ? await control.update(controlKeys.lease(p, lane), value, observedRev) : await control.create(controlKeys.lease(p, lane), value);
   } catch (err) {
     if (isLostCas(err)) return null;
     throw err;
   }
-  return { partition: p, leaseRev: rev, epoch: rev, validUntil: t0 + leaseValidity(leaseTtlMs), proc: null, running: false, releasing: false, renewing: null, letGo: false, restartAt: 0, failures: 0 };
+  return { partition: p, lane, duties: '', leaseRev: rev, epoch: rev, validUntil: t0 + leaseValidity(leaseTtlMs), proc: null, running: false, releasing: false, renewing: null, letGo: false, restartAt: 0, failures: 0 };
 }
 
 /**
@@ -82,7 +86,7 @@ export function renewLease(control: KV, o: Owned, owner: string, leaseTtlMs: num
   o.renewing = (async () => {
     const sent = performance.now();
     try {
-      o.leaseRev = await control.update(controlKeys.lease(o.partition), encodeJson({ owner, epoch: o.epoch } satisfies LeaseRecord), o.leaseRev);
+      o.leaseRev = await control.update(controlKeys.lease(o.partition, o.lane), encodeJson({ owner, epoch: o.epoch } satisfies LeaseRecord), o.leaseRev);
       o.validUntil = sent + leaseValidity(leaseTtlMs);
     } catch (err) {
       if (isLostCas(err)) lost = new FencedError(`lease of partition ${o.partition} was taken over`, { cause: err });
@@ -98,5 +102,5 @@ export function renewLease(control: KV, o: Owned, owner: string, leaseTtlMs: num
 export async function releaseLease(control: KV, o: Owned): Promise<void> {
   o.letGo = true;
   await o.renewing;
-  await control.delete(controlKeys.lease(o.partition), { previousSeq: o.leaseRev });
+  await control.delete(controlKeys.lease(o.partition, o.lane), { previousSeq: o.leaseRev });
 }

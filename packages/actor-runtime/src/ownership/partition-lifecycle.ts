@@ -14,6 +14,7 @@ import type { RecordCache } from '../processing/record-cache.js';
 import type { Topology } from '../store/provision.js';
 import type { resolveWorkerOptions, WorkerHooks } from '../worker-options.js';
 import { mayWrite, releaseLease, type Owned } from './leases.js';
+import type { Placement } from './placement.js';
 
 /** What the lifecycle needs of the worker. */
 export interface LifecycleHost {
@@ -25,6 +26,12 @@ export interface LifecycleHost {
   readonly hooks: WorkerHooks;
   readonly owned: Map<number, Owned>;
   topology(): Topology | null;
+  /** The worker's lane (service). */
+  readonly lane: string;
+  /** Which lane applies which type now. */
+  placement(): Placement;
+  /** The ids of the registered lanes. */
+  laneIds(): string[];
   lose(o: Owned, err: Error): void;
   recover(reason: string): void;
   scheduleReconcile(): void;
@@ -34,7 +41,16 @@ export interface LifecycleHost {
 export async function startPartition(h: LifecycleHost, o: Owned, t0 = performance.now()): Promise<void> {
   const topo = h.topology();
   if (!topo || o.proc) return;
+  // The duties are fixed for the processor's life: a change restarts it (worker.ts).
+  const placement = h.placement();
+  const duties = placement.dutiesOf(h.lane);
+  o.duties = duties.join(',');
+  const lane = h.lane;
   const proc = new PartitionProcessor({
+    lane,
+    duty: (type) => placement.duty(lane, type),
+    duties,
+    lanes: () => h.laneIds(),
     partition: o.partition,
     epoch: o.epoch,
     nc: h.nc,

@@ -5,6 +5,7 @@
 import type { LeaseRecord } from '../store/records.js';
 import { assignPartitions } from './assignment.js';
 import type { Seen } from './control-view.js';
+import { laneGenerations, type LiveMember } from './placement.js';
 
 /** Members whose last heartbeat (server time) is younger than `leaseTtlMs`; this worker counts as live unless it is leaving. */
 export function liveMembers(members: ReadonlyMap<string, Seen>, serverNow: number, leaseTtlMs: number, selfId: string, leaving: boolean): string[] {
@@ -17,6 +18,26 @@ export function liveMembers(members: ReadonlyMap<string, Seen>, serverNow: numbe
 export function desiredPartitions(partitions: number, live: readonly string[], selfId: string, leaving: boolean): Set<number> {
   if (leaving) return new Set();
   return new Set(assignPartitions(partitions, live).get(selfId) ?? []);
+}
+
+/**
+ * The partitions `selfId` takes among the live members of its lane (none while leaving). Workers
+ * of the lane's newest generation (a rolling deploy's new version) take the first
+ * `round(P * their share of the lane's workers)` partitions, balanced among them, the older ones
+ * the rest: the first new worker of a fleet of N takes about P/N partitions, not all, and a
+ * partition moves only from older to newer workers as the new ones start (the set the newest
+ * take only grows while their share grows), so records written by new code are never handed
+ * back to old code in a roll forward.
+ */
+export function desiredLanePartitions(partitions: number, lane: readonly LiveMember[], selfId: string, leaving: boolean): Set<number> {
+  if (leaving) return new Set();
+  const { newest, older, newestShare } = laneGenerations(lane);
+  const k = older.length === 0 ? partitions : Math.max(1, Math.min(partitions, Math.round(partitions * newestShare)));
+  const mine = newest.includes(selfId);
+  const offset = mine ? 0 : k;
+  const count = mine ? k : partitions - k;
+  const ids = mine ? newest : older;
+  return new Set((assignPartitions(count, ids).get(selfId) ?? []).map((i) => i + offset));
 }
 
 /** What the plan needs to know of a partition this worker holds. */

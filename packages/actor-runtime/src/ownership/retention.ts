@@ -36,6 +36,8 @@ export class RetentionLoop {
     private readonly log: Logger,
     /** How long applied operations are kept while the stream is nearly full (the duplicate window). */
     private readonly pressedRetainMs = retainMs,
+    /** The registered lanes' ids (each keeps what it has not applied). */
+    private readonly lanes: () => readonly string[] = () => [],
   ) {}
 
   /**
@@ -66,10 +68,18 @@ export class RetentionLoop {
     const byAge = Math.min((this.samples[idx] as Sample).lastSeq, info.state.last_seq) + 1;
     this.samples.splice(0, idx);
     let floor = byAge;
+    // Every registered lane (service) keeps what it has not applied, live or not: a lane whose
+    // workers are all gone holds its types' operations until one is back or an operator removes
+    // the lane. Without any lane registered (a store of a version before lanes), the default lane.
+    const lanes: Array<string | undefined> = [...this.lanes()];
+    if (lanes.length === 0) lanes.push(undefined);
     for (let p = 0; p < topo.partitions && floor > info.state.first_seq; p++) {
-      const entry = await control.get(controlKeys.checkpoint(p));
-      const ck = entry && entry.operation === 'PUT' ? decodeJson<Checkpoint>(entry.value) : null;
-      const from = ck && (ck.stream === undefined || ck.stream === topo.streamCreated) ? ck.seq + 1 : 1;
+      let from = Infinity;
+      for (const lane of lanes) {
+        const entry = await control.get(controlKeys.checkpoint(p, lane));
+        const ck = entry && entry.operation === 'PUT' ? decodeJson<Checkpoint>(entry.value) : null;
+        from = Math.min(from, ck && (ck.stream === undefined || ck.stream === topo.streamCreated) ? ck.seq + 1 : 1);
+      }
       if (from >= floor) continue;
       const next = await nextMessageSeq(topo, this.names.stream, `${p}.>`, Math.max(from, info.state.first_seq));
       if (next !== null) floor = Math.min(floor, next);

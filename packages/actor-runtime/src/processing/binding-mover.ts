@@ -41,9 +41,9 @@ import { BOUND_MSG_ID_PREFIX } from './decode.js';
 /** Control keys of the capture streams' positions: `bindings.pos.<capture stream>`. */
 export const BINDING_POS_PREFIX = 'bindings.pos.';
 /** Publishes of one mover awaiting their ack at most. */
-const WINDOW = 256;
+const WINDOW = 1024;
 /** Messages asked of the capture stream per pull. */
-const FETCH = 512;
+const FETCH = 1024;
 /** While messages move, the position is written at least this often (ms). */
 const POSITION_EVERY_MS = 200;
 /** Longest pause between two tries of a refused publish (ms). */
@@ -193,14 +193,18 @@ export class BindingMover {
       while (!this.stopped) {
         const batch = await consumer.fetch({ max_messages: FETCH, expires: 1000 });
         this.stopFetch = () => void batch.stop();
+        let got = 0;
         for await (const m of batch) {
+          got++;
           this.check();
           await this.move(m, publisher, created);
           await writePosition(false);
         }
         this.stopFetch = null;
         if (this.stopped) break;
-        // Idle or between pulls: what was stored is written now.
+        // The next pull goes out at once, while this one's publishes are acknowledged; idle (a
+        // pull that found nothing), what was stored is written now.
+        if (got > 0) continue;
         await Promise.all(this.pending.map((p) => p.done));
         await writePosition(true);
       }

@@ -9,6 +9,7 @@ import type { AckedPublisher } from './acked-publisher.js';
 import { RESUBMITTED_HEADER, type DecodedOp } from './decode.js';
 import type { UnknownOperationAction } from './fold.js';
 import type { CachedRecord, RecordCache } from './record-cache.js';
+import type { Duty } from '../ownership/placement.js';
 import type { TimerIndex } from './timer-index.js';
 
 /** Headers of a dead letter. */
@@ -75,6 +76,18 @@ export interface CommitterOptions {
   hooks?: ProcessorHooks;
   /** The partition's timer index; each commit makes it follow the records' timers. */
   timers?: TimerIndex;
+  /** The lane (service) whose checkpoint this is (ownership/placement.ts); default: the default lane. */
+  lane?: string;
+  /** What the lane does with each type's operations; absent: applies every one. */
+  duty?: (type: string) => Duty;
+  /**
+   * The types this processor applies (`*`: strays), kept in its checkpoint. When it is not
+   * covered by what the checkpoint lists, the partition starts from the lowest checkpoint of
+   * any lane, so the types it took over are read from where their previous home left them.
+   */
+  duties?: readonly string[];
+  /** The registered lanes' ids (whose checkpoints the lowest one is taken from). */
+  lanes?: () => readonly string[];
   /** What the fold does with an operation the definition does not know (default: dead letter); see fold.ts `unknownOperationAction`. */
   unknownOperation?: UnknownOperationAction;
 }

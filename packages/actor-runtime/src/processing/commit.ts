@@ -8,6 +8,8 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { ActorError, ErrorCode, FencedError, PartitionBlockedError, toErrorBody } from '../errors.js';
 import { stateKey } from '../names.js';
+import { DEFAULT_LANE } from '../ownership/placement.js';
+import type { Topology } from '../store/provision.js';
 import { scanLastValues } from '../store/kv-scan.js';
 import { controlKeys, decodeJson, encodeJson, type Checkpoint } from '../store/records.js';
 import { kvWriteSubject } from './acked-publisher.js';
@@ -70,12 +72,14 @@ export class BatchCommitter {
   /** Reads the partition's checkpoint; one written for another incarnation of the stream counts as none. */
   async loadCheckpoint(): Promise<number> {
     const { topology, partition, log } = this.o;
-    const entry = await topology.control.get(controlKeys.checkpoint(partition));
+    const entry = await topology.control.get(controlKeys.checkpoint(partition, this.o.lane));
     this.checkpointRev = entry?.revision ?? 0;
     this.checkpointSeq = 0;
+    let covered = false;
     let listed: unknown[] = [];
     if (entry && entry.operation === 'PUT') {
       const ck = decodeJson<Checkpoint>(entry.value);
+      covered = coversDuties(ck, this.o.lane, this.o.duties);
       if (ck && ck.stream !== undefined && ck.stream !== topology.streamCreated) {
         log.warn({ partition, checkpoint: ck.seq }, 'the operations stream was recreated since this checkpoint: reading the new stream from its start');
       } else {
@@ -83,6 +87,17 @@ export class BatchCommitter {
         // An older version listed the keys in the checkpoint itself.
         if (Array.isArray(ck?.unsent)) listed = ck.unsent;
         this.blocked = ck?.blocked;
+      }
+    }
+    if (this.o.duties && !covered) {
+      // This lane now applies types its checkpoint does not cover (it took them over from a lane
+      // that stopped, or its set changed): read from the lowest checkpoint of any lane, so their
+      // operations are read from where their previous home left them (what this lane applied
+      // already is skipped by its records' seqs).
+      const low = await lowestCheckpoint(topology, partition, this.o.lanes?.() ?? []);
+      if (low < this.checkpointSeq) {
+        log.info({ partition, lane: this.o.lane, checkpoint: this.checkpointSeq, from: low, duties: this.o.duties }, 'lane took over types: reading from the lowest checkpoint of the partition');
+        this.checkpointSeq = low;
       }
     }
     // Whatever the checkpoint says: a marker a crash left behind is taken up (and removed once
@@ -108,7 +123,9 @@ export class BatchCommitter {
     if (Object.keys(info.state.subjects ?? {}).length === 0) return [];
     const keys: string[] = [];
     await scanLastValues(topology.js, names.controlBucket, prefix, (k, deleted) => (deleted ? undefined : keys.push(k)));
-    return keys;
+    // Markers of another lane's actors (ownership/placement.ts) are that lane's to take up.
+    const duty = this.o.duty;
+    return duty ? keys.filter((k) => duty(k.slice(0, k.indexOf('.'))) !== 'skip') : keys;
   }
 
   /** Writes the markers of keys whose sends wait for room (before the checkpoint that passes them). */
@@ -173,6 +190,7 @@ export class BatchCommitter {
     const folds = new Map<string, KeyFold>();
     let ops = 0;
     for (const op of batch) {
+      if (op.skip) continue; // another lane's (ownership/placement.ts)
       if (!op.valid) {
         log.warn({ partition, seq: op.seq, subject: op.subject.slice(0, 300) }, 'skipping message with an unexpected subject');
         continue;
@@ -414,7 +432,9 @@ export class BatchCommitter {
     const list: Outbox[] = [...outboxes].map(([k, rec]) => ({ key: k, sends: [...(rec.outbox ?? [])], waiting: this.unsent.has(k) }));
     // The floors declared cover this committer's sends only: a second committer of the same
     // partition (with its own checkpoint) needs a unit of its own, `<p>@<id>` (send-dedup.ts).
-    const plan = { unit: String(partition), cap: placeOf(Math.max(lastSeq, this.checkpointSeq) + 1, 0), waitingUntil: performance.now() + WAITING_SENDS_MS };
+    // Each lane (service) is a committer of its own on the partition (ownership/placement.ts).
+    const unit = this.o.lane === undefined || this.o.lane === DEFAULT_LANE ? String(partition) : `${partition}@${this.o.lane}`;
+    const plan = { unit, cap: placeOf(Math.max(lastSeq, this.checkpointSeq) + 1, 0), waitingUntil: performance.now() + WAITING_SENDS_MS };
     const fatal = await publishOutboxes(
       list,
       plan,
@@ -507,11 +527,12 @@ export class BatchCommitter {
       stream: topology.streamCreated,
       updatedAt: new Date().toISOString(),
       ...(this.unsent.size > 0 ? { unsent: true } : {}),
+      ...(this.o.duties ? { duties: [...this.o.duties] } : {}),
       ...(this.blocked ? { blocked: this.blocked } : {}),
     };
     this.unsentChanged = false;
     try {
-      const ack = await publisher.publish(kvWriteSubject(topology.control, controlKeys.checkpoint(partition)), encodeJson(ck), {
+      const ack = await publisher.publish(kvWriteSubject(topology.control, controlKeys.checkpoint(partition, this.o.lane)), encodeJson(ck), {
         expectedLastSubjectSequence: this.checkpointRev,
         guard: this.o.leaseValid,
       });
@@ -526,4 +547,31 @@ export class BatchCommitter {
 /** The stream refused a publish because it is at its byte bound. */
 function isStreamFull(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === STREAM_STORE_FAILED;
+}
+
+/**
+ * True when checkpoint `ck` covers `duties`: it lists each of them, or it was written before
+ * lanes by the default lane (which then applied every type).
+ */
+function coversDuties(ck: Checkpoint | null, lane: string | undefined, duties: readonly string[] | undefined): boolean {
+  if (!duties || !ck) return !duties;
+  if (!ck.duties) return lane === undefined || lane === DEFAULT_LANE;
+  const listed = new Set(ck.duties);
+  return duties.every((d) => listed.has(d));
+}
+
+/**
+ * The lowest checkpoint of partition `p` among `lanes` (and the default lane's, of a store from
+ * before lanes), of this incarnation of the stream; 0 when a lane has none. Reads each key (no
+ * key listing: nats.js's multi-filter key listing waited for a heartbeat, 30 s, when the only
+ * match was a delete marker).
+ */
+async function lowestCheckpoint(topology: Topology, p: number, lanes: readonly string[]): Promise<number> {
+  let low = Infinity;
+  for (const key of new Set([controlKeys.checkpoint(p), ...lanes.map((l) => controlKeys.checkpoint(p, l))])) {
+    const e = await topology.control.get(key);
+    const ck = e && e.operation === 'PUT' ? decodeJson<Checkpoint>(e.value) : null;
+    if (ck && (ck.stream === undefined || ck.stream === topology.streamCreated)) low = Math.min(low, ck.seq);
+  }
+  return Number.isFinite(low) ? low : 0;
 }

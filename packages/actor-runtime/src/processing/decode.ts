@@ -24,6 +24,8 @@ export const BOUND_MSG_ID_PREFIX = '$b.';
 export interface DecodedOp {
   /** False for a message whose subject has not the operation shape (skipped, logged). */
   valid: boolean;
+  /** Another lane applies it (ownership/placement.ts): the checkpoint passes it, nothing else. */
+  skip?: true;
   seq: number;
   type: string;
   key: string;

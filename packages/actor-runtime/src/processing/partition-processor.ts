@@ -111,7 +111,7 @@ export class PartitionProcessor {
     this.budget = readBudgetOf(opts.nc);
     const publisher = ackedPublisherOf(opts.nc);
     this.ownInboxes = [publisher.prefix];
-    this.timers = new TimerIndex({ partition: opts.partition, topology: opts.topology, names: opts.names, log: opts.log, publisher, leaseValid: opts.leaseValid });
+    this.timers = new TimerIndex({ partition: opts.partition, topology: opts.topology, names: opts.names, log: opts.log, publisher, leaseValid: opts.leaseValid, owns: opts.duty ? (type) => opts.duty?.(type) !== 'skip' : undefined });
     this.committer = new BatchCommitter({
       ...opts,
       publisher,
@@ -130,6 +130,15 @@ export class PartitionProcessor {
     // Read through the shared reader, what is left in the stream is counted for every partition
     // (an upper bound; 0 once the reader has caught up).
     return this.pending.length + this.inFlight + (this.reader ? this.reader.remaining : this.remotePending);
+  }
+
+  /**
+   * Marks an operation another lane applies (or that waits for a lane hosting its type) to be
+   * skipped: the checkpoint passes it, nothing else happens (see ownership/placement.ts).
+   */
+  private markDuty(op: DecodedOp): DecodedOp {
+    if (this.o.duty && op.valid && this.o.duty(op.type) === 'skip') op.skip = true;
+    return op;
   }
 
   /** Reads the checkpoint and starts reading and committing. */
@@ -197,7 +206,7 @@ export class PartitionProcessor {
         partition: this.partition,
         next,
         push: (op, pending) => {
-          this.pending.push(op);
+          this.pending.push(this.markDuty(op));
           this.remotePending = pending;
         },
         flush: () => this.flush(),
@@ -294,7 +303,7 @@ export class PartitionProcessor {
           received++;
           // Decode at once and keep no reference to the message: a JsMsg's payload is a view
           // of the socket's read buffer, which stays alive (off-heap, in RSS) while any view does.
-          this.pending.push(decodeOperation(m, this.o.names, this.ownInboxes));
+          this.pending.push(this.markDuty(decodeOperation(m, this.o.names, this.ownInboxes)));
           this.nextSeq = m.seq + 1;
           this.remotePending = m.info.pending;
           // Caught up: commit now; otherwise the rest of the pull joins the batch.

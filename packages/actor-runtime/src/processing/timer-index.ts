@@ -36,6 +36,8 @@ export interface TimerIndexOptions {
   log: Logger;
   publisher: AckedPublisher;
   leaseValid: () => boolean;
+  /** True for the actor types whose timers this processor fires; absent: every type. */
+  owns?: (type: string) => boolean;
 }
 
 /**
@@ -107,7 +109,8 @@ export class TimerIndex {
           const stateKey = m.subject.slice(prefix.length);
           const op = m.headers?.get('KV-Operation');
           const deleted = op === 'DEL' || op === 'PURGE' || m.data.length === 0;
-          this.follow(stateKey, m.seq, deleted ? [] : parseDue(m.string()));
+          // Another lane's actors (ownership/placement.ts) are fired by their own owner.
+          if (!this.o.owns || this.o.owns(stateKey.slice(0, stateKey.indexOf('.')))) this.follow(stateKey, m.seq, deleted ? [] : parseDue(m.string()));
           if (pending === 0) break;
         }
         if (got === 0) break;

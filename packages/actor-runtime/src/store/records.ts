@@ -80,6 +80,12 @@ export interface Checkpoint {
    */
   unsent?: true | string[];
   /**
+   * The types the lane's processor applied (`*`: it dead-lettered strays), when the lane is not
+   * the only one: a lane that becomes the home of a type not listed here starts that partition
+   * from where the type's previous home left it. Absent in a checkpoint written before lanes.
+   */
+  duties?: string[];
+  /**
    * The partition waits at an operation it must not apply or dead-letter (a record written by a
    * newer version, see processing/commit.ts); cleared by the next checkpoint that passes it.
    */
@@ -103,6 +109,19 @@ export interface MemberRecord {
   startedAt: string;
   host: string;
   pid: number;
+  /** The lane (service) the member belongs to; absent: a worker of a version before lanes (the default lane). */
+  lane?: string;
+  /** The actor types it hosts, with their versions. */
+  types?: Record<string, number>;
+}
+
+/** A lane (service) as registered in the control bucket (`lanes.<id>`); see ownership/placement.ts. */
+export interface LaneRecord {
+  id: string;
+  /** The types its workers host, with the version of each. */
+  types: Record<string, number>;
+  /** When a worker of the lane registered it with these types (ISO 8601). */
+  registeredAt: string;
 }
 
 /** A partition lease; the KV revision at acquisition is the owner's fencing epoch. */
@@ -111,11 +130,34 @@ export interface LeaseRecord {
   epoch: number;
 }
 
+/**
+ * The key of partition `p`'s lease or checkpoint for `lane`: the default lane keeps the keys of
+ * the single-service layout (`leases.<p>`), so a store written before lanes is read as is.
+ */
+function unitKey(prefix: string, p: number, lane?: string): string {
+  return lane === undefined || lane === 'default' ? `${prefix}${p}` : `${prefix}${lane}.${p}`;
+}
+
+/** Parses a lease or checkpoint key (`<prefix><p>` or `<prefix><lane>.<p>`); lane undefined for the default lane. */
+export function parseUnitKey(prefix: string, key: string): { lane?: string; partition: number } | null {
+  if (!key.startsWith(prefix)) return null;
+  const rest = key.slice(prefix.length);
+  const dot = rest.lastIndexOf('.');
+  const ptext = dot < 0 ? rest : rest.slice(dot + 1);
+  if (!/^\d+$/.test(ptext)) return null;
+  const partition = Number(ptext);
+  if (dot < 0) return { partition };
+  const lane = rest.slice(0, dot);
+  return lane === 'default' ? { partition } : { lane, partition };
+}
+
 /** Control bucket keys. */
 export const controlKeys = {
   member: (id: string) => `members.${id}`,
-  lease: (p: number) => `leases.${p}`,
-  checkpoint: (p: number) => `checkpoints.${p}`,
+  lease: (p: number, lane?: string) => unitKey('leases.', p, lane),
+  checkpoint: (p: number, lane?: string) => unitKey('checkpoints.', p, lane),
+  /** A registered lane (service): its types and versions. */
+  lane: (id: string) => `lanes.${id}`,
   /** Marker: the record of `stateKey` (partition p) holds sends a full stream refused. */
   unsent: (p: number, stateKey: string) => `unsent.${p}.${stateKey}`,
   /** The retention loop's last purge. */

@@ -5,6 +5,7 @@ import { counterRoutes } from './counter.js';
 import { deadLetterRoutes } from './dlq.js';
 import { createHandlers, type HandlerSettings } from './handlers.js';
 import { liveRoutes, type LiveSettings } from './live.js';
+import { serviceRoutes } from './services.js';
 import { timerRoutes } from './timers.js';
 
 /** Options of {@link apiRoutes}. */
@@ -38,5 +39,6 @@ export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyI
   timerRoutes(app, opts.settings, opts.schemas);
   deadLetterRoutes(app, opts.settings, opts.schemas);
   liveRoutes(app, opts.settings, opts.schemas, opts.live);
+  serviceRoutes(app, opts.settings);
   done();
 };

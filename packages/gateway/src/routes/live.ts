@@ -79,8 +79,33 @@ const statusSchema: FastifySchema = {
               host: { type: 'string' },
               pid: { type: 'integer' },
               startedAt: { type: 'string' },
+              service: { type: 'string', description: 'The service (lane) the worker belongs to.' },
+              types: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Hosted actor types and their versions.' },
             },
             required: ['id', 'partitions'],
+          },
+        },
+        services: {
+          type: 'array',
+          description: 'Every registered service (lane): workers hosting the same types. A service with no live worker keeps its operations waiting in the stream.',
+          items: {
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              types: { type: 'object', additionalProperties: { type: 'integer' } },
+              registeredAt: { type: 'string' },
+              live: { type: 'boolean' },
+              members: { type: 'array', items: { type: 'string' } },
+              partitions: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { partition: { type: 'integer' }, owner: { type: ['string', 'null'] }, checkpoint: { type: 'integer' } },
+                  required: ['partition', 'owner', 'checkpoint'],
+                },
+              },
+            },
+            required: ['id', 'types', 'live', 'members', 'partitions'],
           },
         },
         partitions: {
