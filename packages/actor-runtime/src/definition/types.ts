@@ -124,9 +124,10 @@ export interface SubjectBinding {
  *   `STATE_TOO_LARGE`; `RESULT_…` for the result).
  * - **May change `state` in place** and return it: the handler gets its own copy, parsed
  *   from the stored JSON. A state that serializes as it was writes nothing.
- * - **A throw fails the operation**: the caller gets `HANDLER_ERROR` (or the `code` of a
- *   thrown `ActorError`), the state stays as it was (changes made before the throw are
- *   dropped), the operation is kept as a dead letter, and the partition moves on.
+ * - **A throw fails the operation**: the state stays as it was (changes made before the throw
+ *   are dropped) and the partition moves on. A thrown `ActorError` of the handler's own (e.g.
+ *   `INSUFFICIENT_FUNDS`) is a refusal: the caller gets its code, and it is the operation's
+ *   outcome, not a dead letter. Anything else thrown is `HANDLER_ERROR` and a dead letter.
  */
 export type OperationHandler<S, I = unknown, R = unknown> = (state: S, input: I, ctx: OperationContext) => OperationOutcome<S, R>;
 
