@@ -165,4 +165,56 @@ describe('versions and migrations', () => {
     c1.close();
     c2.close();
   });
+
+  it('a migration that throws, and a record older than the oldest migration, are dead letters that leave the record as it was', async () => {
+    const one = await startWorker(personV1);
+    const c1 = createActorClient(nc, { actors: [personV1] });
+    await c1.call('person', 'm1', 'rename', 'Mononym');
+    await one.stop();
+    const before = await stored('m1');
+    const dlq0 = await deadLetters();
+
+    const broken = defineActor({
+      type: 'person',
+      version: 2,
+      initialState: (): V2 => ({ first: '', last: '', renames: 0 }),
+      operations: { get: (s) => ({ state: s, result: s }) },
+      migrate: {
+        1: (s: V1): V2 => {
+          const [first, last] = s.name.split(' ');
+          if (last === undefined) throw new Error(`no last name in '${s.name}'`);
+          return { first: first ?? '', last, renames: 0 };
+        },
+      },
+    });
+    const w2 = await startWorker(broken);
+    const c2 = createActorClient(nc, { actors: [broken] });
+    await expect(c2.call('person', 'm1', 'get')).rejects.toMatchObject({ code: 'MIGRATION_FAILED', message: "actor 'person': migrate[1] (version 1 -> 2) failed: no last name in 'Mononym'" });
+    await w2.stop();
+
+    // Version 3 that migrates only from version 2 meets a version-1 record.
+    const fromTwo = defineActor({
+      type: 'person',
+      version: 3,
+      initialState: (): V2 => ({ first: '', last: '', renames: 0 }),
+      operations: { get: (s) => ({ state: s, result: s }) },
+      migrate: { 2: (s: V2) => s },
+    });
+    const w3 = await startWorker(fromTwo);
+    const c3 = createActorClient(nc, { actors: [fromTwo] });
+    await expect(c3.call('person', 'm1', 'get')).rejects.toMatchObject({ code: 'RECORD_TOO_OLD' });
+    await w3.stop();
+
+    const after = await stored('m1');
+    expect({ revision: after.revision, text: after.text }).toEqual({ revision: before.revision, text: before.text });
+    await waitFor(async () => (await deadLetters()) === dlq0 + 2, { message: 'two dead letters' });
+    const letters = (await plain.deadLetters({ cursor: 0, limit: 1000 })).items.slice(-2);
+    expect(letters.map((d) => [d.key, d.op, d.code])).toEqual([
+      ['m1', 'get', 'MIGRATION_FAILED'],
+      ['m1', 'get', 'RECORD_TOO_OLD'],
+    ]);
+    c1.close();
+    c2.close();
+    c3.close();
+  });
 });
