@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The default worker: `node packages/counter-actor/dist/main.js` (what `npm run worker` and
 // `npm start` run) hosts the counter, the tally, the account, the cart and its order, and the
-// device. The actor packages are imported here, not at the top: the cart and the device read
+// device (or those `JETACTOR_ACTORS` lists, as a service of their own). The actor packages are imported here, not at the top: the cart and the device read
 // CART_IDLE_MS and DEVICE_OFFLINE_MS when they load, and a bad value is a start-up error
 // like any other, said in one line.
 import { exitWithParent, runWorker } from '@jetactor/actor-runtime';
@@ -18,7 +18,14 @@ async function main(): Promise<void> {
     import('@jetactor/cart-actor'),
     import('@jetactor/device-actor'),
   ]);
-  await runWorker({ actors: [counter, tally, account, cart, order, device], service: 'default' });
+  const all = [counter, tally, account, cart, order, device];
+  // JETACTOR_ACTORS=tally,counter hosts only those: a service of its own (derived from the types
+  // unless JETACTOR_SERVICE names it), which applies only their operations.
+  const only = (process.env.JETACTOR_ACTORS ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const unknown = only.filter((t) => !all.some((a) => a.type === t));
+  if (unknown.length > 0) throw new Error(`JETACTOR_ACTORS names no actor type of this worker: ${unknown.join(', ')} (it hosts ${all.map((a) => a.type).join(', ')})`);
+  const actors = only.length === 0 ? all : all.filter((a) => only.includes(a.type));
+  await runWorker({ actors, service: only.length === 0 ? 'default' : undefined });
 }
 
 main().catch((err: unknown) => {
