@@ -79,7 +79,7 @@ export { isJetStreamNotEnabled, kvWriteSubject, watchConsumerOf } from './connec
 export { assertServerVersion, compareVersions, connectFromEnv, connectionOptionsFromEnv, MIN_SERVER_VERSION } from './connection/connect.js';
 export { defaultTopology, partitionsOfStream, partitionTransform, provisionTopology } from './store/provision.js';
 export type { Topology, TopologyOptions } from './store/provision.js';
-export { BINDINGS_LOCK_KEY, bindingTransform, captureStreamName, provisionBindings, subjectsCollide } from './store/bindings.js';
+export { BINDINGS_LOCK_KEY, bindingTransform, captureStreamName, captureType, provisionBindings, subjectsCollide } from './store/bindings.js';
 export type { BindingsResult, ProvisionBindingsOptions, ProvisionedBinding } from './store/bindings.js';
 export { controlKeys } from './store/records.js';
 export type { Checkpoint, LeaseRecord, MemberRecord, StateRecord, StoredSend, StoredTimer } from './store/records.js';

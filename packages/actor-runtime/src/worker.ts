@@ -18,7 +18,7 @@ import { RetentionLoop } from './ownership/retention.js';
 import { BindingMovers } from './processing/binding-mover.js';
 import type { PartitionProcessor } from './processing/partition-processor.js';
 import { RecordCache } from './processing/record-cache.js';
-import { provisionBindings } from './store/bindings.js';
+import { captureType, provisionBindings } from './store/bindings.js';
 import { provisionTopology, type Topology } from './store/provision.js';
 import { controlKeys, decodeJson, encodeJson, type MemberRecord } from './store/records.js';
 import { resolveWorkerOptions, type Worker, type WorkerHooks, type WorkerOptions } from './worker-options.js';
@@ -88,11 +88,16 @@ class WorkerImpl implements Worker {
     this.cache = new RecordCache(this.cfg.maxCachedRecords);
     this.hooks = opts.hooks ?? {};
     this.view = new ControlView(this.id, this.log, () => this.scheduleReconcile());
-    this.movers = new BindingMovers(this.nc, this.log, (p) => {
+    this.movers = new BindingMovers(this.nc, this.log, (p, capture) => {
       const o = this.owned.get(p);
       // The lease is what counts, not the processor: a processor restarting after a failure
       // (a server restart) does not stop its partition's bindings.
       if (!o || o.releasing || this.stopping) return undefined;
+      // Every lane owns every partition: one lane moves a capture, the home of its type (or, while
+      // no live lane hosts the type, the lane that dead-letters strays; the type then waits in the stream).
+      const placement = this.placementNow();
+      const type = captureType(this.cfg.names, capture);
+      if ((type !== undefined ? (placement.homes.get(type) ?? placement.strayLane) : placement.strayLane) !== this.lane) return undefined;
       return { token: o, guard: () => !o.releasing && mayWrite(o, this.owned.get(p)) };
     });
     this.lifecycle = {

@@ -19,6 +19,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConfigError,
   captureStreamName,
+  captureType,
   createActorClient,
   createWorker,
   defaultTopology,
@@ -367,6 +368,35 @@ describe('subject bindings (nats-server 2.10 by default)', () => {
     expect(dead.code).toBe('INVALID_INPUT');
     const stored = await s.jsm.streams.getMessage(names.dlqStream, { seq: dead.dlqSeq });
     expect([...(stored?.header.keys() ?? [])].filter((k) => k.startsWith('Jetactor-Timer'))).toEqual([]);
+  });
+
+  it('with two services on one NATS, only the home service of the bound type moves its capture', async () => {
+    const tag = 'lanes';
+    const lines: Array<{ msg?: string; worker?: string }> = [];
+    const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg?: string }) });
+    const meter = defineActor({ type: 'meter', initialState: () => 0, operations: { hit: (n: number) => ({ state: n + 1, result: n + 1 }) } });
+    // Both services own every partition (each its own leases); the device service is the home of 'device'.
+    const { client } = await s.worker(tag, [device([{ subject: `${tag}.*.telemetry`, key: 1, op: 'reading' }])], { service: 'devices', logger });
+    await s.worker(tag, [meter], { service: 'meters', logger });
+    for (let i = 1; i <= 30; i++) await s.js.publish(`${tag}.l${i % 3}.telemetry`, enc.encode(String(i)));
+    for (const k of [0, 1, 2]) expect(await readingsOf(client, `l${k}`, 10, 10_000)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1).filter((i) => i % 3 === k));
+    // One mover reads the capture (one consumer on it); two would take its position from each other.
+    const capture = captureStreamName(namesFor(tag), 'device', `${tag}.*.telemetry`);
+    const consumers = async () => {
+      let n = 0;
+      for await (const ci of s.jsm.consumers.list(capture)) n += ci.num_pending >= 0 ? 1 : 0;
+      return n;
+    };
+    expect(await consumers()).toBe(1);
+    expect(lines.filter((l) => String(l.msg).startsWith('binding mover'))).toEqual([]);
+  });
+
+  it('captureType', () => {
+    const names = namesFor('ct');
+    expect(captureType(names, captureStreamName(names, 'device', 'a.*.b'))).toBe('device');
+    expect(captureType(names, captureStreamName(names, 'my_type_1', 'a.*.b'))).toBe('my_type_1');
+    expect(captureType(names, `${names.stream}_BIND_device`)).toBeUndefined();
+    expect(captureType(names, 'OTHER_BIND_device_0123abcd')).toBeUndefined();
   });
 
   it('subjectsCollide', () => {

@@ -288,8 +288,8 @@ export class BindingMovers {
   constructor(
     private readonly nc: NatsConnection,
     private readonly log: Logger,
-    /** The owner state of partition p while this worker may move for it (running, lease held), else undefined. */
-    private readonly ownerOf: (p: number) => { token: unknown; guard: () => boolean } | undefined,
+    /** The owner state of partition p while this worker may move `capture` for it (lease held), else undefined. */
+    private readonly ownerOf: (p: number, capture: string) => { token: unknown; guard: () => boolean } | undefined,
   ) {}
 
   /** Watches the position keys of `control` (again after a recreation). */
@@ -340,7 +340,7 @@ export class BindingMovers {
     const topo = this.topology();
     if (this.stopped || !topo) return;
     for (const [capture, m] of this.movers) {
-      const owner = this.ownerOf(moverPartition(capture, topo.partitions));
+      const owner = this.ownerOf(moverPartition(capture, topo.partitions), capture);
       if (!m.mover.running || !this.captures.has(capture) || owner?.token !== m.owner || m.topology !== topo) {
         this.movers.delete(capture);
         void m.mover.stop();
@@ -348,7 +348,7 @@ export class BindingMovers {
     }
     for (const capture of this.captures) {
       if (this.movers.has(capture)) continue;
-      const owner = this.ownerOf(moverPartition(capture, topo.partitions));
+      const owner = this.ownerOf(moverPartition(capture, topo.partitions), capture);
       if (!owner) continue;
       this.movers.set(capture, { mover: new BindingMover(this.nc, topo, capture, owner.guard, this.log), owner: owner.token, topology: topo });
     }

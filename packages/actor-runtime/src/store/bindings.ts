@@ -86,6 +86,13 @@ export function captureStreamName(names: Pick<ActorNames, 'stream'>, type: strin
   return `${names.stream}_BIND_${type}_${partitionOf('', subject, 0x1_0000_0000).toString(16).padStart(8, '0')}`;
 }
 
+/** The actor type whose binding `capture` is (`<stream>_BIND_<type>_<8 hex digits>`), or undefined for another name. */
+export function captureType(names: Pick<ActorNames, 'stream'>, capture: string): string | undefined {
+  const prefix = `${names.stream}_BIND_`;
+  const m = /^(.+)_[0-9a-f]{8}$/.exec(capture.slice(prefix.length));
+  return capture.startsWith(prefix) && m ? m[1] : undefined;
+}
+
 function isCaptureOf(names: Pick<ActorNames, 'stream'>, type: string, stream: string): boolean {
   const prefix = `${names.stream}_BIND_${type}_`;
   return stream.startsWith(prefix) && /^[0-9a-f]{8}$/.test(stream.slice(prefix.length));
