@@ -1,6 +1,6 @@
 /**
- * Versions through the gateway, on a real nats-server: the gateway (no actor code) reads and
- * lists records an older version wrote in the registered version's shape (a worker migrates them), and
+ * Versions through the gateway, on a real nats-server: the gateway (no actor code) reads,
+ * lists and watches records an older version wrote in the registered version's shape (a worker migrates them), and
  * `GET /api/status` reports a partition that waits at a record a newer version wrote.
  */
 import { createActorClient, createWorker, defaultNames, defineActor, startQueryService, Type, type AnyActorDefinition, type Worker } from '@jetactor/actor-runtime';
@@ -38,6 +38,24 @@ async function startWorker(def: AnyActorDefinition): Promise<Worker> {
   return w;
 }
 
+/** The data of the first `change` event of a Server-Sent Events stream. */
+async function firstChange(url: string): Promise<unknown> {
+  const controller = new AbortController();
+  const res = await fetch(url, { headers: { accept: 'text/event-stream' }, signal: controller.signal });
+  let buffer = '';
+  try {
+    for await (const chunk of res.body ?? []) {
+      buffer += Buffer.from(chunk as Uint8Array).toString('utf8');
+      const block = buffer.split('\n\n').find((b) => b.includes('event: change'));
+      const data = block?.split('\n').find((l) => l.startsWith('data: '));
+      if (data) return JSON.parse(data.slice(6)) as unknown;
+    }
+  } finally {
+    controller.abort();
+  }
+  throw new Error('the stream ended without a change event');
+}
+
 beforeAll(async () => {
   server = await startNatsServer();
   nc = await connect({ servers: server.url });
@@ -72,6 +90,8 @@ describe('versions at the gateway', () => {
       ['n1', { text: 'hello old world', words: 3 }],
       ['n2', { text: 'second note', words: 2 }],
     ]);
+    // So does a watch's first event (the current state).
+    expect(await firstChange(`${gateway.url}/api/actors/note/n1/watch`)).toMatchObject({ key: 'n1', state: { text: 'hello old world', words: 3 }, version: 2 });
     // n2 is written by version 2 now.
     expect((await gateway.app.inject({ method: 'POST', url: '/api/actors/note/n2/write?wait=true', payload: '"a newer note"', headers: { 'content-type': 'application/json' } })).statusCode).toBe(200);
     await queries.stop();

@@ -4,7 +4,7 @@ import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
 import { watchConsumerOf } from '../connection/nats-internals.js';
 import { defaultNames, stateKey, validateName, type ActorNames } from '../names.js';
-import { decodeJson, type StateRecord } from '../store/records.js';
+import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
 
 /** Options of {@link createActorWatcher}. */
 export interface ActorWatcherOptions {
@@ -28,6 +28,8 @@ export interface ActorChange {
   updatedAt: string | null;
   /** True when the actor was deleted. */
   deleted: boolean;
+  /** The version whose shape `state` has, when above 1 (the record's; the watcher's definition's when it migrated an older one). */
+  version?: number;
 }
 
 /** Options of {@link ActorWatcher.watch}. */
@@ -73,14 +75,26 @@ export function createActorWatcher(nc: NatsConnection, opts: ActorWatcherOptions
     const initial: unknown = registry.get(type)?.initialState() ?? null;
     const rec = e.operation === 'PUT' ? decodeJson<StateRecord>(e.value) : null;
     if (!rec) return { type, key, state: initial, seq: 0, revision: e.revision, updatedAt: e.created.toISOString(), deleted: true };
+    const def = registry.get(type);
+    let state: unknown = rec.deleted ? initial : rec.state;
+    let version = versionOfRecord(rec);
+    if (def && !rec.deleted && version < def.version) {
+      try {
+        state = def.upgrade(state, version);
+        version = def.version;
+      } catch {
+        // Shown as stored: an operation or a read on it reports the failed migration.
+      }
+    }
     return {
       type,
       key,
-      state: rec.deleted ? initial : rec.state,
+      state,
       seq: rec.seq,
       revision: e.revision,
       updatedAt: rec.updatedAt ?? e.created.toISOString(),
       deleted: rec.deleted === true,
+      ...(version > 1 ? { version } : {}),
     };
   };
 

@@ -185,7 +185,8 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
   const expired = (what: string): (() => Error) => expiredError(app, what, settings.requestTimeoutMs);
 
   async function stream(request: FastifyRequest, reply: FastifyReply, type: string, key: string | undefined, updatesOnly: boolean): Promise<void> {
-    const { actor } = app.actorOf(type);
+    const { actor, client } = app.actorOf(type);
+    const newest = actor.descriptor.version ?? 1;
     // The stream's lines name the actor it watches (validated path parameters by now).
     const log = request.log.child(key === undefined ? { type } : { type, key });
     const watcher = app.actorWatcher();
@@ -277,11 +278,26 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
     open.add(end);
     // The client went away: stop the KV watch at once.
     res.on('close', () => end());
+    /**
+     * The watcher has no actor code: a deleted actor shows the registered initial state, and a
+     * record an older version wrote (one not touched since an upgrade) is read migrated by a
+     * worker, like `GET /api/actors/:type/:key`.
+     */
+    const current = async (change: ActorChange): Promise<ActorChange> => {
+      if (change.deleted) return { ...change, state: actor.initialState() };
+      if ((change.version ?? 1) >= newest) return change;
+      try {
+        const s = await client.read(type, change.key, { version: newest });
+        return { ...change, state: s.state, seq: s.seq, revision: s.revision, ...(s.version !== undefined ? { version: s.version } : {}) };
+      } catch (err) {
+        log.warn({ key: change.key, err: String(err) }, 'a record of an older version could not be read migrated: sent as stored');
+        return change;
+      }
+    };
     try {
       for await (const change of watch) {
         if (ended) break;
-        // The watcher has no actor code: a deleted actor shows the registered initial state.
-        sendChange(change.deleted ? { ...change, state: actor.initialState() } : change);
+        sendChange(await current(change));
       }
     } catch (err) {
       log.warn({ err }, 'watch failed');
