@@ -96,6 +96,9 @@ describe('versions at the gateway', () => {
     expect((await gateway.app.inject({ method: 'POST', url: '/api/actors/note/n2/write?wait=true', payload: '"a newer note"', headers: { 'content-type': 'application/json' } })).statusCode).toBe(200);
     await queries.stop();
     await v2.stop();
+    // No worker hosting the type answers: n1 cannot be shown in version 2's shape, nor is it shown in version 1's.
+    const unread = await gateway.app.inject({ method: 'GET', url: '/api/actors/note/n1' });
+    expect({ status: unread.statusCode, code: unread.json<{ error: { code: string } }>().error.code }).toEqual({ status: 404, code: 'UNKNOWN_ACTOR' });
 
     // A version-1 worker meets n2's version-2 record: the partition waits, /api/status says where.
     const back = await startWorker(noteV1);
