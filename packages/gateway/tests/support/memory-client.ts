@@ -208,7 +208,8 @@ export function createMemoryClient(actors: readonly AnyActorDefinition[] = [coun
       return { seq: r.seq, duplicate: r.duplicate };
     },
 
-    status: (): Promise<ClusterStatus> => Promise.resolve({ members: [], partitions: [] }),
+    status: (): Promise<ClusterStatus> => Promise.resolve({ members: [], partitions: [], services: [] }),
+    removeService: (id: string) => Promise.reject(new ActorError(ErrorCode.NotFound, `no service ${id}`)),
     async deadLetters(opts = {}) {
       await gate();
       const limit = opts.limit ?? 100;
