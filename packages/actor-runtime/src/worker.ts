@@ -144,10 +144,10 @@ class WorkerImpl implements Worker {
   private liveMembers(): LiveMember[] {
     const live = liveMembers(this.view.members, this.view.serverNow(), this.cfg.leaseTtlMs, this.id, this.stopping);
     return live.map((id) => {
-      if (id === this.id) return { id, lane: this.lane, types: this.types };
+      if (id === this.id) return { id, lane: this.lane, types: this.types, waiting: this.waitingPartitions(), owned: [...this.owned.keys()] };
       const rec = this.view.members.get(id)?.value as MemberRecord | null | undefined;
       // A member of a version before lanes applies every type on the default lane's keys.
-      return { id, lane: rec?.lane ?? 'default', types: rec?.types ?? {} };
+      return { id, lane: rec?.lane ?? 'default', types: rec?.types ?? {}, waiting: Array.isArray(rec?.waiting) ? rec.waiting : [], owned: Array.isArray(rec?.partitions) ? rec.partitions : [] };
     });
   }
 
@@ -213,6 +213,7 @@ class WorkerImpl implements Worker {
       pid: process.pid,
       lane: this.lane,
       types: this.types,
+      waiting: this.waitingPartitions(),
     };
     try {
       await control.put(controlKeys.member(this.id), encodeJson(rec));
@@ -415,6 +416,11 @@ class WorkerImpl implements Worker {
 
   private release(o: Owned, reason: 'rebalance' | 'shutdown'): Promise<void> {
     return releasePartition(this.lifecycle, o, reason);
+  }
+
+  /** Owned partitions whose processor waits for a newer version of a type. */
+  private waitingPartitions(): number[] {
+    return [...this.owned.values()].filter((o) => (o.waitsForNewer ?? 0) > 0).map((o) => o.partition).sort((a, b) => a - b);
   }
 
   ownedPartitions(): number[] {

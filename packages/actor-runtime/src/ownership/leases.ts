@@ -40,6 +40,8 @@ export interface Owned {
   letGo: boolean;
   restartAt: number;
   failures: number;
+  /** Seq of the operation its processor waits at for a newer version of its type (a record or an operation it cannot apply); 0: none. */
+  waitsForNewer?: number;
 }
 
 /** How long after sending a renewal (or the acquiring write) the lease is surely still ours, ms. */

@@ -51,6 +51,9 @@ export async function startPartition(h: LifecycleHost, o: Owned, t0 = performanc
     duty: (type) => placement.duty(lane, type),
     duties,
     lanes: () => h.laneIds(),
+    // An operation this version does not know waits (the partition stops at it) while a newer
+    // version of its type is live: that version may know it, and the partition moves to it.
+    unknownOperation: (type) => ((h.placement().versions.get(type) ?? 0) > versionOf(h.actors.get(type)) ? 'wait' : 'dead-letter'),
     partition: o.partition,
     epoch: o.epoch,
     nc: h.nc,
@@ -72,7 +75,19 @@ export async function startPartition(h: LifecycleHost, o: Owned, t0 = performanc
     maxSendBytes: h.cfg.topology.maxPayloadBytes,
     leaseValid: () => mayWrite(o, h.owned.get(o.partition)),
     deadLetterSubject: (type, key, op) => deadLetterSubject(h.cfg.names, type, key, op),
-    hooks: h.hooks,
+    hooks: {
+      ...h.hooks,
+      // A partition waiting for a newer version is reported in the heartbeat, and the lane's
+      // newest generation takes it over (reconcile.ts desiredLanePartitions).
+      onBlocked: (info) => {
+        o.waitsForNewer = info.seq;
+        h.hooks.onBlocked?.(info);
+      },
+      onCommit: (info) => {
+        if (o.waitsForNewer && info.checkpoint >= o.waitsForNewer) o.waitsForNewer = 0;
+        h.hooks.onCommit?.(info);
+      },
+    },
   });
   o.proc = proc;
   try {
@@ -178,4 +193,11 @@ export async function releasePartition(h: LifecycleHost, o: Owned, reason: 'reba
 function maxStateBytes(h: LifecycleHost): number {
   const serverMax = (h.nc.info?.max_payload ?? 1024 * 1024) - 1024;
   return Math.min(h.cfg.maxStateBytes ?? serverMax, serverMax);
+}
+
+/** The version of a hosted definition (1 when it declares none; 0 for a type not hosted). */
+function versionOf(def: AnyActorDefinition | undefined): number {
+  if (!def) return 0;
+  const v = (def as { version?: unknown }).version;
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : 1;
 }

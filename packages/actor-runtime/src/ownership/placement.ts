@@ -32,6 +32,10 @@ export interface LiveMember {
   lane: string;
   /** Hosted types and their versions. */
   types: Readonly<Record<string, number>>;
+  /** Partitions it owns that wait for a newer version. */
+  waiting?: readonly number[];
+  /** Partitions it owns. */
+  owned?: readonly number[];
 }
 
 /** What a lane's reader does with an operation of a type. */

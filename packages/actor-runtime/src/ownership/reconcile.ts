@@ -33,11 +33,20 @@ export function desiredLanePartitions(partitions: number, lane: readonly LiveMem
   if (leaving) return new Set();
   const { newest, older, newestShare } = laneGenerations(lane);
   const k = older.length === 0 ? partitions : Math.max(1, Math.min(partitions, Math.round(partitions * newestShare)));
-  const mine = newest.includes(selfId);
-  const offset = mine ? 0 : k;
-  const count = mine ? k : partitions - k;
-  const ids = mine ? newest : older;
-  return new Set((assignPartitions(count, ids).get(selfId) ?? []).map((i) => i + offset));
+  // Partitions an older worker reports waiting for a newer version go to the newest too (a
+  // rollback's version-2 records, an operation only version 2 knows), beside the first k.
+  // Once there, they stay (the newest report owning them), or they would go back and wait again.
+  const promoted = new Set<number>();
+  if (older.length > 0) {
+    const olderIds = new Set(older);
+    const take = (p: number) => Number.isInteger(p) && p >= k && p < partitions && promoted.add(p);
+    for (const m of lane) for (const p of (olderIds.has(m.id) ? m.waiting : m.owned) ?? []) take(p);
+  }
+  const toNewest = [...Array(k).keys(), ...[...promoted].sort((a, b) => a - b)];
+  const toOlder = [...Array(partitions).keys()].filter((p) => p >= k && !promoted.has(p));
+  const list = newest.includes(selfId) ? toNewest : toOlder;
+  const ids = newest.includes(selfId) ? newest : older;
+  return new Set((assignPartitions(list.length, ids).get(selfId) ?? []).map((i) => list[i] as number));
 }
 
 /** What the plan needs to know of a partition this worker holds. */

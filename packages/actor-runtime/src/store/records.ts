@@ -113,6 +113,8 @@ export interface MemberRecord {
   lane?: string;
   /** The actor types it hosts, with their versions. */
   types?: Record<string, number>;
+  /** Partitions it owns that wait for a newer version of a type (the lane's newest workers take them). */
+  waiting?: number[];
 }
 
 /** A lane (service) as registered in the control bucket (`lanes.<id>`); see ownership/placement.ts. */
