@@ -391,6 +391,26 @@ describe('subject bindings (nats-server 2.10 by default)', () => {
     expect(lines.filter((l) => String(l.msg).startsWith('binding mover'))).toEqual([]);
   });
 
+  it('a capture stream deleted under its mover: retried less and less often, and moved again once provisioned anew', async () => {
+    const tag = 'gone';
+    const lines: Array<{ msg?: string; time: number }> = [];
+    const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg?: string; time: number }) });
+    const def = device([{ subject: `${tag}.*.telemetry`, key: 1, op: 'reading' }]);
+    const { client, names } = await s.worker(tag, [def], { logger });
+    const capture = captureStreamName(names, 'device', `${tag}.*.telemetry`);
+    await s.js.publish(`${tag}.g1.telemetry`, enc.encode('1'));
+    expect(await readingsOf(client, 'g1', 1, 10_000)).toEqual([1]);
+    await s.jsm.streams.delete(capture);
+    const failures = () => lines.filter((l) => l.msg === 'binding mover stopped; it starts again later').map((l) => l.time);
+    const times = await waitFor(() => (failures().length >= 3 ? failures() : null), { timeoutMs: 15_000, message: 'three failures of the mover' });
+    // 0.5 s, then 1 s apart (not at every 300 ms heartbeat).
+    expect((times[2] as number) - (times[1] as number)).toBeGreaterThanOrEqual(800);
+    // Provisioned again (a new capture stream, sequence from 1): its mover starts over from its first message.
+    await provisionBindings((await s.topology(tag)).topo, defaultTopology(names, { partitions: PARTITIONS }), [def], { owner: 'again' });
+    await s.js.publish(`${tag}.g1.telemetry`, enc.encode('2'));
+    expect(await readingsOf(client, 'g1', 2, 20_000)).toEqual([1, 2]);
+  });
+
   it('captureType', () => {
     const names = namesFor('ct');
     expect(captureType(names, captureStreamName(names, 'device', 'a.*.b'))).toBe('device');

@@ -46,6 +46,10 @@ const WINDOW = 1024;
 const FETCH = 1024;
 /** While messages move, the position is written at least this often (ms). */
 const POSITION_EVERY_MS = 200;
+/** Longest pause before a failed mover starts again (ms). */
+const MAX_RETRY_MS = 60_000;
+/** A mover running this long (ms) has recovered: its next failure is retried at once again. */
+const HEALTHY_MS = 10_000;
 /** Longest pause between two tries of a refused publish (ms). */
 const MAX_BACKOFF_MS = 1000;
 
@@ -111,6 +115,8 @@ interface Pending {
 export class BindingMover {
   private stopped = false;
   private stopRequested = false;
+  /** It ended by an error (not by {@link stop}). */
+  failed = false;
   private readonly pending: Pending[] = [];
   private readonly lastOfKey = new Map<string, Pending>();
   private stopFetch: (() => void) | null = null;
@@ -127,9 +133,16 @@ export class BindingMover {
     private readonly guard: () => boolean,
     private readonly log: Logger,
   ) {
-    this.done = this.run().catch((err: unknown) => {
-      if (!(err instanceof Stopped) && !this.stopRequested) this.log.warn({ capture, err: String(err) }, 'binding mover stopped; it starts again on the next check');
-    });
+    this.done = this.run()
+      .catch((err: unknown) => {
+        if (err instanceof Stopped || this.stopRequested) return;
+        this.failed = true;
+        this.log.warn({ capture, err: String(err) }, 'binding mover stopped; it starts again later');
+      })
+      .finally(() => {
+        // However it ended (also before it read anything): not running, so the next check replaces it.
+        this.stopped = true;
+      });
   }
 
   get running(): boolean {
@@ -280,7 +293,9 @@ export class BindingMover {
  */
 export class BindingMovers {
   private readonly captures = new Set<string>();
-  private readonly movers = new Map<string, { mover: BindingMover; owner: unknown; topology: Topology }>();
+  private readonly movers = new Map<string, { mover: BindingMover; owner: unknown; topology: Topology; startedAt: number }>();
+  /** Captures whose mover failed: how often in a row, and when it may start again (performance.now()). */
+  private readonly failures = new Map<string, { count: number; retryAt: number }>();
   private watcher: QueuedIterator<KvWatchEntry> | null = null;
   private control: KV | null = null;
   private stopped = false;
@@ -339,18 +354,26 @@ export class BindingMovers {
   sync(): void {
     const topo = this.topology();
     if (this.stopped || !topo) return;
+    const now = performance.now();
     for (const [capture, m] of this.movers) {
       const owner = this.ownerOf(moverPartition(capture, topo.partitions), capture);
       if (!m.mover.running || !this.captures.has(capture) || owner?.token !== m.owner || m.topology !== topo) {
         this.movers.delete(capture);
         void m.mover.stop();
+        // One that failed (its capture stream gone, a lost position) starts again later, each time
+        // later (up to a minute), so a lasting failure is not retried and logged at every tick.
+        const failures = m.mover.failed ? (this.failures.get(capture)?.count ?? 0) + 1 : 0;
+        if (failures > 0) this.failures.set(capture, { count: failures, retryAt: now + Math.min(MAX_RETRY_MS, 500 * 2 ** Math.min(failures - 1, 10)) });
+        else this.failures.delete(capture);
+      } else if (now - m.startedAt > HEALTHY_MS) {
+        this.failures.delete(capture);
       }
     }
     for (const capture of this.captures) {
-      if (this.movers.has(capture)) continue;
+      if (this.movers.has(capture) || (this.failures.get(capture)?.retryAt ?? 0) > now) continue;
       const owner = this.ownerOf(moverPartition(capture, topo.partitions), capture);
       if (!owner) continue;
-      this.movers.set(capture, { mover: new BindingMover(this.nc, topo, capture, owner.guard, this.log), owner: owner.token, topology: topo });
+      this.movers.set(capture, { mover: new BindingMover(this.nc, topo, capture, owner.guard, this.log), owner: owner.token, topology: topo, startedAt: now });
     }
   }
 
