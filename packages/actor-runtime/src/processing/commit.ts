@@ -562,16 +562,22 @@ function coversDuties(ck: Checkpoint | null, lane: string | undefined, duties: r
 
 /**
  * The lowest checkpoint of partition `p` among `lanes` (and the default lane's, of a store from
- * before lanes), of this incarnation of the stream; 0 when a lane has none. Reads each key (no
- * key listing: nats.js's multi-filter key listing waited for a heartbeat, 30 s, when the only
- * match was a delete marker).
+ * before lanes), of this incarnation of the stream. A registered lane with no checkpoint here
+ * (or one of another incarnation) counts as 0: it may have been the home of a type this lane
+ * takes over (a worker of it heartbeat, then died before its first commit), and every other
+ * lane's checkpoint passed that type's operations meanwhile. The default lane's key, when the
+ * default lane is not registered, counts only if present (a store from before lanes). Reads
+ * each key (no key listing: nats.js's multi-filter key listing waited for a heartbeat, 30 s,
+ * when the only match was a delete marker).
  */
 async function lowestCheckpoint(topology: Topology, p: number, lanes: readonly string[]): Promise<number> {
+  const registered = new Set(lanes.map((l) => controlKeys.checkpoint(p, l)));
   let low = Infinity;
-  for (const key of new Set([controlKeys.checkpoint(p), ...lanes.map((l) => controlKeys.checkpoint(p, l))])) {
+  for (const key of new Set([controlKeys.checkpoint(p), ...registered])) {
     const e = await topology.control.get(key);
     const ck = e && e.operation === 'PUT' ? decodeJson<Checkpoint>(e.value) : null;
     if (ck && (ck.stream === undefined || ck.stream === topology.streamCreated)) low = Math.min(low, ck.seq);
+    else if (registered.has(key)) return 0;
   }
   return Number.isFinite(low) ? low : 0;
 }
