@@ -22,6 +22,7 @@ import {
   type Worker,
 } from '../src/index.js';
 import { laneIdOf } from '../src/ownership/placement.js';
+import { firstUnapplied } from '../src/ownership/retention.js';
 import { encodeJson } from '../src/store/records.js';
 import { namesFor } from './support/names.js';
 import { testCounter } from './support/test-counter.js';
@@ -236,3 +237,59 @@ describe('a worker whose set of types changes (its derived lane id changes)', ()
   }, 30_000);
 });
 
+
+describe('retention after a worker\'s set of types changed', () => {
+  it('R6: the abandoned lane\'s checkpoints stop holding the stream once the new lane has applied its types past them', async () => {
+    // A worker of [acct] (one derived lane) is replaced by one of [acct, greeter] (another). The
+    // first lane stays registered (lanes.<id>) with its last checkpoints. Every type it applied is
+    // applied by the new lane, whose checkpoints list them and are past it; yet retention took
+    // the lowest checkpoint of every registered lane, so nothing after the first lane's last
+    // checkpoint was ever purged again: the stream grows to its byte bound and then refuses every
+    // operation, with no live worker to blame.
+    const names = namesFor('rv6');
+    const topology = { duplicateWindowMs: 500, retainMs: 500 };
+    const first = await startWorker(names, [acct], { topology });
+    const client = clientFor(names, [acct]);
+    for (let i = 0; i < 5; i++) await client.call('acct', `k${i}`, 'deposit', { amount: 1 });
+    await first.stop();
+    await startWorker(names, [acct, greeter], { topology });
+    const topo = await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
+    const firstLane = laneIdOf(['acct']);
+    let held = 0;
+    for (let p = 0; p < PARTITIONS; p++) {
+      const e = await topo.control.get(controlKeys.checkpoint(p, firstLane));
+      held = Math.max(held, e ? (JSON.parse(e.string()) as Checkpoint).seq : 0);
+    }
+    expect(held).toBeGreaterThan(0);
+    // New operations, applied; after retainMs they (and everything before) may go.
+    const stream = `${names.stream}`;
+    const jsm = topo.jsm;
+    await waitFor(
+      async () => {
+        await client.call('acct', 'k0', 'deposit', { amount: 1 });
+        return (await jsm.streams.info(stream)).state.first_seq > held + 1;
+      },
+      { timeoutMs: 10_000, intervalMs: 200, message: 'retention to purge past the abandoned lane\'s checkpoints' },
+    );
+    // Nothing was lost: every key at its count.
+    expect(((await client.read('acct', 'k0')).state as Acct).balance).toBeGreaterThan(1);
+    for (let i = 1; i < 5; i++) expect(((await client.read('acct', `k${i}`)).state as Acct).balance).toBe(1);
+  }, 30_000);
+});
+
+describe('firstUnapplied (retention over the lanes\' checkpoints, pure)', () => {
+  it('R6b: passes a checkpoint over only for another that lists its types and is as far, never two equal ones over each other', () => {
+    // The abandoned lane [acct] at 10, the new lane [acct, greeter, *] at 30: from 31.
+    expect(firstUnapplied([{ seq: 10, duties: ['acct'] }, { seq: 30, duties: ['acct', 'greeter', '*'] }])).toBe(31);
+    // A lane whose types nobody else lists holds (a service with no live worker).
+    expect(firstUnapplied([{ seq: 10, duties: ['parked'] }, { seq: 30, duties: ['acct', '*'] }])).toBe(11);
+    // Behind the checkpoint it would pass over: holds.
+    expect(firstUnapplied([{ seq: 40, duties: ['acct'] }, { seq: 30, duties: ['acct', 'greeter'] }])).toBe(31);
+    // Two equal checkpoints: one is kept.
+    expect(firstUnapplied([{ seq: 10, duties: ['acct'] }, { seq: 10, duties: ['acct'] }])).toBe(11);
+    // A lane with no checkpoint holds everything; one written before lanes (no duties) always holds.
+    expect(firstUnapplied([null, { seq: 30, duties: ['acct'] }])).toBe(1);
+    expect(firstUnapplied([{ seq: 10 }, { seq: 30, duties: ['acct'] }])).toBe(11);
+    expect(firstUnapplied([{ seq: 30, duties: ['acct'] }, { seq: 40 }])).toBe(31);
+  });
+});

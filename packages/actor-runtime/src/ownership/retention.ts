@@ -74,12 +74,13 @@ export class RetentionLoop {
     const lanes: Array<string | undefined> = [...this.lanes()];
     if (lanes.length === 0) lanes.push(undefined);
     for (let p = 0; p < topo.partitions && floor > info.state.first_seq; p++) {
-      let from = Infinity;
+      const cks: Array<Checkpoint | null> = [];
       for (const lane of lanes) {
         const entry = await control.get(controlKeys.checkpoint(p, lane));
         const ck = entry && entry.operation === 'PUT' ? decodeJson<Checkpoint>(entry.value) : null;
-        from = Math.min(from, ck && (ck.stream === undefined || ck.stream === topo.streamCreated) ? ck.seq + 1 : 1);
+        cks.push(ck && (ck.stream === undefined || ck.stream === topo.streamCreated) ? ck : null);
       }
+      const from = firstUnapplied(cks);
       if (from >= floor) continue;
       const next = await nextMessageSeq(topo, this.names.stream, `${p}.>`, Math.max(from, info.state.first_seq));
       if (next !== null) floor = Math.min(floor, next);
@@ -106,6 +107,34 @@ export class RetentionLoop {
       this.running = false;
     }
   }
+}
+
+/**
+ * The first sequence of a partition that some lane may not have applied, from the lanes'
+ * checkpoints there (null: a lane with none, which holds everything). A checkpoint is passed
+ * over when another lane's lists every type it lists and is at least as far: what it has not
+ * applied, that lane has (a lane's checkpoint lists a type only once it has read it from where
+ * its previous home left it, processing/commit.ts). So the checkpoints of a lane nobody runs any
+ * more (a worker's set of types changed, and with it its derived lane id) stop holding the
+ * stream once a live lane applies its types, instead of holding it until it is full. A
+ * checkpoint that lists no types (written before lanes) is never passed over, nor passes others.
+ */
+export function firstUnapplied(cks: ReadonlyArray<Pick<Checkpoint, 'seq' | 'duties'> | null>): number {
+  let from = Infinity;
+  // Y passes X over only when Y ranks strictly higher (seq, then more types, then the earlier
+  // lane): two equal checkpoints must not pass each other over, and what passes X over is
+  // itself kept or passed over by a higher one, which then covers X too.
+  const covers = (y: Pick<Checkpoint, 'seq' | 'duties'>, iy: number, x: Pick<Checkpoint, 'seq' | 'duties'>, ix: number): boolean => {
+    const dx = x.duties;
+    const dy = y.duties;
+    if (dx === undefined || dy === undefined || y.seq < x.seq || !dx.every((d) => dy.includes(d))) return false;
+    return y.seq > x.seq || dy.length > dx.length || iy < ix;
+  };
+  for (const [i, ck] of cks.entries()) {
+    if (!ck) return 1;
+    if (!cks.some((other, j) => j !== i && other !== null && covers(other, j, ck, i))) from = Math.min(from, ck.seq + 1);
+  }
+  return from;
 }
 
 /** Sequence of the first message at or after `seq` on `filter`, or null if there is none. */
