@@ -145,20 +145,25 @@ export class BatchCommitter {
    */
   async commit(batch: DecodedOp[]): Promise<void> {
     let ops = batch;
+    let blocked: PartitionBlockedError | undefined;
     for (;;) {
       try {
         await this.commitBatch(ops);
-        return;
+        break;
       } catch (err) {
         if (!(err instanceof PartitionBlockedError) || this.o.aborted()) throw err;
+        blocked = err;
         // Records this attempt wrote (keys guessed new) are read again: the cache may be behind them.
         this.o.cache.dropPartition(this.o.partition);
         ops = ops.filter((op) => op.seq < err.at.seq);
-        if (ops.length === 0) {
-          await this.reportBlocked(err);
-          throw err;
-        }
+        if (ops.length === 0) break;
       }
+    }
+    // Also after the operations before it were committed: the rest of the batch is not applied,
+    // so the partition must restart from the checkpoint, never read on past it.
+    if (blocked) {
+      await this.reportBlocked(blocked);
+      throw blocked;
     }
   }
 
