@@ -2,14 +2,15 @@
 import { join, resolve } from 'node:path';
 
 /** Sections of a run, in the order they run. */
-export const SECTIONS = ['raw', 'apply', 'latency', 'http', 'list', 'timers', 'durability', 'peers', 'soak'] as const;
+export const SECTIONS = ['raw', 'apply', 'services', 'latency', 'http', 'list', 'timers', 'durability', 'peers', 'soak'] as const;
 /** A section of the suite. */
 export type Section = (typeof SECTIONS)[number];
 /**
  * Sections that run unless `--only` says otherwise: all but `peers`, which needs `--peers`,
- * and `soak` (an hour by default), which needs `--only=soak`.
+ * `soak` (an hour by default), which needs `--only=soak`, and `services` (about 4 minutes),
+ * which needs `--only=services` (with `raw` for its limits: `--only=raw,services`).
  */
-export const DEFAULT_SECTIONS: readonly Section[] = SECTIONS.filter((s) => s !== 'peers' && s !== 'soak');
+export const DEFAULT_SECTIONS: readonly Section[] = SECTIONS.filter((s) => s !== 'peers' && s !== 'soak' && s !== 'services');
 
 /** Default length of the soak section, in minutes. */
 export const DEFAULT_SOAK_MINUTES = 60;
@@ -38,9 +39,10 @@ export interface Args {
 }
 
 export const USAGE =
-  'usage: node packages/bench/dist/main.js [--quick] [--only=raw,apply,latency,http,list,timers,durability,peers,soak] [--peers]\n' +
+  'usage: node packages/bench/dist/main.js [--quick] [--only=raw,apply,services,latency,http,list,timers,durability,peers,soak] [--peers]\n' +
   '         [--nats-server PATH [--nats-server PATH2 ...]] [--out=PATH] [--markdown=PATH] [--cpu-prof] [--nice=N] [--apply-keys=1,1000,100000]\n' +
   `         [--minutes=N]   (the soak's length, default ${DEFAULT_SOAK_MINUTES}; soak runs only with --only=soak)\n` +
+  '         (services, one vs two services sharing the stream, runs only when --only names it: --only=raw,services)\n' +
   '       npm run bench -- [same options] [--servers=2.10,testing]   (scripts/bench.mjs finds or fetches each server)\n';
 
 /** Parses the arguments; throws with a message that names the bad one. */

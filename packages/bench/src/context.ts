@@ -32,6 +32,12 @@ export interface BenchSizes {
   listActors: number;
   /** Timers set and fired in the timers test (ten per counter). */
   timers: number;
+  /**
+   * The services section: apply scenarios (operations per type), the partition counts of the
+   * control-cost runs, the length of each of their windows (idle, load) and the load's rate
+   * (counter adds per second, and as many tally adds).
+   */
+  services: { apply: Array<{ keys: number; ops: number }>; partitions: number[]; windowMs: number; loadRate: number };
 }
 
 /** Full-run sizes (several minutes). */
@@ -55,6 +61,15 @@ export const FULL_SIZES: BenchSizes = {
   httpConnections: 100,
   listActors: 100_000,
   timers: 100_000,
+  services: {
+    apply: [
+      { keys: 1, ops: 300_000 },
+      { keys: 1000, ops: 200_000 },
+    ],
+    partitions: [32, 512],
+    windowMs: 8000,
+    loadRate: 1000,
+  },
 };
 
 /** `--quick` sizes: a smoke run of about a minute. */
@@ -78,6 +93,15 @@ export const QUICK_SIZES: BenchSizes = {
   httpConnections: 100,
   listActors: 20_000,
   timers: 10_000,
+  services: {
+    apply: [
+      { keys: 1, ops: 50_000 },
+      { keys: 1000, ops: 50_000 },
+    ],
+    partitions: [32, 512],
+    windowMs: 3000,
+    loadRate: 1000,
+  },
 };
 
 /** What every section gets: the server, a connection and the run's settings. */

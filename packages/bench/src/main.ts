@@ -4,8 +4,8 @@
  * nats-server) or, after a build, `node packages/bench/dist/main.js [options]`:
  *
  *   --quick            a smoke run of about a minute (smaller sizes, shorter runs)
- *   --only=a,b         sections: raw, apply, latency, http, list, timers, durability, peers, soak
- *                      (default: all but peers and soak)
+ *   --only=a,b         sections: raw, apply, services, latency, http, list, timers, durability, peers, soak
+ *                      (default: all but services, peers and soak)
  *   --minutes=N        length of the soak section (default 60), which runs only with --only=soak
  *   --peers            also the peers section: the call and signal phases against Restate 1.7,
  *                      installed on demand into .cache/peers/restate

@@ -136,9 +136,10 @@ export async function leanAckedPublish(
   count: number,
   window: number,
   subjectOf: (i: number) => string,
-  payload: Uint8Array,
+  payload: Uint8Array | ((i: number) => Uint8Array),
   opts: LeanPublishOptions = {},
 ): Promise<number> {
+  const payloadOf = typeof payload === 'function' ? payload : () => payload;
   const prefix = createInbox();
   const waiters = new Map<string, (data: Uint8Array) => void>();
   let lastAckAt = performance.now();
@@ -188,7 +189,7 @@ export async function leanAckedPublish(
             }
             resolve();
           });
-          nc.publish(subjectOf(i), payload, opts.headersOf ? { reply, headers: opts.headersOf(i) } : { reply });
+          nc.publish(subjectOf(i), payloadOf(i), opts.headersOf ? { reply, headers: opts.headersOf(i) } : { reply });
         }),
       ),
     ]);

@@ -17,6 +17,7 @@ import { applyNice } from './processes.js';
 import { progress } from './progress.js';
 import { measureRawLimits } from './raw-limits.js';
 import type { ComparisonRow, RunInfo } from './report.js';
+import { measureServices } from './services-bench.js';
 import { measureSoak } from './soak.js';
 import { measureTimers } from './timers-bench.js';
 
@@ -29,6 +30,7 @@ export interface SuiteRun {
 const MEASURE: Record<Section, (ctx: BenchContext) => Promise<Figure[]>> = {
   raw: measureRawLimits,
   apply: async (ctx) => (await measureApplyRates(ctx)).figures,
+  services: measureServices,
   latency: measureLatency,
   http: measureGatewayThroughput,
   list: measureListPages,
