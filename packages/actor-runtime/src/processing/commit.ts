@@ -149,21 +149,21 @@ export class BatchCommitter {
     for (;;) {
       try {
         await this.commitBatch(ops);
-        break;
       } catch (err) {
         if (!(err instanceof PartitionBlockedError) || this.o.aborted()) throw err;
-        blocked = err;
         // Records this attempt wrote (keys guessed new) are read again: the cache may be behind them.
         this.o.cache.dropPartition(this.o.partition);
+        blocked = err;
         ops = ops.filter((op) => op.seq < err.at.seq);
-        if (ops.length === 0) break;
+        if (ops.length > 0) continue;
       }
-    }
-    // Also after the operations before it were committed: the rest of the batch is not applied,
-    // so the partition must restart from the checkpoint, never read on past it.
-    if (blocked) {
-      await this.reportBlocked(blocked);
-      throw blocked;
+      // What came before the stop is committed; the rest of the batch is not: the partition
+      // must restart from its checkpoint (returning would let the reader go on past the stop).
+      if (blocked) {
+        await this.reportBlocked(blocked);
+        throw blocked;
+      }
+      return;
     }
   }
 
