@@ -314,3 +314,26 @@ describe('removeService', () => {
     await waitFor(async () => (await client.deadLetters()).items.some((x) => x.type === 'greeter'), { timeoutMs: 5000, message: 'the greet dead-lettered' });
   }, 30_000);
 });
+
+describe('retention and a lane that never checkpointed', () => {
+  it('R8: a registered lane with no checkpoint stops holding a partition once another lane applies its types', async () => {
+    // Service c (counter v2) registered and died before its first commit (R3's ghost), or was
+    // registered by a worker that never took a partition. Retention counted its missing
+    // checkpoint as "nothing applied" (seq 1) in every partition for ever: the stream filled.
+    const names = namesFor('rv8');
+    const topology = { duplicateWindowMs: 500, retainMs: 500 };
+    const topo = await provisionTopology(nc, defaultTopology(names, { partitions: PARTITIONS, ...topology }));
+    await topo.control.put(controlKeys.lane('c'), encodeJson({ id: 'c', types: { counter: 2 }, registeredAt: new Date().toISOString() }));
+    await startWorker(names, [testCounter], { service: 'a', topology });
+    const client = clientFor(names, [testCounter]);
+    for (let i = 0; i < 5; i++) await client.call('counter', `k${i}`, 'add', 1);
+    await waitFor(
+      async () => {
+        await client.call('counter', 'k0', 'add', 1);
+        return (await topo.jsm.streams.info(names.stream)).state.first_seq > 5;
+      },
+      { timeoutMs: 10_000, intervalMs: 200, message: 'retention to purge what lane a applied' },
+    );
+    for (let i = 1; i < 5; i++) expect((await client.read('counter', `k${i}`)).state).toBe(1);
+  }, 30_000);
+});

@@ -11,7 +11,7 @@ import type { MsgRequest } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import type { ActorNames } from '../names.js';
 import type { Topology } from '../store/provision.js';
-import { controlKeys, decodeJson, encodeJson, type Checkpoint, type RetentionRecord } from '../store/records.js';
+import { controlKeys, decodeJson, encodeJson, type Checkpoint, type LaneRecord, type RetentionRecord } from '../store/records.js';
 
 /** Share of the stream's byte bound from which applied operations are kept only for the duplicate window. */
 export const PRESSURE = 0.9;
@@ -73,12 +73,24 @@ export class RetentionLoop {
     // the lane. Without any lane registered (a store of a version before lanes), the default lane.
     const lanes: Array<string | undefined> = [...this.lanes()];
     if (lanes.length === 0) lanes.push(undefined);
+    // A lane with no checkpoint in a partition has applied nothing there: it stands for a
+    // checkpoint at 0 listing its registered types (read once per round), so a lane whose
+    // worker died before its first commit stops holding the partition once another lane
+    // applies its types (firstUnapplied). Without its registration it holds everything.
+    const registeredTypes = new Map<string | undefined, string[]>();
+    for (const lane of lanes) {
+      if (lane === undefined) continue;
+      const entry = await control.get(controlKeys.lane(lane));
+      const rec = entry && entry.operation === 'PUT' ? decodeJson<LaneRecord>(entry.value) : null;
+      if (rec && typeof rec.types === 'object' && rec.types !== null) registeredTypes.set(lane, Object.keys(rec.types));
+    }
     for (let p = 0; p < topo.partitions && floor > info.state.first_seq; p++) {
-      const cks: Array<Checkpoint | null> = [];
+      const cks: Array<Pick<Checkpoint, 'seq' | 'duties'> | null> = [];
       for (const lane of lanes) {
         const entry = await control.get(controlKeys.checkpoint(p, lane));
         const ck = entry && entry.operation === 'PUT' ? decodeJson<Checkpoint>(entry.value) : null;
-        cks.push(ck && (ck.stream === undefined || ck.stream === topo.streamCreated) ? ck : null);
+        const types = registeredTypes.get(lane);
+        cks.push(ck && (ck.stream === undefined || ck.stream === topo.streamCreated) ? ck : types ? { seq: 0, duties: types } : null);
       }
       const from = firstUnapplied(cks);
       if (from >= floor) continue;
