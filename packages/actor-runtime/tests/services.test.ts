@@ -7,18 +7,20 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActorClient, createWorker, defineActor, type ActorClient, type Worker } from '../src/index.js';
+import { Kvm } from '@nats-io/kv';
+import { createActorClient, createWorker, defineActor, registerActorTypes, type ActorClient, type Worker } from '../src/index.js';
 import { laneIdOf, Placement, type LiveMember } from '../src/ownership/placement.js';
 import { desiredLanePartitions } from '../src/ownership/reconcile.js';
 import { testCounter } from './support/test-counter.js';
 
-const greeter = defineActor({
+const greeterSpec = {
   type: 'greeter',
   initialState: (): string[] => [],
   operations: {
     greet: (s: string[], name: unknown) => ({ state: [...s, String(name)], result: `hello ${String(name)}` }),
   },
-});
+};
+const greeter = defineActor(greeterSpec);
 
 describe('placement rules (pure)', () => {
   const m = (id: string, lane: string, types: Record<string, number>): LiveMember => ({ id, lane, types });
@@ -154,6 +156,16 @@ describe('two services on one nats-server', () => {
     const snap = await client.read('greeter', 'waiting', { minSeq: seqs[seqs.length - 1] as number, timeoutMs: 15_000 });
     expect(snap.state).toEqual(Array.from({ length: 20 }, (_, i) => `w${i}`));
     expect((await client.deadLetters()).items).toEqual([]);
+  });
+
+  it('keeps the newest version\'s registration when an older worker registers the type after it', async () => {
+    const v2greeter = defineActor({ ...greeterSpec, version: 2, migrate: { 1: (s: string[]) => s } });
+    await registerActorTypes(nc, [v2greeter], { workerId: 'w-v2' });
+    await registerActorTypes(nc, [greeter], { workerId: 'w-v1' });
+    const kv = await new Kvm(nc).open('actors_ctl');
+    expect((await kv.get('types.greeter'))?.json<{ version: number; worker: string }>()).toMatchObject({ version: 2, worker: 'w-v2' });
+    await registerActorTypes(nc, [v2greeter], { workerId: 'w-v2b' });
+    expect((await kv.get('types.greeter'))?.json<{ worker: string }>().worker).toBe('w-v2b');
   });
 
   it('dead-letters an operation for a type no service registered, once', async () => {

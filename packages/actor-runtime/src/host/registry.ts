@@ -28,7 +28,7 @@ export interface ActorTypeRecord {
   version: number;
   /** The state of an actor never written (or deleted): `initialState()` as JSON. */
   initialState: unknown;
-  /** Id of the worker that wrote this record (the last one to start wins). */
+  /** Id of the worker that wrote this record (the newest version wins; among equals, the last to start). */
   worker: string;
   /** When it was written, ISO 8601. */
   registeredAt: string;
@@ -67,8 +67,29 @@ export async function registerActorTypes(
 ): Promise<ActorTypeRecord[]> {
   const kv = await controlBucket(nc, defaultNames(opts.names));
   const records = actors.map((a) => actorTypeRecord(a, opts.workerId));
-  await Promise.all(records.map((r) => kv.put(typeKey(r.descriptor.type), enc.encode(JSON.stringify(r)))));
+  await Promise.all(records.map((r) => registerNewest(kv, r)));
   return records;
+}
+
+/**
+ * Writes `r` unless a newer version of its type is registered: the gateway serves the newest
+ * version's schema, and a version-1 worker started during (or after) a roll to version 2 must
+ * not take the new operations away from clients. A CAS on the revision read, retried on a race.
+ */
+async function registerNewest(kv: KV, r: ActorTypeRecord): Promise<void> {
+  const key = typeKey(r.descriptor.type);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const cur = await kv.get(key);
+    const stored = cur && cur.operation === 'PUT' ? parseActorTypeRecord(cur.value) : undefined;
+    if (stored && stored.version > r.version) return;
+    try {
+      if (cur) await kv.update(key, enc.encode(JSON.stringify(r)), cur.revision);
+      else await kv.create(key, enc.encode(JSON.stringify(r)));
+      return;
+    } catch (err) {
+      if (attempt === 4) throw err;
+    }
+  }
 }
 
 /** Parses a stored record; undefined when it is not one (a foreign or corrupt value). */
