@@ -590,6 +590,28 @@ function restartSuite(label: string, bin: string | undefined) {
       expect(statuses.reduce((a, b) => a + b, 0)).toBe(padded);
     });
 
+    it('a hand-over from the sourcing that died midway (sources removed, position not yet known) is done again by the next provisioning', async () => {
+      const tag = 'midway';
+      const subject = `${tag}.*.telemetry`;
+      const def = device([{ subject, key: 1, op: 'reading' }]);
+      const { topo, opts } = await s.topology(tag);
+      await provisionBindings(topo, opts, [def], { owner: 'test' });
+      const capture = captureStreamName(opts.names, 'device', subject);
+      const cfg = (await s.jsm.streams.info(opts.names.stream)).config;
+      await s.jsm.streams.update(opts.names.stream, { ...cfg, sources: [{ name: capture, opt_start_seq: 1 }] });
+      for (let i = 1; i <= 5; i++) await s.js.publish(`${tag}.h1.telemetry`, enc.encode(String(i)));
+      await waitFor(async () => (await s.jsm.streams.info(opts.names.stream)).state.messages === 5, { timeoutMs: 10_000, message: 'the server to source 5 messages' });
+      // Where a provisioning that died after taking the source off would have left it.
+      await topo.control.put(`bindings.pos.${capture}`, enc.encode(JSON.stringify({ stream: capture, created: 0, seq: 0, handover: true, updatedAt: new Date().toISOString() })));
+      await s.jsm.streams.update(opts.names.stream, { ...cfg, sources: [] });
+      const { client } = await s.worker(tag, [def]);
+      for (let i = 6; i <= 7; i++) await s.js.publish(`${tag}.h1.telemetry`, enc.encode(String(i)));
+      expect(await readingsOf(client, 'h1', 7, 10_000)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect((await s.jsm.streams.info(opts.names.stream)).state.messages).toBe(7);
+      const pos = JSON.parse(new TextDecoder().decode((await topo.control.get(`bindings.pos.${capture}`))?.value)) as { seq: number; handover?: boolean };
+      expect(pos.handover).toBeUndefined();
+    });
+
     it('a deployment whose operations stream sources a capture stream (before the movers) goes on where the sourcing ended', async () => {
       const tag = 'handover';
       const subject = `${tag}.*.telemetry`;

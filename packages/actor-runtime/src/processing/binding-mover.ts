@@ -62,6 +62,8 @@ export interface BindingPosition {
   /** Every capture message up to this seq is stored in the operations stream. */
   seq: number;
   updatedAt: string;
+  /** Set while provisioning hands the capture over from the operations stream's sourcing: no mover runs. */
+  handover?: true;
 }
 
 /** Control key of a capture stream's position. */
@@ -172,6 +174,7 @@ export class BindingMover {
     if (!entry || entry.operation !== 'PUT') throw new Error(`no position for ${this.capture} in the control bucket (provisioning writes it)`);
     let rev = entry.revision;
     const pos = decodeJson<BindingPosition>(entry.value) as BindingPosition;
+    if (pos.handover) throw new Error(`${this.capture} is being handed over from the operations stream's sourcing (provisioning)`);
     const created = Date.parse((await jsm.streams.info(this.capture)).created);
     let written = pos.seq;
     if (pos.created !== created) {

@@ -274,9 +274,19 @@ async function withLock<T>(control: KV, owner: string, timeoutMs: number, fn: ()
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  // Held for long (a hand-over scans the operations stream's headers): renewed, so that nobody
+  // takes it over as stale meanwhile.
+  let renewing = Promise.resolve();
+  const renew = setInterval(() => {
+    renewing = renewing.then(async () => {
+      rev = await control.update(BINDINGS_LOCK_KEY, value, rev).catch(() => rev);
+    });
+  }, LOCK_STALE_MS / 4);
   try {
     return await fn();
   } finally {
+    clearInterval(renew);
+    await renewing;
     await control.delete(BINDINGS_LOCK_KEY, { previousSeq: rev }).catch(() => undefined);
   }
 }
@@ -290,6 +300,16 @@ function isAnyCapture(names: Pick<ActorNames, 'stream'>, stream: string): boolea
 async function positionedCaptures(control: KV): Promise<string[]> {
   const out: string[] = [];
   for await (const k of await control.keys(`${BINDING_POS_PREFIX}>`)) out.push(k.slice(BINDING_POS_PREFIX.length));
+  return out;
+}
+
+/** Captures whose hand-over from the operations stream's sourcing began and did not finish (a provisioning that died). */
+async function handoversUnfinished(control: KV): Promise<string[]> {
+  const out: string[] = [];
+  for (const capture of await positionedCaptures(control)) {
+    const e = await control.get(bindingPositionKey(capture));
+    if (e && e.operation === 'PUT' && decodeJson<BindingPosition>(e.value)?.handover) out.push(capture);
+  }
   return out;
 }
 
@@ -348,10 +368,35 @@ async function lastSourced(jsm: JetStreamManager, stream: string, captures: Read
 async function handOverSources(topo: Pick<Topology, 'jsm' | 'control'> & Partial<Pick<Topology, 'nc'>>, opts: TopologyOptions, config: StreamConfig, captures: string[], log?: Logger): Promise<void> {
   const { jsm, control } = topo;
   const { names } = opts;
-  // Removing sources from a large stream can take the server seconds: longer than a request's default timeout.
-  const updater = topo.nc ? await jetstreamManager(topo.nc, { timeout: SOURCE_UPDATE_TIMEOUT_MS }) : jsm;
-  const after = await updater.streams.update(names.stream, { ...config, sources: (config.sources ?? []).filter((x) => !captures.includes(x.name)) });
-  const last = await lastSourced(jsm, names.stream, new Set(captures), after.state.first_seq, after.state.last_seq);
+  // First a position that stops every mover (`handover`), so that nothing moves these captures,
+  // nor starts them from their first message, until their place is known; a hand-over that dies
+  // midway is done again by the next provisioning (it finds these).
+  for (const capture of captures) {
+    const key = bindingPositionKey(capture);
+    // A mover of this capture (an older worker sourced it again) may write its position meanwhile: read again.
+    for (let attempt = 0; ; attempt++) {
+      const e = await control.get(key);
+      const had = e && e.operation === 'PUT' ? decodeJson<BindingPosition>(e.value) : null;
+      if (had?.handover) break;
+      const value = encodeJson({ stream: capture, created: had?.created ?? 0, seq: had?.seq ?? 0, handover: true, updatedAt: new Date().toISOString() } satisfies BindingPosition);
+      const written = await (e ? control.update(key, value, e.revision) : control.create(key, value)).then(
+        () => true,
+        (err: unknown) => {
+          if (attempt < 5 && err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) return false;
+          throw err;
+        },
+      );
+      if (written) break;
+    }
+  }
+  const sourced = (config.sources ?? []).filter((x) => captures.includes(x.name));
+  let state = (await jsm.streams.info(names.stream)).state;
+  if (sourced.length > 0) {
+    // Removing sources from a large stream can take the server seconds: longer than a request's default timeout.
+    const updater = topo.nc ? await jetstreamManager(topo.nc, { timeout: SOURCE_UPDATE_TIMEOUT_MS }) : jsm;
+    state = (await updater.streams.update(names.stream, { ...config, sources: (config.sources ?? []).filter((x) => !captures.includes(x.name)) })).state;
+  }
+  const last = await lastSourced(jsm, names.stream, new Set(captures), state.first_seq, state.last_seq);
   for (const capture of captures) {
     let ci;
     try {
@@ -368,6 +413,7 @@ async function handOverSources(topo: Pick<Topology, 'jsm' | 'control'> & Partial
     const e = await control.get(key);
     const had = e && e.operation === 'PUT' ? decodeJson<BindingPosition>(e.value) : null;
     if (had && had.created === created) seq = Math.max(seq, had.seq);
+    // Without `handover`: its mover may start.
     const value = encodeJson({ stream: capture, created, seq, updatedAt: new Date().toISOString() } satisfies BindingPosition);
     if (e) await control.update(key, value, e.revision);
     else await control.create(key, value);
@@ -402,12 +448,16 @@ export async function provisionBindings(
     return { config, captures: (config.sources ?? []).map((s) => s.name).filter((n) => isAnyCapture(names, n)) };
   };
   const stale = (captures: string[]) => captures.filter((n) => actors.some((d) => isCaptureOf(names, d.type, n)) && !wanted.some((w) => w.config.name === n));
-  if (wanted.length === 0 && (await sourced()).captures.length === 0 && stale(await positionedCaptures(control)).length === 0) return { bindings: [], parked: [] };
+  if (wanted.length === 0 && (await sourced()).captures.length === 0 && stale(await positionedCaptures(control)).length === 0 && (await handoversUnfinished(control)).length === 0) {
+    return { bindings: [], parked: [] };
+  }
   return withLock(control, po.owner, po.lockTimeoutMs ?? 30_000, async () => {
     const created = new Map<string, number>();
     for (const w of wanted) created.set(w.config.name, await ensureCapture(jsm, w, w.config, po.log));
     const { config, captures } = await sourced();
-    if (captures.length > 0) await handOverSources(topo, opts, config, captures, po.log);
+    const unfinished = await handoversUnfinished(control);
+    const handOver = [...new Set([...captures, ...unfinished])];
+    if (handOver.length > 0) await handOverSources(topo, opts, config, handOver, po.log);
     for (const w of wanted) await ensurePosition(control, w.config.name, created.get(w.config.name) as number);
     const parked: string[] = [];
     for (const n of stale(await positionedCaptures(control))) if (await park(jsm, n, po.log)) parked.push(n);
