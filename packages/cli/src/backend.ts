@@ -27,6 +27,7 @@ export interface Backend {
   status(): Promise<ClusterStatus>;
   deadLetters(opts: { limit?: number; cursor?: number }): Promise<{ items: DeadLetter[]; nextCursor: number | null }>;
   resubmit(dlqSeq: number): Promise<{ seq: number; duplicate: boolean }>;
+  removeService(id: string): Promise<{ removed: string; types: string[] }>;
   schedule(type: string, key: string, op: string, input: unknown, opts: ScheduleOptions): Promise<ScheduleResult>;
   timers(type: string, key: string): Promise<TimerList>;
   cancelTimer(type: string, key: string, id: string, opts: { wait: boolean; timeoutMs: number; idempotencyKey?: string }): Promise<CancelTimerSent | CancelTimerOutcome>;

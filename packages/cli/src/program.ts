@@ -207,6 +207,27 @@ export function createProgram(io: CliIo = {}): Command {
       }),
     );
 
+  const services = program.command('services').description('the services (workers hosting the same actor types) on this NATS: their types, versions, workers and partitions');
+  services
+    .command('list', { isDefault: true })
+    .description('list the registered services')
+    .action(async (_opts: unknown, cmd: Command) =>
+      withBackend(cmd, async (b, out) => {
+        const s = await b.status();
+        out.result(s.services ?? [], () => formatServices(s));
+      }),
+    );
+  services
+    .command('rm')
+    .description('remove a service none of whose workers runs: its registration, leases, checkpoints and the types only it hosted (their operations become dead letters)')
+    .argument('<id>', 'the service id (SERVICE column of `services`)')
+    .action(async (id: string, _opts: unknown, cmd: Command) =>
+      withBackend(cmd, async (b, out) => {
+        const r = await b.removeService(id);
+        out.result(r, () => `removed service ${r.removed}${r.types.length > 0 ? `; types no longer registered: ${r.types.join(', ')}` : ''}`);
+      }),
+    );
+
   const dlq = program.command('dlq').description("dead letters: operations the workers could not apply (bad input, a handler's crash, ...); a handler's deliberate refusal is no dead letter");
   dlq
     .command('list', { isDefault: true })
@@ -255,6 +276,21 @@ function formatStatus(s: ClusterStatus): string {
     (b) => `partition ${b.partition} WAITS at seq ${b.seq} (${b.type}/${b.key} ${b.op}): ${b.reason === 'newer-record' ? `record written by version ${b.recordVersion}, owner runs version ${b.version}` : b.reason}`,
   );
   return [members, partitions, ...(waits.length > 0 ? [waits.join('\n')] : [])].join('\n\n');
+}
+
+function formatServices(s: ClusterStatus): string {
+  const list = s.services ?? [];
+  if (list.length === 0) return 'no service registered';
+  return table(
+    ['SERVICE', 'TYPES', 'LIVE', 'WORKERS', 'OWNED'],
+    list.map((x) => [
+      x.id,
+      Object.entries(x.types).map(([t, v]) => `${t}@${v}`).join(','),
+      x.live ? 'yes' : 'NO (its operations wait)',
+      x.members.join(',') || '-',
+      `${x.partitions.filter((p) => p.owner !== null).length}/${x.partitions.length}`,
+    ]),
+  );
 }
 
 function formatDeadLetters(items: readonly DeadLetter[], nextCursor: number | null): string {

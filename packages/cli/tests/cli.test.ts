@@ -75,7 +75,7 @@ describe('help and usage', () => {
   it('--help lists every command and the environment', async () => {
     const r = await jetactor(['--help']);
     expect(r.code).toBe(0);
-    for (const command of ['signal', 'call', 'get', 'list', 'watch', 'schedule', 'timers', 'cancel-timer', 'status', 'dlq']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['signal', 'call', 'get', 'list', 'watch', 'schedule', 'timers', 'cancel-timer', 'status', 'services', 'dlq']) expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     expect(r.stdout).toContain('NATS_URL');
     expect(r.stdout).toContain('--gateway <url>');
   });
@@ -224,6 +224,17 @@ describe.each([
     const text = await jetactor([...args(), 'status']);
     expect(text.stdout).toMatch(/^WORKER\s+PARTITIONS\s+LAG$/m);
     expect(text.stdout).toContain(`${worker.id}  0,1,2,3`);
+  });
+
+  it('services lists the service, and refuses to remove it while its worker runs', async () => {
+    const list = await json<ClusterStatus['services']>([...args(), 'services']);
+    expect(list.map((x) => ({ types: x.types, live: x.live, members: x.members }))).toEqual([{ types: { counter: 1 }, live: true, members: [worker.id] }]);
+    const text = await jetactor([...args(), 'services']);
+    expect(text.stdout).toMatch(new RegExp(`^${list[0]?.id}\\s+counter@1\\s+yes\\s+${worker.id}\\s+4/4$`, 'm'));
+    const rm = await jetactor([...args(), 'services', 'rm', list[0]?.id ?? '']);
+    expect({ code: rm.code, stderr: rm.stderr }).toMatchObject({ code: 1, stderr: expect.stringMatching(/^jetactor: SERVICE_LIVE: /) as unknown });
+    const unknown = await jetactor([...args(), 'services', 'rm', 'nosuch']);
+    expect(unknown.stderr).toMatch(/^jetactor: (UNKNOWN_SERVICE|NOT_FOUND): /);
   });
 
   it('dlq lists a failed operation with its reason', async () => {

@@ -134,6 +134,7 @@ export function createGatewayBackend(opts: GatewayBackendOptions): Backend {
       const r = await request<{ seq: number; duplicate?: boolean }>('POST', `/api/dlq/${dlqSeq}/resubmit`);
       return { seq: r.seq, duplicate: r.duplicate === true };
     },
+    removeService: (id) => request<{ removed: string; types: string[] }>('DELETE', `/api/services/${seg(id)}`),
     schedule(type, key, op, input, o) {
       const at = o.at instanceof Date ? o.at.toISOString() : o.at;
       const q = query({ delayMs: o.delayMs, at, id: o.id, every: o.every, cron: o.cron });

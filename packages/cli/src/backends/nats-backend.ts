@@ -85,6 +85,7 @@ export async function createNatsBackend(opts: NatsBackendOptions): Promise<Backe
         return client.deadLetters(o);
       }),
     resubmit: (dlqSeq) => guarded(() => client.resubmit(dlqSeq)),
+    removeService: (id) => guarded(() => client.removeService(id)),
     schedule: (type, key, op, input, o) => guarded(() => client.schedule(type, key, op, input, o)),
     timers: (type, key) => guarded(() => client.timers(type, key)),
     cancelTimer: (type, key, id, o) => guarded(() => client.cancelTimer(type, key, id, o)),
