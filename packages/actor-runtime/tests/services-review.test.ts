@@ -285,6 +285,11 @@ describe('firstUnapplied (retention over the lanes\' checkpoints, pure)', () => 
     expect(firstUnapplied([{ seq: 10, duties: ['parked'] }, { seq: 30, duties: ['acct', '*'] }])).toBe(11);
     // Behind the checkpoint it would pass over: holds.
     expect(firstUnapplied([{ seq: 40, duties: ['acct'] }, { seq: 30, duties: ['acct', 'greeter'] }])).toBe(31);
+    // An abandoned lane that also dead-lettered strays: one live lane applies its type, another the strays.
+    expect(firstUnapplied([{ seq: 10, duties: ['acct', '*'] }, { seq: 30, duties: ['acct'] }, { seq: 20, duties: ['greeter', '*'] }])).toBe(21);
+    expect(firstUnapplied([{ seq: 10, duties: ['acct', '*'] }, { seq: 30, duties: ['acct'] }, { seq: 5, duties: ['greeter', '*'] }])).toBe(6);
+    // No types: passed over by anything as far.
+    expect(firstUnapplied([{ seq: 10, duties: [] }, { seq: 30, duties: ['acct'] }])).toBe(31);
     // Two equal checkpoints: one is kept.
     expect(firstUnapplied([{ seq: 10, duties: ['acct'] }, { seq: 10, duties: ['acct'] }])).toBe(11);
     // A lane with no checkpoint holds everything; one written before lanes (no duties) always holds.

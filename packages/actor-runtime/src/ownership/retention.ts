@@ -123,28 +123,30 @@ export class RetentionLoop {
 
 /**
  * The first sequence of a partition that some lane may not have applied, from the lanes'
- * checkpoints there (null: a lane with none, which holds everything). A checkpoint is passed
- * over when another lane's lists every type it lists and is at least as far: what it has not
- * applied, that lane has (a lane's checkpoint lists a type only once it has read it from where
- * its previous home left it, processing/commit.ts). So the checkpoints of a lane nobody runs any
- * more (a worker's set of types changed, and with it its derived lane id) stop holding the
- * stream once a live lane applies its types, instead of holding it until it is full. A
- * checkpoint that lists no types (written before lanes) is never passed over, nor passes others.
+ * checkpoints there (null: a lane with none and no registration, which holds everything). A
+ * checkpoint is passed over when each type it lists is listed by another checkpoint that is at
+ * least as far: what it has not applied, those lanes have (a lane's checkpoint lists a type only
+ * once it has read it from where the previous home left it, processing/commit.ts). So the
+ * checkpoints of a lane nobody runs any more (a worker's set of types changed, and with it its
+ * derived lane id) stop holding the stream once live lanes apply its types (and its strays, `*`),
+ * instead of holding it until it is full. A checkpoint that lists no types (written before
+ * lanes) is never passed over, nor passes others over.
  */
 export function firstUnapplied(cks: ReadonlyArray<Pick<Checkpoint, 'seq' | 'duties'> | null>): number {
-  let from = Infinity;
-  // Y passes X over only when Y ranks strictly higher (seq, then more types, then the earlier
-  // lane): two equal checkpoints must not pass each other over, and what passes X over is
-  // itself kept or passed over by a higher one, which then covers X too.
-  const covers = (y: Pick<Checkpoint, 'seq' | 'duties'>, iy: number, x: Pick<Checkpoint, 'seq' | 'duties'>, ix: number): boolean => {
-    const dx = x.duties;
-    const dy = y.duties;
-    if (dx === undefined || dy === undefined || y.seq < x.seq || !dx.every((d) => dy.includes(d))) return false;
-    return y.seq > x.seq || dy.length > dx.length || iy < ix;
+  // Only a checkpoint ranked strictly higher (further, or as far and earlier in the list) passes
+  // another over: two equal ones never pass each other over, and one that is itself passed over
+  // is so by higher ones, which then list the type too.
+  const higher = (j: number, i: number) => {
+    const a = cks[j];
+    const b = cks[i];
+    return !!a && !!b && (a.seq > b.seq || (a.seq === b.seq && j < i));
   };
+  let from = Infinity;
   for (const [i, ck] of cks.entries()) {
     if (!ck) return 1;
-    if (!cks.some((other, j) => j !== i && other !== null && covers(other, j, ck, i))) from = Math.min(from, ck.seq + 1);
+    const duties = ck.duties;
+    const covered = duties !== undefined && duties.every((d) => cks.some((other, j) => higher(j, i) && other?.duties?.includes(d) === true));
+    if (!covered) from = Math.min(from, ck.seq + 1);
   }
   return from;
 }
