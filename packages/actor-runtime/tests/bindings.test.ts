@@ -9,7 +9,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiError, jetstream, jetstreamManager, type StreamConfig, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -590,46 +590,48 @@ function restartSuite(label: string, bin: string | undefined) {
       expect(statuses.reduce((a, b) => a + b, 0)).toBe(padded);
     });
 
-    it('a hand-over from the sourcing that died midway (sources removed, position not yet known) is done again by the next provisioning', async () => {
-      const tag = 'midway';
-      const subject = `${tag}.*.telemetry`;
-      const def = device([{ subject, key: 1, op: 'reading' }]);
+    /**
+     * What the version before the movers set up: the operations stream sources the capture of
+     * `<tag>.*.telemetry`, which holds readings 1-5 of h1, all sourced; no position. Then `then`
+     * (a provisioning cut short, or nothing), a worker, readings 6-7: each of 1-7 applied once.
+     */
+    async function sourcedByTheOldVersion(tag: string, then: (o: { topo: Topology; capture: string; cfg: StreamConfig }) => Promise<void>): Promise<void> {
+      const def = device([{ subject: `${tag}.*.telemetry`, key: 1, op: 'reading' }]);
       const { topo, opts } = await s.topology(tag);
       await provisionBindings(topo, opts, [def], { owner: 'test' });
-      const capture = captureStreamName(opts.names, 'device', subject);
-      const cfg = (await s.jsm.streams.info(opts.names.stream)).config;
-      await s.jsm.streams.update(opts.names.stream, { ...cfg, sources: [{ name: capture, opt_start_seq: 1 }] });
-      for (let i = 1; i <= 5; i++) await s.js.publish(`${tag}.h1.telemetry`, enc.encode(String(i)));
-      await waitFor(async () => (await s.jsm.streams.info(opts.names.stream)).state.messages === 5, { timeoutMs: 10_000, message: 'the server to source 5 messages' });
-      // Where a provisioning that died after taking the source off would have left it.
-      await topo.control.put(`bindings.pos.${capture}`, enc.encode(JSON.stringify({ stream: capture, created: 0, seq: 0, handover: true, updatedAt: new Date().toISOString() })));
-      await s.jsm.streams.update(opts.names.stream, { ...cfg, sources: [] });
-      const { client } = await s.worker(tag, [def]);
-      for (let i = 6; i <= 7; i++) await s.js.publish(`${tag}.h1.telemetry`, enc.encode(String(i)));
-      expect(await readingsOf(client, 'h1', 7, 10_000)).toEqual([1, 2, 3, 4, 5, 6, 7]);
-      expect((await s.jsm.streams.info(opts.names.stream)).state.messages).toBe(7);
-      const pos = JSON.parse(new TextDecoder().decode((await topo.control.get(`bindings.pos.${capture}`))?.value)) as { seq: number; handover?: boolean };
-      expect(pos.handover).toBeUndefined();
-    });
-
-    it('a deployment whose operations stream sources a capture stream (before the movers) goes on where the sourcing ended', async () => {
-      const tag = 'handover';
-      const subject = `${tag}.*.telemetry`;
-      const def = device([{ subject, key: 1, op: 'reading' }]);
-      const { topo, opts } = await s.topology(tag);
-      await provisionBindings(topo, opts, [def], { owner: 'test' });
-      const capture = captureStreamName(opts.names, 'device', subject);
-      // What the previous version set up: the operations stream sources the capture, no position.
+      const capture = captureStreamName(opts.names, 'device', `${tag}.*.telemetry`);
       await topo.control.purge(`bindings.pos.${capture}`);
       const cfg = (await s.jsm.streams.info(opts.names.stream)).config;
       await s.jsm.streams.update(opts.names.stream, { ...cfg, sources: [{ name: capture, opt_start_seq: 1 }] });
       for (let i = 1; i <= 5; i++) await s.js.publish(`${tag}.h1.telemetry`, enc.encode(String(i)));
       await waitFor(async () => (await s.jsm.streams.info(opts.names.stream)).state.messages === 5, { timeoutMs: 10_000, message: 'the server to source 5 messages' });
+      await then({ topo, capture, cfg });
       const { client } = await s.worker(tag, [def]);
       expect((await s.jsm.streams.info(opts.names.stream)).config.sources ?? []).toEqual([]);
       for (let i = 6; i <= 7; i++) await s.js.publish(`${tag}.h1.telemetry`, enc.encode(String(i)));
       expect(await readingsOf(client, 'h1', 7, 10_000)).toEqual([1, 2, 3, 4, 5, 6, 7]);
       expect((await s.jsm.streams.info(opts.names.stream)).state.messages).toBe(7);
+      // The mover writes its position once idle: every capture message is in the stream, no hand-over pending.
+      const pos = await waitFor(
+        async () => {
+          const p = JSON.parse(new TextDecoder().decode((await topo.control.get(`bindings.pos.${capture}`))?.value)) as { seq: number; handover?: boolean };
+          return p.seq === 7 ? p : null;
+        },
+        { timeoutMs: 10_000, message: 'the position at 7' },
+      );
+      expect(pos.handover).toBeUndefined();
+    }
+
+    it('a deployment whose operations stream sources a capture stream (before the movers) goes on where the sourcing ended', async () => {
+      await sourcedByTheOldVersion('handover', () => Promise.resolve());
+    });
+
+    it('a hand-over from the sourcing that died midway (sources removed, position not yet known) is done again by the next provisioning', async () => {
+      await sourcedByTheOldVersion('midway', async ({ topo, capture, cfg }) => {
+        // Where a provisioning that died after taking the source off would have left it.
+        await topo.control.put(`bindings.pos.${capture}`, enc.encode(JSON.stringify({ stream: capture, created: 0, seq: 0, handover: true, updatedAt: new Date().toISOString() })));
+        await s.jsm.streams.update(cfg.name, { ...cfg, sources: [] });
+      });
     });
   });
 }
