@@ -96,13 +96,16 @@ function clientFor(names: ActorNames, actors: WorkerOpts['actors']) {
 
 describe('a service started after another (stale placement in the running one)', () => {
   it.fails('R1: no operation of the new service\'s type is dead-lettered by the service that started first', async () => {
-    // Service 'a' starts first and is the lane that dead-letters strays (smallest live id). Its
-    // processors keep the placement they started with, where 'greeter' is registered by nobody.
-    // Service 'b' then hosts greeter. Nothing changes a's duties (it still applies counter and
-    // strays), so its processors are not restarted and go on treating greeter as a stray.
+    // Issue 19's own scenario: the default worker (service 'default') runs, then a worker hosting
+    // only greeter starts (a derived lane id, 'l' + hex: always after 'default'). The default lane
+    // is the lane that dead-letters strays (smallest live id); its processors keep the placement
+    // they started with, where greeter is registered by nobody. Nothing changes its duties (it
+    // still applies its types and strays), so they are not restarted and go on treating greeter
+    // as a stray: every greet is applied by the greeter lane AND dead-lettered UNKNOWN_ACTOR,
+    // and a waiting caller may get the 422 first.
     const names = namesFor('rv1');
-    await startWorker(names, [testCounter], { service: 'a' });
-    await startWorker(names, [greeter], { service: 'b' });
+    await startWorker(names, [testCounter], { service: 'default' });
+    await startWorker(names, [greeter]);
     const client = clientFor(names, [testCounter, greeter]);
     const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => client.call('greeter', `g${i}`, 'greet', `n${i}`)));
     await client.call('counter', 'c', 'add', 1);
