@@ -165,7 +165,9 @@ describe('dashboard', () => {
   });
 
   it('is usable by keyboard and labelled', async () => {
-    const unlabelled = await page.$$eval('input', (inputs) => inputs.filter((i) => i.labels?.length === 0).map((i) => i.id));
+    const unlabelled = await page.$$eval('input, select', (inputs) => inputs.filter((i) => i.labels?.length === 0).map((i) => i.id));
+    // The type picker lists the registered types (from /api/status), not a free-text box.
+    await expect.poll(() => page.$$eval('#type-input option', (os) => os.map((o) => o.value)), { timeout: 10_000 }).toContain('counter');
     expect(unlabelled).toEqual([]);
     expect(await page.textContent('h1')).toBe('jetactor');
     expect(await page.$$eval('h2', (hs) => hs.map((h) => h.textContent))).toEqual(['Actors', 'Workers', 'Recent errors']);
@@ -175,7 +177,7 @@ describe('dashboard', () => {
     const focused: Array<string | undefined> = [];
     for (let i = 0; i < 4; i++) {
       await page.keyboard.press('Tab');
-      focused.push(await page.evaluate(() => document.activeElement?.textContent?.trim() || document.activeElement?.id));
+      focused.push(await page.evaluate(() => (document.activeElement?.tagName === 'SELECT' ? document.activeElement.id : document.activeElement?.textContent?.trim() || document.activeElement?.id)));
     }
     expect(focused).toEqual(['Skip to content', 'API docs', 'Metrics', 'type-input']);
     // The skip link is shown while it has focus... and moves focus to the content.

@@ -317,14 +317,36 @@ function partitionTile(p) {
   return tile;
 }
 
+/**
+ * The type picker lists the registered types (from the services in /api/status), marking those
+ * no live worker hosts; the selection stays.
+ */
+function renderTypes(status) {
+  const types = new Map();
+  for (const svc of status.services ?? []) for (const t of Object.keys(svc.types)) types.set(t, (types.get(t) ?? false) || svc.live);
+  if (types.size === 0) return;
+  if (!types.has(state.type)) types.set(state.type, false);
+  const wanted = [...types.keys()].sort();
+  const shown = [...ui.typeInput.options].map((o) => `${o.value}:${o.textContent}`).join('|');
+  const label = (t) => (types.get(t) ? t : `${t} (no live worker: its operations wait)`);
+  if (shown === wanted.map((t) => `${t}:${label(t)}`).join('|')) return;
+  ui.typeInput.replaceChildren(...wanted.map((t) => el('option', { value: t, textContent: label(t) })));
+  ui.typeInput.value = state.type;
+}
+
 function renderStatus(status) {
-  const byPartition = new Map(status.partitions.map((p) => [p.partition, p]));
+  renderTypes(status);
+  // Each worker's partitions are those of its service (lane).
+  const partitionsOf = new Map((status.services ?? []).map((svc) => [svc.id, new Map(svc.partitions.map((p) => [p.partition, p]))]));
+  const lagOf = new Map(status.partitions.map((p) => [p.partition, p.lag]));
+  const defaultPartitions = new Map(status.partitions.map((p) => [p.partition, p]));
   const cards = status.members.map((m) => {
-    const owned = m.partitions.map((n) => byPartition.get(n) ?? { partition: n, owner: m.id, checkpoint: 0, lag: null });
+    const byPartition = partitionsOf.get(m.service) ?? defaultPartitions;
+    const owned = m.partitions.map((n) => ({ lag: lagOf.get(n) ?? null, ...(byPartition.get(n) ?? { partition: n, owner: m.id, checkpoint: 0 }) }));
     const totalLag = owned.reduce((sum, p) => sum + (p.lag ?? 0), 0);
     const card = el('article', { className: 'worker' }, [
       el('h3', {}, [el('span', { className: 'swatch', ariaHidden: 'true' }), m.id]),
-      el('p', { className: 'meta', textContent: [m.host && `${m.host}`, m.pid && `pid ${m.pid}`, m.startedAt && `since ${formatTime(m.startedAt)}`].filter(Boolean).join(' · ') }),
+      el('p', { className: 'meta', textContent: [m.service && `service ${m.service}`, m.types && Object.entries(m.types).map(([t, v]) => `${t}@${v}`).join(', '), m.host && `${m.host}`, m.pid && `pid ${m.pid}`, m.startedAt && `since ${formatTime(m.startedAt)}`].filter(Boolean).join(' · ') }),
       el('p', { className: 'meta', textContent: `${owned.length} partition${owned.length === 1 ? '' : 's'}, lag ${totalLag}` }),
       el('ul', { className: 'tiles', ariaLabel: `partitions of ${m.id}` }, owned.map(partitionTile)),
     ]);
@@ -421,6 +443,8 @@ async function pollDeadLetters() {
 
 // -------------------------------------------------------------------------------- forms
 
+ui.typeInput.addEventListener('change', () => showType(ui.typeInput.value));
+
 ui.typeForm.addEventListener('submit', (e) => {
   e.preventDefault();
   if (!ui.typeForm.reportValidity()) return;
@@ -465,7 +489,10 @@ ui.tokenForm.addEventListener('submit', (e) => {
 // -------------------------------------------------------------------------------- start
 
 const fromUrl = new URLSearchParams(location.search).get('type');
-if (fromUrl && /^[A-Za-z0-9_=-]{1,64}$/.test(fromUrl)) ui.typeInput.value = fromUrl;
+if (fromUrl && /^[A-Za-z0-9_=-]{1,64}$/.test(fromUrl)) {
+  ui.typeInput.replaceChildren(el('option', { value: fromUrl, textContent: fromUrl }));
+  ui.typeInput.value = fromUrl;
+}
 showType(ui.typeInput.value);
 renderErrors();
 void pollStatus();
