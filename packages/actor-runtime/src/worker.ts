@@ -87,7 +87,10 @@ class WorkerImpl implements Worker {
     this.lane = laneIdOf(Object.keys(this.types), this.cfg.service);
     this.cache = new RecordCache(this.cfg.maxCachedRecords);
     this.hooks = opts.hooks ?? {};
-    this.view = new ControlView(this.id, this.log, () => this.scheduleReconcile());
+    this.view = new ControlView(this.id, this.log, () => {
+      this.placementCache = null;
+      this.scheduleReconcile();
+    });
     this.movers = new BindingMovers(this.nc, this.log, (p, capture) => {
       const o = this.owned.get(p);
       // The lease is what counts, not the processor: a processor restarting after a failure
@@ -129,8 +132,10 @@ class WorkerImpl implements Worker {
       { partitions: topo.partitions, stream: this.cfg.names.stream, server: topo.serverVersion, actors: [...this.actors.keys()] },
       'worker starting',
     );
-    await this.heartbeat();
+    // The lane before the heartbeat: a member naming a lane nobody registered would be a home
+    // that retention and take-overs do not see.
     await this.registerLane(topo);
+    await this.heartbeat();
     await this.view.start(topo.control);
     // Placement needs every lane and member the bucket holds: no partition before they are read.
     await this.view.ready;
@@ -151,9 +156,19 @@ class WorkerImpl implements Worker {
     });
   }
 
-  /** Which lane applies which type, from the live members and the registered lanes. */
+  private placementCache: { at: number; placement: Placement } | null = null;
+
+  /**
+   * Which lane applies which type, from the live members, the registered lanes and the type
+   * registry; computed again after each change of the control view, and at least every 200 ms
+   * (liveness is judged on the clock).
+   */
   private placementNow(): Placement {
-    return new Placement(this.liveMembers(), this.view.lanes.values());
+    const now = performance.now();
+    if (this.placementCache && now - this.placementCache.at < 200) return this.placementCache.placement;
+    const placement = new Placement(this.liveMembers(), this.view.lanes.values(), this.view.registry);
+    this.placementCache = { at: now, placement };
+    return placement;
   }
 
   private desired(): Set<number> {
@@ -171,7 +186,12 @@ class WorkerImpl implements Worker {
     const stored = entry && entry.operation === 'PUT' ? decodeJson<LaneRecord>(entry.value) : null;
     const same = stored !== null && JSON.stringify(stored.types) === JSON.stringify(this.types);
     if (same) return;
-    const rec: LaneRecord = { id: this.lane, types: this.types, registeredAt: new Date().toISOString() };
+    // The newest version registered for each type stays (an older worker started after a newer
+    // one, a rollback: operations only the newer version knows must keep waiting for it).
+    const types: Record<string, number> = { ...this.types };
+    for (const [t, v] of Object.entries(stored?.types ?? {})) if (t in types && typeof v === 'number' && v > (types[t] ?? 0)) types[t] = v;
+    if (stored !== null && JSON.stringify(stored.types) === JSON.stringify(types)) return;
+    const rec: LaneRecord = { id: this.lane, types, registeredAt: new Date().toISOString() };
     await topo.control.put(key, encodeJson(rec));
   }
 

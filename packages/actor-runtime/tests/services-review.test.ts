@@ -95,7 +95,7 @@ function clientFor(names: ActorNames, actors: WorkerOpts['actors']) {
 }
 
 describe('a service started after another (stale placement in the running one)', () => {
-  it.fails('R1: no operation of the new service\'s type is dead-lettered by the service that started first', async () => {
+  it('R1: no operation of the new service\'s type is dead-lettered by the service that started first', async () => {
     // Issue 19's own scenario: the default worker (service 'default') runs, then a worker hosting
     // only greeter starts (a derived lane id, 'l' + hex: always after 'default'). The default lane
     // is the lane that dead-letters strays (smallest live id); its processors keep the placement
@@ -118,7 +118,7 @@ describe('a service started after another (stale placement in the running one)',
 });
 
 describe('one named service whose workers host different types (a rolling deploy that adds a type)', () => {
-  it.fails('R2: an operation of the added type is never dead-lettered by a worker of the service that does not host it yet', async () => {
+  it('R2: an operation of the added type is never dead-lettered by a worker of the service that does not host it yet', async () => {
     // The default worker is service 'default' whatever it hosts (counter-actor main.ts): a new
     // release that adds a type, rolled out one worker at a time, runs old and new workers in one
     // lane. The lane is the added type's home; the old worker's partitions dead-letter it.
@@ -303,7 +303,7 @@ describe('firstUnapplied (retention over the lanes\' checkpoints, pure)', () => 
 });
 
 describe('removeService', () => {
-  it.fails('R7: an operation of a type only the removed service hosted is a dead letter (UNKNOWN_ACTOR), as documented, not skipped', async () => {
+  it('R7: an operation of a type only the removed service hosted is a dead letter (UNKNOWN_ACTOR), as documented, not skipped', async () => {
     // Service 'a' (counter) runs; service 'b' (greeter) stopped and is removed. The doc says its
     // type's operations are dead letters from then on. a's processors keep the placement they
     // started with, where greeter is registered: they skip it. Nothing restarts them (a's duties,
@@ -358,7 +358,7 @@ describe('a rollback and an operation only the newer version knows', () => {
     },
   });
 
-  it.fails('R9: a version-1 worker does not dead-letter an operation only version 2 knows after version 2 stops (it waits, issue 19)', async () => {
+  it('R9: a version-1 worker does not dead-letter an operation only version 2 knows after version 2 stops (it waits, issue 19)', async () => {
     // The wait (partition-lifecycle.ts unknownOperation) holds only while a newer version is
     // live; the lane record is overwritten by the version-1 worker, so nothing remembers version 2.
     const names = namesFor('rv9');

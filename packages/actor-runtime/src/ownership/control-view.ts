@@ -25,6 +25,8 @@ export class ControlView {
   readonly lanesLeases = new Map<string, Map<number, Seen>>();
   /** Registered lanes by id. */
   readonly lanes = new Map<string, LaneRecord>();
+  /** Registered actor types (`types.<type>`, the gateway's registry) and their registered version. */
+  readonly registry = new Map<string, number>();
   /** Resolves once what the bucket held when the watch started has been read. */
   ready: Promise<void> = Promise.resolve();
   private markReady: () => void = () => undefined;
@@ -56,10 +58,11 @@ export class ControlView {
     this.members.clear();
     this.lanesLeases.clear();
     this.lanes.clear();
+    this.registry.clear();
     this.stopped = false;
     this.ready = new Promise<void>((resolve) => (this.markReady = resolve));
     try {
-      this.watcher = await control.watch({ key: ['members.>', 'leases.>', 'lanes.>'] });
+      this.watcher = await control.watch({ key: ['members.>', 'leases.>', 'lanes.>', 'types.>'] });
     } catch (err) {
       this.log.warn({ err: String(err) }, 'control watch could not start; retrying');
       setTimeout(() => void this.restartIfCurrent(control, null), 1000).unref?.();
@@ -108,6 +111,11 @@ export class ControlView {
             if (e.operation === 'PUT') m.set(unit.partition, seen);
             else m.delete(unit.partition);
           }
+        } else if (e.key.startsWith('types.')) {
+          const rec = seen.value as { version?: unknown } | null;
+          const type = e.key.slice('types.'.length);
+          if (e.operation === 'PUT' && rec) this.registry.set(type, typeof rec.version === 'number' && rec.version >= 1 ? rec.version : 1);
+          else this.registry.delete(type);
         } else if (e.key.startsWith('lanes.')) {
           const id = e.key.slice('lanes.'.length);
           const lane = seen.value as LaneRecord | null;

@@ -48,12 +48,26 @@ export async function startPartition(h: LifecycleHost, o: Owned, t0 = performanc
   const lane = h.lane;
   const proc = new PartitionProcessor({
     lane,
-    duty: (type) => placement.duty(lane, type),
+    // What the lane applies is fixed for the processor's life (its checkpoint says so); whether
+    // it skips or dead-letters another type follows the live placement (a type registered or
+    // removed since: a new service's type is never a stray, a removed one is).
+    duty: (type) => {
+      if (placement.duty(lane, type) === 'apply') return 'apply';
+      const now = h.placement().duty(lane, type);
+      return now === 'apply' ? 'skip' : now;
+    },
     duties,
     lanes: () => h.laneIds(),
     // An operation this version does not know waits (the partition stops at it) while a newer
     // version of its type is live: that version may know it, and the partition moves to it.
-    unknownOperation: (type) => ((h.placement().versions.get(type) ?? 0) > versionOf(h.actors.get(type)) ? 'wait' : 'dead-letter'),
+    // A type this worker does not host but its lane applies (a worker of the same service with
+    // more types, mid-deploy) waits too, for a worker hosting it.
+    unknownOperation: (type) => {
+      const now = h.placement();
+      if (!h.actors.has(type)) return now.registered.has(type) ? 'wait' : 'dead-letter';
+      const newest = Math.max(now.versions.get(type) ?? 0, now.registeredVersions.get(type) ?? 0);
+      return newest > versionOf(h.actors.get(type)) ? 'wait' : 'dead-letter';
+    },
     partition: o.partition,
     epoch: o.epoch,
     nc: h.nc,

@@ -55,16 +55,26 @@ export function laneIdOf(types: readonly string[], service?: string): string {
 export class Placement {
   /** Home lane of each type that has one. */
   readonly homes: ReadonlyMap<string, string>;
-  /** Every type some lane registered (live or not) or a live member hosts. */
+  /** Every type in the registry, some lane registered (live or not) or a live member hosts. */
   readonly registered: ReadonlySet<string>;
   /** The lane that dead-letters strays (smallest live lane id), if any lane is live. */
   readonly strayLane: string | undefined;
   /** Newest live version of each hosted type. */
   readonly versions: ReadonlyMap<string, number>;
 
-  constructor(live: readonly LiveMember[], lanes: Iterable<LaneRecord>) {
-    const registered = new Set<string>();
-    for (const l of lanes) for (const t of Object.keys(l.types)) registered.add(t);
+  /** Newest registered version of each type in the registry (`types.<type>`). */
+  readonly registeredVersions: ReadonlyMap<string, number>;
+
+  constructor(live: readonly LiveMember[], lanes: Iterable<LaneRecord>, registry: ReadonlyMap<string, number> = new Map()) {
+    const registered = new Set<string>(registry.keys());
+    const registeredVersions = new Map(registry);
+    for (const l of lanes) {
+      for (const [t, v] of Object.entries(l.types)) {
+        registered.add(t);
+        if (typeof v === 'number' && v > (registeredVersions.get(t) ?? 0)) registeredVersions.set(t, v);
+      }
+    }
+    this.registeredVersions = registeredVersions;
     const versions = new Map<string, number>();
     for (const m of live) {
       for (const [t, v] of Object.entries(m.types)) {

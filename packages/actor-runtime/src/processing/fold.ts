@@ -205,7 +205,12 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
       throw new PartitionBlockedError({ reason: 'newer-record', seq: op.seq, type: op.type, key: op.key, op: op.op, version: def.version, recordVersion: versionOf(rec) });
     }
     try {
-      if (!def) throw new UnknownActorError(op.type);
+      if (!def) {
+        if (unknownOperationAction(env, op.type, op.op) === 'wait') {
+          throw new PartitionBlockedError({ reason: 'unknown-operation', seq: op.seq, type: op.type, key: op.key, op: op.op, version: 0 });
+        }
+        throw new UnknownActorError(op.type);
+      }
       if (op.op !== DELETE_OPERATION && op.op !== FIRE_TIMER_OPERATION) checkKnown(def, op.op, op, env);
       if (rec.json === null) setVersion(rec, def.version);
       else if (versionOf(rec) < def.version && op.op !== DELETE_OPERATION) {
