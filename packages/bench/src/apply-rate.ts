@@ -172,6 +172,9 @@ export async function runApplyScenario(ctx: BenchContext, s: ApplyScenario, setu
   const lanes = [...new Set(setup.loads.map((l) => l.lane))];
   const checkpoints = new Map(lanes.map((l) => [l, new Int32Array(ctx.partitions)]));
   const firstLeaseAt = new Map<string, number>();
+  // The watch first replays the keys' last values: a lease the provisioning worker left is
+  // older than the workers started below (by the server's time of the write) and is not theirs.
+  let spawnedAtWall = Number.POSITIVE_INFINITY;
   let resolveDone: () => void = () => undefined;
   const done = new Promise<void>((r) => (resolveDone = r));
   const control = await new Kvm(ctx.js).open(NAMES.controlBucket);
@@ -181,7 +184,7 @@ export async function runApplyScenario(ctx: BenchContext, s: ApplyScenario, setu
       if (e.operation !== 'PUT') continue;
       const lane = laneOfKey(e.key);
       if (e.key.startsWith('leases.')) {
-        if (!firstLeaseAt.has(lane)) firstLeaseAt.set(lane, performance.now());
+        if (!firstLeaseAt.has(lane) && e.created.getTime() >= spawnedAtWall) firstLeaseAt.set(lane, performance.now());
         continue;
       }
       const p = Number(e.key.slice(e.key.lastIndexOf('.') + 1));
@@ -194,6 +197,7 @@ export async function runApplyScenario(ctx: BenchContext, s: ApplyScenario, setu
     }
   })();
 
+  spawnedAtWall = Date.now();
   const spawnedAt = performance.now();
   const workers = setup.workers.map((w) => startWorker(ctx, `${w.name}-${s.keys}`, w.env));
   const cpu = new SectionCpu({ ...Object.fromEntries(setup.workers.map((w, i) => [w.name, workers[i]?.pid])), server: ctx.server.pid, bench: process.pid });

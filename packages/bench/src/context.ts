@@ -63,11 +63,11 @@ export const FULL_SIZES: BenchSizes = {
   timers: 100_000,
   services: {
     apply: [
-      { keys: 1, ops: 300_000 },
-      { keys: 1000, ops: 200_000 },
+      { keys: 1, ops: 200_000 },
+      { keys: 1000, ops: 100_000 },
     ],
     partitions: [32, 512],
-    windowMs: 8000,
+    windowMs: 6000,
     loadRate: 1000,
   },
 };
