@@ -165,9 +165,9 @@ describe('dashboard', () => {
   });
 
   it('is usable by keyboard and labelled', async () => {
-    const unlabelled = await page.$$eval('input, select', (inputs) => inputs.filter((i) => i.labels?.length === 0).map((i) => i.id));
+    const unlabelled = await page.$$eval('input, select', (inputs) => (inputs as Array<HTMLInputElement | HTMLSelectElement>).filter((i) => i.labels?.length === 0).map((i) => i.id));
     // The type picker lists the registered types (from /api/status), not a free-text box.
-    await expect.poll(() => page.$$eval('#type-input option', (os) => os.map((o) => o.value)), { timeout: 10_000 }).toContain('counter');
+    await expect.poll(() => page.$$eval('#type-input option', (os) => (os as HTMLOptionElement[]).map((o) => o.value)), { timeout: 10_000 }).toContain('counter');
     expect(unlabelled).toEqual([]);
     expect(await page.textContent('h1')).toBe('jetactor');
     expect(await page.$$eval('h2', (hs) => hs.map((h) => h.textContent))).toEqual(['Actors', 'Workers', 'Recent errors']);
