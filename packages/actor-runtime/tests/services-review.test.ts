@@ -207,7 +207,7 @@ describe('a worker whose set of types changes (its derived lane id changes)', ()
     return { names, client };
   }
 
-  it.fails('R4: a send is not applied a second time when the next worker hosts one more type', async () => {
+  it('R4: a send is not applied a second time when the next worker hosts one more type', async () => {
     // The next release hosts acct and greeter: another lane, with no checkpoint. It reads the
     // partition from its start, loads a1's record, whose outbox still holds the last transfer's
     // send (seq > its checkpoint 0), publishes it again as sender unit `<p>@<new lane>`; past the
@@ -217,7 +217,7 @@ describe('a worker whose set of types changes (its derived lane id changes)', ()
     expect((await client.call('acct', 'b1', 'deposit', { amount: 1 })).result).toBe(51);
   }, 30_000);
 
-  it.fails('R5: a dead letter is not stored a second time when the next worker hosts one more type', async () => {
+  it('R5: a dead letter is not stored a second time when the next worker hosts one more type', async () => {
     // The new lane has no checkpoint and is the only live lane, so it dead-letters strays: it
     // reads the partition from its start and dead-letters again every failed operation it meets
     // (a failure does not move a record's seq), once the dead-letter stream's window is past.

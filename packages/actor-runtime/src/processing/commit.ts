@@ -94,7 +94,10 @@ export class BatchCommitter {
       // that stopped, or its set changed): read from the lowest checkpoint of any lane, so their
       // operations are read from where their previous home left them (what this lane applied
       // already is skipped by its records' seqs).
-      const low = await lowestCheckpoint(topology, partition, this.o.lanes?.() ?? []);
+      const { low, floors } = await laneCheckpoints(topology, partition, this.o.lanes?.() ?? []);
+      // Below these, a type's operations were applied (or failed) by a lane whose checkpoint lists
+      // it: skipped, never applied, dead-lettered or their sends republished a second time.
+      this.typeFloors = floors;
       if (low < this.checkpointSeq) {
         log.info({ partition, lane: this.o.lane, checkpoint: this.checkpointSeq, from: low, duties: this.o.duties }, 'lane took over types: reading from the lowest checkpoint of the partition');
         this.checkpointSeq = low;
@@ -180,6 +183,20 @@ export class BatchCommitter {
     log.error({ partition, ...at }, `PARTITION ${partition} WAITS: ${err.message}`);
     this.blocked = { ...at, partition, since: new Date().toISOString() };
     await this.writeCheckpoint(this.checkpointSeq);
+  }
+
+  /** Up to which seq a key's sends are known published: the checkpoint, or its type's floor after a take-over. */
+  private readonly publishedThrough = (key: string): number => Math.max(this.checkpointSeq, this.typeFloor(key.slice(0, key.indexOf('.'))));
+
+  /** Per type, the highest checkpoint of a lane that lists it, when this lane took types over (see {@link typeFloor}). */
+  private typeFloors = new Map<string, number>();
+
+  /**
+   * The seq up to which operations of `type` were already processed by some lane (0: none
+   * known): a lane reading again from a lower checkpoint to take a type over skips them.
+   */
+  typeFloor(type: string): number {
+    return this.typeFloors.get(type) ?? 0;
   }
 
   /** Some records hold sends a full stream refused: commit now and then, even with nothing read. */
@@ -321,7 +338,7 @@ export class BatchCommitter {
     };
     const load = async (keys: string[]) => {
       for (const k of keys) this.loaded.add(k);
-      await loadRecords(this.o, keys, bases, this.checkpointSeq, this.staleTombstones, this.unsent);
+      await loadRecords(this.o, keys, bases, this.publishedThrough, this.staleTombstones, this.unsent);
     };
     const bases = new Map<string, CachedRecord>();
     const guessed = new Set<string>();
@@ -427,7 +444,7 @@ export class BatchCommitter {
         if (hit) recs.set(k, hit);
         return !hit;
       });
-      if (missing.length > 0) await loadRecords(this.o, missing, recs, this.checkpointSeq, this.staleTombstones, this.unsent);
+      if (missing.length > 0) await loadRecords(this.o, missing, recs, this.publishedThrough, this.staleTombstones, this.unsent);
       for (const k of retry) {
         const rec = recs.get(k);
         if (rec?.outbox && rec.outbox.length > 0) outboxes.set(k, rec);
@@ -566,23 +583,26 @@ function coversDuties(ck: Checkpoint | null, lane: string | undefined, duties: r
 }
 
 /**
- * The lowest checkpoint of partition `p` among `lanes` (and the default lane's, of a store from
- * before lanes), of this incarnation of the stream. A registered lane with no checkpoint here
- * (or one of another incarnation) counts as 0: it may have been the home of a type this lane
- * takes over (a worker of it heartbeat, then died before its first commit), and every other
- * lane's checkpoint passed that type's operations meanwhile. The default lane's key, when the
- * default lane is not registered, counts only if present (a store from before lanes). Reads
- * each key (no key listing: nats.js's multi-filter key listing waited for a heartbeat, 30 s,
- * when the only match was a delete marker).
+ * The checkpoints of partition `p` among `lanes` (and the default lane's, of a store from before
+ * lanes), of this incarnation of the stream: the lowest (0 when a registered lane has none: it
+ * may have been the home of a type this lane takes over, a worker of it heartbeat, then died
+ * before its first commit, and every other lane's checkpoint passed that type's operations
+ * meanwhile; the default lane's key, when the default lane is not registered, counts only if
+ * present), and per type the highest checkpoint that lists it (its operations up to there were
+ * processed by that lane). Reads each key (no key listing: nats.js's multi-filter key listing
+ * waited for a heartbeat, 30 s, when the only match was a delete marker).
  */
-async function lowestCheckpoint(topology: Topology, p: number, lanes: readonly string[]): Promise<number> {
+async function laneCheckpoints(topology: Topology, p: number, lanes: readonly string[]): Promise<{ low: number; floors: Map<string, number> }> {
   const registered = new Set(lanes.map((l) => controlKeys.checkpoint(p, l)));
   let low = Infinity;
+  const floors = new Map<string, number>();
   for (const key of new Set([controlKeys.checkpoint(p), ...registered])) {
     const e = await topology.control.get(key);
     const ck = e && e.operation === 'PUT' ? decodeJson<Checkpoint>(e.value) : null;
-    if (ck && (ck.stream === undefined || ck.stream === topology.streamCreated)) low = Math.min(low, ck.seq);
-    else if (registered.has(key)) return 0;
+    if (ck && (ck.stream === undefined || ck.stream === topology.streamCreated)) {
+      low = Math.min(low, ck.seq);
+      for (const d of Array.isArray(ck.duties) ? ck.duties : []) if (typeof d === 'string' && ck.seq > (floors.get(d) ?? 0)) floors.set(d, ck.seq);
+    } else if (registered.has(key)) low = 0;
   }
-  return Number.isFinite(low) ? low : 0;
+  return { low: Number.isFinite(low) ? low : 0, floors };
 }

@@ -137,7 +137,11 @@ export class PartitionProcessor {
    * skipped: the checkpoint passes it, nothing else happens (see ownership/placement.ts).
    */
   private markDuty(op: DecodedOp): DecodedOp {
-    if (this.o.duty && op.valid && this.o.duty(op.type) === 'skip') op.skip = true;
+    if (!this.o.duty || !op.valid) return op;
+    const duty = this.o.duty(op.type);
+    // Or processed already by the lane whose checkpoint lists its type (strays: '*'), when this
+    // lane took it over and reads again from below.
+    if (duty === 'skip' || op.seq <= this.committer.typeFloor(duty === 'stray' ? '*' : op.type)) op.skip = true;
     return op;
   }
 

@@ -52,7 +52,8 @@ export async function loadRecords(
   o: CommitterOptions,
   keys: string[],
   into: Map<string, CachedRecord>,
-  checkpointSeq: number,
+  /** Up to which seq a key's sends are known published (the checkpoint, or more after a take-over). */
+  checkpointSeq: number | ((key: string) => number),
   staleTombstones: Map<string, number>,
   unsent: ReadonlySet<string>,
 ): Promise<void> {
@@ -80,11 +81,12 @@ export async function loadRecords(
         // Sends the checkpoint has passed were published, unless the checkpoint lists the key as
         // unsent (a full stream refused them); later ones may not have been (a crash between the
         // record and the checkpoint): the committer publishes them again.
-        const pending = sameStream && Array.isArray(stored?.outbox) ? (stored.outbox ?? []).filter((x) => x.seq > checkpointSeq || unsent.has(k)) : [];
+        const published = typeof checkpointSeq === 'number' ? checkpointSeq : checkpointSeq(k);
+        const pending = sameStream && Array.isArray(stored?.outbox) ? (stored.outbox ?? []).filter((x) => x.seq > published || unsent.has(k)) : [];
         if (pending.length > 0) rec.outbox = pending;
         // Places of sends in another incarnation of the stream say nothing about this one.
         if (sameStream && stored?.received && typeof stored.received === 'object') rec.received = stored.received;
-        if (deleted && stored && sameStream && stored.seq <= checkpointSeq && !rec.received && !rec.outbox && !unsent.has(k)) staleTombstones.set(k, entry.revision);
+        if (deleted && stored && sameStream && stored.seq <= published && !rec.received && !rec.outbox && !unsent.has(k)) staleTombstones.set(k, entry.revision);
       }
       into.set(k, rec);
       cache.set(k, rec);
