@@ -7,6 +7,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { createActorClient, createWorker, defineActor, registerActorTypes, type ActorClient, type Worker } from '../src/index.js';
 import { laneIdOf, Placement, type LiveMember } from '../src/ownership/placement.js';
@@ -156,6 +157,38 @@ describe('two services on one nats-server', () => {
     const snap = await client.read('greeter', 'waiting', { minSeq: seqs[seqs.length - 1] as number, timeoutMs: 15_000 });
     expect(snap.state).toEqual(Array.from({ length: 20 }, (_, i) => `w${i}`));
     expect((await client.deadLetters()).items).toEqual([]);
+  });
+
+  it('never purges the operations of a service with no live worker, while retention purges around them', async () => {
+    const names = { stream: 'RET_SVC', subjectPrefix: 'retsvc', controlBucket: 'retsvc_ctl', stateBucket: 'retsvc_state', timerBucket: 'retsvc_timers', outcomeBucket: 'retsvc_outcomes', dlqStream: 'RET_SVC_DLQ' };
+    const topology = { duplicateWindowMs: 1000, retainMs: 1000 };
+    const opts = { nc, names, partitions: 2, leaseTtlMs: 1500, heartbeatMs: 300, retentionIntervalMs: 100, logger: log, topology };
+    const g = createWorker({ ...opts, actors: [greeter], id: 'ret-greeter' });
+    await g.start();
+    const c = createWorker({ ...opts, actors: [testCounter], id: 'ret-counter' });
+    await c.start();
+    const rclient = createActorClient(nc, { actors: [testCounter, greeter], names, timeoutMs: 10_000 });
+    await waitFor(() => g.settled() && c.settled(), { timeoutMs: 15_000, message: 'both services' });
+    await rclient.call('greeter', 'early', 'greet', 'x');
+    await g.stop();
+    const waiting = await rclient.signal('greeter', 'late', 'greet', 'y');
+    // The counter's operations are applied and purged past the greeter's waiting one.
+    const jsm = await jetstreamManager(nc);
+    for (let i = 0; i < 20; i++) await rclient.call('counter', `r${i}`, 'add', 1);
+    const lastCounter = (await rclient.signal('counter', 'r-last', 'add', 1)).seq;
+    await waitFor(async () => (await jsm.streams.info('RET_SVC')).state.first_seq > 1, { timeoutMs: 15_000, message: 'retention to purge applied operations' });
+    // Still there, unapplied, after several rounds of retention.
+    await waitFor(async () => (await rclient.read('counter', 'r-last')).seq >= lastCounter, { timeoutMs: 10_000, message: 'the counter to go on' });
+    const info = await jsm.streams.info('RET_SVC');
+    expect(info.state.first_seq).toBeLessThanOrEqual(waiting.seq);
+    expect((await rclient.read('greeter', 'late')).state).toEqual([]);
+    const g2 = createWorker({ ...opts, actors: [greeter], id: 'ret-greeter-2' });
+    await g2.start();
+    expect((await rclient.read('greeter', 'late', { minSeq: waiting.seq, timeoutMs: 15_000 })).state).toEqual(['y']);
+    expect((await rclient.deadLetters()).items).toEqual([]);
+    rclient.close();
+    await g2.stop();
+    await c.stop();
   });
 
   it('keeps the newest version\'s registration when an older worker registers the type after it', async () => {
