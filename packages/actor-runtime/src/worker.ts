@@ -171,9 +171,21 @@ class WorkerImpl implements Worker {
     return placement;
   }
 
+  private desiredCache: { key: string; want: Set<number> } | null = null;
+
+  /**
+   * The partitions the lane's assignment gives this worker, computed again only when what it
+   * depends on changed: reconcile runs at every change the control view sees (each lease
+   * renewal of every service), and at 512 partitions the assignment was most of an idle
+   * worker's CPU.
+   */
   private desired(): Set<number> {
     const lane = this.liveMembers().filter((m) => m.lane === this.lane);
-    return desiredLanePartitions(this.cfg.topology.partitions, lane, this.id, this.stopping);
+    const key = JSON.stringify([this.stopping, lane]);
+    if (this.desiredCache?.key === key) return this.desiredCache.want;
+    const want = desiredLanePartitions(this.cfg.topology.partitions, lane, this.id, this.stopping);
+    this.desiredCache = { key, want };
+    return want;
   }
 
   /**
@@ -191,8 +203,26 @@ class WorkerImpl implements Worker {
     const types: Record<string, number> = { ...this.types };
     for (const [t, v] of Object.entries(stored?.types ?? {})) if (t in types && typeof v === 'number' && v > (types[t] ?? 0)) types[t] = v;
     if (stored !== null && JSON.stringify(stored.types) === JSON.stringify(types)) return;
-    const rec: LaneRecord = { id: this.lane, types, registeredAt: new Date().toISOString() };
+    const now = new Date().toISOString();
+    const rec: LaneRecord = { id: this.lane, types, registeredAt: now, seenAt: now };
     await topo.control.put(key, encodeJson(rec));
+  }
+
+  private laneSeenAt = 0;
+
+  /** About once a minute, a live worker says in its lane's registration that the lane runs (`seenAt`: how long a service has been inactive). */
+  private async touchLane(): Promise<void> {
+    const control = this.topology?.control;
+    if (!control || performance.now() - this.laneSeenAt < LANE_SEEN_MS) return;
+    this.laneSeenAt = performance.now();
+    try {
+      const entry = await control.get(controlKeys.lane(this.lane));
+      const stored = entry && entry.operation === 'PUT' ? decodeJson<LaneRecord>(entry.value) : null;
+      if (!stored || !entry) return;
+      await control.update(controlKeys.lane(this.lane), encodeJson({ ...stored, seenAt: new Date().toISOString() } satisfies LaneRecord), entry.revision);
+    } catch {
+      // Another worker of the lane touched it at the same time, or the bucket is away: next minute.
+    }
   }
 
   settled(): boolean {
@@ -207,7 +237,7 @@ class WorkerImpl implements Worker {
     if (this.stopping || this.ticking) return;
     this.ticking = true;
     try {
-      await Promise.all([this.heartbeat(), this.renewAll()]);
+      await Promise.all([this.heartbeat(), this.renewAll(), this.touchLane()]);
       // One worker purges what every partition has applied: the owner of partition 0 in the
       // lane that dead-letters strays (one live lane, the same for everyone).
       if (this.owned.get(0)?.running && this.placementNow().strayLane === this.lane && performance.now() >= this.nextRetentionAt) {
@@ -494,6 +524,9 @@ class WorkerImpl implements Worker {
     this.log.info('worker stopped');
   }
 }
+
+/** How often a live worker refreshes its lane's `seenAt`, ms. */
+const LANE_SEEN_MS = 60_000;
 
 /** The version of a definition (1 when it declares none). */
 function versionOf(def: AnyActorDefinition): number {

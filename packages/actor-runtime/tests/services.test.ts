@@ -152,6 +152,13 @@ describe('two services on one nats-server', () => {
     await client.call('counter', 'still', 'add', 1); // the other service goes on
     expect((await client.read('greeter', 'waiting')).state).toEqual([]);
     expect((await client.deadLetters()).items).toEqual([]);
+    // Registered, not live, and inactive once no worker of it has run for the client's threshold.
+    const strict = createActorClient(nc, { serviceInactiveMs: 1000 });
+    const greeterService = async () => (await strict.status()).services.find((s) => Object.hasOwn(s.types, 'greeter'));
+    expect(await greeterService()).toMatchObject({ live: false, members: [] });
+    await waitFor(async () => (await greeterService())?.inactive === true, { timeoutMs: 10_000, message: 'the greeter service to be shown inactive' });
+    expect((await client.status()).services.find((s) => Object.hasOwn(s.types, 'greeter'))?.inactive).toBe(false);
+    strict.close();
     const g = await start([greeter], 'greeter-2');
     await waitFor(() => g.settled(), { timeoutMs: 15_000, message: 'greeter worker to settle' });
     const snap = await client.read('greeter', 'waiting', { minSeq: seqs[seqs.length - 1] as number, timeoutMs: 15_000 });

@@ -286,7 +286,7 @@ function formatServices(s: ClusterStatus): string {
     list.map((x) => [
       x.id,
       Object.entries(x.types).map(([t, v]) => `${t}@${v}`).join(','),
-      x.live ? 'yes' : 'NO (its operations wait)',
+      x.live ? 'yes' : x.inactive ? `NO, INACTIVE since ${x.seenAt ?? x.registeredAt} (remove it: services rm)` : 'NO (its operations wait)',
       x.members.join(',') || '-',
       `${x.partitions.filter((p) => p.owner !== null).length}/${x.partitions.length}`,
     ]),

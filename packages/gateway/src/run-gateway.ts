@@ -42,6 +42,15 @@ function port(env: NodeJS.ProcessEnv): number {
   return n;
 }
 
+/** `JETACTOR_SERVICE_INACTIVE_MS`: after how long without a worker a service is shown inactive. */
+function serviceInactiveFrom(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.JETACTOR_SERVICE_INACTIVE_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1000) throw new RangeError(`JETACTOR_SERVICE_INACTIVE_MS must be an integer >= 1000 (ms), got '${raw.slice(0, 32)}'`);
+  return n;
+}
+
 /** Names from the environment: `ACTORS_INBOX_PREFIX`, the prefix callers are answered under (as the workers'). */
 function namesFrom(env: NodeJS.ProcessEnv, names: Partial<ActorNames> | undefined): Partial<ActorNames> | undefined {
   const raw = env.ACTORS_INBOX_PREFIX;
@@ -124,6 +133,7 @@ export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningG
     // the gateway answers from); only the stack of a NATS error in the log loses the caller.
     connectionOptions: { ...connectionOptionsFromEnv(env, 'jetactor-gateway'), noAsyncTraces: true, ...opts.connectionOptions },
     names: namesFrom(env, opts.names),
+    serviceInactiveMs: serviceInactiveFrom(env),
     log,
     connect: opts.connect,
   });

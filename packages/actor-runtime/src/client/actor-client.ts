@@ -21,6 +21,8 @@ export interface ActorClientOptions {
   names?: Partial<ActorNames>;
   /** Default timeout of calls and `minSeq` reads, in ms. Default 5000. */
   timeoutMs?: number;
+  /** A service none of whose workers has run for this long is shown `inactive` by {@link ActorClient.status}, in ms. Default 3600000 (1 hour). */
+  serviceInactiveMs?: number;
 }
 
 /** An actor's state as read from the state bucket. */
@@ -74,7 +76,11 @@ export interface ClusterStatus {
     id: string;
     types: Record<string, number>;
     registeredAt: string;
+    /** When a worker of it last ran (about once a minute while one does). */
+    seenAt?: string;
     live: boolean;
+    /** No worker of it has run for the client's `serviceInactiveMs` (1 hour by default): retire it (removeService) unless it comes back. */
+    inactive: boolean;
     members: string[];
     partitions: Array<{ partition: number; owner: string | null; checkpoint: number }>;
   }>;
@@ -240,6 +246,7 @@ class ActorClientImpl implements ActorClient {
   private readonly js: JetStreamClient;
   private readonly registry: Map<string, AnyActorDefinition>;
   private readonly timeoutMs: number;
+  private readonly serviceInactiveMs: number;
   private stateKv: Promise<KV> | null = null;
   private controlKv: Promise<KV> | null = null;
   private manager: Promise<JetStreamManager> | null = null;
@@ -256,6 +263,7 @@ class ActorClientImpl implements ActorClient {
     this.js = jetstream(nc);
     this.registry = new Map((opts.actors ?? []).map((a) => [a.type, a]));
     this.timeoutMs = opts.timeoutMs ?? 5000;
+    this.serviceInactiveMs = opts.serviceInactiveMs ?? 3_600_000;
     this.replies = new ReplyInbox(nc, this.names.inboxPrefix);
     this.outcomes = new OutcomeReader(this.js, this.names);
     ({ schedule: this.schedule, timers: this.timers, cancelTimer: this.cancelTimer } = timerMethods({
@@ -583,7 +591,9 @@ class ActorClientImpl implements ActorClient {
       partitions: partitionsOf(main).map((x) => ({ ...x, lag: lagByPartition.get(x.partition) ?? null })),
       services: lanes.map((l) => {
         const ids = members.filter((m) => memberLane.get(m.id) === l.id).map((m) => m.id);
-        return { id: l.id, types: l.types, registeredAt: l.registeredAt, live: ids.length > 0, members: ids, partitions: partitionsOf(l.id) };
+        const seen = Date.parse(l.seenAt ?? l.registeredAt);
+        const inactive = ids.length === 0 && (!Number.isFinite(seen) || Date.now() - seen > this.serviceInactiveMs);
+        return { id: l.id, types: l.types, registeredAt: l.registeredAt, ...(l.seenAt ? { seenAt: l.seenAt } : {}), live: ids.length > 0, inactive, members: ids, partitions: partitionsOf(l.id) };
       }),
     };
   }

@@ -124,6 +124,8 @@ export interface LaneRecord {
   types: Record<string, number>;
   /** When a worker of the lane registered it with these types (ISO 8601). */
   registeredAt: string;
+  /** When a live worker of the lane last said it runs (about once a minute; ISO 8601). */
+  seenAt?: string;
 }
 
 /** A partition lease; the KV revision at acquisition is the owner's fencing epoch. */

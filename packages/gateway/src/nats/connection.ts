@@ -24,6 +24,8 @@ export interface NatsLinkOptions {
   connectionOptions: ConnectionOptions;
   /** Stream, subject and bucket names (tests override them). */
   names?: Partial<ActorNames>;
+  /** A service with no worker for this long is shown inactive in `/api/status`, ms. Default: the client's (1 hour). */
+  serviceInactiveMs?: number;
   /** Logger for connection events. */
   log: FastifyBaseLogger;
   /** Serve `actors.call.<type>.<key>.<op>` requests; `false` to turn off. Default: on, with these options. */
@@ -151,7 +153,7 @@ export function connectInBackground(opts: NatsLinkOptions): NatsLink {
       const version = assertServerVersion(c);
       nc = c;
       // No actor code here: types, schemas and initial states come from the registry.
-      client = createActorClient(c, { names: opts.names });
+      client = createActorClient(c, { names: opts.names, serviceInactiveMs: opts.serviceInactiveMs });
       watcher = createActorWatcher(c, { names: opts.names });
       if (opts.calls !== false) {
         calls = await serveCalls(c, client, { ...opts.calls, subjectPrefix: names.subjectPrefix, inboxPrefix: names.inboxPrefix, log, catalog });

@@ -94,7 +94,9 @@ const statusSchema: FastifySchema = {
               id: { type: 'string' },
               types: { type: 'object', additionalProperties: { type: 'integer' } },
               registeredAt: { type: 'string' },
+              seenAt: { type: 'string', description: 'When a worker of the service last ran (refreshed about once a minute).' },
               live: { type: 'boolean' },
+              inactive: { type: 'boolean', description: 'No worker of it has run for JETACTOR_SERVICE_INACTIVE_MS (1 hour by default): remove it unless it comes back.' },
               members: { type: 'array', items: { type: 'string' } },
               partitions: {
                 type: 'array',
@@ -105,7 +107,7 @@ const statusSchema: FastifySchema = {
                 },
               },
             },
-            required: ['id', 'types', 'live', 'members', 'partitions'],
+            required: ['id', 'types', 'live', 'inactive', 'members', 'partitions'],
           },
         },
         partitions: {
