@@ -253,14 +253,13 @@ describe('least-privilege NATS users (deploy/nats-least-privilege.conf)', () => 
   it('the publisher cannot pre-empt a resubmit or an idempotency key by publishing its msg id first', async () => {
     const since = server.logs.length;
     const js = jetstream(pub);
-    // A dead letter an admin will resubmit once its cause is gone: an add out of the safe range.
-    expect((await inject('POST', '/api/actors/counter/lp-pre/add?wait=true', String(Number.MAX_SAFE_INTEGER))).statusCode).toBe(200);
-    expect((await inject('POST', '/api/actors/counter/lp-pre/add?wait=true', '5')).json()).toMatchObject({ error: { code: 'RESULT_OUT_OF_RANGE' } });
+    // A dead letter an admin will resubmit: an add with bad input, published over plain NATS (a
+    // handler's refusal, such as an add out of the safe range, is no dead letter since issue 19).
+    await js.publish('actors.counter.lp-pre.add', enc.encode('"five"'));
     const dead = await waitFor(
       async () => (await inject('GET', '/api/dlq?limit=1000')).json<{ items: Array<{ dlqSeq: number; key: string }> }>().items.find((i) => i.key === 'lp-pre'),
       { timeoutMs: 10_000, message: 'the dead letter of lp-pre' },
     );
-    expect((await inject('POST', '/api/actors/counter/lp-pre/reset?wait=true')).statusCode).toBe(200);
     // The publisher publishes, first, an operation under each id it can predict: the resubmit's
     // (`resubmit-<stream>-<dlqSeq>`) and an idempotent request's (`<type>.<key>.<Idempotency-Key>`).
     const forged = [
@@ -269,11 +268,16 @@ describe('least-privilege NATS users (deploy/nats-least-privilege.conf)', () => 
     ] as const;
     for (const [subject, msgID] of forged) expect((await js.publish(subject, enc.encode('100'), { msgID })).duplicate).toBe(false);
 
-    // The resubmit is published and applied: 100 + 5.
+    // The resubmit is published (not taken for the forged message, which was applied: 100) and
+    // fails again, as its input is still bad: a new dead letter, marked resubmitted.
     const resubmit = await inject('POST', `/api/dlq/${dead.dlqSeq}/resubmit`);
     expect(resubmit.statusCode).toBe(202);
     expect(resubmit.json()).not.toHaveProperty('duplicate');
-    expect(await read('lp-pre', resubmit.json<{ seq: number }>().seq)).toMatchObject({ state: 105 });
+    expect(await read('lp-pre', resubmit.json<{ seq: number }>().seq)).toMatchObject({ state: 100 });
+    await waitFor(
+      async () => (await inject('GET', '/api/dlq?limit=1000')).json<{ items: Array<{ seq: number; resubmitted?: number }> }>().items.some((i) => i.seq === resubmit.json<{ seq: number }>().seq && i.resubmitted === dead.dlqSeq),
+      { timeoutMs: 10_000, message: 'the resubmitted operation to fail again, marked resubmitted' },
+    );
     // Again: the stream drops it as the resubmit's own duplicate.
     expect((await inject('POST', `/api/dlq/${dead.dlqSeq}/resubmit`)).json()).toMatchObject({ seq: resubmit.json<{ seq: number }>().seq, duplicate: true });
 
@@ -285,7 +289,7 @@ describe('least-privilege NATS users (deploy/nats-least-privilege.conf)', () => 
     expect(retry.json()).toEqual({ result: 107, seq: first.json<{ seq: number }>().seq, duplicate: true });
     expect((await inject('POST', '/api/actors/counter/lp-idem/add?wait=true', '8', { 'idempotency-key': 'order-7' })).statusCode).toBe(422);
     expect(await read('lp-idem')).toMatchObject({ state: 107 });
-    expect(await read('lp-pre')).toMatchObject({ state: 105 });
+    expect(await read('lp-pre')).toMatchObject({ state: 100 });
     expect(violations('publisher', since)).toEqual([]);
     expect(violations('gateway', since)).toEqual([]);
   }, 60_000);
