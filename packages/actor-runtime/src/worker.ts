@@ -82,7 +82,7 @@ class WorkerImpl implements Worker {
     this.log = (opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' })).child({ worker: this.id });
     this.actors = new Map(opts.actors.map((a) => [a.type, a]));
     if (this.actors.size !== opts.actors.length) throw new ConfigError('actors: two definitions share a type');
-    const hosted: Array<[string, number]> = [...this.actors.values()].map((a) => [a.type, versionOf(a)]);
+    const hosted: Array<[string, number]> = [...this.actors.values()].map((a) => [a.type, a.version]);
     this.types = Object.fromEntries(hosted.sort(([a], [b]) => (a < b ? -1 : 1)));
     this.lane = laneIdOf(Object.keys(this.types), this.cfg.service);
     this.cache = new RecordCache(this.cfg.maxCachedRecords);
@@ -114,7 +114,7 @@ class WorkerImpl implements Worker {
       topology: () => this.topology,
       lane: this.lane,
       placement: () => this.placementNow(),
-      laneIds: () => [...new Set([...this.view.lanes.keys(), this.lane])],
+      laneIds: () => this.laneIds(),
       lose: (o, err) => this.lose(o, err),
       recover: (reason) => this.recover(reason),
       scheduleReconcile: () => this.scheduleReconcile(),
@@ -125,9 +125,7 @@ class WorkerImpl implements Worker {
     const topo = await provisionTopology(this.nc, this.cfg.topology);
     await this.provisionBindings(topo);
     this.topology = topo;
-    this.retention = new RetentionLoop(() => this.topology, this.cfg.names, this.cfg.topology.retainMs, this.log, this.cfg.topology.duplicateWindowMs, () => [
-      ...new Set([...this.view.lanes.keys(), this.lane]),
-    ]);
+    this.retention = new RetentionLoop(() => this.topology, this.cfg.names, this.cfg.topology.retainMs, this.log, this.cfg.topology.duplicateWindowMs, () => this.laneIds());
     this.log.info(
       { partitions: topo.partitions, stream: this.cfg.names.stream, server: topo.serverVersion, actors: [...this.actors.keys()] },
       'worker starting',
@@ -154,6 +152,11 @@ class WorkerImpl implements Worker {
       // A member of a version before lanes applies every type on the default lane's keys.
       return { id, lane: rec?.lane ?? 'default', types: rec?.types ?? {}, waiting: Array.isArray(rec?.waiting) ? rec.waiting : [], owned: Array.isArray(rec?.partitions) ? rec.partitions : [] };
     });
+  }
+
+  /** The registered lanes' ids, this worker's own included. */
+  private laneIds(): string[] {
+    return [...new Set([...this.view.lanes.keys(), this.lane])];
   }
 
   private placementCache: { at: number; placement: Placement } | null = null;
@@ -528,8 +531,3 @@ class WorkerImpl implements Worker {
 /** How often a live worker refreshes its lane's `seenAt`, ms. */
 const LANE_SEEN_MS = 60_000;
 
-/** The version of a definition (1 when it declares none). */
-function versionOf(def: AnyActorDefinition): number {
-  const v = (def as { version?: unknown }).version;
-  return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : 1;
-}

@@ -7,6 +7,7 @@ import { defaultNames, operationSubject, parseOperationSubject, partitionOf, que
 import { decodeReply, QueryHeaders, STATE_QUERY, type QueryResult, type StateQueryResult } from '../queries/protocol.js';
 import { DeadLetterHeaders, REPLY_HEADER, RESUBMITTED_HEADER } from '../processing/partition-processor.js';
 import { controlKeys, decodeJson, parseUnitKey, versionOfRecord, type Checkpoint, type LaneRecord, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
+import { typeKey } from '../host/registry.js';
 import { partitionsOfStream } from '../store/provision.js';
 import { assertSameOperation, ClientMsgIds, OutcomeReader } from './idempotency.js';
 import { listActors, type ListOptions, type ListPage } from './list-actors.js';
@@ -535,7 +536,7 @@ class ActorClientImpl implements ActorClient {
     }
     const others = status.services.filter((s) => s.id !== id);
     const orphaned = Object.keys(lane.types ?? {}).filter((t) => !others.some((s) => Object.hasOwn(s.types, t)));
-    for (const t of orphaned) await control.delete(`types.${t}`);
+    for (const t of orphaned) await control.delete(typeKey(t));
     return { removed: id, types: orphaned };
   }
 

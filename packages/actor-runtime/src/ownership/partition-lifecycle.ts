@@ -66,7 +66,7 @@ export async function startPartition(h: LifecycleHost, o: Owned, t0 = performanc
       const now = h.placement();
       if (!h.actors.has(type)) return now.registered.has(type) ? 'wait' : 'dead-letter';
       const newest = Math.max(now.versions.get(type) ?? 0, now.registeredVersions.get(type) ?? 0);
-      return newest > versionOf(h.actors.get(type)) ? 'wait' : 'dead-letter';
+      return newest > (h.actors.get(type)?.version ?? 0) ? 'wait' : 'dead-letter';
     },
     partition: o.partition,
     epoch: o.epoch,
@@ -207,11 +207,4 @@ export async function releasePartition(h: LifecycleHost, o: Owned, reason: 'reba
 function maxStateBytes(h: LifecycleHost): number {
   const serverMax = (h.nc.info?.max_payload ?? 1024 * 1024) - 1024;
   return Math.min(h.cfg.maxStateBytes ?? serverMax, serverMax);
-}
-
-/** The version of a hosted definition (1 when it declares none; 0 for a type not hosted). */
-function versionOf(def: AnyActorDefinition | undefined): number {
-  if (!def) return 0;
-  const v = (def as { version?: unknown }).version;
-  return typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : 1;
 }

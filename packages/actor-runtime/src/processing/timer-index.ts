@@ -7,11 +7,11 @@
  * owner finds the timers without reading every record, and it is repaired from the records a
  * replay loads (a crash between a record write and its index write).
  */
-import { DeliverPolicy } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
 import { FencedError } from '../errors.js';
 import { FIRE_TIMER_OPERATION, operationSubject, type ActorNames } from '../names.js';
 import type { Topology } from '../store/provision.js';
+import { scanLastValues } from '../store/kv-scan.js';
 import type { StoredTimer } from '../store/records.js';
 import { kvWriteSubject, type AckedPublisher } from './acked-publisher.js';
 import { fireMsgId } from './effects.js';
@@ -26,8 +26,6 @@ const REFIRE_MS = 3000;
 const REFIRE_MAX_MS = 60_000;
 /** Most firings in flight at once. */
 const MAX_FIRING = 1024;
-/** The server removes the consumer of a load abandoned mid-read (its process died) after this, in ms. */
-const LOAD_INACTIVE_MS = 30_000;
 
 export interface TimerIndexOptions {
   partition: number;
@@ -85,40 +83,14 @@ export class TimerIndex {
     return `${this.o.partition}.${stateKey}`;
   }
 
-  /** Reads the partition's index entries (the last value of each key). */
+  /** Reads the partition's index entries (the last value of each key), leaving no consumer behind. */
   async load(): Promise<void> {
     const { topology, names, partition } = this.o;
-    const bucket = names.timerBucket;
-    const prefix = `$KV.${bucket}.${partition}.`;
-    // The consumer is deleted once read: left to the server's inactivity threshold (5
-    // minutes, nats.js's default for ordered consumers) each takeover kept one, 32 per worker
-    // start. The shorter threshold is only for a load abandoned mid-read (this process died).
-    const consumer = await topology.js.consumers.get(`KV_${bucket}`, {
-      filter_subjects: `${prefix}>`,
-      deliver_policy: DeliverPolicy.LastPerSubject,
-      inactive_threshold: LOAD_INACTIVE_MS,
+    await scanLastValues(topology.js, names.timerBucket, String(partition), (stateKey, deleted, m) => {
+      // Another lane's actors (ownership/placement.ts) are fired by their own owner.
+      if (this.o.owns && !this.o.owns(stateKey.slice(0, stateKey.indexOf('.')))) return;
+      this.follow(stateKey, m.seq, deleted || m.data.length === 0 ? [] : parseDue(m.string()));
     });
-    try {
-      let pending = (await consumer.info(true)).num_pending;
-      while (pending > 0) {
-        const it = await consumer.fetch({ max_messages: Math.min(pending, 4096), expires: 5000 });
-        let got = 0;
-        for await (const m of it) {
-          got++;
-          pending = m.info.pending;
-          const stateKey = m.subject.slice(prefix.length);
-          const op = m.headers?.get('KV-Operation');
-          const deleted = op === 'DEL' || op === 'PURGE' || m.data.length === 0;
-          // Another lane's actors (ownership/placement.ts) are fired by their own owner.
-          if (!this.o.owns || this.o.owns(stateKey.slice(0, stateKey.indexOf('.')))) this.follow(stateKey, m.seq, deleted ? [] : parseDue(m.string()));
-          if (pending === 0) break;
-        }
-        if (got === 0) break;
-      }
-    } finally {
-      // The consumer's current name (an ordered consumer renames itself when it resets).
-      await consumer.delete().catch(() => undefined);
-    }
   }
 
   /**
