@@ -25,6 +25,7 @@ import { laneIdOf } from '../src/ownership/placement.js';
 import { firstUnapplied } from '../src/ownership/retention.js';
 import { encodeJson } from '../src/store/records.js';
 import { namesFor } from './support/names.js';
+import { greeter, testAccount, type Acct } from './support/test-actors.js';
 import { testCounter } from './support/test-counter.js';
 
 const PARTITIONS = 2;
@@ -32,26 +33,7 @@ const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 /** The duplicate-window tests' window: 1 s instead of 2 min. */
 const SHORT_WINDOW = { duplicateWindowMs: 1000, retainMs: 3_600_000 };
 
-const greeter = defineActor({
-  type: 'greeter',
-  initialState: (): string[] => [],
-  operations: {
-    greet: (s: string[], name: unknown) => ({ state: [...s, String(name)], result: `hello ${String(name)}` }),
-  },
-});
-
-type Acct = { balance: number };
-const acct = defineActor({
-  type: 'acct',
-  initialState: (): Acct => ({ balance: 0 }),
-  operations: {
-    deposit: (s: Acct, i: unknown) => ({ state: { balance: s.balance + (i as { amount: number }).amount }, result: s.balance + (i as { amount: number }).amount }),
-    transfer: (s: Acct, i: unknown) => {
-      const { to, amount } = i as { to: string; amount: number };
-      return { state: { balance: s.balance - amount }, result: s.balance - amount, send: [{ key: to, op: 'deposit', input: { amount } }] };
-    },
-  },
-});
+const acct = testAccount;
 
 let server: NatsServer;
 let nc: NatsConnection;

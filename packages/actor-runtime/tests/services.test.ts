@@ -12,16 +12,9 @@ import { Kvm } from '@nats-io/kv';
 import { createActorClient, createWorker, defineActor, registerActorTypes, type ActorClient, type Worker } from '../src/index.js';
 import { laneIdOf, Placement, type LiveMember } from '../src/ownership/placement.js';
 import { desiredLanePartitions } from '../src/ownership/reconcile.js';
+import { greeter, greeterSpec } from './support/test-actors.js';
 import { testCounter } from './support/test-counter.js';
 
-const greeterSpec = {
-  type: 'greeter',
-  initialState: (): string[] => [],
-  operations: {
-    greet: (s: string[], name: unknown) => ({ state: [...s, String(name)], result: `hello ${String(name)}` }),
-  },
-};
-const greeter = defineActor(greeterSpec);
 
 describe('placement rules (pure)', () => {
   const m = (id: string, lane: string, types: Record<string, number>): LiveMember => ({ id, lane, types });
