@@ -369,13 +369,13 @@ async function main() {
 async function waitUntilUp({ natsUrl, gatewayUrl, workerPid }) {
   const deadline = Date.now() + UP_TIMEOUT_MS;
   // Built by now (the bootstrap, or assertBuilt with --no-bootstrap).
-  const runtime = await import('@jetactor/actor-runtime');
+  const runtime = await import('@jetactor/actor-runtime/internal');
   const stream = runtime.defaultNames().stream;
   const probe = gatewayUrl.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:');
   let missing = 'the gateway and the worker';
   /** @type {import('@nats-io/nats-core').NatsConnection | undefined} */
   let nc;
-  /** @type {import('@jetactor/actor-runtime').ActorClient | undefined} */
+  /** @type {import('@jetactor/actor-runtime/internal').ActorClient | undefined} */
   let client;
   try {
     while (Date.now() < deadline && !shuttingDown) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assignPartitions } from '../src/index.js';
+import { assignPartitions } from '../src/internal.js';
 
 describe('assignPartitions', () => {
   it.each([1, 2, 3, 4, 5, 7])('balances 32 partitions over %i members', (w) => {

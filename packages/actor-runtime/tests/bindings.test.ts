@@ -36,7 +36,7 @@ import {
   type TopologyOptions,
   type Worker,
   type WorkerOptions,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { namesFor } from './support/names.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

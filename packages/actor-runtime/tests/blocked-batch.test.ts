@@ -9,7 +9,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createActorClient, createWorker, defineActor, type ActorClient } from '../src/index.js';
+import { createActorClient, createWorker, defineActor, type ActorClient } from '../src/internal.js';
 
 const add = (s: number, x: unknown) => ({ state: s + Number(x), result: s + Number(x) });
 const v1 = defineActor({ type: 'num', initialState: () => 0, operations: { add } });

@@ -11,7 +11,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freePort, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, defaultNames, defineActor, runWorker, type RunningWorker } from '../src/index.js';
+import { ConfigError, defaultNames, defineActor, runWorker, type RunningWorker } from '../src/internal.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const names = defaultNames();

@@ -15,7 +15,7 @@ import {
   type OperationContext,
   type QueryContext,
   type StandardSchemaV1,
-} from '../src/index.js';
+} from '../src/internal.js';
 
 const ctx: OperationContext = { type: 'cart', key: 'k', op: 'o', seq: 1, time: new Date(0) };
 const qctx: QueryContext = { type: 'cart', key: 'k', query: 'q', seq: 1, exists: true };

@@ -4,7 +4,7 @@
  */
 import { Type } from '@sinclair/typebox';
 import { describe, expectTypeOf, it } from 'vitest';
-import { defineActor, type ActorDefinition, type OperationContext, type QueryContext, type StandardSchemaV1, type StateOf } from '../src/index.js';
+import { defineActor, type ActorDefinition, type OperationContext, type QueryContext, type StandardSchemaV1, type StateOf } from '../src/internal.js';
 
 /** A Standard Schema of a string that is trimmed (input and output types differ in width). */
 const trimmed: StandardSchemaV1<string | number, string> = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HandlerError, InvalidInputError, UnknownOperationError, defineActor, type OperationContext } from '../src/index.js';
+import { HandlerError, InvalidInputError, UnknownOperationError, defineActor, type OperationContext } from '../src/internal.js';
 
 const ctx: OperationContext = { type: 't', key: 'k', op: 'o', seq: 1, time: new Date(0) };
 

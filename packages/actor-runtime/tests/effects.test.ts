@@ -16,7 +16,7 @@ import {
   type ActorClient,
   type StoredTimer,
   type Worker,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { sendMsgId } from '../src/processing/effects.js';
 
 const PARTITIONS = 4;

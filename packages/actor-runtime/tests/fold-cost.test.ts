@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { defineActor } from '../src/index.js';
+import { defineActor } from '../src/internal.js';
 import { foldKey, type FoldEnv } from '../src/processing/fold.js';
 import type { DecodedOp, TimerRequest } from '../src/processing/decode.js';
 import { sendMsgId } from '../src/processing/effects.js';

@@ -10,7 +10,7 @@ import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { controlKeys, createActorClient, createWorker, defaultNames, defaultTopology, defineActor, partitionOf, provisionTopology, type ActorNames, type Worker } from '../src/index.js';
+import { controlKeys, createActorClient, createWorker, defaultNames, defaultTopology, defineActor, partitionOf, provisionTopology, type ActorNames, type Worker } from '../src/internal.js';
 import { namesFor } from './support/names.js';
 
 const PARTITIONS = 2;

@@ -11,7 +11,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActorClient, createWorker, ErrorCode, OperationFailedError, REPLY_HEADER, type ActorClient, type Checkpoint, type Worker } from '../src/index.js';
+import { createActorClient, createWorker, ErrorCode, OperationFailedError, REPLY_HEADER, type ActorClient, type Checkpoint, type Worker } from '../src/internal.js';
 import { hostile, pushList } from './support/hostile-actors.js';
 import { testCounter } from './support/test-counter.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidNameError, parseStoredSubject, partitionOf, validateName } from '../src/index.js';
+import { InvalidNameError, parseStoredSubject, partitionOf, validateName } from '../src/internal.js';
 
 describe('validateName', () => {
   it.each(['k1', 'a_b', 'A-Z=0', 'x'.repeat(128)])('accepts key %s', (k) => {

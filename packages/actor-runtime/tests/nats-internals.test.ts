@@ -7,7 +7,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isJetStreamNotEnabled, kvWriteSubject, watchConsumerOf } from '../src/index.js';
+import { isJetStreamNotEnabled, kvWriteSubject, watchConsumerOf } from '../src/internal.js';
 import { publishHeaders } from '../src/connection/nats-internals.js';
 
 let server: NatsServer;

@@ -5,7 +5,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorker, type Worker } from '../src/index.js';
+import { createWorker, type Worker } from '../src/internal.js';
 import { testCounter } from './support/test-counter.js';
 
 const PARTITIONS = 8;

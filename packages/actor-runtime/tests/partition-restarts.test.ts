@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActorClient, createWorker, defaultTopology, partitionOf, provisionTopology } from '../src/index.js';
+import { createActorClient, createWorker, defaultTopology, partitionOf, provisionTopology } from '../src/internal.js';
 import { restartBackoff } from '../src/ownership/partition-lifecycle.js';
 import { PartitionProcessor } from '../src/processing/partition-processor.js';
 import { RecordCache } from '../src/processing/record-cache.js';

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assignPartitions, type AnyActorDefinition } from '../src/index.js';
+import { assignPartitions, type AnyActorDefinition } from '../src/internal.js';
 import type { Seen } from '../src/ownership/control-view.js';
 import { planReconcile, type HeldView } from '../src/ownership/reconcile.js';
 import type { DecodedOp } from '../src/processing/decode.js';

@@ -28,7 +28,7 @@ import {
   type QueryClient,
   type QueryService,
   type Worker,
-} from '../src/index.js';
+} from '../src/internal.js';
 
 const shelf = defineActor({
   type: 'shelf',

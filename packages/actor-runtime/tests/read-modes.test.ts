@@ -4,7 +4,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { prng, publishOps, randomOps, replayCounters, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActorClient, createWorker, partitionOf, type Worker } from '../src/index.js';
+import { createActorClient, createWorker, partitionOf, type Worker } from '../src/internal.js';
 import { testCounter } from './support/test-counter.js';
 
 const PARTITIONS = 8;

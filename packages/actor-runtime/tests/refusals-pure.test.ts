@@ -4,7 +4,7 @@
  * input, a throw that is no ActorError, an unstorable state and a refused send are not.
  */
 import { describe, expect, it } from 'vitest';
-import { ActorError, defineActor, InvalidInputError, Type, type AnyActorDefinition } from '../src/index.js';
+import { ActorError, defineActor, InvalidInputError, Type, type AnyActorDefinition } from '../src/internal.js';
 import type { DecodedOp } from '../src/processing/decode.js';
 import { foldKey, type FoldEnv } from '../src/processing/fold.js';
 import type { CachedRecord } from '../src/processing/record-cache.js';

@@ -21,7 +21,7 @@ import {
   type ActorClient,
   type ActorNames,
   type Worker,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { encodeJson } from '../src/store/records.js';
 import { testCounter } from './support/test-counter.js';
 import { namesFor } from './support/names.js';

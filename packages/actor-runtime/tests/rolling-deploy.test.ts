@@ -11,7 +11,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActorClient, createWorker, defineActor, type ActorClient, type Worker } from '../src/index.js';
+import { createActorClient, createWorker, defineActor, type ActorClient, type Worker } from '../src/internal.js';
 import { desiredLanePartitions } from '../src/ownership/reconcile.js';
 
 const v1 = defineActor({

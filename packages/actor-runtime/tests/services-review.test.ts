@@ -20,7 +20,7 @@ import {
   type Checkpoint,
   type MemberRecord,
   type Worker,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { laneIdOf } from '../src/ownership/placement.js';
 import { firstUnapplied } from '../src/ownership/retention.js';
 import { encodeJson } from '../src/store/records.js';

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { createActorClient, createWorker, defineActor, registerActorTypes, type ActorClient, type Worker } from '../src/index.js';
+import { createActorClient, createWorker, defineActor, registerActorTypes, type ActorClient, type Worker } from '../src/internal.js';
 import { laneIdOf, Placement, type LiveMember } from '../src/ownership/placement.js';
 import { desiredLanePartitions } from '../src/ownership/reconcile.js';
 import { greeter, greeterSpec } from './support/test-actors.js';

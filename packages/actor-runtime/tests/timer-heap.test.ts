@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActorClient, createWorker, defineActor, Type, type ActorClient, type Worker } from '../src/index.js';
+import { createActorClient, createWorker, defineActor, Type, type ActorClient, type Worker } from '../src/internal.js';
 import { namesFor } from './support/names.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

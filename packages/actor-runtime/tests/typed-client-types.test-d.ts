@@ -3,7 +3,7 @@
  * `@ts-expect-error` line must be a compile error, or the typecheck fails.
  */
 import { describe, expectTypeOf, it } from 'vitest';
-import { NoInput, Type, createTypedClient, defineActor, type ActorClient, type SignalResult, type TypedCallResult, type TypedSnapshot } from '../src/index.js';
+import { NoInput, Type, createTypedClient, defineActor, type ActorClient, type SignalResult, type TypedCallResult, type TypedSnapshot } from '../src/internal.js';
 
 const tally = defineActor({
   type: 'tally',

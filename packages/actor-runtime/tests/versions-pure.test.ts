@@ -3,7 +3,7 @@
  * `upgrade`, and what the fold does with records older and newer than its definition (no I/O).
  */
 import { describe, expect, it } from 'vitest';
-import { ActorError, defineActor, PartitionBlockedError, Type, type AnyActorDefinition } from '../src/index.js';
+import { ActorError, defineActor, PartitionBlockedError, Type, type AnyActorDefinition } from '../src/internal.js';
 import type { DecodedOp } from '../src/processing/decode.js';
 import { foldKey, unknownOperationAction, type FoldEnv } from '../src/processing/fold.js';
 import type { CachedRecord } from '../src/processing/record-cache.js';

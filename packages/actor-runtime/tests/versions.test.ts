@@ -24,7 +24,7 @@ import {
   type AnyActorDefinition,
   type QueryService,
   type Worker,
-} from '../src/index.js';
+} from '../src/internal.js';
 
 type V1 = { name: string };
 type V2 = { first: string; last: string; renames: number };

@@ -15,7 +15,7 @@ import {
   defaultNames,
   type ActorClient,
   type Worker,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { testCounter } from './support/test-counter.js';
 
 const PARTITIONS = 8;

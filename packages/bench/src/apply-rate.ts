@@ -1,5 +1,5 @@
 import { Kvm, type KvWatchEntry } from '@nats-io/kv';
-import { defaultNames, partitionOf, stateKey, type Checkpoint, type StateRecord } from '@jetactor/actor-runtime';
+import { defaultNames, partitionOf, stateKey, type Checkpoint, type StateRecord } from '@jetactor/actor-runtime/internal';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';
 import { SectionCpu, memoryOf, startWorker, tail } from './processes.js';

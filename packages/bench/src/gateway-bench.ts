@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { registerActorTypes } from '@jetactor/actor-runtime';
+import { registerActorTypes } from '@jetactor/actor-runtime/internal';
 import { counter } from '@jetactor/counter-actor';
 import { freePort, spawnProcess, waitFor, type ManagedProcess } from '@jetactor/testing';
 import type { BenchContext } from './context.js';

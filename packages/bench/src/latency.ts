@@ -1,6 +1,6 @@
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude } from '@nats-io/kv';
-import { defaultNames, type StateRecord } from '@jetactor/actor-runtime';
+import { defaultNames, type StateRecord } from '@jetactor/actor-runtime/internal';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';
 import { fixedRateLatency, startMinimalRoute } from './gateway-bench.js';

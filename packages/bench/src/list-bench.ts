@@ -8,7 +8,8 @@
  * records after the cursor when a page's consumer is created, its `num_pending`: tens of ns
  * per record, the one part of a page that grows with the number of actors.)
  */
-import { createActorClient, defaultNames } from '@jetactor/actor-runtime';
+import { createActorClient } from '@jetactor/actor-runtime/client';
+import { defaultNames } from '@jetactor/actor-runtime/internal';
 import { Kvm } from '@nats-io/kv';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';

@@ -5,7 +5,7 @@
  * gateway (`connectionOptionsFromEnv` and `noAsyncTraces`). Started by the benchmark as its own process:
  * `PORT=… NATS_URL=… node packages/bench/dist/minimal-route.js`.
  */
-import { connectionOptionsFromEnv } from '@jetactor/actor-runtime';
+import { connectionOptionsFromEnv } from '@jetactor/actor-runtime/client';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import Fastify from 'fastify';

@@ -1,7 +1,8 @@
 import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { createInbox, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
-import { defaultNames, defaultTopology, partitionOf, provisionTopology, type Topology } from '@jetactor/actor-runtime';
+import { defaultTopology, provisionTopology, type Topology } from '@jetactor/actor-runtime/worker';
+import { defaultNames, partitionOf } from '@jetactor/actor-runtime/internal';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';
 import { SectionCpu } from './processes.js';

@@ -12,7 +12,7 @@
  *    partitions, one service against two, idle and under a steady load.
  */
 import { Kvm, type KvWatchEntry } from '@nats-io/kv';
-import { defaultNames } from '@jetactor/actor-runtime';
+import { defaultNames } from '@jetactor/actor-runtime/internal';
 import type { ManagedProcess } from '@jetactor/testing';
 import { laneOfKey, runApplyScenario, type ApplyResult, type ApplySetup, type ApplyWorker } from './apply-rate.js';
 import type { BenchContext } from './context.js';

@@ -26,7 +26,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { controlKeys, defaultNames, stateKey, type Checkpoint, type StateRecord } from '@jetactor/actor-runtime';
+import { controlKeys, defaultNames, stateKey, type Checkpoint, type StateRecord } from '@jetactor/actor-runtime/internal';
 import { freePort, prng, type ManagedProcess } from '@jetactor/testing';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';

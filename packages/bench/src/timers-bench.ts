@@ -17,7 +17,8 @@
  */
 import { headers } from '@nats-io/nats-core';
 import { Kvm, KvWatchInclude, type KvWatchEntry } from '@nats-io/kv';
-import { defaultNames, defaultTopology, provisionTopology, TimerHeaders, type StateRecord } from '@jetactor/actor-runtime';
+import { defaultTopology, provisionTopology } from '@jetactor/actor-runtime/worker';
+import { defaultNames, TimerHeaders, type StateRecord } from '@jetactor/actor-runtime/internal';
 import type { BenchContext } from './context.js';
 import { Unit, type Figure } from './figures.js';
 import { memoryOf, startWorker, tail } from './processes.js';

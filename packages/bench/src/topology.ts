@@ -1,6 +1,7 @@
 /** The actors' topology of a bench section, made fresh. */
 import { Kvm } from '@nats-io/kv';
-import { defaultNames, defaultTopology, provisionTopology, type Topology } from '@jetactor/actor-runtime';
+import { defaultTopology, provisionTopology, type Topology } from '@jetactor/actor-runtime/worker';
+import { defaultNames } from '@jetactor/actor-runtime/internal';
 import type { ManagedProcess } from '@jetactor/testing';
 import type { BenchContext } from './context.js';
 import { startWorker, tail } from './processes.js';

@@ -1,4 +1,5 @@
-import { ActorError, MAX_KEY_LENGTH, NoInput, Type, defineActor, durationMsEnv, type Static } from '@jetactor/actor-runtime';
+import { ActorError, MAX_KEY_LENGTH, NoInput, Type, defineActor, type Static } from '@jetactor/actor-runtime';
+import { durationMsEnv } from '@jetactor/actor-runtime/internal';
 import { CartLine, MAX_LINES, MAX_LINE_QTY, Sku, type CartLineValue } from './items.js';
 
 /** Code of the error result of checking out an empty cart. */

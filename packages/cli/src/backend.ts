@@ -1,4 +1,4 @@
-import type { ActorChange, CancelTimerOutcome, CancelTimerSent, ClusterStatus, DeadLetter, ScheduleOptions, ScheduleResult, TimerList } from '@jetactor/actor-runtime';
+import type { ActorChange, CancelTimerOutcome, CancelTimerSent, ClusterStatus, DeadLetter, ScheduleOptions, ScheduleResult, TimerList } from '@jetactor/actor-runtime/client';
 
 /** An actor's state as the CLI shows it. */
 export interface Snapshot {

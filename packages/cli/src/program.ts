@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { whenParentGone, type ClusterStatus, type DeadLetter } from '@jetactor/actor-runtime';
+import { type ClusterStatus, type DeadLetter } from '@jetactor/actor-runtime/client';
+import { whenParentGone } from '@jetactor/actor-runtime/worker';
 import { integer, parseInput, type GlobalOptions, type WithBackend } from './args.js';
 import type { Backend, Snapshot } from './backend.js';
 import { createGatewayBackend } from './backends/gateway-backend.js';

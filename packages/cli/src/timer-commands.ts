@@ -1,6 +1,6 @@
 /** The timer commands: `schedule`, `timers`, `cancel-timer`. */
 import type { Command } from 'commander';
-import type { TimerInfo } from '@jetactor/actor-runtime';
+import type { TimerInfo } from '@jetactor/actor-runtime/client';
 import { integer, parseInput, type WithBackend } from './args.js';
 import { CliError } from './errors.js';
 import { show, table } from './output.js';

@@ -6,7 +6,9 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createWorker, registerActorTypes, type CancelTimerOutcome, type ClusterStatus, type DeadLetter, type ScheduleResult, type TimerList, type Worker } from '@jetactor/actor-runtime';
+import { type CancelTimerOutcome, type ClusterStatus, type DeadLetter, type ScheduleResult, type TimerList } from '@jetactor/actor-runtime/client';
+import { createWorker, type Worker } from '@jetactor/actor-runtime/worker';
+import { registerActorTypes } from '@jetactor/actor-runtime/internal';
 import { counter } from '@jetactor/counter-actor';
 import { runGateway, type RunningGateway } from '@jetactor/gateway';
 import { childPids, freePort, processRuns, spawnProcess, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';

@@ -33,7 +33,7 @@ export const greeter = defineActor({
   },
 });
 `;
-const WORKER = `import { runWorker } from '@jetactor/actor-runtime';
+const WORKER = `import { runWorker } from '@jetactor/actor-runtime/worker';
 import { greeter } from './greeter.mjs';
 
 await runWorker({ actors: [greeter] });

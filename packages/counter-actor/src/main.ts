@@ -4,7 +4,7 @@
 // device (or those `JETACTOR_ACTORS` lists, as a service of their own). The actor packages are imported here, not at the top: the cart and the device read
 // CART_IDLE_MS and DEVICE_OFFLINE_MS when they load, and a bad value is a start-up error
 // like any other, said in one line.
-import { exitWithParent, runWorker } from '@jetactor/actor-runtime';
+import { exitWithParent, runWorker } from '@jetactor/actor-runtime/worker';
 import { counter } from './counter.js';
 
 // Before any signal listener: stop gracefully with whatever started this process (npm, a

@@ -5,19 +5,10 @@
  * (without it, as the gateway will ask).
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import {
-  ErrorCode,
-  OperationFailedError,
-  createActorClient,
-  createQueryClient,
-  createTypedClient,
-  createWorker,
-  defaultNames,
-  startQueryService,
-  type ActorClient,
-  type QueryService,
-  type Worker,
-} from '@jetactor/actor-runtime';
+import { ErrorCode, OperationFailedError } from '@jetactor/actor-runtime';
+import { createActorClient, createQueryClient, createTypedClient, type ActorClient } from '@jetactor/actor-runtime/client';
+import { createWorker, startQueryService, type QueryService, type Worker } from '@jetactor/actor-runtime/worker';
+import { defaultNames } from '@jetactor/actor-runtime/internal';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';

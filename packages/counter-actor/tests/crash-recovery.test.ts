@@ -1,5 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { partitionOf, type ActorClient } from '@jetactor/actor-runtime';
+import { type ActorClient } from '@jetactor/actor-runtime/client';
+import { partitionOf } from '@jetactor/actor-runtime/internal';
 import { prng, publishOps, randomOps, replayCounters, waitFor, type NatsServer } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';

@@ -3,7 +3,7 @@
  * nats-server with `METRICS_PORT` set, scraped over HTTP while operations are applied.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { createActorClient, type ActorClient } from '@jetactor/actor-runtime';
+import { createActorClient, type ActorClient } from '@jetactor/actor-runtime/client';
 import { freePort, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { counter } from '../src/index.js';

@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { assignPartitions, partitionOf, type ActorClient } from '@jetactor/actor-runtime';
+import { type ActorClient } from '@jetactor/actor-runtime/client';
+import { assignPartitions, partitionOf } from '@jetactor/actor-runtime/internal';
 import { prng, publishOps, randomOps, replayCounters, waitFor, type NatsServer } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';

@@ -8,7 +8,7 @@
 // how often each timer fired and its log's `at` (the firing operation's `ctx.time`) when.
 import { Kvm } from '@nats-io/kv';
 import { headers } from '@nats-io/nats-core';
-import { TimerHeaders, type StoredTimer } from '@jetactor/actor-runtime';
+import { TimerHeaders, type StoredTimer } from '@jetactor/actor-runtime/internal';
 import { prng, waitFor } from '@jetactor/testing';
 import { tally, type TallyState } from '@jetactor/tally-actor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,5 @@
-import { NoInput, Type, defineActor, durationMsEnv, type OperationOutcome, type Static } from '@jetactor/actor-runtime';
+import { NoInput, Type, defineActor, type OperationOutcome, type Static } from '@jetactor/actor-runtime';
+import { durationMsEnv } from '@jetactor/actor-runtime/internal';
 
 /** The id of the device's offline timer, re-armed by every reading. */
 export const OFFLINE_TIMER = 'offline';

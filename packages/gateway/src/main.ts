@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Gateway entry point: `node packages/gateway/dist/main.js` (what `npm run gateway` runs).
 import cluster from 'node:cluster';
-import { exitWithParent } from '@jetactor/actor-runtime';
+import { exitWithParent } from '@jetactor/actor-runtime/worker';
 import { connectionShares, gatewayProcesses, isSupervisor, superviseGateways } from './processes.js';
 import { runGateway } from './run-gateway.js';
 

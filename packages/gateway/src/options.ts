@@ -1,4 +1,4 @@
-import type { ActorClient, ActorWatcher } from '@jetactor/actor-runtime';
+import type { ActorClient, ActorWatcher } from '@jetactor/actor-runtime/client';
 import { definitionsCatalog } from './catalog/definitions-catalog.js';
 import type { ActorCatalog } from './catalog/actor-catalog.js';
 import { DEADLINE_GRACE_MS } from './routes/handlers.js';

@@ -1,4 +1,5 @@
-import { connectionOptionsFromEnv, type ActorNames } from '@jetactor/actor-runtime';
+import { connectionOptionsFromEnv } from '@jetactor/actor-runtime/client';
+import { type ActorNames } from '@jetactor/actor-runtime/internal';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { pino } from 'pino';

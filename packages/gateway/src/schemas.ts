@@ -3,7 +3,8 @@
  * response shapes. Fastify validates requests with them (and they can feed an
  * OpenAPI document); {@link formatSchemaError} turns a failure into a registered code.
  */
-import { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TIMER_ID_LENGTH, MAX_TYPE_LENGTH, RESERVED_TYPES as RUNTIME_RESERVED_TYPES } from '@jetactor/actor-runtime';
+import { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TYPE_LENGTH } from '@jetactor/actor-runtime';
+import { MAX_TIMER_ID_LENGTH, RESERVED_TYPES as RUNTIME_RESERVED_TYPES } from '@jetactor/actor-runtime/internal';
 import type { FastifySchema, preValidationHookHandler } from 'fastify';
 import { GatewayError } from './errors.js';
 

@@ -3,7 +3,7 @@
  * (auth off only on loopback or by `GATEWAY_AUTH=off`), the per-client rate limit, and
  * the dead-letter routes' scopes. HTTP through `inject` on an in-memory client.
  */
-import type { DeadLetter } from '@jetactor/actor-runtime';
+import type { DeadLetter } from '@jetactor/actor-runtime/client';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';

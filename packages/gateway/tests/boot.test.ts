@@ -1,7 +1,7 @@
 /**
  * The gateway starts while NATS is down, answers 503, and serves once NATS comes up.
  */
-import { createWorker, type Worker } from '@jetactor/actor-runtime';
+import { createWorker, type Worker } from '@jetactor/actor-runtime/worker';
 import { counter } from '@jetactor/counter-actor';
 import { freePort, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import type { ConnectionOptions } from '@nats-io/nats-core';

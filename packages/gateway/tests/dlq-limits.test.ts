@@ -5,7 +5,7 @@
  * resubmits them (`GET /api/dlq`, `POST /api/dlq/:dlqSeq/resubmit`) with scopes; and
  * each limit is a clear 4xx at the gateway.
  */
-import { createWorker, createWorkerMetrics, type Worker, type WorkerMetrics } from '@jetactor/actor-runtime';
+import { createWorker, createWorkerMetrics, type Worker, type WorkerMetrics } from '@jetactor/actor-runtime/worker';
 import { counter } from '@jetactor/counter-actor';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';

@@ -9,7 +9,7 @@
  * double apply shows as a difference. The stream itself is replayed too, so a failure
  * says whether the stream or the worker is off.
  */
-import { createActorClient, type ActorClient } from '@jetactor/actor-runtime';
+import { createActorClient, type ActorClient } from '@jetactor/actor-runtime/client';
 import { counter } from '@jetactor/counter-actor';
 import { replayCounters, startNatsCluster, startNatsServer, waitFor, type ManagedProcess, type NatsCluster, type NatsServer } from '@jetactor/testing';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';

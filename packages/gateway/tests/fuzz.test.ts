@@ -6,7 +6,7 @@
  * exactly as before (nothing was published, no actor changed). Also: malformed raw HTTP
  * on the socket, and malformed NATS calls on `actors.call.…`.
  */
-import { createWorker, type Worker } from '@jetactor/actor-runtime';
+import { createWorker, type Worker } from '@jetactor/actor-runtime/worker';
 import { counter } from '@jetactor/counter-actor';
 import { prng, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';

@@ -5,7 +5,8 @@
  * and no deleted one ever is. Through the gateway's route, on a client with its own connection
  * so that what one page reads can be counted.
  */
-import { createActorClient, type ActorClient, type StateRecord } from '@jetactor/actor-runtime';
+import { createActorClient, type ActorClient } from '@jetactor/actor-runtime/client';
+import { type StateRecord } from '@jetactor/actor-runtime/internal';
 import { counter } from '@jetactor/counter-actor';
 import { startNatsServer, type NatsServer } from '@jetactor/testing';
 import { jetstream } from '@nats-io/jetstream';

@@ -5,7 +5,8 @@
  */
 import { once } from 'node:events';
 import { connect as connectTcp, type AddressInfo } from 'node:net';
-import { createActorClient, createActorWatcher, type ActorChange, type ActorWatch, type ClusterStatus, type Worker } from '@jetactor/actor-runtime';
+import { createActorClient, createActorWatcher, type ActorChange, type ActorWatch, type ClusterStatus } from '@jetactor/actor-runtime/client';
+import { type Worker } from '@jetactor/actor-runtime/worker';
 import { counter } from '@jetactor/counter-actor';
 import { waitFor, type NatsServer } from '@jetactor/testing';
 import { jetstreamManager } from '@nats-io/jetstream';

@@ -33,7 +33,7 @@
  * stream in nats-server's format: the two defects of the bindings this fuzz found (issue 18, fixed
  * by the binding movers) are part of the run.
  */
-import { partitionOf, TimerHeaders } from '@jetactor/actor-runtime';
+import { partitionOf, TimerHeaders } from '@jetactor/actor-runtime/internal';
 import { freePort, prng, startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';

@@ -1,4 +1,4 @@
-import type { ActorClient } from '@jetactor/actor-runtime';
+import type { ActorClient } from '@jetactor/actor-runtime/client';
 import { ClosedConnectionError } from '@nats-io/nats-core';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -4,7 +4,9 @@
  * NATS call cannot make the gateway write into a bucket, and a forged dead letter cannot make
  * a resubmit publish anywhere but to a valid operation subject.
  */
-import { createActorClient, createWorker, REPLY_HEADER, type ActorClient, type OperationReply } from '@jetactor/actor-runtime';
+import { createActorClient, type ActorClient } from '@jetactor/actor-runtime/client';
+import { createWorker } from '@jetactor/actor-runtime/worker';
+import { REPLY_HEADER, type OperationReply } from '@jetactor/actor-runtime/internal';
 import { counter } from '@jetactor/counter-actor';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';

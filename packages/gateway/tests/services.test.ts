@@ -7,7 +7,7 @@
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { createActorClient, type ActorClient } from '@jetactor/actor-runtime';
+import { createActorClient, type ActorClient } from '@jetactor/actor-runtime/client';
 import { startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

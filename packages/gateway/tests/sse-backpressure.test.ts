@@ -8,7 +8,7 @@
 import { once } from 'node:events';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { getDefaultHighWaterMark } from 'node:stream';
-import { createActorClient, createActorWatcher, type ActorChange } from '@jetactor/actor-runtime';
+import { createActorClient, createActorWatcher, type ActorChange } from '@jetactor/actor-runtime/client';
 import { counter } from '@jetactor/counter-actor';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { jetstream } from '@nats-io/jetstream';

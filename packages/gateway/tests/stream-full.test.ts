@@ -4,7 +4,7 @@
  * answers 503 STREAM_FULL over HTTP and as an error reply over the NATS call service, and
  * accepts operations again once there is room. On a real nats-server with a tiny stream.
  */
-import { createActorClient, type ActorClient } from '@jetactor/actor-runtime';
+import { createActorClient, type ActorClient } from '@jetactor/actor-runtime/client';
 import { counter } from '@jetactor/counter-actor';
 import { startNatsServer, type NatsServer } from '@jetactor/testing';
 import { DiscardPolicy, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';

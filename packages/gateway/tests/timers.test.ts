@@ -5,7 +5,8 @@
  * stored in the stream), listing an actor's timers from its record, cancelling one (`$cancel`),
  * auth scopes, and — once the worker side stores and fires timers — timers that fire.
  */
-import { defineActor, type StateRecord, type StoredTimer } from '@jetactor/actor-runtime';
+import { defineActor } from '@jetactor/actor-runtime';
+import { type StateRecord, type StoredTimer } from '@jetactor/actor-runtime/internal';
 import { counter } from '@jetactor/counter-actor';
 import { waitFor } from '@jetactor/testing';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';

@@ -3,7 +3,10 @@
  * lists and watches records an older version wrote in the registered version's shape (a worker migrates them), and
  * `GET /api/status` reports a partition that waits at a record a newer version wrote.
  */
-import { createActorClient, createWorker, defaultNames, defineActor, startQueryService, Type, type AnyActorDefinition, type Worker } from '@jetactor/actor-runtime';
+import { defineActor, Type, type AnyActorDefinition } from '@jetactor/actor-runtime';
+import { createActorClient } from '@jetactor/actor-runtime/client';
+import { createWorker, startQueryService, type Worker } from '@jetactor/actor-runtime/worker';
+import { defaultNames } from '@jetactor/actor-runtime/internal';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';

@@ -115,7 +115,7 @@ function wanted(env: NodeJS.ProcessEnv): boolean {
  * started it is gone ({@link whenParentGone}). Runs once per process; later calls do nothing.
  *
  * ```ts
- * import { exitWithParent, runWorker } from '@jetactor/actor-runtime';
+ * import { exitWithParent, runWorker } from '@jetactor/actor-runtime/worker';
  * exitWithParent();
  * await runWorker({ actors: [cart] });
  * ```

@@ -118,7 +118,7 @@ export function applyHeapGrowth(env: NodeJS.ProcessEnv): void {
  * `WORKER_HEAP_GROWTH_PERCENT` (see {@link applyHeapGrowth}).
  *
  * ```ts
- * import { runWorker } from '@jetactor/actor-runtime';
+ * import { runWorker } from '@jetactor/actor-runtime/worker';
  * import { cart } from './cart.js';
  * await runWorker({ actors: [cart] });
  * ```

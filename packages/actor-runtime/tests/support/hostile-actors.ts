@@ -1,4 +1,4 @@
-import { ActorError, defineActor } from '../../src/index.js';
+import { ActorError, defineActor } from '../../src/internal.js';
 
 /** An actor whose state is an object with an array, and whose handlers change it in place. */
 export const pushList = defineActor({

@@ -1,4 +1,4 @@
-import { defaultNames, type ActorNames } from '../../src/index.js';
+import { defaultNames, type ActorNames } from '../../src/internal.js';
 
 /** Names of a test's own stream, subjects and buckets, so tests on one server do not meet. */
 export function namesFor(tag: string): ActorNames {

@@ -1,4 +1,4 @@
-import { defineActor } from '../../src/index.js';
+import { defineActor } from '../../src/internal.js';
 
 /** An account's state in the runtime's own tests. */
 export type Acct = { balance: number };

@@ -1,4 +1,4 @@
-import { InvalidInputError, defineActor } from '../../src/index.js';
+import { InvalidInputError, defineActor } from '../../src/internal.js';
 
 /** A counter like the product's, defined here so the runtime's tests need no other package. */
 export const testCounter = defineActor({

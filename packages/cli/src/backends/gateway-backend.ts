@@ -1,4 +1,4 @@
-import type { ActorChange, CancelTimerOutcome, CancelTimerSent, ClusterStatus, DeadLetter, ScheduleResult, TimerList } from '@jetactor/actor-runtime';
+import type { ActorChange, CancelTimerOutcome, CancelTimerSent, ClusterStatus, DeadLetter, ScheduleResult, TimerList } from '@jetactor/actor-runtime/client';
 import type { Backend, ChangeStream, Snapshot } from '../backend.js';
 import { CliError } from '../errors.js';
 

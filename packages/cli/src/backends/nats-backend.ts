@@ -1,11 +1,5 @@
-import {
-  ActorError,
-  connectionOptionsFromEnv,
-  createActorClient,
-  createActorWatcher,
-  type ActorClient,
-  type ActorSnapshot,
-} from '@jetactor/actor-runtime';
+import { ActorError } from '@jetactor/actor-runtime';
+import { connectionOptionsFromEnv, createActorClient, createActorWatcher, type ActorClient, type ActorSnapshot } from '@jetactor/actor-runtime/client';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { NoRespondersError, RequestError, TimeoutError as NatsTimeoutError, type NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';

@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { createActorClient, type ActorClient, type AnyActorDefinition } from '@jetactor/actor-runtime';
+import { type AnyActorDefinition } from '@jetactor/actor-runtime';
+import { createActorClient, type ActorClient } from '@jetactor/actor-runtime/client';
 import { startNatsServer, type NatsServer, type NatsServerOptions } from '@jetactor/testing';
 import { counter } from '../../src/index.js';
 import { spawnWorker, type WorkerProcess } from './workers.js';

@@ -1,5 +1,5 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, type MsgRequest } from '@nats-io/jetstream';
-import type { ActorClient } from '@jetactor/actor-runtime';
+import type { ActorClient } from '@jetactor/actor-runtime/client';
 import { waitFor } from '@jetactor/testing';
 
 /** One stored operation, as the stream holds it. */

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnProcess, waitFor, type ManagedProcess } from '@jetactor/testing';
-import { assignPartitions, type ActorClient } from '@jetactor/actor-runtime';
+import { type ActorClient } from '@jetactor/actor-runtime/client';
+import { assignPartitions } from '@jetactor/actor-runtime/internal';
 
 /** The built worker entry point (`npm test` builds before testing). */
 export const WORKER_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/main.js');

@@ -4,16 +4,8 @@
  * never from the actors' code. Before a worker registered a type the gateway answers 404
  * `UNKNOWN_ACTOR` for it.
  */
-import {
-  DELETE_OPERATION,
-  UnknownActorError,
-  UnknownOperationError,
-  actorTypeRecord,
-  type ActorDescriptor,
-  type ActorTypeRecord,
-  type ActorTypeWatch,
-  type AnyActorDefinition,
-} from '@jetactor/actor-runtime';
+import { DELETE_OPERATION, UnknownActorError, UnknownOperationError, type ActorDescriptor, type AnyActorDefinition } from '@jetactor/actor-runtime';
+import { actorTypeRecord, type ActorTypeRecord, type ActorTypeWatch } from '@jetactor/actor-runtime/internal';
 import { GatewayError } from '../errors.js';
 import { createInputValidator, type InputValidator } from './input-validator.js';
 

@@ -2,7 +2,8 @@
  * The default catalog of `buildApp`: the actor definitions the client itself knows
  * (`createActorClient(nc, { actors })`), described as a worker registers them.
  */
-import { type ActorClient, type AnyActorDefinition } from '@jetactor/actor-runtime';
+import { type AnyActorDefinition } from '@jetactor/actor-runtime';
+import { type ActorClient } from '@jetactor/actor-runtime/client';
 import { catalogOf, type ActorCatalog, type CatalogEntry } from './actor-catalog.js';
 
 /** A catalog that looks each type up in the client's definitions (and lists only the types looked up). */

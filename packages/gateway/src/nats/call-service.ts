@@ -1,4 +1,6 @@
-import { isValidReplySubject, validateName, type ActorClient } from '@jetactor/actor-runtime';
+import { validateName } from '@jetactor/actor-runtime';
+import { type ActorClient } from '@jetactor/actor-runtime/client';
+import { isValidReplySubject } from '@jetactor/actor-runtime/internal';
 import { entryOf, type ActorCatalog } from '../catalog/actor-catalog.js';
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';

@@ -1,15 +1,6 @@
-import {
-  assertServerVersion,
-  createActorClient,
-  createActorWatcher,
-  defaultNames,
-  isJetStreamNotEnabled,
-  watchActorTypes,
-  type ActorClient,
-  type ActorTypeWatch,
-  type ActorWatcher,
-  type ActorNames,
-} from '@jetactor/actor-runtime';
+import { createActorClient, createActorWatcher, type ActorClient, type ActorWatcher } from '@jetactor/actor-runtime/client';
+import { assertServerVersion } from '@jetactor/actor-runtime/worker';
+import { defaultNames, isJetStreamNotEnabled, watchActorTypes, type ActorTypeWatch, type ActorNames } from '@jetactor/actor-runtime/internal';
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { ConnectionOptions, NatsConnection } from '@nats-io/nats-core';
 import type { Service } from '@nats-io/services';

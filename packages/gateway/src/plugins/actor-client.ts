@@ -1,4 +1,4 @@
-import type { ActorClient, ActorWatcher } from '@jetactor/actor-runtime';
+import type { ActorClient, ActorWatcher } from '@jetactor/actor-runtime/client';
 import { entryOf, type ActorCatalog, type CatalogEntry } from '../catalog/actor-catalog.js';
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';

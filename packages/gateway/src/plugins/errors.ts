@@ -1,4 +1,5 @@
-import { ActorError, ErrorCode, isJetStreamNotEnabled, OperationFailedError } from '@jetactor/actor-runtime';
+import { ActorError, ErrorCode, OperationFailedError } from '@jetactor/actor-runtime';
+import { isJetStreamNotEnabled } from '@jetactor/actor-runtime/internal';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import {
   ClosedConnectionError,

@@ -4,7 +4,7 @@
  * parameters or, for fixed parts (`/api/counter/add` is type `counter`, key `counter`),
  * through its `config.actor`.
  */
-import type { ActorSnapshot, ScheduleOptions } from '@jetactor/actor-runtime';
+import type { ActorSnapshot, ScheduleOptions } from '@jetactor/actor-runtime/client';
 import { ActorError } from '@jetactor/actor-runtime';
 import type { FastifyInstance, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import type { CatalogEntry } from '../catalog/actor-catalog.js';

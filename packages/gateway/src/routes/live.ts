@@ -2,7 +2,7 @@
  * Live views: Server-Sent Events of actor state changes (a KV watch on the state
  * bucket) and the cluster status (members, partition owners, checkpoints, lag).
  */
-import type { ActorChange, ActorWatch } from '@jetactor/actor-runtime';
+import type { ActorChange, ActorWatch } from '@jetactor/actor-runtime/client';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import { withDeadline } from '../deadline.js';
 import type { RouteSchemas } from '../schemas.js';

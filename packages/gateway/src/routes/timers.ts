@@ -6,7 +6,7 @@
  * from its record, `DELETE /api/actors/:type/:key/timers/:id` cancels one (the `$cancel`
  * operation: 202 once stored, `?wait=true` 200 with whether there was such a timer).
  */
-import { CANCEL_TIMER_OPERATION } from '@jetactor/actor-runtime';
+import { CANCEL_TIMER_OPERATION } from '@jetactor/actor-runtime/internal';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { withDeadline } from '../deadline.js';
 import { noteForLog } from '../plugins/request-log.js';

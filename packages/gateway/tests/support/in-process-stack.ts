@@ -2,7 +2,8 @@
  * The whole stack in this process: a real nats-server, a worker hosting the counter (or given actors)
  * (4 partitions, short lease) and the gateway as `npm run gateway` starts it.
  */
-import { createWorker, type AnyActorDefinition, type Worker, type WorkerHooks } from '@jetactor/actor-runtime';
+import { type AnyActorDefinition } from '@jetactor/actor-runtime';
+import { createWorker, type Worker, type WorkerHooks } from '@jetactor/actor-runtime/worker';
 import { counter } from '@jetactor/counter-actor';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { connect, type NatsConnection } from '@nats-io/transport-node';

@@ -3,27 +3,9 @@
  * real actor definitions, and records every signal, call and delete it is asked for,
  * so a test can assert that a rejected request published nothing.
  */
-import {
-  CANCEL_TIMER_OPERATION,
-  DELETE_OPERATION,
-  OperationFailedError,
-  planTimer,
-  validateTimerId,
-  parseCursor,
-  TimeoutError,
-  UnknownActorError,
-  UnknownOperationError,
-  validateName,
-  type ActorClient,
-  type ActorSnapshot,
-  type AnyActorDefinition,
-  type CallResult,
-  type ClusterStatus,
-  type DeadLetter,
-  type SignalResult,
-  type TimerClient,
-  type TimerInfo,
-} from '@jetactor/actor-runtime';
+import { DELETE_OPERATION, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError, validateName, type AnyActorDefinition } from '@jetactor/actor-runtime';
+import { planTimer, parseCursor, type ActorClient, type ActorSnapshot, type CallResult, type ClusterStatus, type DeadLetter, type SignalResult, type TimerClient, type TimerInfo } from '@jetactor/actor-runtime/client';
+import { CANCEL_TIMER_OPERATION, validateTimerId } from '@jetactor/actor-runtime/internal';
 import { ActorError, ErrorCode } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
 

@@ -3,7 +3,8 @@
  * `start()`), for tests that run `createWorker` in-process, and waiting until a gateway
  * has read them.
  */
-import { registerActorTypes, type ActorNames, type AnyActorDefinition } from '@jetactor/actor-runtime';
+import { type AnyActorDefinition } from '@jetactor/actor-runtime';
+import { registerActorTypes, type ActorNames } from '@jetactor/actor-runtime/internal';
 import { waitFor } from '@jetactor/testing';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { FastifyInstance } from 'fastify';
