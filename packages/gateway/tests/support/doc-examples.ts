@@ -10,7 +10,7 @@
  *   or a command that needs another set-up (`npm start`, a fresh folder, a process meant to
  *   run until stopped). Other languages (```text, ```json …) are never run.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 /** One fenced code block. */
@@ -177,4 +177,60 @@ export function withOutputChecks(code: string): string {
       return m ? `${m[1]}globalThis.__docExample.log((${m[2]}), ${JSON.stringify(m[3])});` : l;
     })
     .join('\n');
+}
+
+/** GitHub's anchor of a heading: lower case, punctuation dropped, spaces as `-`. */
+export function headingAnchor(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+    .replace(/ /g, '-');
+}
+
+/** Markdown without its fenced blocks (their `#` lines are no headings, their `](…)` no links). */
+function prose(markdown: string): string {
+  return markdown.replace(/^(`{3,}).*\n[\s\S]*?^\1\s*$/gm, '');
+}
+
+/**
+ * The links of the doc files that point nowhere: a repository file that does not exist, or an
+ * `#anchor` that is no heading of its file. Relative links, and links into this repository on
+ * GitHub (what the package READMEs use, so they work on the registry's page), are checked.
+ */
+export function brokenLinks(repoRoot: string): Array<{ file: string; link: string; target: string }> {
+  const files = docFiles(repoRoot);
+  const anchors = new Map<string, Set<string>>();
+  const anchorsOf = (path: string): Set<string> => {
+    let set = anchors.get(path);
+    if (!set) {
+      const text = prose(readFileSync(join(repoRoot, path), 'utf8'));
+      set = new Set([...text.matchAll(/^#+\s+(.*)$/gm)].map((m) => headingAnchor(m[1] as string)));
+      anchors.set(path, set);
+    }
+    return set;
+  };
+  const broken: Array<{ file: string; link: string; target: string }> = [];
+  for (const file of files) {
+    for (const m of prose(readFileSync(join(repoRoot, file), 'utf8')).matchAll(/\]\(([^)\s]+)\)/g)) {
+      const link = m[1] as string;
+      let target: string;
+      let anchor: string | undefined;
+      const github = /^https:\/\/github\.com\/jetactor\/jetactor\/(?:blob|tree)\/main\/([^#]+)(?:#(.*))?$/.exec(link);
+      if (github) {
+        target = github[1] as string;
+        anchor = github[2] === 'readme' ? undefined : github[2];
+      } else if (/^[a-z]+:/.test(link)) {
+        continue;
+      } else {
+        const [path = '', hash] = link.split('#');
+        target = path === '' ? file : relative(repoRoot, join(repoRoot, file, '..', path));
+        anchor = hash;
+      }
+      if (existsSync(join(repoRoot, target)) && statSync(join(repoRoot, target)).isDirectory()) target = join(target, 'README.md');
+      if (!existsSync(join(repoRoot, target))) broken.push({ file, link, target });
+      else if (anchor !== undefined && target.endsWith('.md') && !anchorsOf(target).has(anchor)) broken.push({ file, link, target: `${target}#${anchor}` });
+    }
+  }
+  return broken;
 }
