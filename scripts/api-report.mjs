@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Extractor, ExtractorConfig } from '@microsoft/api-extractor';
+import { Extractor, ExtractorConfig, ExtractorLogLevel } from '@microsoft/api-extractor';
 
 const pkg = fileURLToPath(new URL('../packages/actor-runtime/', import.meta.url));
 
@@ -48,18 +48,18 @@ export function apiReport({ update }) {
           dtsRollup: { enabled: false },
           tsdocMetadata: { enabled: false },
           messages: {
-            compilerMessageReporting: { default: { logLevel: 'warning' } },
+            compilerMessageReporting: { default: { logLevel: ExtractorLogLevel.Warning } },
             extractorMessageReporting: {
-              default: { logLevel: 'none', addToApiReportFile: true },
-              'ae-missing-release-tag': { logLevel: 'none', addToApiReportFile: false },
-              'ae-internal-missing-underscore': { logLevel: 'none', addToApiReportFile: false },
-              'ae-unresolved-link': { logLevel: 'none', addToApiReportFile: false },
+              default: { logLevel: ExtractorLogLevel.None, addToApiReportFile: true },
+              'ae-missing-release-tag': { logLevel: ExtractorLogLevel.None, addToApiReportFile: false },
+              'ae-internal-missing-underscore': { logLevel: ExtractorLogLevel.None, addToApiReportFile: false },
+              'ae-unresolved-link': { logLevel: ExtractorLogLevel.None, addToApiReportFile: false },
             },
-            tsdocMessageReporting: { default: { logLevel: 'none', addToApiReportFile: false } },
+            tsdocMessageReporting: { default: { logLevel: ExtractorLogLevel.None, addToApiReportFile: false } },
           },
         },
       });
-      const result = Extractor.invoke(config, { localBuild: update, messageCallback: (m) => { m.handled = m.logLevel === 'none' || m.logLevel === 'verbose' || m.logLevel === 'info'; } });
+      const result = Extractor.invoke(config, { localBuild: update, messageCallback: (m) => { m.handled = [ExtractorLogLevel.None, ExtractorLogLevel.Verbose, ExtractorLogLevel.Info].includes(m.logLevel); } });
       if (result.apiReportChanged) changed.push(name);
       if (result.errorCount > 0) throw new Error(`API Extractor reported ${result.errorCount} error(s) for ${entry}`);
     }

@@ -29,7 +29,6 @@ export {
 } from './names.js';
 export type { ActorNames, ParsedSubject } from './names.js';
 export { isJetStreamNotEnabled, kvWriteSubject, watchConsumerOf } from './connection/nats-internals.js';
-export { compareVersions } from './connection/connect.js';
 export { partitionsOfStream, partitionTransform } from './store/provision.js';
 export { BINDINGS_LOCK_KEY, bindingTransform, captureStreamName, captureType, subjectsCollide } from './store/bindings.js';
 export { controlKeys } from './store/records.js';
