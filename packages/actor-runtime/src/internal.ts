@@ -37,7 +37,7 @@ export { DeadLetterHeaders, decodePayload, REPLY_HEADER } from './processing/par
 export type { OperationReply, ProcessorHooks } from './processing/partition-processor.js';
 export { assignPartitions } from './ownership/assignment.js';
 export { QueryHeaders, STATE_QUERY } from './queries/protocol.js';
-export { durationMsEnv, intEnv } from './host/env.js';
+export { WORKER_ENV, decimalEnv, durationMsEnv, intEnv, parseEnv } from './host/env.js';
 export { TYPE_KEY_PREFIX, actorTypeRecord, parseActorTypeRecord, registerActorTypes, typeKey, watchActorTypes } from './host/registry.js';
 export type { ActorTypeRecord, ActorTypeWatch, RegisterActorTypesOptions, WatchActorTypesOptions } from './host/registry.js';
 export { timersOfRecord } from './client/timers.js';
