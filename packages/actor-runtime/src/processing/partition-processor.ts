@@ -1,8 +1,12 @@
 import { DeliverPolicy, type Consumer, type ConsumerMessages } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { ErrorBody } from '../errors.js';
+import type { ActorNames } from '../names.js';
+import type { Topology } from '../store/provision.js';
 import { controlKeys, decodeJson, type RetentionRecord } from '../store/records.js';
 import { ackedPublisherOf } from './acked-publisher.js';
 import { BatchCommitter, type CommitterOptions, type ProcessorHooks } from './commit.js';
+import { jetStreamCommitStore } from './commit-store/jetstream.js';
 import { decodeOperation, type DecodedOp } from './decode.js';
 import { readBudgetOf, type ReadBudget } from './read-budget.js';
 import { sharedReaderOf, type ReaderSink, type SharedReader } from './shared-reader.js';
@@ -16,7 +20,10 @@ export { decodePayload, REPLY_HEADER, RESUBMITTED_HEADER } from './decode.js';
 export type OperationReply = { result: unknown; seq: number } | { error: ErrorBody; seq: number };
 
 /** Options of a {@link PartitionProcessor}: the committer's, less what the processor makes itself. */
-export interface PartitionProcessorOptions extends Omit<CommitterOptions, 'publisher' | 'aborted' | 'hooks'> {
+export interface PartitionProcessorOptions extends Omit<CommitterOptions, 'store' | 'aborted' | 'hooks' | 'timers' | 'nc' | 'topology' | 'names'> {
+  nc: NatsConnection;
+  topology: Topology;
+  names: ActorNames;
   /** Largest number of operations folded into one commit. */
   maxBatch: number;
   /**
@@ -111,10 +118,11 @@ export class PartitionProcessor {
     this.budget = readBudgetOf(opts.nc);
     const publisher = ackedPublisherOf(opts.nc);
     this.ownInboxes = [publisher.prefix];
-    this.timers = new TimerIndex({ partition: opts.partition, topology: opts.topology, names: opts.names, log: opts.log, publisher, leaseValid: opts.leaseValid, owns: opts.duty ? (type) => opts.duty?.(type) !== 'skip' : undefined });
+    const store = jetStreamCommitStore(opts.topology, opts.names, publisher);
+    this.timers = new TimerIndex({ partition: opts.partition, topology: opts.topology, names: opts.names, log: opts.log, store, publisher, leaseValid: opts.leaseValid, owns: opts.duty ? (type) => opts.duty?.(type) !== 'skip' : undefined });
     this.committer = new BatchCommitter({
       ...opts,
-      publisher,
+      store,
       aborted: () => this.aborted,
       timers: this.timers,
     });
