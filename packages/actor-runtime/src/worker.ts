@@ -15,7 +15,7 @@ import { laneIdOf, Placement, type LaneRecord, type LiveMember } from './ownersh
 import { desiredLanePartitions, liveMembers, planReconcile, type HeldView } from './ownership/reconcile.js';
 import { partitionFailed, releasePartition, startPartition, type LifecycleHost } from './ownership/partition-lifecycle.js';
 import { RetentionLoop } from './ownership/retention.js';
-import { BindingMovers } from './processing/binding-mover.js';
+import { BindingMovers } from './processing/binding-movers.js';
 import type { PartitionProcessor } from './processing/partition-processor.js';
 import { RecordCache } from './processing/record-cache.js';
 import { captureType, provisionBindings } from './store/bindings.js';
