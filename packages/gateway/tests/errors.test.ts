@@ -6,13 +6,14 @@ import { ClosedConnectionError, TimeoutError as NatsTimeoutError } from '@nats-i
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, GatewayError, toHttpError } from '../src/index.js';
 
-const README = new URL('../../../README.md', import.meta.url);
+/** The HTTP API's reference, whose "## Errors" section lists the gateway's codes. */
+const ROUTES_DOC = new URL('../../../docs/routes.md', import.meta.url);
 
-/** The `| \`CODE\` | status | ... |` rows of the README's "## Errors" section. */
+/** The `| \`CODE\` | status | ... |` rows of the "## Errors" section of docs/routes.md. */
 function documentedCodes(markdown: string): Map<string, number> {
   const lines = markdown.split('\n');
   const start = lines.findIndex((l) => /^##\s+Errors\s*$/.test(l));
-  if (start < 0) throw new Error('README.md has no "## Errors" section');
+  if (start < 0) throw new Error('docs/routes.md has no "## Errors" section');
   const rows = new Map<string, number>();
   for (const line of lines.slice(start + 1)) {
     if (/^##\s/.test(line)) break;
@@ -32,8 +33,8 @@ describe('error registry', () => {
     }
   });
 
-  it('is documented, code by code with its status, in the README section "Errors"', () => {
-    const documented = documentedCodes(readFileSync(README, 'utf8'));
+  it('is documented, code by code with its status, in the section "Errors" of docs/routes.md', () => {
+    const documented = documentedCodes(readFileSync(ROUTES_DOC, 'utf8'));
     const registered = new Map(Object.entries(ERROR_CODES).map(([code, info]) => [code, info.status]));
     expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(registered));
   });
