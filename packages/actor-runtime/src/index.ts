@@ -76,7 +76,7 @@ export {
 } from './names.js';
 export type { ActorNames, ParsedSubject } from './names.js';
 export { isJetStreamNotEnabled, kvWriteSubject, watchConsumerOf } from './connection/nats-internals.js';
-export { assertServerVersion, compareVersions, connectFromEnv, connectionOptionsFromEnv, MIN_SERVER_VERSION } from './connection/connect.js';
+export { assertServerVersion, connectFromEnv, connectionOptionsFromEnv, MIN_SERVER_VERSION } from './connection/connect.js';
 export { defaultTopology, partitionsOfStream, partitionTransform, provisionTopology } from './store/provision.js';
 export type { Topology, TopologyOptions } from './store/provision.js';
 export { BINDINGS_LOCK_KEY, bindingTransform, captureStreamName, captureType, provisionBindings, subjectsCollide } from './store/bindings.js';

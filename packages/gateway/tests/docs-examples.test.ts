@@ -11,14 +11,13 @@ import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { formatWithOptions } from 'node:util';
-import { startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
+import { spawnWorker, startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
 import { brokenLinks, commandsOf, docBlocks, headingAnchor, fileAttr, kindOf, outputPattern, parseBlocks, readsOnly, shownSeqs, withOutputChecks, withSeqs, type DocBlock } from './support/doc-examples.js';
 import { waitForTypes } from './support/registry.js';
-import { spawnWorker } from './support/stack.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const SHIM = fileURLToPath(new URL('./support/nats-cli-shim.mjs', import.meta.url));
@@ -112,7 +111,7 @@ describe('every example in the docs', () => {
     rmSync(WORK, { recursive: true, force: true });
     mkdirSync(join(WORK, 'bin'), { recursive: true });
     server = await startNatsServer();
-    worker = spawnWorker('docs-worker', server.url, { LOG_LEVEL: 'warn', METRICS_PORT: '0' });
+    worker = spawnWorker({ id: 'docs-worker', natsUrl: server.url, partitions: 8, env: { LOG_LEVEL: 'warn', METRICS_PORT: '0' } });
     gateway = await runGateway({ env: { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' }, logger: pino({ level: 'silent' }) });
     await gateway.nats.firstConnect;
     await waitForTypes(gateway.app, DEFAULT_TYPES, 30_000);
