@@ -105,7 +105,7 @@ export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, Cluste
 export { runWorker } from './host/run-worker.js';
 export { exitWithParent, whenParentGone } from './host/parent.js';
 export type { RunWorkerOptions, RunningWorker } from './host/run-worker.js';
-export { durationMsEnv, intEnv, workerOptionsFromEnv } from './host/env.js';
+export { WORKER_ENV, decimalEnv, durationMsEnv, intEnv, parseEnv, workerOptionsFromEnv } from './host/env.js';
 export type { EnvWorkerOptions } from './host/env.js';
 export { WORKER_METRICS_PREFIX, createWorkerMetrics } from './host/metrics.js';
 export type { WorkerMetrics, WorkerMetricsOptions } from './host/metrics.js';
