@@ -50,8 +50,8 @@ export {
   toErrorBody,
 } from './errors.js';
 export type { BlockedAt, BlockReason, ErrorBody } from './errors.js';
-export { unknownOperationAction } from './processing/fold.js';
-export type { UnknownOperationAction } from './processing/fold.js';
+export { unknownOperationAction } from './processing/fold-versions.js';
+export type { UnknownOperationAction } from './processing/key-fold.js';
 export {
   deadLetterSubject,
   defaultNames,
