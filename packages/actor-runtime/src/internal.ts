@@ -7,8 +7,8 @@
 export * from './index.js';
 export * from './client.js';
 export * from './worker-host.js';
-export { unknownOperationAction } from './processing/fold.js';
-export type { UnknownOperationAction } from './processing/fold.js';
+export { unknownOperationAction } from './processing/fold-versions.js';
+export type { UnknownOperationAction } from './processing/key-fold.js';
 export {
   deadLetterSubject,
   defaultNames,

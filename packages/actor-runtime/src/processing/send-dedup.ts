@@ -32,7 +32,7 @@
  */
 import { partitionOf } from '../names.js';
 import type { StoredSend } from '../store/records.js';
-import { sendMac } from './effects.js';
+import { sendMac } from './msg-ids.js';
 
 /** Header of a send: `<sender type>.<sender key> <floor> <sender unit>` (the unit: `<p>` or `<p>@<id>`). */
 export const SEND_HEADER = 'Jetactor-Send';
