@@ -1,7 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsServer } from '@jetactor/testing';
-import type { PhaseResults } from './system-phases.js';
 
 /** Sizes of one run; `--quick` uses smaller ones. */
 export interface BenchSizes {
@@ -130,4 +129,34 @@ export interface BenchContext {
   phases: Map<string, PhaseResults>;
   /** The soak section's length and sampling (`--minutes`, `--sample-seconds`). */
   soak: { minutes: number; sampleSeconds: number };
+}
+
+/** What the phases measured on one system. */
+export interface PhaseResults {
+  label: string;
+  /** Calls at the fixed rate: latency from the scheduled send time, in ms. */
+  callP50: number;
+  callP99: number;
+  callMax: number;
+  callErrors: number;
+  /** Calls answered per second in the closed loop. */
+  callsPerSecond: number;
+  callClosedP99: number;
+  callClosedErrors: number;
+  /** CPU time of all of the system's processes per call answered (closed loop), in ms. */
+  cpuMsPerCall: number;
+  /** Cores each of the system's processes used in the closed loop, the HTTP client's (`client`) and the rest of the machine's (`others`). */
+  callCpu: Record<string, number>;
+  /** One-way signals to the hot key accepted (2xx) per second. */
+  signalsPerSecond: number;
+  signalErrors: number;
+  /** Accepted signals / (first signal sent → the hot key holds all of them). */
+  signalsAppliedPerSecond: number;
+  /** From the end of the signal load until the last accepted signal was applied (or the window closed), ms. */
+  signalBacklogMs: number;
+  /** Accepted signals not yet applied when the window after the load closed (0: all applied). */
+  signalsUnapplied: number;
+  /** CPU time of the system's processes per signal accepted, in ms. */
+  cpuMsPerSignal: number;
+  signalCpu: Record<string, number>;
 }

@@ -10,12 +10,12 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startNatsServer } from '@jetactor/testing';
-import type { BenchContext } from './context.js';
+import type { BenchContext, PhaseResults } from './context.js';
 import { Unit, type Figure, type Target } from './figures.js';
 import { startJetactorStack } from './jetactor-stack.js';
 import { applyNice } from './processes.js';
 import { progress } from './progress.js';
-import { measureCallsAndSignals, type PhaseResults } from './system-phases.js';
+import { measureCallsAndSignals } from './system-phases.js';
 import { formatInt } from './stats.js';
 
 /** The two settings measured. */

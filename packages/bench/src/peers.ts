@@ -17,13 +17,13 @@
 import { copyFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, spawnProcess, tempDir, waitFor, type ManagedProcess } from '@jetactor/testing';
-import type { BenchContext } from './context.js';
+import type { BenchContext, PhaseResults } from './context.js';
 import { jetactorPhases, phaseFigures, SyncMode } from './durability.js';
 import type { Figure } from './figures.js';
 import type { ComparisonRow } from './report.js';
 import { applyNice, tail } from './processes.js';
 import { progress } from './progress.js';
-import { measureCallsAndSignals, type PhaseResults } from './system-phases.js';
+import { measureCallsAndSignals } from './system-phases.js';
 
 /** The versions asked for (npm ranges) and the folder they are installed into, under the repo root. */
 export const RESTATE_SERVER_RANGE = '1.7';

@@ -11,7 +11,7 @@
  *   signals accepted per second, then signals applied per second (until the hot key's value
  *   holds every accepted signal, or at most max(10 s, the load's duration) after the load).
  */
-import type { BenchContext } from './context.js';
+import type { BenchContext, PhaseResults } from './context.js';
 import { autocannon } from './gateway-bench.js';
 import { closedLoop, openLoop } from './http-load.js';
 import { SectionCpu } from './processes.js';
@@ -32,35 +32,6 @@ export interface SystemUnderTest {
   pids: Record<string, number | undefined>;
 }
 
-/** What the phases measured on one system. */
-export interface PhaseResults {
-  label: string;
-  /** Calls at the fixed rate: latency from the scheduled send time, in ms. */
-  callP50: number;
-  callP99: number;
-  callMax: number;
-  callErrors: number;
-  /** Calls answered per second in the closed loop. */
-  callsPerSecond: number;
-  callClosedP99: number;
-  callClosedErrors: number;
-  /** CPU time of all of the system's processes per call answered (closed loop), in ms. */
-  cpuMsPerCall: number;
-  /** Cores each of the system's processes used in the closed loop, the HTTP client's (`client`) and the rest of the machine's (`others`). */
-  callCpu: Record<string, number>;
-  /** One-way signals to the hot key accepted (2xx) per second. */
-  signalsPerSecond: number;
-  signalErrors: number;
-  /** Accepted signals / (first signal sent → the hot key holds all of them). */
-  signalsAppliedPerSecond: number;
-  /** From the end of the signal load until the last accepted signal was applied (or the window closed), ms. */
-  signalBacklogMs: number;
-  /** Accepted signals not yet applied when the window after the load closed (0: all applied). */
-  signalsUnapplied: number;
-  /** CPU time of the system's processes per signal accepted, in ms. */
-  cpuMsPerSignal: number;
-  signalCpu: Record<string, number>;
-}
 
 const KEYS = 1000;
 const key = (i: number) => `c${i % KEYS}`;
