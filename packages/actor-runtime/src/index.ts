@@ -34,57 +34,17 @@ export type { StandardSchemaV1 } from './definition/standard-schema.js';
 export { shown as describeValue, unionVariantFor, where as inputPath } from './definition/schema-errors.js';
 export { NoInput, Type } from './definition/schemas.js';
 export type { Static, TSchema } from './definition/schemas.js';
-export {
-  ActorError,
-  ConfigError,
-  ErrorCode,
-  FencedError,
-  HandlerError,
-  InvalidInputError,
-  InvalidNameError,
-  OperationFailedError,
-  PartitionBlockedError,
-  TimeoutError,
-  UnknownActorError,
-  UnknownOperationError,
-  toErrorBody,
-} from './errors.js';
-export type { BlockedAt, BlockReason, ErrorBody } from './errors.js';
+export * from './protocol/index.js';
 export { unknownOperationAction } from './processing/fold.js';
 export type { UnknownOperationAction } from './processing/fold.js';
-export {
-  deadLetterSubject,
-  defaultNames,
-  isValidReplySubject,
-  MAX_REPLY_SUBJECT_LENGTH,
-  parseOperationSubject,
-  MAX_KEY_LENGTH,
-  MAX_OP_LENGTH,
-  MAX_TYPE_LENGTH,
-  operationSubject,
-  parseStoredSubject,
-  partitionOf,
-  querySubject,
-  RESERVED_TYPES,
-  stateKey,
-  validateName,
-  validateTimerId,
-  TimerHeaders,
-  CANCEL_TIMER_OPERATION,
-  FIRE_TIMER_OPERATION,
-  MAX_TIMER_ID_LENGTH,
-} from './names.js';
-export type { ActorNames, ParsedSubject } from './names.js';
-export { isJetStreamNotEnabled, kvWriteSubject, watchConsumerOf } from './connection/nats-internals.js';
+export { kvWriteSubject, watchConsumerOf } from './connection/nats-internals.js';
 export { assertServerVersion, compareVersions, connectFromEnv, connectionOptionsFromEnv, MIN_SERVER_VERSION } from './connection/connect.js';
 export { defaultTopology, partitionsOfStream, partitionTransform, provisionTopology } from './store/provision.js';
 export type { Topology, TopologyOptions } from './store/provision.js';
-export { BINDINGS_LOCK_KEY, bindingTransform, captureStreamName, captureType, provisionBindings, subjectsCollide } from './store/bindings.js';
+export { bindingTransform, captureStreamName, captureType, provisionBindings, subjectsCollide } from './store/bindings.js';
 export type { BindingsResult, ProvisionBindingsOptions, ProvisionedBinding } from './store/bindings.js';
-export { controlKeys } from './store/records.js';
 export type { Checkpoint, LeaseRecord, MemberRecord, StateRecord, StoredSend, StoredTimer } from './store/records.js';
-export { DeadLetterHeaders, decodePayload, REPLY_HEADER } from './processing/partition-processor.js';
-export type { OperationReply, ProcessorHooks } from './processing/partition-processor.js';
+export type { ProcessorHooks } from './processing/commit-types.js';
 export { assignPartitions } from './ownership/assignment.js';
 export { createWorker, resolveWorkerOptions } from './worker.js';
 export type { Worker, WorkerHooks, WorkerOptions } from './worker.js';
@@ -97,11 +57,10 @@ export { createQueryClient, runQuery } from './client/query-client.js';
 export type { QueryClient, QueryClientOptions } from './client/query-client.js';
 export { QUERY_QUEUE, startQueryService } from './queries/query-service.js';
 export type { QueryService, QueryServiceOptions } from './queries/query-service.js';
-export { QueryHeaders, STATE_QUERY } from './queries/protocol.js';
-export type { QueryOptions, QueryResult, StateQueryResult } from './queries/protocol.js';
 export { createActorWatcher } from './client/actor-watcher.js';
 export type { ActorChange, ActorWatch, ActorWatcher, ActorWatcherOptions, WatchOptions } from './client/actor-watcher.js';
-export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, ClusterStatus, DeadLetter, SignalResult } from './client/actor-client.js';
+export type { ActorClient, ActorClientOptions, ActorSnapshot, CallResult, SignalResult } from './client/actor-client.js';
+export type { ClusterStatus } from './client/cluster-status.js';
 export { runWorker } from './host/run-worker.js';
 export { exitWithParent, whenParentGone } from './host/parent.js';
 export type { RunWorkerOptions, RunningWorker } from './host/run-worker.js';
@@ -111,7 +70,7 @@ export { WORKER_METRICS_PREFIX, createWorkerMetrics } from './host/metrics.js';
 export type { WorkerMetrics, WorkerMetricsOptions } from './host/metrics.js';
 export { DEFAULT_METRICS_PORT, startMetricsServer } from './host/metrics-server.js';
 export type { MetricsServer, MetricsServerOptions, Readiness } from './host/metrics-server.js';
-export { TYPE_KEY_PREFIX, actorTypeRecord, parseActorTypeRecord, registerActorTypes, typeKey, watchActorTypes } from './host/registry.js';
+export { actorTypeRecord, parseActorTypeRecord, registerActorTypes, watchActorTypes } from './host/registry.js';
 export type { ActorTypeRecord, ActorTypeWatch, RegisterActorTypesOptions, WatchActorTypesOptions } from './host/registry.js';
 export { defaultTimerId, planTimer, timersOfRecord } from './client/timers.js';
 export type { CancelTimerOptions, CancelTimerOutcome, CancelTimerSent, PlannedTimer, ScheduleOptions, ScheduleResult, TimerClient, TimerInfo, TimerList } from './client/timers.js';

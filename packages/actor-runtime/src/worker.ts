@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { pino, type Logger } from 'pino';
 import type { AnyActorDefinition } from './definition/define-actor.js';
-import { ConfigError, FencedError } from './errors.js';
+import { ConfigError, FencedError, controlKeys } from './protocol/index.js';
 import { ControlView } from './ownership/control-view.js';
 import { acquireLease, mayWrite, renewLease, type Owned } from './ownership/leases.js';
 import { laneIdOf, Placement, type LaneRecord, type LiveMember } from './ownership/placement.js';
@@ -20,7 +20,7 @@ import type { PartitionProcessor } from './processing/partition-processor.js';
 import { RecordCache } from './processing/record-cache.js';
 import { captureType, provisionBindings } from './store/bindings.js';
 import { provisionTopology, type Topology } from './store/provision.js';
-import { controlKeys, decodeJson, encodeJson, type MemberRecord } from './store/records.js';
+import { decodeJson, encodeJson, type MemberRecord } from './store/records.js';
 import { resolveWorkerOptions, type Worker, type WorkerHooks, type WorkerOptions } from './worker-options.js';
 
 export { resolveWorkerOptions } from './worker-options.js';

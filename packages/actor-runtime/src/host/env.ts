@@ -2,7 +2,7 @@
  * The worker's settings from the environment: one place that maps each variable to its
  * {@link WorkerOptions} field (a variable left unset keeps the runtime's default).
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../protocol/index.js';
 import type { WorkerOptions } from '../worker-options.js';
 
 /** An integer variable, or undefined when unset or empty; anything else is a {@link ConfigError} naming it. */

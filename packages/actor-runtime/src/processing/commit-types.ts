@@ -2,26 +2,14 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
-import type { BlockedAt, ErrorBody } from '../errors.js';
-import type { ActorNames } from '../names.js';
+import { type BlockedAt, type ErrorBody, type ActorNames } from '../protocol/index.js';
 import type { Topology } from '../store/provision.js';
 import type { AckedPublisher } from './acked-publisher.js';
-import { RESUBMITTED_HEADER, type DecodedOp } from './decode.js';
+import type { DecodedOp } from './decode.js';
 import type { UnknownOperationAction } from './fold.js';
 import type { CachedRecord, RecordCache } from './record-cache.js';
 import type { Duty } from '../ownership/placement.js';
 import type { TimerIndex } from './timer-index.js';
-
-/** Headers of a dead letter. */
-export const DeadLetterHeaders = {
-  Seq: 'Jetactor-Seq',
-  Subject: 'Jetactor-Subject',
-  Code: 'Jetactor-Error-Code',
-  Message: 'Jetactor-Error-Message',
-  Time: 'Jetactor-Time',
-  /** On a dead letter of a resubmitted operation that failed again: the dlqSeq it was resubmitted from. */
-  Resubmitted: RESUBMITTED_HEADER,
-} as const;
 
 /** Observations the processor reports (metrics, logs, tests). */
 export interface ProcessorHooks {

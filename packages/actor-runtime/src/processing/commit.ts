@@ -6,23 +6,20 @@
  * before the state it depends on is stored.
  */
 import { JetStreamApiError } from '@nats-io/jetstream';
-import { ActorError, ErrorCode, FencedError, PartitionBlockedError, toErrorBody } from '../errors.js';
-import { stateKey } from '../names.js';
-import { DEFAULT_LANE } from '../ownership/placement.js';
+import { DEFAULT_LANE, ActorError, ErrorCode, FencedError, PartitionBlockedError, toErrorBody, stateKey, SEND_HEADER, controlKeys } from '../protocol/index.js';
 import type { Topology } from '../store/provision.js';
 import { scanLastValues } from '../store/kv-scan.js';
-import { controlKeys, decodeJson, encodeJson, type Checkpoint } from '../store/records.js';
+import { decodeJson, encodeJson, type Checkpoint } from '../store/records.js';
 import { kvWriteSubject } from './acked-publisher.js';
 import { errorBody, newRecord, type CommitterOptions, type Failure } from './commit-types.js';
 import { nameError, type DecodedOp } from './decode.js';
 import { foldKey, type FoldEnv, type KeyFold } from './fold.js';
 import type { CachedRecord } from './record-cache.js';
 import { conflictOr, encodeText, loadRecords, writeRecords } from './record-io.js';
-import { isDuplicateSend, placeOf, SEND_HEADER, trustedSend } from './send-dedup.js';
+import { isDuplicateSend, placeOf, trustedSend } from './send-dedup.js';
 import { publishOutboxes, type Outbox } from './send-order.js';
 import { removeTombstones, storeSideOutputs } from './side-outputs.js';
 
-export { DeadLetterHeaders } from './commit-types.js';
 export type { CommitterOptions, ProcessorHooks } from './commit-types.js';
 
 /** Weight of one observed cache miss in the estimate of new keys. */

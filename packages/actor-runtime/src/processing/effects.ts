@@ -5,8 +5,7 @@
  * fails the operation (state unchanged), it never reaches the record.
  */
 import { Cron, CronPattern } from 'croner';
-import { ActorError, ErrorCode } from '../errors.js';
-import { validateName, validateTimerId } from '../names.js';
+import { ActorError, ErrorCode, validateName, validateTimerId } from '../protocol/index.js';
 import { saltedMac } from '../store/provision.js';
 import type { StoredSend, StoredTimer } from '../store/records.js';
 import type { TimerRequest } from './decode.js';

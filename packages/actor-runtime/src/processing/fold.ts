@@ -10,11 +10,10 @@
  * what KV holds.
  */
 import { DELETE_OPERATION, isRefusal, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
-import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId } from '../names.js';
+import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId, ActorError, ErrorCode, HandlerError, InvalidInputError, PartitionBlockedError, UnknownActorError, UnknownOperationError, toErrorBody, decodePayload } from '../protocol/index.js';
 import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTimers, sendsOf, timerOfRequest, type EffectOrigin, type FirePayload } from './effects.js';
 import { EffectsDraft } from './effects-draft.js';
-import { ActorError, ErrorCode, HandlerError, InvalidInputError, PartitionBlockedError, UnknownActorError, UnknownOperationError, toErrorBody } from '../errors.js';
-import { decodePayload, type DecodedOp } from './decode.js';
+import type { DecodedOp } from './decode.js';
 import { fitReceived, isDuplicateSend, trustedSend, withSend } from './send-dedup.js';
 import type { CachedRecord } from './record-cache.js';
 import type { Failure } from './commit-types.js';

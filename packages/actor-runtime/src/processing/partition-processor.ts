@@ -1,6 +1,6 @@
 import { DeliverPolicy, type Consumer, type ConsumerMessages } from '@nats-io/jetstream';
-import type { ErrorBody } from '../errors.js';
-import { controlKeys, decodeJson, type RetentionRecord } from '../store/records.js';
+import { controlKeys } from '../protocol/index.js';
+import { decodeJson, type RetentionRecord } from '../store/records.js';
 import { ackedPublisherOf } from './acked-publisher.js';
 import { BatchCommitter, type CommitterOptions, type ProcessorHooks } from './commit.js';
 import { decodeOperation, type DecodedOp } from './decode.js';
@@ -8,12 +8,9 @@ import { readBudgetOf, type ReadBudget } from './read-budget.js';
 import { sharedReaderOf, type ReaderSink, type SharedReader } from './shared-reader.js';
 import { TimerIndex } from './timer-index.js';
 
-export { DeadLetterHeaders } from './commit.js';
 export type { ProcessorHooks } from './commit.js';
-export { decodePayload, REPLY_HEADER, RESUBMITTED_HEADER } from './decode.js';
 
 /** The reply a caller receives after its operation is committed. */
-export type OperationReply = { result: unknown; seq: number } | { error: ErrorBody; seq: number };
 
 /** Options of a {@link PartitionProcessor}: the committer's, less what the processor makes itself. */
 export interface PartitionProcessorOptions extends Omit<CommitterOptions, 'publisher' | 'aborted' | 'hooks'> {

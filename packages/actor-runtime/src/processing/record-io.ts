@@ -1,6 +1,6 @@
 /** Reading and writing actor records: CAS writes, fenced loads. */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { FencedError } from '../errors.js';
+import { FencedError } from '../protocol/index.js';
 import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
 import { kvWriteSubject } from './acked-publisher.js';
 import type { CommitterOptions } from './commit-types.js';

@@ -3,9 +3,9 @@
  * records), and the removal of tombstones the checkpoint has passed.
  */
 import { headers } from '@nats-io/nats-core';
-import { FencedError, type ErrorBody } from '../errors.js';
+import { FencedError, type ErrorBody, DeadLetterHeaders } from '../protocol/index.js';
 import { kvWriteSubject } from './acked-publisher.js';
-import { DeadLetterHeaders, errorBody, newRecord, type CommitterOptions, type Failure } from './commit-types.js';
+import { errorBody, newRecord, type CommitterOptions, type Failure } from './commit-types.js';
 import { nameError, setTimerHeaders, type DecodedOp } from './decode.js';
 import type { KeyFold } from './fold.js';
 import { encodeText } from './record-io.js';
