@@ -6,7 +6,7 @@
  */
 import { Type, type TString } from '@sinclair/typebox';
 import { ActorError, ErrorCode, InvalidNameError } from './errors.js';
-import { isValidName, nameErrorMessage, namePattern, RESERVED_TYPES, type NameField } from './name-rules.js';
+import { isValidName, maxNameLength, nameErrorMessage, namePattern, RESERVED_TYPES, type NameField } from './name-rules.js';
 
 /** Names of the stream, subjects and buckets; tests override them, users rarely do. */
 export interface ActorNames {
@@ -78,7 +78,7 @@ export function validateTimerId(id: unknown): asserts id is string {
  */
 export function nameSchema(field: NameField, options: { description?: string } = {}): TString {
   const reserved = field === 'type' ? { not: { enum: [...RESERVED_TYPES].sort() } } : {};
-  return Type.String({ pattern: namePattern(field), ...reserved, ...options });
+  return Type.String({ minLength: 1, maxLength: maxNameLength(field), pattern: namePattern(field), ...reserved, ...options });
 }
 
 /** An actor key as a TypeBox schema (`nameSchema('key')`), e.g. the receiver of a transfer. */
