@@ -65,7 +65,9 @@ export const NEXT_STEP =
 
 /** @param {string} file @returns {Promise<Pin>} */
 export async function readPin(file = PIN_FILE) {
-  const pin = JSON.parse(await readFile(file, 'utf8'));
+  /** @type {unknown} */
+  const parsed = JSON.parse(await readFile(file, 'utf8'));
+  const pin = /** @type {Pin} */ (parsed);
   for (const [suite, entry] of Object.entries(pin.suites ?? {})) {
     for (const [arch, p] of Object.entries(entry.packages ?? {})) {
       if (!/^pool\/[A-Za-z0-9+._/~-]+\.deb$/.test(p.filename ?? '') || p.filename.includes('..') || !/^[0-9a-f]{64}$/.test(p.sha256 ?? '')) {
@@ -647,7 +649,14 @@ function isSupported(version) {
   return major > MIN_VERSION.major || (major === MIN_VERSION.major && minor >= MIN_VERSION.minor);
 }
 
-/** @param {string} a @param {string} b */
+/**
+ * Orders X.Y.Z versions (negative if a < b). Not the `semver` package, which the runtime and the
+ * test harness use: this script runs before node_modules exists (`node scripts/nats-server.mjs`
+ * on a fresh clone, and bootstrap.mjs imports it before `npm ci`), so it imports builtins only.
+ * It sees only the plain X.Y.Z names of the cache's folders.
+ *
+ * @param {string} a @param {string} b
+ */
 function compareVersions(a, b) {
   const pa = a.split('.').map(Number);
   const pb = b.split('.').map(Number);
@@ -738,9 +747,11 @@ async function download(url) {
 
 /** undici hides the useful part (ENOTFOUND, ECONNREFUSED...) in `cause`. */
 function networkDetail(/** @type {unknown} */ err) {
+  /** @type {string[]} */
   const parts = [];
   for (let e = err, depth = 0; e && depth < 4; e = /** @type {{ cause?: unknown }} */ (e).cause, depth++) {
     const x = /** @type {{ code?: string, message?: string, name?: string }} */ (e);
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a thrown non-Error (a string) is its own text
     const text = [x.code, x.message ?? String(e)].filter(Boolean).join(' ');
     if (text && !parts.includes(text)) parts.push(text);
   }
@@ -805,7 +816,7 @@ export function verifySha256(url, data, expected) {
   }
 }
 
-/** @param {Buffer} data @param {string} xz */
+/** @param {Buffer} data @param {string} xz @returns {Promise<string>} */
 function unxz(data, xz) {
   return new Promise((resolvePromise, reject) => {
     const child = execFile(xz, ['-dc'], { encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 }, (err, stdout, stderr) => {
@@ -872,7 +883,7 @@ function parseAr(buf) {
 function run(cmd, args, opts = {}) {
   return new Promise((resolvePromise, reject) => {
     execFile(cmd, args, { encoding: 'utf8', timeout: opts.timeout, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(Object.assign(err, { stdout, stderr }));
+      if (err) reject(Object.assign(/** @type {Error} */ (err), { stdout, stderr }));
       else resolvePromise(`${stdout}${stderr}`);
     });
   });

@@ -2,12 +2,12 @@
 // `npm run worker` / `npm run gateway`: the bootstrap (dependencies, build; no nats-server),
 // then the npm script `exec`s the part's entry itself:
 //
-//   node scripts/setup.mjs worker && exec node packages/counter-actor/dist/main.js
+//   node scripts/setup.mjs worker && exec node packages/worker/dist/main.js
 //
 // so that the part runs as one process, the child of npm, that a supervisor can signal and
 // kill directly (no launcher in between), and that stops gracefully once npm is gone (each
 // entry does that itself: exitWithParent of @jetactor/actor-runtime). To run
-// a part under a supervisor without npm: `node packages/counter-actor/dist/main.js` (worker)
+// a part under a supervisor without npm: `node packages/worker/dist/main.js` (worker)
 // or `node packages/gateway/dist/main.js` (gateway), after `npm ci` and `npm run build`.
 //
 // JETACTOR_SKIP_BOOTSTRAP=1 skips `npm ci` and the build (an image built beforehand; tests):
@@ -20,7 +20,7 @@ import { bootstrap, repoRoot } from './lib/bootstrap.mjs';
 
 /** The built entry of each part. */
 export const PARTS = Object.freeze({
-  worker: join(repoRoot, 'packages', 'counter-actor', 'dist', 'main.js'),
+  worker: join(repoRoot, 'packages', 'worker', 'dist', 'main.js'),
   gateway: join(repoRoot, 'packages', 'gateway', 'dist', 'main.js'),
 });
 

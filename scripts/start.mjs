@@ -61,6 +61,7 @@ let started = false;
 /** Start-up lines not shown (info and below), in order; shown if start-up fails. @type {string[]} */
 const held = [];
 
+/** @param {string} line */
 function say(line) {
   try {
     process.stderr.write(`[start] ${line}\n`);
@@ -69,7 +70,7 @@ function say(line) {
   }
 }
 
-/** A start-up progress line: shown at LOG_LEVEL=debug, else held (see {@link showHeld}). */
+/** A start-up progress line: shown at LOG_LEVEL=debug, else held (see {@link showHeld}). @param {string} line */
 function sayDebug(line) {
   if (VERBOSE || started) say(line);
   else hold(`[start] ${line}`);
@@ -101,13 +102,16 @@ function endStartup(why) {
 function shownDuringStartup(line) {
   if (VERBOSE || !line.startsWith('{')) return true;
   try {
-    const level = JSON.parse(line).level;
+    /** @type {unknown} */
+    const parsed = JSON.parse(line);
+    const level = /** @type {{ level?: unknown } | null} */ (parsed)?.level;
     return typeof level !== 'number' || level >= 40;
   } catch {
     return true;
   }
 }
 
+/** @param {string[]} argv */
 function parseArgs(argv) {
   let skipBootstrap = skipBootstrapFromEnv();
   for (const arg of argv) {
@@ -165,9 +169,10 @@ function startGuard(command) {
   /** @type {Promise<number | undefined>} */
   const started = new Promise((resolve) => {
     if (!command) resolve(undefined);
-    child.on('message', (/** @type {any} */ message) => {
-      if (Number.isSafeInteger(message?.started)) {
-        natsPid = message.started;
+    child.on('message', (/** @type {{ started?: unknown } | null | undefined} */ message) => {
+      const pid = message?.started;
+      if (typeof pid === 'number' && Number.isSafeInteger(pid)) {
+        natsPid = pid;
         resolve(natsPid);
       }
     });
@@ -234,7 +239,7 @@ function killNow(entry) {
   }
 }
 
-/** Stops gateway, then worker, then nats-server and the guard (reverse start order); exits with `code`. */
+/** Stops gateway, then worker, then nats-server and the guard (reverse start order); exits with `code`. @param {number} code */
 async function shutdown(code) {
   if (shuttingDown) return;
   shuttingDown = true;
@@ -245,7 +250,11 @@ async function shutdown(code) {
   process.exit(code);
 }
 
-/** Resolves once `host:port` answers with a NATS INFO line; rejects on `deadline` or if `nats` exits. */
+/**
+ * Resolves once `host:port` answers with a NATS INFO line; rejects on `deadline` or if `nats` exits.
+ *
+ * @param {string} host @param {number} port @param {{ exited: Promise<unknown> }} nats
+ */
 async function waitForNats(host, port, nats) {
   const deadline = Date.now() + NATS_READY_TIMEOUT_MS;
   let dead = false;
@@ -258,10 +267,11 @@ async function waitForNats(host, port, nats) {
   throw new Error(`nats-server did not accept connections on ${host}:${port} within ${NATS_READY_TIMEOUT_MS / 1000} s`);
 }
 
+/** Whether `host:port` answers with a NATS INFO line within a second. @param {string} host @param {number} port @returns {Promise<boolean>} */
 function greets(host, port) {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
-    const done = (ok) => {
+    const done = (/** @type {boolean} */ ok) => {
       socket.destroy();
       resolve(ok);
     };

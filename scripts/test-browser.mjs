@@ -12,7 +12,7 @@ const resultsFile = join(repoRoot, 'test-results', 'browser.json');
 
 /** Chromium: `CHROMIUM_BIN`, else /usr/bin/chromium, else `chromium` on PATH. */
 function findChromium() {
-  const executable = (p) => {
+  const executable = (/** @type {string} */ p) => {
     try {
       accessSync(p, constants.X_OK);
       return true;
@@ -58,7 +58,9 @@ async function main() {
   let passed = 0;
   let failed = 0;
   if (existsSync(resultsFile)) {
-    const report = JSON.parse(readFileSync(resultsFile, 'utf8'));
+    /** @type {unknown} */
+    const parsed = JSON.parse(readFileSync(resultsFile, 'utf8'));
+    const report = /** @type {{ numPassedTests?: number, numFailedTests?: number, numPendingTests?: number, numTodoTests?: number, testResults?: { status?: string, assertionResults?: { status?: string }[] }[] }} */ (parsed);
     passed = report.numPassedTests ?? 0;
     const failedFiles = (report.testResults ?? []).filter(
       (f) => f.status === 'failed' && !(f.assertionResults ?? []).some((a) => a.status === 'failed'),

@@ -47,7 +47,9 @@ async function main() {
 function readCounts() {
   if (!existsSync(resultsFile)) return undefined;
   try {
-    const report = JSON.parse(readFileSync(resultsFile, 'utf8'));
+    /** @type {unknown} */
+    const parsed = JSON.parse(readFileSync(resultsFile, 'utf8'));
+    const report = /** @type {{ numPassedTests?: number, numFailedTests?: number, numPendingTests?: number, numTodoTests?: number, testResults?: { status?: string, assertionResults?: { status?: string }[] }[] }} */ (parsed);
     // A file that fails before or outside its tests (import error, beforeAll) has a failed
     // status but may have no failed test: count it once so the total cannot look green.
     const failedFiles = (report.testResults ?? []).filter(

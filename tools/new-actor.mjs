@@ -13,17 +13,22 @@ import { fileURLToPath } from 'node:url';
 
 const repoRoot = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
-/** `cart` → `Cart`, `device-twin` → `DeviceTwin`. */
-const pascal = (name) => name.replace(/(^|-)([a-z0-9])/g, (_m, _d, c) => c.toUpperCase());
-/** `device-twin` → `deviceTwin`. */
+/** `cart` → `Cart`, `device-twin` → `DeviceTwin`. @param {string} name */
+const pascal = (name) => name.replace(/(^|-)([a-z0-9])/g, (_m, _d, /** @type {string} */ c) => c.toUpperCase());
+/** `device-twin` → `deviceTwin`. @param {string} name */
 const camel = (name) => pascal(name).replace(/^./, (c) => c.toLowerCase());
 
-/** The files of the package for actor type `name`, by path relative to the package. */
+/**
+ * The files of the package for actor type `name`, by path relative to the package.
+ *
+ * @param {string} name
+ * @returns {Record<string, string>}
+ */
 export function actorPackageFiles(name) {
   const type = name;
   const Name = pascal(name);
   const id = camel(name);
-  const json = (v) => `${JSON.stringify(v, null, 2)}\n`;
+  const json = (/** @type {unknown} */ v) => `${JSON.stringify(v, null, 2)}\n`;
   return {
     'package.json': json({
       name: `@jetactor/${name}-actor`,
@@ -135,7 +140,7 @@ describe('${type}', () => {
   };
 }
 
-/** Writes the package for `name` into `<packagesDir>/<name>-actor`; returns its path. */
+/** Writes the package for `name` into `<packagesDir>/<name>-actor`; returns its path. @param {string} name @param {string} [packagesDir] */
 export async function scaffoldActor(name, packagesDir = join(repoRoot, 'packages')) {
   if (!/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(name) || name.length > 64) {
     throw new Error(`actor name must be lower-case letters and digits in dash-separated words (e.g. cart, device-twin), got '${name}'`);

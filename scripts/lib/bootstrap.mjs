@@ -12,7 +12,7 @@ export { repoRoot };
 /** Environment for every Nx command: no daemon, no cloud (no network here), no TUI. */
 export const nxEnv = Object.freeze({ NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' });
 
-/** Prints a progress line to stderr. */
+/** Prints a progress line to stderr. @param {string} line */
 export function say(line) {
   process.stderr.write(`[setup] ${line}\n`);
 }
@@ -32,8 +32,8 @@ export function runInherit(cmd, args, opts = {}) {
     const child = spawn(cmd, args, { cwd: repoRoot, stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit', env: { ...process.env, ...opts.env } });
     /** @type {Buffer[]} */
     const held = [];
-    child.stdout?.on('data', (chunk) => held.push(chunk));
-    child.stderr?.on('data', (chunk) => held.push(chunk));
+    child.stdout?.on('data', (/** @type {Buffer} */ chunk) => held.push(chunk));
+    child.stderr?.on('data', (/** @type {Buffer} */ chunk) => held.push(chunk));
     child.once('error', (err) => reject(new Error(`cannot run ${cmd}: ${err.message}`, { cause: err })));
     child.once('close', (code, signal) => {
       const status = code ?? 128 + signalNumber(signal);
@@ -44,7 +44,12 @@ export function runInherit(cmd, args, opts = {}) {
   });
 }
 
-/** Like {@link runInherit}, but rejects when the command fails. */
+/**
+ * Like {@link runInherit}, but rejects when the command fails.
+ *
+ * @param {string} cmd @param {string[]} args
+ * @param {{ env?: Record<string, string | undefined>, quiet?: boolean }} [opts]
+ */
 export async function runOrThrow(cmd, args, opts = {}) {
   const code = await runInherit(cmd, args, opts);
   if (code !== 0) throw new Error(`\`${[cmd, ...args].join(' ')}\` failed with exit code ${code}`);

@@ -103,12 +103,14 @@ function send(message) {
   }
 }
 
-process.on('message', (/** @type {any} */ message) => {
-  if (message?.watch && Number.isSafeInteger(message.watch.pid)) {
-    const id = processIdentity(message.watch.pid);
-    if (id) watched.set(id.pid, { name: String(message.watch.name ?? id.pid), id });
-  } else if (Number.isSafeInteger(message?.unwatch)) {
-    watched.delete(message.unwatch);
+process.on('message', (/** @type {{ watch?: { pid?: unknown, name?: unknown }, unwatch?: unknown } | null | undefined} */ message) => {
+  const watch = message?.watch;
+  const unwatch = message?.unwatch;
+  if (watch && typeof watch.pid === 'number' && Number.isSafeInteger(watch.pid)) {
+    const id = processIdentity(watch.pid);
+    if (id) watched.set(id.pid, { name: typeof watch.name === 'string' ? watch.name : String(id.pid), id });
+  } else if (typeof unwatch === 'number' && Number.isSafeInteger(unwatch)) {
+    watched.delete(unwatch);
   }
 });
 

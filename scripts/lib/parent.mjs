@@ -45,7 +45,7 @@ export function whenParentGone(onGone) {
 export function mergeRepeatedSignals() {
   /** @type {Map<string, number>} */
   const last = new Map();
-  const emit = process.emit;
+  const emit = /** @type {(event: string | symbol, ...args: unknown[]) => boolean} */ (process.emit.bind(process));
   process.emit = /** @type {typeof process.emit} */ (
     function (/** @type {string | symbol} */ event, /** @type {unknown[]} */ ...args) {
       if (event === 'SIGINT' || event === 'SIGTERM' || event === 'SIGHUP') {
@@ -59,7 +59,7 @@ export function mergeRepeatedSignals() {
         process.on(event, keep);
         setTimeout(() => process.off(event, keep), REPEAT_WINDOW_MS).unref();
       }
-      return emit.call(this, event, ...args);
+      return emit(event, ...args);
     }
   );
 }

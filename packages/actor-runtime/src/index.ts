@@ -38,7 +38,7 @@ export * from './protocol/index.js';
 export { unknownOperationAction } from './processing/fold.js';
 export type { UnknownOperationAction } from './processing/fold.js';
 export { kvWriteSubject, watchConsumerOf } from './connection/nats-internals.js';
-export { assertServerVersion, compareVersions, connectFromEnv, connectionOptionsFromEnv, MIN_SERVER_VERSION } from './connection/connect.js';
+export { assertServerVersion, connectFromEnv, connectionOptionsFromEnv, MIN_SERVER_VERSION } from './connection/connect.js';
 export { defaultTopology, partitionsOfStream, partitionTransform, provisionTopology } from './store/provision.js';
 export type { Topology, TopologyOptions } from './store/provision.js';
 export { bindingTransform, captureStreamName, captureType, provisionBindings, subjectsCollide } from './store/bindings.js';

@@ -101,7 +101,7 @@ describe('a service started after another (stale placement in the running one)',
 
 describe('one named service whose workers host different types (a rolling deploy that adds a type)', () => {
   it('R2: an operation of the added type is never dead-lettered by a worker of the service that does not host it yet', async () => {
-    // The default worker is service 'default' whatever it hosts (counter-actor main.ts): a new
+    // The default worker is service 'default' whatever it hosts (packages/worker): a new
     // release that adds a type, rolled out one worker at a time, runs old and new workers in one
     // lane. The lane is the added type's home; the old worker's partitions dead-letter it.
     const names = namesFor('rv2');

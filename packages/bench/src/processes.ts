@@ -1,7 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { join } from 'node:path';
-import { spawnProcess, type ManagedProcess } from '@jetactor/testing';
+import { WORKER_MAIN, spawnProcess, type ManagedProcess } from '@jetactor/testing';
 import type { BenchContext } from './context.js';
 
 /** Resident memory of a process, from /proc (Linux); NaN elsewhere. */
@@ -118,12 +117,12 @@ export function profileArgs(ctx: Pick<BenchContext, 'cpuProfDir'>, name: string)
   return ctx.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${ctx.cpuProfDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [];
 }
 
-/** Starts the counter worker as its own process (`node packages/counter-actor/dist/main.js`). */
+/** Starts the default worker as its own process (`node packages/worker/dist/main.js`). */
 export function startWorker(ctx: BenchContext, name = 'worker', extraEnv: Record<string, string> = {}): ManagedProcess {
   const args = profileArgs(ctx, name);
   // Extra node flags for the worker, e.g. BENCH_WORKER_NODE_OPTIONS='--heapsnapshot-signal=SIGUSR2'.
   if (process.env.BENCH_WORKER_NODE_OPTIONS) args.push(...process.env.BENCH_WORKER_NODE_OPTIONS.split(' ').filter(Boolean));
-  args.push(join(ctx.repoRoot, 'packages/counter-actor/dist/main.js'));
+  args.push(WORKER_MAIN);
   const passThrough = Object.fromEntries(
     ['MAX_BATCH', 'MAX_CACHED_RECORDS', 'LEASE_TTL_MS', 'HEARTBEAT_MS'].flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])),
   );

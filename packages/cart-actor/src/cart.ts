@@ -1,4 +1,4 @@
-import { ActorError, MAX_KEY_LENGTH, NoInput, Type, defineActor, durationMsEnv, type Static } from '@jetactor/actor-runtime';
+import { ActorError, ConfigError, MAX_KEY_LENGTH, NoInput, Type, defineActor, type Static } from '@jetactor/actor-runtime';
 import { CartLine, MAX_LINES, MAX_LINE_QTY, Sku, type CartLineValue } from './items.js';
 
 /** Code of the error result of checking out an empty cart. */
@@ -14,25 +14,20 @@ export const CART_NOT_IDLE = 'CART_NOT_IDLE';
 
 /** The id of the cart's idle timer, re-armed on every change. */
 export const IDLE_TIMER = 'idle';
-/** The idle time when `CART_IDLE_MS` is not set: 30 minutes. */
+/** The idle time of `cart()` without one: 30 minutes (the default worker's when `CART_IDLE_MS` is not set). */
 export const DEFAULT_CART_IDLE_MS = 1_800_000;
-/** The longest idle time `CART_IDLE_MS` may set: 365 days. */
+/** The longest idle time a cart may have: 365 days. */
 export const MAX_CART_IDLE_MS = 365 * 24 * 3_600_000;
 
-/**
- * The idle time from `env.CART_IDLE_MS` (ms; default {@link DEFAULT_CART_IDLE_MS}); a value
- * that is not an integer from 1 to {@link MAX_CART_IDLE_MS} is a `ConfigError` naming it.
- */
-export function cartIdleMsFromEnv(env: NodeJS.ProcessEnv): number {
-  return durationMsEnv(env, 'CART_IDLE_MS', DEFAULT_CART_IDLE_MS, MAX_CART_IDLE_MS);
+/** Options of {@link cart}. */
+export interface CartOptions {
+  /**
+   * How long a cart may stay unchanged before it clears itself, in ms: a whole number from 1 to
+   * {@link MAX_CART_IDLE_MS}. Default {@link DEFAULT_CART_IDLE_MS} (30 minutes). Give every worker
+   * that hosts the cart the same value, or a replay on another worker arms its timer differently.
+   */
+  idleMs?: number;
 }
-
-/**
- * How long a cart may stay unchanged before it clears itself, read once when this module is
- * loaded (so it is the same for every operation a worker applies; give every worker the same
- * value, or a replay on another worker arms its timer differently).
- */
-export const CART_IDLE_MS = cartIdleMsFromEnv(process.env);
 
 /** The input of `add`: `{"sku": "apple", "qty": 2}` (adds to the sku's quantity). */
 export const AddInput = CartLine;
@@ -91,7 +86,8 @@ function idleFor(state: CartState, now: Date): number {
 }
 
 /**
- * The cart actor for an idle time of `idleMs` (the hosted `cart` uses {@link CART_IDLE_MS}).
+ * The cart actor: `cart()` clears a cart after {@link DEFAULT_CART_IDLE_MS} without a change,
+ * `cart({ idleMs })` after `idleMs` (a value out of range is a `ConfigError` naming `idleMs`).
  *
  * - `add {"sku","qty"}` adds `qty` to the sku's line (a new sku is a new line, at most
  *   {@link MAX_LINES}: `CART_FULL`; a line holds at most {@link MAX_LINE_QTY}: `QUANTITY_LIMIT`).
@@ -106,7 +102,11 @@ function idleFor(state: CartState, now: Date): number {
  *
  * Every error leaves the state unchanged. The query `items` answers the lines.
  */
-export function defineCart(idleMs: number) {
+export function cart(options: CartOptions = {}) {
+  const idleMs = options.idleMs ?? DEFAULT_CART_IDLE_MS;
+  if (!Number.isInteger(idleMs) || idleMs < 1 || idleMs > MAX_CART_IDLE_MS) {
+    throw new ConfigError(`idleMs must be a whole number of milliseconds from 1 to ${MAX_CART_IDLE_MS}, got ${idleMs}`);
+  }
   return defineActor({
     type: 'cart',
     initialState: (): CartState => ({ items: [], changedAt: null }),
@@ -177,12 +177,9 @@ export function defineCart(idleMs: number) {
   });
 }
 
-/** The cart actor the default worker hosts (idle time {@link CART_IDLE_MS}). */
-export const cart = defineCart(CART_IDLE_MS);
-
 /** The input of `add`, as a type. */
 export type AddInput = Static<typeof AddInput>;
 /** The input of `remove`, as a type. */
 export type RemoveInput = Static<typeof RemoveInput>;
 /** The cart's definition type, derived from the definition. */
-export type Cart = typeof cart;
+export type Cart = ReturnType<typeof cart>;

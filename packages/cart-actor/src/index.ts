@@ -1,14 +1,13 @@
 /**
  * @packageDocumentation
- * The cart actor (add, remove, checkout; it clears itself after `CART_IDLE_MS` without a
+ * The cart actor (add, remove, checkout; it clears itself after an idle time without a
  * change) and the order actor a checkout sends its lines to. Both are hosted by the default
- * worker; host them yourself with `runWorker({ actors: [cart, order] })`.
+ * worker; host them yourself with `runWorker({ actors: [cart({ idleMs: 600_000 }), order] })`.
  */
 export {
   AddInput,
   CART_EMPTY,
   CART_FULL,
-  CART_IDLE_MS,
   CART_NOT_IDLE,
   DEFAULT_CART_IDLE_MS,
   IDLE_TIMER,
@@ -17,11 +16,9 @@ export {
   QUANTITY_LIMIT,
   RemoveInput,
   cart,
-  cartIdleMsFromEnv,
-  defineCart,
   orderKeyOf,
 } from './cart.js';
-export type { Cart, CartItemsResult, CartState, CheckoutResult } from './cart.js';
+export type { Cart, CartItemsResult, CartOptions, CartState, CheckoutResult } from './cart.js';
 export { CartLine, MAX_LINES, MAX_LINE_QTY, Sku } from './items.js';
 export type { CartLineValue } from './items.js';
 export { DUPLICATE_SKU, NO_ORDER, ORDER_CANCELLED, ORDER_EXISTS, PlaceInput, order } from './order.js';

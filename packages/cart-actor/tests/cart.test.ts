@@ -4,7 +4,6 @@ import { ConfigError, InvalidInputError, type ActorError, type OperationContext,
 import {
   CART_EMPTY,
   CART_FULL,
-  CART_IDLE_MS,
   CART_NOT_IDLE,
   DEFAULT_CART_IDLE_MS,
   MAX_CART_IDLE_MS,
@@ -13,8 +12,6 @@ import {
   NOT_IN_CART,
   QUANTITY_LIMIT,
   cart,
-  cartIdleMsFromEnv,
-  defineCart,
   order,
   orderKeyOf,
   type CartState,
@@ -26,7 +23,7 @@ const iso = (ms: number) => at(ms).toISOString();
 const ctx = (op: string, ms = 0, extra: Partial<OperationContext> = {}): OperationContext => ({ type: 'cart', key: 'c1', op, seq: 7, time: at(ms), ...extra });
 const qctx: QueryContext = { type: 'cart', key: 'c1', query: 'items', seq: 1, exists: true };
 const IDLE = 1000;
-const c = defineCart(IDLE);
+const c = cart({ idleMs: IDLE });
 
 const rearm = (afterMs = IDLE) => [{ id: 'idle', afterMs, op: 'expire' }];
 const withItems = (items: CartState['items'], changedMs = 0): CartState => ({ items, changedAt: iso(changedMs) });
@@ -261,21 +258,20 @@ describe('cart', () => {
   });
 });
 
-describe('CART_IDLE_MS', () => {
-  it('defaults to 30 minutes; the hosted cart arms its timer with the value read at load', () => {
+describe('cart(options)', () => {
+  it('idles 30 minutes without options', () => {
     expect(DEFAULT_CART_IDLE_MS).toBe(1_800_000);
-    expect(cartIdleMsFromEnv({})).toBe(1_800_000);
-    expect(cartIdleMsFromEnv({ CART_IDLE_MS: '' })).toBe(1_800_000);
-    expect(CART_IDLE_MS).toBe(cartIdleMsFromEnv(process.env));
-    expect(cart.apply(cart.initialState(), 'add', { sku: 'a', qty: 1 }, ctx('add')).schedule).toEqual([{ id: 'idle', afterMs: CART_IDLE_MS, op: 'expire' }]);
+    for (const def of [cart(), cart({})]) {
+      expect(def.apply(def.initialState(), 'add', { sku: 'a', qty: 1 }, ctx('add')).schedule).toEqual([{ id: 'idle', afterMs: DEFAULT_CART_IDLE_MS, op: 'expire' }]);
+    }
   });
 
-  it('takes a positive integer of ms, and names the variable for anything else', () => {
-    expect(cartIdleMsFromEnv({ CART_IDLE_MS: '5000' })).toBe(5000);
-    expect(cartIdleMsFromEnv({ CART_IDLE_MS: String(MAX_CART_IDLE_MS) })).toBe(MAX_CART_IDLE_MS);
-    for (const bad of ['0', '-1', 'abc', '1.5', String(MAX_CART_IDLE_MS + 1), '30m']) {
-      expect(() => cartIdleMsFromEnv({ CART_IDLE_MS: bad })).toThrow(ConfigError);
-      expect(() => cartIdleMsFromEnv({ CART_IDLE_MS: bad })).toThrow('CART_IDLE_MS');
+  it('takes a whole number of ms up to a year, and names idleMs for anything else', () => {
+    expect(c.apply(c.initialState(), 'add', { sku: 'a', qty: 1 }, ctx('add')).schedule).toEqual(rearm(IDLE));
+    expect(cart({ idleMs: MAX_CART_IDLE_MS }).type).toBe('cart');
+    for (const bad of [0, -1, 1.5, Number.NaN, MAX_CART_IDLE_MS + 1]) {
+      expect(() => cart({ idleMs: bad })).toThrow(ConfigError);
+      expect(() => cart({ idleMs: bad })).toThrow('idleMs');
     }
   });
 });

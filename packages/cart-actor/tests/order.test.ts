@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError, type OperationContext, type QueryContext } from '@jetactor/actor-runtime';
-import { DUPLICATE_SKU, MAX_LINES, NO_ORDER, ORDER_CANCELLED, ORDER_EXISTS, defineCart, order, type OrderState } from '../src/index.js';
+import { DUPLICATE_SKU, MAX_LINES, NO_ORDER, ORDER_CANCELLED, ORDER_EXISTS, cart, order, type OrderState } from '../src/index.js';
 
 const ctx = (op: string, ms = 0, key = 'c1-42'): OperationContext => ({ type: 'order', key, op, seq: 50, time: new Date(Date.UTC(2026, 0, 1) + ms) });
 const iso = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms).toISOString();
@@ -17,7 +17,7 @@ describe('order', () => {
   });
 
   it('is placed with the items a checkout sends, keeping them and the cart', () => {
-    const checkout = defineCart(1000).apply({ items: structuredClone(items), changedAt: null }, 'checkout', undefined, {
+    const checkout = cart({ idleMs: 1000 }).apply({ items: structuredClone(items), changedAt: null }, 'checkout', undefined, {
       type: 'cart',
       key: 'c1',
       op: 'checkout',

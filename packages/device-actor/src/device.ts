@@ -1,29 +1,25 @@
-import { NoInput, Type, defineActor, durationMsEnv, type OperationOutcome, type Static } from '@jetactor/actor-runtime';
+import { ConfigError, NoInput, Type, defineActor, type OperationOutcome, type Static } from '@jetactor/actor-runtime';
 
 /** The id of the device's offline timer, re-armed by every reading. */
 export const OFFLINE_TIMER = 'offline';
-/** The silence after which a device is offline when `DEVICE_OFFLINE_MS` is not set: 60 s. */
+/** The offline time of `device()` without one: 60 s (the default worker's when `DEVICE_OFFLINE_MS` is not set). */
 export const DEFAULT_DEVICE_OFFLINE_MS = 60_000;
-/** The longest silence `DEVICE_OFFLINE_MS` may set: 365 days. */
+/** The longest offline time a device may have: 365 days. */
 export const MAX_DEVICE_OFFLINE_MS = 365 * 24 * 3_600_000;
 /** Weight of the newest reading in the exponential moving average `avg`. */
 export const EMA_ALPHA = 0.1;
 /** The subject the device type is bound to; its `*` is the device key. */
 export const TELEMETRY_SUBJECT = 'devices.*.telemetry';
 
-/**
- * The silence from `env.DEVICE_OFFLINE_MS` (ms; default {@link DEFAULT_DEVICE_OFFLINE_MS}); a
- * value that is not an integer from 1 to {@link MAX_DEVICE_OFFLINE_MS} is a `ConfigError` naming it.
- */
-export function deviceOfflineMsFromEnv(env: NodeJS.ProcessEnv): number {
-  return durationMsEnv(env, 'DEVICE_OFFLINE_MS', DEFAULT_DEVICE_OFFLINE_MS, MAX_DEVICE_OFFLINE_MS);
+/** Options of {@link device}. */
+export interface DeviceOptions {
+  /**
+   * How long a device may send nothing before it is offline, in ms: a whole number from 1 to
+   * {@link MAX_DEVICE_OFFLINE_MS}. Default {@link DEFAULT_DEVICE_OFFLINE_MS} (60 s). Give every
+   * worker that hosts the device the same value.
+   */
+  offlineMs?: number;
 }
-
-/**
- * How long a device may send nothing before it is offline, read once when this module is
- * loaded (the same for every operation a worker applies; give every worker the same value).
- */
-export const DEVICE_OFFLINE_MS = deviceOfflineMsFromEnv(process.env);
 
 /** A telemetry message, the input of `reading`: `{"t": 21.5}`, a finite number (JSON has no NaN or Infinity; TypeBox refuses them too). */
 export const ReadingInput = Type.Object({ t: Type.Number({ description: 'the reading' }) }, { additionalProperties: false });
@@ -38,7 +34,7 @@ export interface DeviceStatusResult {
 
 /** A device's state. */
 export interface DeviceState {
-  /** `online` from a reading until {@link DEVICE_OFFLINE_MS} pass without one; a device never heard from is `offline`. */
+  /** `online` from a reading until the offline time passes without one; a device never heard from is `offline`. */
   status: DeviceStatus;
   /** How many readings it got. */
   count: number;
@@ -62,8 +58,9 @@ function nextAverage(avg: number | null, t: number): number {
 const offlineState = (state: DeviceState): DeviceState => ({ ...state, status: 'offline' });
 
 /**
- * The device actor for an offline time of `offlineMs` (the hosted `device` uses
- * {@link DEVICE_OFFLINE_MS}), bound to `devices.<id>.telemetry`: every message published there
+ * The device actor, offline after {@link DEFAULT_DEVICE_OFFLINE_MS} without a reading
+ * (`device({ offlineMs })`: after `offlineMs`; a value out of range is a `ConfigError` naming
+ * `offlineMs`), bound to `devices.<id>.telemetry`: every message published there
  * is the operation `reading` of device `<id>`, its payload `{"t": <number>}` the input.
  *
  * - `reading {"t"}` keeps the reading as `last`, moves `avg` (exponential, alpha
@@ -75,7 +72,11 @@ const offlineState = (state: DeviceState): DeviceState => ({ ...state, status: '
  *
  * The query `status` answers the whole state.
  */
-export function defineDevice(offlineMs: number) {
+export function device(options: DeviceOptions = {}) {
+  const offlineMs = options.offlineMs ?? DEFAULT_DEVICE_OFFLINE_MS;
+  if (!Number.isInteger(offlineMs) || offlineMs < 1 || offlineMs > MAX_DEVICE_OFFLINE_MS) {
+    throw new ConfigError(`offlineMs must be a whole number of milliseconds from 1 to ${MAX_DEVICE_OFFLINE_MS}, got ${offlineMs}`);
+  }
   return defineActor({
     type: 'device',
     initialState: (): DeviceState => ({ status: 'offline', count: 0, last: null, avg: null, lastAt: null }),
@@ -113,10 +114,7 @@ export function defineDevice(offlineMs: number) {
   });
 }
 
-/** The device actor the default worker hosts (offline after {@link DEVICE_OFFLINE_MS}). */
-export const device = defineDevice(DEVICE_OFFLINE_MS);
-
 /** The input of `reading`, as a type. */
 export type ReadingInput = Static<typeof ReadingInput>;
 /** The device's definition type, derived from the definition. */
-export type Device = typeof device;
+export type Device = ReturnType<typeof device>;

@@ -3,12 +3,9 @@ import fc from 'fast-check';
 import { ConfigError, InvalidInputError, type OperationContext, type QueryContext } from '@jetactor/actor-runtime';
 import {
   DEFAULT_DEVICE_OFFLINE_MS,
-  DEVICE_OFFLINE_MS,
   EMA_ALPHA,
   MAX_DEVICE_OFFLINE_MS,
-  defineDevice,
   device,
-  deviceOfflineMsFromEnv,
   type DeviceState,
 } from '../src/index.js';
 
@@ -17,7 +14,7 @@ const iso = (ms: number) => new Date(T0 + ms).toISOString();
 const ctx = (op: string, ms = 0, extra: Partial<OperationContext> = {}): OperationContext => ({ type: 'device', key: 'd1', op, seq: 3, time: new Date(T0 + ms), ...extra });
 const qctx: QueryContext = { type: 'device', key: 'd1', query: 'status', seq: 1, exists: true };
 const OFFLINE = 1000;
-const d = defineDevice(OFFLINE);
+const d = device({ offlineMs: OFFLINE });
 const arm = (afterMs = OFFLINE) => [{ id: 'offline', afterMs, op: 'offline' }];
 const online = (lastAtMs = 0): DeviceState => ({ status: 'online', count: 2, last: 20, avg: 10, lastAt: iso(lastAtMs) });
 
@@ -28,7 +25,7 @@ describe('device', () => {
 
   it('is bound to devices.<id>.telemetry, each message a reading of device <id>', () => {
     expect(d.subscribe).toEqual([{ subject: 'devices.*.telemetry', key: 1, op: 'reading' }]);
-    expect(device.describe().subscribe).toEqual([{ subject: 'devices.*.telemetry', key: 1, op: 'reading' }]);
+    expect(d.describe().subscribe).toEqual([{ subject: 'devices.*.telemetry', key: 1, op: 'reading' }]);
   });
 
   it('keeps the first reading as last and average, counts it, goes online and arms the offline timer', () => {
@@ -144,19 +141,20 @@ describe('device', () => {
   });
 });
 
-describe('DEVICE_OFFLINE_MS', () => {
-  it('defaults to 60 s; the hosted device arms its timer with the value read at load', () => {
+describe('device(options)', () => {
+  it('goes offline after 60 s without options', () => {
     expect(DEFAULT_DEVICE_OFFLINE_MS).toBe(60_000);
-    expect(deviceOfflineMsFromEnv({})).toBe(60_000);
-    expect(DEVICE_OFFLINE_MS).toBe(deviceOfflineMsFromEnv(process.env));
-    expect(device.apply(device.initialState(), 'reading', { t: 1 }, ctx('reading')).schedule).toEqual([{ id: 'offline', afterMs: DEVICE_OFFLINE_MS, op: 'offline' }]);
+    for (const def of [device(), device({})]) {
+      expect(def.apply(def.initialState(), 'reading', { t: 1 }, ctx('reading')).schedule).toEqual([{ id: 'offline', afterMs: DEFAULT_DEVICE_OFFLINE_MS, op: 'offline' }]);
+    }
   });
 
-  it('takes a positive integer of ms, and names the variable for anything else', () => {
-    expect(deviceOfflineMsFromEnv({ DEVICE_OFFLINE_MS: '1500' })).toBe(1500);
-    for (const bad of ['0', '-5', 'x', '2.5', String(MAX_DEVICE_OFFLINE_MS + 1)]) {
-      expect(() => deviceOfflineMsFromEnv({ DEVICE_OFFLINE_MS: bad })).toThrow(ConfigError);
-      expect(() => deviceOfflineMsFromEnv({ DEVICE_OFFLINE_MS: bad })).toThrow('DEVICE_OFFLINE_MS');
+  it('takes a whole number of ms up to a year, and names offlineMs for anything else', () => {
+    expect(d.apply(d.initialState(), 'reading', { t: 1 }, ctx('reading')).schedule).toEqual(arm(OFFLINE));
+    expect(device({ offlineMs: MAX_DEVICE_OFFLINE_MS }).type).toBe('device');
+    for (const bad of [0, -5, 2.5, Number.NaN, MAX_DEVICE_OFFLINE_MS + 1]) {
+      expect(() => device({ offlineMs: bad })).toThrow(ConfigError);
+      expect(() => device({ offlineMs: bad })).toThrow('offlineMs');
     }
   });
 });

@@ -11,14 +11,14 @@
  */
 import { createActorClient, type ActorClient } from '@jetactor/actor-runtime';
 import { counter } from '@jetactor/counter-actor';
-import { replayCounters, startNatsCluster, startNatsServer, waitFor, type ManagedProcess, type NatsCluster, type NatsServer } from '@jetactor/testing';
+import { replayCounters, spawnWorker, startNatsCluster, startNatsServer, waitFor, type ManagedProcess, type NatsCluster, type NatsServer } from '@jetactor/testing';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
-import { counts, spawnWorker, startAddLoad, startedPartitions, type LoadReport } from './support/stack.js';
+import { counts, startAddLoad, startedPartitions, type LoadReport } from './support/stack.js';
 import { waitForTypes } from './support/registry.js';
 
 const TOKEN = 'faults-test-token-0123456789';
@@ -60,7 +60,7 @@ async function startStack(
   workerEnv: Record<string, string> = {},
   gatewayServer?: (jsm: JetStreamManager) => Promise<string>,
 ): Promise<Stack> {
-  const worker = spawnWorker('w-faults', natsUrl, workerEnv);
+  const worker = spawnWorker({ id: 'w-faults', natsUrl, partitions: 8, env: workerEnv });
   cleanup.push(() => worker.stop());
   const nc = await connect({ servers: [...servers], maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   cleanup.push(() => nc.close());

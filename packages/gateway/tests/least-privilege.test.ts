@@ -9,8 +9,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { spawnWorker, jsonLines, startedPartitions } from './support/stack.js';
-import { startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
+import { startedPartitions } from './support/stack.js';
+import { jsonLines, spawnWorker, startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { errors as natsErrors, headers as natsHeaders, type Msg, type Subscription } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -41,7 +41,7 @@ beforeAll(async () => {
     readFileSync(CONFIG_FILE, 'utf8'),
   ].join('\n');
   server = await startNatsServer({ config });
-  worker = spawnWorker('w-least-privilege', server.url, { NATS_USER: 'worker', NATS_PASS: PASS.worker, ACTORS_PARTITIONS: String(PARTITIONS), METRICS_PORT: '0' });
+  worker = spawnWorker({ id: 'w-least-privilege', natsUrl: server.url, partitions: PARTITIONS, env: { NATS_USER: 'worker', NATS_PASS: PASS.worker, METRICS_PORT: '0' } });
   await waitFor(() => startedPartitions(worker).length >= PARTITIONS, {
     timeoutMs: 30_000,
     message: 'the worker (user worker) to own every partition',
@@ -204,7 +204,7 @@ describe('least-privilege NATS users (deploy/nats-least-privilege.conf)', () => 
 
   it('a second worker joins and leaves gracefully; the retention calls are allowed; neither service may delete streams', async () => {
     const since = server.logs.length;
-    const second = spawnWorker('w-least-privilege-2', server.url, { NATS_USER: 'worker', NATS_PASS: PASS.worker, ACTORS_PARTITIONS: String(PARTITIONS), METRICS_PORT: '0' });
+    const second = spawnWorker({ id: 'w-least-privilege-2', natsUrl: server.url, partitions: PARTITIONS, env: { NATS_USER: 'worker', NATS_PASS: PASS.worker, METRICS_PORT: '0' } });
     try {
       await waitFor(async () => owners().then((o) => o.includes('w-least-privilege-2')), { timeoutMs: 30_000, message: 'the second worker to own partitions' });
       const call = await inject('POST', '/api/actors/counter/lp-join/add?wait=true', '2');

@@ -12,11 +12,10 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createUser } from '@nats-io/nkeys';
-import { startNatsServer, tempDir, waitFor, type ManagedProcess, type NatsServer, type TempDir } from '@jetactor/testing';
+import { jsonLines, spawnWorker, startNatsServer, tempDir, waitFor, type ManagedProcess, type NatsServer, type TempDir } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
-import { jsonLines, spawnWorker } from './support/stack.js';
 import { waitForTypes } from './support/registry.js';
 
 const TOKEN = 'nats-auth-gateway-token-0123456789';
@@ -85,7 +84,7 @@ async function startServer(config: string): Promise<NatsServer> {
 }
 
 function startWorker(server: NatsServer, env: Record<string, string>): ManagedProcess {
-  const worker = spawnWorker('w-auth', server.url, env);
+  const worker = spawnWorker({ id: 'w-auth', natsUrl: server.url, partitions: 8, env });
   cleanup.push(() => worker.stop());
   return worker;
 }
@@ -156,7 +155,7 @@ describe('NATS credentials and TLS from the environment', () => {
     await expectRoundTrip(gateway, 'token');
 
     // A worker without the token does not get in.
-    const intruder = spawnWorker('w-intruder', server.url, { NATS_TLS_CA: pki.ca });
+    const intruder = spawnWorker({ id: 'w-intruder', natsUrl: server.url, partitions: 8, env: { NATS_TLS_CA: pki.ca } });
     cleanup.push(() => intruder.stop());
     await waitFor(() => intruder.lines.some((l) => /authorization violation/i.test(l)) || !intruder.running, {
       timeoutMs: 15_000,

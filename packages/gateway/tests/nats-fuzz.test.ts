@@ -34,7 +34,7 @@
  * by the binding movers) are part of the run.
  */
 import { partitionOf, TimerHeaders } from '@jetactor/actor-runtime';
-import { freePort, prng, startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
+import { freePort, jsonLines, prng, spawnWorker, startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { headers as natsHeaders, type Msg, type MsgHdrs, type Subscription } from '@nats-io/nats-core';
@@ -42,7 +42,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
-import { jsonLines, spawnWorker, startedPartitions } from './support/stack.js';
+import { startedPartitions } from './support/stack.js';
 import { waitForTypes } from './support/registry.js';
 
 const TOKEN = 'nats-fuzz-token-all-scopes-0123456789';
@@ -87,9 +87,11 @@ let controlKv: KV;
 beforeAll(async () => {
   server = await startNatsServer();
   metricsPort = await freePort();
-  worker = spawnWorker(WORKER_ID, server.url, { ACTORS_PARTITIONS: String(PARTITIONS),
-    METRICS_PORT: String(metricsPort),
-    DEVICE_OFFLINE_MS: String(DEVICE_OFFLINE_MS),
+  worker = spawnWorker({
+    id: WORKER_ID,
+    natsUrl: server.url,
+    partitions: PARTITIONS,
+    env: { METRICS_PORT: String(metricsPort), DEVICE_OFFLINE_MS: String(DEVICE_OFFLINE_MS) },
   });
   await waitFor(() => startedPartitions(worker).length >= PARTITIONS, {
     timeoutMs: 30_000,

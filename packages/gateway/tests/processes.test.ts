@@ -7,10 +7,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnProcess, startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
+import { freePort, spawnProcess, spawnWorker, startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectionShares, gatewayProcesses } from '../src/processes.js';
-import { spawnWorker } from './support/stack.js';
 
 const GATEWAY_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 let server: NatsServer | undefined;
@@ -138,7 +137,7 @@ describe('GATEWAY_PROCESSES', () => {
 
   it('serves from two processes on one port, replaces a dead one, and ends with its supervisor', async () => {
     server = await startNatsServer();
-    worker = spawnWorker('w-procs', server.url);
+    worker = spawnWorker({ id: 'w-procs', natsUrl: server.url, partitions: 8 });
     const port = await freePort();
     gateway = spawnProcess(process.execPath, [GATEWAY_MAIN], { name: 'gateway', env: { NATS_URL: server.url, PORT: String(port), GATEWAY_PROCESSES: '2', LOG_LEVEL: 'warn' } });
     const primary = gateway.pid as number;

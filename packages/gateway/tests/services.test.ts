@@ -8,12 +8,12 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createActorClient, type ActorClient } from '@jetactor/actor-runtime';
-import { startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
+import { spawnWorker, startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGateway, type RunningGateway } from '../src/run-gateway.js';
 import { waitForTypes } from './support/registry.js';
-import { spawnWorker, startAddLoad, startedPartitions } from './support/stack.js';
+import { startAddLoad, startedPartitions } from './support/stack.js';
 
 const DEFAULT_TYPES = 'counter,account,cart,order,device';
 const COUNTER_KEYS = Array.from({ length: 12 }, (_, i) => `svc-c${i}`);
@@ -26,7 +26,7 @@ let gateway: RunningGateway;
 const procs = new Map<string, ManagedProcess>();
 
 function start(name: string, types: string): ManagedProcess {
-  const p = spawnWorker(name, server.url, { JETACTOR_ACTORS: types });
+  const p = spawnWorker({ id: name, natsUrl: server.url, partitions: 8, env: { JETACTOR_ACTORS: types } });
   procs.set(name, p);
   return p;
 }

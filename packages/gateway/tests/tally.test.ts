@@ -6,7 +6,7 @@
  * and documented, without a restart.
  */
 import { defineActor, Type } from '@jetactor/actor-runtime';
-import { startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
+import { spawnWorker, startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { InjectOptions } from 'fastify';
@@ -16,7 +16,6 @@ import { runGateway, type RunningGateway } from '../src/run-gateway.js';
 import { STATUS_HEADER } from '../src/nats/call-service.js';
 import { bodyOf, errorOf } from './support/http.js';
 import { registerTypes, waitForTypes } from './support/registry.js';
-import { spawnWorker } from './support/stack.js';
 
 let server: NatsServer;
 let worker: ManagedProcess;
@@ -27,7 +26,7 @@ const dec = new TextDecoder();
 
 beforeAll(async () => {
   server = await startNatsServer();
-  worker = spawnWorker('w-tally', server.url, { METRICS_PORT: '0' });
+  worker = spawnWorker({ id: 'w-tally', natsUrl: server.url, partitions: 8, env: { METRICS_PORT: '0' } });
   gateway = await runGateway({ env: { NATS_URL: server.url, PORT: '0', HOST: '127.0.0.1' }, logger: pino({ level: 'silent' }) });
   await gateway.nats.firstConnect;
   await waitForTypes(gateway.app, ['counter', 'tally'], 30_000);

@@ -1,6 +1,7 @@
 import { accessSync, constants, readdirSync, statSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import semver from 'semver';
 
 /**
  * The nats-server binary the harness runs: `NATS_SERVER_BIN` (set by `npm test`), else
@@ -71,7 +72,7 @@ function newestCached(cacheRoot: string, arch: string): string | undefined {
     .filter((e) => e.endsWith(`-${arch}`))
     .map((e) => e.slice(0, -arch.length - 1))
     .filter((v) => /^\d+\.\d+\.\d+$/.test(v))
-    .sort((a, b) => b.localeCompare(a, 'en', { numeric: true }));
+    .sort(semver.rcompare);
   for (const version of versions) {
     const bin = join(cacheRoot, `${version}-${arch}`, 'nats-server');
     if (isExecutable(bin)) return bin;

@@ -82,7 +82,7 @@ export interface ManagedProcess {
  * the test process exits first.
  *
  * @example
- * const worker = spawnProcess('node', ['packages/counter-actor/dist/main.js'], { env: { NATS_URL: server.url }, name: 'worker' });
+ * const worker = spawnProcess('node', ['packages/worker/dist/main.js'], { env: { NATS_URL: server.url }, name: 'worker' });
  * await worker.waitForLine(/ready/);
  * await worker.stop();
  */

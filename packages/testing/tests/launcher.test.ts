@@ -14,7 +14,7 @@ import { trackChild } from '../src/registry.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const ENTRIES = {
-  worker: join(repoRoot, 'packages', 'counter-actor', 'dist', 'main.js'),
+  worker: join(repoRoot, 'packages', 'worker', 'dist', 'main.js'),
   gateway: join(repoRoot, 'packages', 'gateway', 'dist', 'main.js'),
 };
 const PARTITIONS = 4;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import semver from 'semver';
 import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { ConfigError, ErrorCode } from '../protocol/index.js';
 
@@ -39,21 +40,12 @@ export function connectionOptionsFromEnv(env: NodeJS.ProcessEnv = process.env, n
   return opts;
 }
 
-/** Compares dotted versions; negative if a < b. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.-]/).map((x) => parseInt(x, 10) || 0);
-  const pb = b.split(/[.-]/).map((x) => parseInt(x, 10) || 0);
-  for (let i = 0; i < 3; i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
-
 /** Throws a {@link ConfigError} when the connected server is older than {@link MIN_SERVER_VERSION}. */
 export function assertServerVersion(nc: NatsConnection): string {
   const version = nc.info?.version ?? '0.0.0';
-  if (compareVersions(version, MIN_SERVER_VERSION) < 0) {
+  // Its X.Y.Z only: a pre-release or build of a supported release (2.10.0-beta) is that release.
+  const release = semver.coerce(version);
+  if (release === null || semver.lt(release, MIN_SERVER_VERSION)) {
     throw new ConfigError(
       `nats-server ${version} is too old: jetactor needs >= ${MIN_SERVER_VERSION} (stream subject transforms)`,
       ErrorCode.ServerVersion,

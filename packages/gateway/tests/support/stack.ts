@@ -1,46 +1,10 @@
 /**
- * Helpers for tests that run the whole stack: a worker process (`node
- * packages/counter-actor/dist/main.js`, built by `npm test`) and add-only HTTP load
- * through the gateway with per-key acknowledgement counts.
+ * Helpers for tests that run the whole stack (a worker process from `spawnWorker` of
+ * @jetactor/testing): the partitions it took from its log, and add-only HTTP load through the
+ * gateway with per-key acknowledgement counts.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { spawnProcess, type ManagedProcess } from '@jetactor/testing';
+import { jsonLines, type ManagedProcess } from '@jetactor/testing';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-
-/** The built worker entry point. */
-export const WORKER_MAIN = fileURLToPath(new URL('../../../counter-actor/dist/main.js', import.meta.url));
-
-/** Starts a worker process against `natsUrl` with short leases (2 s) and 8 partitions. */
-export function spawnWorker(name: string, natsUrl: string, env: Record<string, string | undefined> = {}): ManagedProcess {
-  if (!existsSync(WORKER_MAIN)) {
-    throw new Error(`${WORKER_MAIN} is missing: build first (npm test does, or: npx nx run-many -t build)`);
-  }
-  return spawnProcess(process.execPath, [WORKER_MAIN], {
-    name,
-    env: {
-      NATS_URL: natsUrl,
-      WORKER_ID: name,
-      ACTORS_PARTITIONS: '8',
-      LEASE_TTL_MS: '2000',
-      HEARTBEAT_MS: '250',
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-  });
-}
-
-/** Parsed pino lines of a process; `since` is a `lineCount` taken earlier. */
-export function jsonLines(proc: ManagedProcess, since = 0): Array<Record<string, unknown>> {
-  const dropped = proc.lineCount - proc.lines.length;
-  return proc.lines.slice(Math.max(0, since - dropped)).flatMap((l) => {
-    try {
-      return [JSON.parse(l) as Record<string, unknown>];
-    } catch {
-      return [];
-    }
-  });
-}
 
 /**
  * The partitions a worker process logged starting — taken, or restarted after a failure — from

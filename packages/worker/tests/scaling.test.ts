@@ -1,10 +1,10 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { assignPartitions, partitionOf, type ActorClient } from '@jetactor/actor-runtime';
-import { prng, publishOps, randomOps, replayCounters, waitFor, type NatsServer } from '@jetactor/testing';
+import { jsonLines, prng, publishOps, randomOps, replayCounters, spawnWorker, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
-import { countByOwner, owners, spawnWorker, type WorkerProcess } from './support/workers.js';
+import { countByOwner, owners } from './support/workers.js';
 
 const PARTITIONS = 16;
 const LEASE_TTL_MS = 2000;
@@ -13,7 +13,7 @@ let server: NatsServer;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 let client: ActorClient;
-let workers: WorkerProcess[];
+let workers: ManagedProcess[];
 
 beforeAll(async () => {
   stack = await startStack();
@@ -23,8 +23,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
-function start(id: string): WorkerProcess {
-  const w = spawnWorker(id, server.url, { LEASE_TTL_MS: String(LEASE_TTL_MS), ACTORS_PARTITIONS: String(PARTITIONS) });
+function start(id: string): ManagedProcess {
+  const w = spawnWorker({ id, natsUrl: server.url, partitions: PARTITIONS, leaseTtlMs: LEASE_TTL_MS });
   workers.push(w);
   return w;
 }
@@ -55,26 +55,26 @@ interface OwnershipEvent {
  * partitions released, with how long the batch took, and those acquired) and their
  * `partition lost (fenced)` warnings.
  */
-function ownershipEvents(w: WorkerProcess): OwnershipEvent[] {
+function ownershipEvents(w: ManagedProcess): OwnershipEvent[] {
   const list = (v: unknown): number[] => (Array.isArray(v) ? v.filter((p): p is number => typeof p === 'number') : []);
-  return w.logs().flatMap((l): OwnershipEvent[] => {
+  return jsonLines(w).flatMap((l): OwnershipEvent[] => {
     if (l.msg === 'ownership changed') {
       const ms = typeof l.ms === 'number' ? l.ms : 0;
       return [
         ...list(l.released).flatMap((partition) => [
-          { time: l.time - ms, worker: w.id, kind: 'releasing' as const, partition },
-          { time: l.time, worker: w.id, kind: 'released' as const, partition },
+          { time: l.time - ms, worker: w.name, kind: 'releasing' as const, partition },
+          { time: l.time, worker: w.name, kind: 'released' as const, partition },
         ]),
-        ...list(l.acquired).map((partition) => ({ time: l.time, worker: w.id, kind: 'acquired' as const, partition })),
+        ...list(l.acquired).map((partition) => ({ time: l.time, worker: w.name, kind: 'acquired' as const, partition })),
       ];
     }
-    if (typeof l.msg === 'string' && l.msg.startsWith('partition lost') && typeof l.partition === 'number') return [{ time: l.time, worker: w.id, kind: 'lost', partition: l.partition }];
+    if (typeof l.msg === 'string' && l.msg.startsWith('partition lost') && typeof l.partition === 'number') return [{ time: l.time, worker: w.name, kind: 'lost', partition: l.partition }];
     return [];
   });
 }
 
 /** Per partition, when `w` last logged acquiring it. */
-function acquiredTimes(w: WorkerProcess): Map<number, number> {
+function acquiredTimes(w: ManagedProcess): Map<number, number> {
   return new Map(ownershipEvents(w).filter((e) => e.kind === 'acquired').map((e) => [e.partition, e.time]));
 }
 
@@ -85,7 +85,7 @@ function acquiredTimes(w: WorkerProcess): Map<number, number> {
  * `totalMs` from the old owner's release batch starting (final commits included). Batches
  * make these an upper bound of each partition's own hand-over.
  */
-function gracefulHandovers(all: WorkerProcess[]): Array<{ partition: number; gapMs: number; totalMs: number }> {
+function gracefulHandovers(all: ManagedProcess[]): Array<{ partition: number; gapMs: number; totalMs: number }> {
   const events = all.flatMap(ownershipEvents).sort((a, b) => a.time - b.time);
   const out: Array<{ partition: number; gapMs: number; totalMs: number }> = [];
   const lastRelease = new Map<number, { start: number; end?: number; worker: string }>();
@@ -121,7 +121,7 @@ describe('horizontal scaling', () => {
         expect(n).toBeGreaterThanOrEqual(Math.floor(PARTITIONS / ids.length));
       }
     }
-    await Promise.all(workers.splice(0).map((w) => w.proc.stop()));
+    await Promise.all(workers.splice(0).map((w) => w.stop()));
     await waitFor(async () => [...(await owners(client)).values()].every((o) => o === null), {
       timeoutMs: 10_000,
       message: 'graceful leaves to release every lease',
@@ -165,14 +165,14 @@ describe('horizontal scaling', () => {
     await settledOn(['c-1', 'c-2', 'c-3']);
     // Graceful hand-over times: released by c-1, acquired by c-2/c-3.
     // 3 -> 1 (graceful leaves)
-    await Promise.all([w2.proc.stop(), w3.proc.stop()]);
+    await Promise.all([w2.stop(), w3.stop()]);
     await settledOn(['c-1']);
     // Crash: c-4 joins, c-1 is killed; c-4 takes over after the lease TTL.
     const w4 = start('c-4');
     await settledOn(['c-1', 'c-4']);
     const c1Partitions = [...(await owners(client)).entries()].filter(([, o]) => o === 'c-1').map(([p]) => p);
     const killedAt = Date.now();
-    w1.proc.kill('SIGKILL');
+    w1.kill('SIGKILL');
     await settledOn(['c-4'], 20_000);
     const acquired4 = await waitFor(
       () => {
@@ -185,9 +185,9 @@ describe('horizontal scaling', () => {
     // Pause: c-5 joins, c-4 is frozen past its lease, c-5 takes everything, c-4 resumes fenced.
     const w5 = start('c-5');
     await settledOn(['c-4', 'c-5']);
-    await w4.proc.pause();
+    await w4.pause();
     await settledOn(['c-5'], 20_000);
-    w4.proc.resume();
+    w4.resume();
     await settledOn(['c-4', 'c-5'], 20_000);
 
     loading = false;
@@ -212,7 +212,7 @@ describe('horizontal scaling', () => {
     expect(lastSeq.size).toBeGreaterThan(900);
     expect(regressions).toEqual([]);
     // c-4 was fenced after the pause: it logged the loss instead of writing.
-    expect(w4.logs().some((l) => l.msg === 'partition lost (fenced)' || String(l.msg).includes('lease not held'))).toBe(true);
+    expect(jsonLines(w4).some((l) => l.msg === 'partition lost (fenced)' || String(l.msg).includes('lease not held'))).toBe(true);
 
     const graceful = gracefulHandovers([w1, w2, w3, w4, w5]);
     const gap = graceful.map((h) => h.gapMs).sort((a, b) => a - b);
@@ -228,7 +228,7 @@ describe('horizontal scaling', () => {
       operations: [...lastSeq.values()].reduce((a, b) => Math.max(a, b), 0),
     };
     console.log(`hand-over figures: ${JSON.stringify(figures)}`);
-    if (process.env.DUMP) for (const w of [w1, w2, w3, w4, w5]) console.log(w.id, w.proc.lines.filter((l) => /ownership changed|lost|stopping|failed|warn/.test(l)).join('\n'));
+    if (process.env.DUMP) for (const w of [w1, w2, w3, w4, w5]) console.log(w.name, w.lines.filter((l) => /ownership changed|lost|stopping|failed|warn/.test(l)).join('\n'));
     expect(graceful.length).toBeGreaterThan(10);
     expect(crash.every((ms) => Number.isFinite(ms) && ms > 0)).toBe(true);
     // Timings are printed, not asserted: a timed assertion on a shared 2-core machine is a

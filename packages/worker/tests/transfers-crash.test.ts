@@ -7,11 +7,11 @@ import { jetstream } from '@nats-io/jetstream';
 import { headers } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { account } from '@jetactor/account-actor';
-import { prng, waitFor } from '@jetactor/testing';
+import { jsonLines, prng, waitFor, type ManagedProcess } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
 import { gate, inWindow, readStoredOps, waitForQuiescence, type StoredOp } from './support/streams.js';
-import { owners, settledOn, type WorkerProcess } from './support/workers.js';
+import { owners, settledOn } from './support/workers.js';
 
 const PARTITIONS = 16;
 const LEASE_TTL_MS = 2000;
@@ -35,7 +35,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const start = (id: string): WorkerProcess => stack.spawn(id, { LEASE_TTL_MS: String(LEASE_TTL_MS), ACTORS_PARTITIONS: String(PARTITIONS) });
+const start = (id: string): ManagedProcess => stack.spawn(id, { partitions: PARTITIONS, leaseTtlMs: LEASE_TTL_MS });
 const settled = (ids: string[], timeoutMs?: number): Promise<void> => settledOn(stack.client, PARTITIONS, ids, timeoutMs);
 
 interface Transfer {
@@ -160,8 +160,8 @@ describe('transfers under worker crashes (issue 11)', () => {
     const faults = (async () => {
       await waitFor(() => sent >= TRANSFERS * 0.15, { timeoutMs: 60_000, intervalMs: 20, message: 'transfers to be under way' });
       timeline.killAt = sent;
-      w1.proc.kill('SIGKILL');
-      await w1.proc.exited;
+      w1.kill('SIGKILL');
+      await w1.exited;
       await settled(['t-2', 't-3']);
       timeline.killTakenOverAt = sent;
 
@@ -169,11 +169,11 @@ describe('transfers under worker crashes (issue 11)', () => {
       timeline.pauseAt = sent;
       const pausedHeld = [...(await owners(client)).entries()].filter(([, o]) => o === 't-2').map(([p]) => p);
       expect(pausedHeld.length).toBeGreaterThan(0);
-      await w2.proc.pause();
+      await w2.pause();
       // Frozen past its lease: t-3 takes every partition of t-2.
       await settled(['t-3']);
       timeline.pauseTakenOverAt = sent;
-      w2.proc.resume();
+      w2.resume();
       await settled(['t-2', 't-3']);
       afterPause.open();
 
@@ -242,7 +242,7 @@ describe('transfers under worker crashes (issue 11)', () => {
     expect(replay.sent.size).toBeGreaterThan(TRANSFERS * 0.3);
 
     // The frozen worker was fenced when it woke: it logged the loss instead of writing.
-    expect(w2.logs().some((l) => l.msg === 'partition lost (fenced)' || String(l.msg).includes('lease not held'))).toBe(true);
+    expect(jsonLines(w2).some((l) => l.msg === 'partition lost (fenced)' || String(l.msg).includes('lease not held'))).toBe(true);
 
     console.log(
       `transfers: ${TRANSFERS} published in ${publishMs} ms (${Math.round(TRANSFERS / (publishMs / 1000))}/s), ` +

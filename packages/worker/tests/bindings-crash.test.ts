@@ -3,11 +3,11 @@
 // SIGKILLed midway: afterwards every device's `count` equals the number published to it, and the
 // operations stream holds each message once (the capture stream is sourced exactly once).
 import { EMA_ALPHA, device, type DeviceState } from '@jetactor/device-actor';
-import { prng, waitFor } from '@jetactor/testing';
+import { prng, waitFor, type ManagedProcess } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
 import { inWindow, readStoredOps, waitForQuiescence } from './support/streams.js';
-import { settledOn, type WorkerProcess } from './support/workers.js';
+import { settledOn } from './support/workers.js';
 
 const PARTITIONS = 16;
 const LEASE_TTL_MS = 2000;
@@ -18,14 +18,14 @@ const WINDOW = 512;
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await startStack({ actors: [device] });
+  stack = await startStack({ actors: [device()] });
 });
 
 afterAll(async () => {
   await stack?.stop();
 });
 
-const start = (id: string): WorkerProcess => stack.spawn(id, { LEASE_TTL_MS: String(LEASE_TTL_MS), ACTORS_PARTITIONS: String(PARTITIONS) });
+const start = (id: string): ManagedProcess => stack.spawn(id, { partitions: PARTITIONS, leaseTtlMs: LEASE_TTL_MS });
 const settled = (ids: string[], timeoutMs?: number): Promise<void> => settledOn(stack.client, PARTITIONS, ids, timeoutMs);
 
 /** Readings stored in the operations stream per device key. */
@@ -79,8 +79,8 @@ describe('subject bindings under a worker SIGKILL (issue 11)', () => {
     const kill = (async () => {
       await waitFor(() => acked >= MESSAGES / 2, { timeoutMs: 120_000, intervalMs: 10, message: 'half the telemetry to be published' });
       killedAt = acked;
-      w1.proc.kill('SIGKILL');
-      await w1.proc.exited;
+      w1.kill('SIGKILL');
+      await w1.exited;
     })();
     await inWindow(targets, WINDOW, async (key, i) => {
       const ack = await js.publish(`devices.${key}.telemetry`, JSON.stringify({ t: (i % 997) / 10 }), { timeout: 30_000 });

@@ -4,15 +4,14 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createActorClient, type ActorClient } from '@jetactor/actor-runtime';
-import { freePort, startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
+import { freePort, spawnWorker, startNatsServer, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { counter } from '../src/index.js';
-import { spawnWorker, type WorkerProcess } from './support/workers.js';
+import { counter } from '@jetactor/counter-actor';
 
 let server: NatsServer;
 let nc: NatsConnection;
 let client: ActorClient;
-let worker: WorkerProcess;
+let worker: ManagedProcess;
 let base: string;
 
 beforeAll(async () => {
@@ -21,12 +20,12 @@ beforeAll(async () => {
   client = createActorClient(nc, { actors: [counter] });
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  worker = spawnWorker('metrics-w1', server.url, { ACTORS_PARTITIONS: '4', METRICS_PORT: String(port) });
-  await worker.proc.waitForLine(/metrics, \/healthz and \/readyz listening/, 20_000);
+  worker = spawnWorker({ id: 'metrics-w1', natsUrl: server.url, partitions: 4, env: { METRICS_PORT: String(port) } });
+  await worker.waitForLine(/metrics, \/healthz and \/readyz listening/, 20_000);
 });
 
 afterAll(async () => {
-  await worker?.proc.stop();
+  await worker?.stop();
   client?.close();
   await nc?.close();
   await server?.stop();

@@ -9,12 +9,12 @@
 import { Kvm } from '@nats-io/kv';
 import { headers } from '@nats-io/nats-core';
 import { TimerHeaders, type StoredTimer } from '@jetactor/actor-runtime';
-import { prng, waitFor } from '@jetactor/testing';
+import { prng, waitFor, type ManagedProcess } from '@jetactor/testing';
 import { tally, type TallyState } from '@jetactor/tally-actor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
 import { inWindow, quantile, waitForQuiescence } from './support/streams.js';
-import { settledOn, type WorkerProcess } from './support/workers.js';
+import { settledOn } from './support/workers.js';
 
 const PARTITIONS = 16;
 const LEASE_TTL_MS = 2000;
@@ -30,7 +30,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const start = (id: string): WorkerProcess => stack.spawn(id, { LEASE_TTL_MS: String(LEASE_TTL_MS), ACTORS_PARTITIONS: String(PARTITIONS) });
+const start = (id: string): ManagedProcess => stack.spawn(id, { partitions: PARTITIONS, leaseTtlMs: LEASE_TTL_MS });
 const settled = (ids: string[], timeoutMs?: number): Promise<void> => settledOn(stack.client, PARTITIONS, ids, timeoutMs);
 
 interface Planned {
@@ -133,7 +133,7 @@ async function settle(timers: readonly Planned[], prefix: string, timeoutMs: num
 }
 
 describe('timers under a worker SIGKILL and a nats-server restart (issue 11)', () => {
-  let w1: WorkerProcess;
+  let w1: ManagedProcess;
 
   it('clean: 1,000 timers fire once, not early, p99 within 1 s', { timeout: 60_000 }, async () => {
     w1 = start('tm-1');
@@ -159,8 +159,8 @@ describe('timers under a worker SIGKILL and a nats-server restart (issue 11)', (
     // A fifth fired: the worker owning half the partitions dies.
     await waitFor(async () => (await firesStored('k-')) >= timers.length * 0.2, { timeoutMs: 60_000, intervalMs: 100, message: 'a fifth of the timers to fire' });
     const killedAt = Date.now();
-    w1.proc.kill('SIGKILL');
-    await w1.proc.exited;
+    w1.kill('SIGKILL');
+    await w1.exited;
     // Half fired: nats-server goes down and comes back on its store (same port).
     await waitFor(async () => (await firesStored('k-')) >= timers.length * 0.5, { timeoutMs: 60_000, intervalMs: 100, message: 'half the timers to fire' });
     const restartAt = Date.now();

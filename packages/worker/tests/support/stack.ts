@@ -1,9 +1,8 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createActorClient, type ActorClient, type AnyActorDefinition } from '@jetactor/actor-runtime';
-import { startNatsServer, type NatsServer, type NatsServerOptions } from '@jetactor/testing';
-import { counter } from '../../src/index.js';
-import { spawnWorker, type WorkerProcess } from './workers.js';
+import { spawnWorker, startNatsServer, type ManagedProcess, type NatsServer, type NatsServerOptions, type SpawnWorkerOptions } from '@jetactor/testing';
+import { counter } from '@jetactor/counter-actor';
 
 /** A nats-server, a client connection and the worker processes a test file starts. */
 export interface Stack {
@@ -12,9 +11,9 @@ export interface Stack {
   js: JetStreamClient;
   jsm: JetStreamManager;
   client: ActorClient;
-  workers: WorkerProcess[];
-  /** Starts a worker process ({@link spawnWorker}) against this server; `stop()` stops it. */
-  spawn(id: string, env?: Record<string, string>): WorkerProcess;
+  workers: ManagedProcess[];
+  /** Starts a worker process (`spawnWorker` of @jetactor/testing) against this server; `stop()` stops it. */
+  spawn(id: string, opts: Omit<SpawnWorkerOptions, 'id' | 'natsUrl'>): ManagedProcess;
   /** Stops the workers, the connection and the server. */
   stop(): Promise<void>;
 }
@@ -34,7 +33,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const server = await startNatsServer(opts.server);
   const nc = await connect({ servers: server.url, ...(opts.reconnect ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 } : {}) });
   const client = createActorClient(nc, { actors: opts.actors ?? [counter] });
-  const workers: WorkerProcess[] = [];
+  const workers: ManagedProcess[] = [];
   return {
     server,
     nc,
@@ -42,13 +41,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     jsm: await jetstreamManager(nc),
     client,
     workers,
-    spawn(id, env) {
-      const w = spawnWorker(id, server.url, env);
+    spawn(id, opts) {
+      const w = spawnWorker({ ...opts, id, natsUrl: server.url });
       workers.push(w);
       return w;
     },
     async stop() {
-      await Promise.all(workers.map((w) => w.proc.stop()));
+      await Promise.all(workers.map((w) => w.stop()));
       client.close();
       await nc.close();
       await server.stop();

@@ -1,9 +1,9 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { partitionOf, type ActorClient } from '@jetactor/actor-runtime';
-import { prng, publishOps, randomOps, replayCounters, waitFor, type NatsServer } from '@jetactor/testing';
+import { prng, publishOps, randomOps, replayCounters, spawnWorker, waitFor, type ManagedProcess, type NatsServer } from '@jetactor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './support/stack.js';
-import { countByOwner, owners, spawnWorker, type WorkerProcess } from './support/workers.js';
+import { countByOwner, owners } from './support/workers.js';
 
 const PARTITIONS = 16;
 let stack: Stack;
@@ -11,7 +11,7 @@ let server: NatsServer;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 let client: ActorClient;
-let workers: WorkerProcess[];
+let workers: ManagedProcess[];
 
 beforeAll(async () => {
   stack = await startStack();
@@ -48,13 +48,13 @@ async function expectStatesMatchReplay(keys: Iterable<string>): Promise<number> 
 
 describe('worker processes under crashes', () => {
   it('SIGKILL mid-run and restart: nothing lost, nothing applied twice; the standby takes over', async () => {
-    const a = spawnWorker('w-a', server.url);
+    const a = spawnWorker({ id: 'w-a', natsUrl: server.url, partitions: PARTITIONS });
     workers.push(a);
     await waitFor(async () => countByOwner(await owners(client)).get('w-a') === PARTITIONS, {
       timeoutMs: 20_000,
       message: 'w-a to own every partition',
     });
-    const b = spawnWorker('w-b', server.url);
+    const b = spawnWorker({ id: 'w-b', natsUrl: server.url, partitions: PARTITIONS });
     workers.push(b);
     await waitFor(async () => countByOwner(await owners(client)).get('w-b') === PARTITIONS / 2, {
       timeoutMs: 20_000,
@@ -68,8 +68,8 @@ describe('worker processes under crashes', () => {
       timeoutMs: 30_000,
       message: 'publishing to be under way',
     });
-    a.proc.kill('SIGKILL');
-    await a.proc.exited;
+    a.kill('SIGKILL');
+    await a.exited;
     // The standby takes every partition once w-a's leases expire.
     await waitFor(async () => countByOwner(await owners(client)).get('w-b') === PARTITIONS, {
       timeoutMs: 20_000,
@@ -77,10 +77,10 @@ describe('worker processes under crashes', () => {
     });
     await publishing;
     // The killed worker comes back and takes its share again.
-    const a2 = spawnWorker('w-a2', server.url);
+    const a2 = spawnWorker({ id: 'w-a2', natsUrl: server.url, partitions: PARTITIONS });
     workers.push(a2);
     await waitForCheckpoints(lastSeq);
     expect(await expectStatesMatchReplay(lastSeq.keys())).toBe(100);
-    expect(a.proc.lines.join('\n')).toMatch(/"acquired":\[\d.*"msg":"ownership changed"/);
+    expect(a.lines.join('\n')).toMatch(/"acquired":\[\d.*"msg":"ownership changed"/);
   });
 });
