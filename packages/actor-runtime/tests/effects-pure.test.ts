@@ -2,7 +2,10 @@ import fc from 'fast-check';
 import { Cron } from 'croner';
 import { describe, expect, it, vi } from 'vitest';
 import { timersOfRecord } from '../src/client/timers.js';
-import { fireMsgId, nextOccurrence, parseFire, sendMsgId, sendsOf, timerOfRequest, timersAfter, MAX_SENDS_PER_OPERATION, MAX_TIME_MS, MAX_TIMERS_PER_ACTOR, TIMER_HORIZON_MS } from '../src/processing/effects.js';
+import { nextOccurrence, parseFire, timerOfRequest, timersAfter } from '../src/processing/effects.js';
+import { MAX_SENDS_PER_OPERATION, MAX_TIME_MS, MAX_TIMERS_PER_ACTOR, TIMER_HORIZON_MS } from '../src/processing/effect-limits.js';
+import { fireMsgId, sendMsgId } from '../src/processing/msg-ids.js';
+import { sendsOf } from '../src/processing/sends.js';
 import type { StoredTimer } from '../src/store/records.js';
 
 const origin = { type: 'cart', key: 'c1', seq: 42, time: Date.UTC(2026, 0, 1, 12, 0, 0) };

@@ -17,7 +17,7 @@ import {
   type StoredTimer,
   type Worker,
 } from '../src/index.js';
-import { sendMsgId } from '../src/processing/effects.js';
+import { sendMsgId } from '../src/processing/msg-ids.js';
 
 const PARTITIONS = 4;
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

@@ -8,9 +8,10 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defineActor } from '../src/index.js';
-import { foldKey, type FoldEnv } from '../src/processing/fold.js';
+import { foldKey } from '../src/processing/fold.js';
+import type { FoldEnv } from '../src/processing/key-fold.js';
 import type { DecodedOp, TimerRequest } from '../src/processing/decode.js';
-import { sendMsgId } from '../src/processing/effects.js';
+import { sendMsgId } from '../src/processing/msg-ids.js';
 import type { CachedRecord } from '../src/processing/record-cache.js';
 import type { StoredTimer } from '../src/store/records.js';
 

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { ActorError, defineActor, InvalidInputError, Type, type AnyActorDefinition } from '../src/index.js';
 import type { DecodedOp } from '../src/processing/decode.js';
-import { foldKey, type FoldEnv } from '../src/processing/fold.js';
+import { foldKey } from '../src/processing/fold.js';
+import type { FoldEnv } from '../src/processing/key-fold.js';
 import type { CachedRecord } from '../src/processing/record-cache.js';
 
 const wallet = defineActor({

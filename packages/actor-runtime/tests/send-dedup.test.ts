@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { partitionOf } from '../src/index.js';
-import { sendMsgId } from '../src/processing/effects.js';
+import { sendMsgId } from '../src/processing/msg-ids.js';
 import { comparePlaces, fitReceived, isDuplicateSend, MAX_PLACES, placeOf, sendHeader, trustedSend, withSend, type Place, type Received, type SendMark } from '../src/processing/send-dedup.js';
 import { publishOutboxes, type Outbox } from '../src/processing/send-order.js';
 import type { StoredSend } from '../src/store/records.js';

@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { ActorError, defineActor, PartitionBlockedError, Type, type AnyActorDefinition } from '../src/index.js';
 import type { DecodedOp } from '../src/processing/decode.js';
-import { foldKey, unknownOperationAction, type FoldEnv } from '../src/processing/fold.js';
+import { foldKey } from '../src/processing/fold.js';
+import { unknownOperationAction } from '../src/processing/fold-versions.js';
+import type { FoldEnv } from '../src/processing/key-fold.js';
 import type { CachedRecord } from '../src/processing/record-cache.js';
 
 type V3 = { first: string; last: string; visits: number };

@@ -6,6 +6,8 @@
  * background and listens.
  */
 export { buildApp } from './app.js';
+export { catalogOf } from './catalog/actor-catalog.js';
+export type { ActorCatalog, CatalogEntry } from './catalog/actor-catalog.js';
 export { AUTH_SCOPES, AuthScope, WEAK_TOKEN_LENGTH, decideAuth, isLoopbackHost, normalizeAuthTokens, parseAuthTokens } from './auth-config.js';
 export type { AuthDecision, AuthToken } from './auth-config.js';
 export type { Principal } from './plugins/auth.js';

@@ -8,21 +8,16 @@
  */
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import { gatewayEnv } from './env.js';
 import { GATEWAY_DEFAULTS } from './options.js';
 
-/** Most copies: more than a handful only adds context switches. */
-const MAX_PROCESSES = 64;
 /** A copy that ends within this long of its start counts as failing to start (ms). */
 const EARLY_EXIT_MS = 5000;
 
 /** `GATEWAY_PROCESSES`: a whole number from 1, or `auto` (one per core); default 1. */
 export function gatewayProcesses(env: NodeJS.ProcessEnv): number {
-  const raw = env.GATEWAY_PROCESSES?.trim();
-  if (!raw) return 1;
-  if (raw === 'auto') return Math.max(1, availableParallelism());
-  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_PROCESSES) throw new Error(`GATEWAY_PROCESSES must be 'auto' or a whole number from 1 to ${MAX_PROCESSES}, got '${raw}'`);
-  return n;
+  const n = gatewayEnv(env).GATEWAY_PROCESSES ?? 1;
+  return n === 'auto' ? Math.max(1, availableParallelism()) : n;
 }
 
 /**
@@ -31,9 +26,7 @@ export function gatewayProcesses(env: NodeJS.ProcessEnv): number {
  * under `n` is refused (a copy's share of 0 would mean no cap).
  */
 export function connectionShares(env: NodeJS.ProcessEnv, n: number): number[] {
-  const raw = env.GATEWAY_MAX_CONNECTIONS?.trim();
-  const total = raw ? (/^[0-9]+$/.test(raw) ? Number(raw) : Number.NaN) : GATEWAY_DEFAULTS.maxConnections;
-  if (!Number.isSafeInteger(total)) throw new Error(`GATEWAY_MAX_CONNECTIONS must be an integer >= 0 (open connections; 0 = no cap), got '${raw?.slice(0, 64)}'`);
+  const total = gatewayEnv(env).GATEWAY_MAX_CONNECTIONS ?? GATEWAY_DEFAULTS.maxConnections;
   if (total === 0) return [];
   if (total < n) {
     throw new Error(`GATEWAY_MAX_CONNECTIONS (${total}) is split across the ${n} GATEWAY_PROCESSES: give at least ${n}, or 0 for no cap`);

@@ -5,7 +5,8 @@ import { pino } from 'pino';
 import { buildApp } from './app.js';
 import { WEAK_TOKEN_LENGTH, decideAuth } from './auth-config.js';
 import { connectInBackground, type NatsLink } from './nats/connection.js';
-import { GATEWAY_DEFAULTS, REDACTED_LOG_PATHS, type GatewayOptions } from './options.js';
+import { gatewayEnv } from './env.js';
+import { GATEWAY_DEFAULTS, REDACTED_LOG_PATHS } from './options.js';
 
 /** Options of {@link runGateway}; everything else comes from the environment. */
 export interface RunGatewayOptions {
@@ -33,56 +34,6 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-function port(env: NodeJS.ProcessEnv): number {
-  const raw = env.PORT ?? '3000';
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) {
-    throw new RangeError(`PORT must be an integer from 0 to 65535, got '${raw}'`);
-  }
-  return n;
-}
-
-/** `JETACTOR_SERVICE_INACTIVE_MS`: after how long without a worker a service is shown inactive. */
-function serviceInactiveFrom(env: NodeJS.ProcessEnv): number | undefined {
-  const raw = env.JETACTOR_SERVICE_INACTIVE_MS;
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1000) throw new RangeError(`JETACTOR_SERVICE_INACTIVE_MS must be an integer >= 1000 (ms), got '${raw.slice(0, 32)}'`);
-  return n;
-}
-
-/** Names from the environment: `ACTORS_INBOX_PREFIX`, the prefix callers are answered under (as the workers'). */
-function namesFrom(env: NodeJS.ProcessEnv, names: Partial<ActorNames> | undefined): Partial<ActorNames> | undefined {
-  const raw = env.ACTORS_INBOX_PREFIX;
-  if (raw === undefined || raw.trim() === '') return names;
-  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(raw) || raw.length > 128) {
-    throw new RangeError(`ACTORS_INBOX_PREFIX must be literal subject tokens of [A-Za-z0-9_-] joined by '.', got '${raw.slice(0, 64)}'`);
-  }
-  return { ...names, inboxPrefix: raw };
-}
-
-/** An integer variable of at least `min` (decimal digits only), or undefined when unset or blank. */
-function integerEnv(env: NodeJS.ProcessEnv, name: string, min: 0 | 1, meaning: string): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const n = Number(raw);
-  if (!/^\s*[0-9]+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < min) {
-    throw new RangeError(`${name} must be an integer >= ${min} (${meaning}), got '${raw.slice(0, 64)}'`);
-  }
-  return n;
-}
-
-/** The connection deadlines and cap from the environment (unset ones keep the gateway's defaults). */
-function connectionLimits(env: NodeJS.ProcessEnv): Pick<GatewayOptions, 'headersTimeoutMs' | 'receiveTimeoutMs' | 'idleTimeoutMs' | 'keepAliveTimeoutMs' | 'maxConnections'> {
-  return {
-    headersTimeoutMs: integerEnv(env, 'GATEWAY_HEADERS_TIMEOUT_MS', 1, 'ms to receive a request\'s headers'),
-    receiveTimeoutMs: integerEnv(env, 'GATEWAY_RECEIVE_TIMEOUT_MS', 1, 'ms to receive a whole request'),
-    idleTimeoutMs: integerEnv(env, 'GATEWAY_IDLE_TIMEOUT_MS', 1, 'ms a connection may stay silent'),
-    keepAliveTimeoutMs: integerEnv(env, 'GATEWAY_KEEP_ALIVE_TIMEOUT_MS', 1, 'ms a kept-alive connection may wait for its next request'),
-    maxConnections: integerEnv(env, 'GATEWAY_MAX_CONNECTIONS', 0, 'open connections; 0 = no cap'),
-  };
-}
-
 /**
  * Starts the gateway from the environment: `PORT` (3000), `HOST` (127.0.0.1),
  * `LOG_LEVEL` (info), `GATEWAY_AUTH_TOKENS` (`tokenA:read,write;tokenB:read`, or a
@@ -99,20 +50,27 @@ function connectionLimits(env: NodeJS.ProcessEnv): Pick<GatewayOptions, 'headers
  */
 export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningGateway> {
   const env = opts.env ?? process.env;
+  const settings = gatewayEnv(env);
   const log =
     opts.logger ??
     pino({
-      level: env.LOG_LEVEL ?? 'info',
+      level: settings.LOG_LEVEL,
       base: { service: 'gateway' },
       redact: { paths: [...REDACTED_LOG_PATHS], censor: '[redacted]' },
     });
-  const listenPort = port(env);
-  const host = env.HOST ?? '127.0.0.1';
+  const listenPort = settings.PORT;
+  const host = settings.HOST;
   const authDecision = decideAuth(env, host);
   const authTokens = authDecision.mode === 'tokens' ? authDecision.tokens : [];
-  const rateLimitPerMinute =
-    integerEnv(env, 'GATEWAY_RATE_LIMIT', 0, 'requests per client per minute; 0 = off') ?? GATEWAY_DEFAULTS.rateLimitPerMinute;
-  const limits = connectionLimits(env);
+  const rateLimitPerMinute = settings.GATEWAY_RATE_LIMIT ?? GATEWAY_DEFAULTS.rateLimitPerMinute;
+  // Unset ones keep the gateway's defaults.
+  const limits = {
+    headersTimeoutMs: settings.GATEWAY_HEADERS_TIMEOUT_MS,
+    receiveTimeoutMs: settings.GATEWAY_RECEIVE_TIMEOUT_MS,
+    idleTimeoutMs: settings.GATEWAY_IDLE_TIMEOUT_MS,
+    keepAliveTimeoutMs: settings.GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+    maxConnections: settings.GATEWAY_MAX_CONNECTIONS,
+  };
   if (authDecision.mode === 'off') {
     log.warn(
       { auth: 'off', host, reason: authDecision.reason },
@@ -132,8 +90,8 @@ export async function runGateway(opts: RunGatewayOptions = {}): Promise<RunningG
     // gateway's CPU per signal. A failed request keeps its error class, code and cause (what
     // the gateway answers from); only the stack of a NATS error in the log loses the caller.
     connectionOptions: { ...connectionOptionsFromEnv(env, 'jetactor-gateway'), noAsyncTraces: true, ...opts.connectionOptions },
-    names: namesFrom(env, opts.names),
-    serviceInactiveMs: serviceInactiveFrom(env),
+    names: settings.ACTORS_INBOX_PREFIX === undefined ? opts.names : { ...opts.names, inboxPrefix: settings.ACTORS_INBOX_PREFIX },
+    serviceInactiveMs: settings.JETACTOR_SERVICE_INACTIVE_MS,
     log,
     connect: opts.connect,
   });

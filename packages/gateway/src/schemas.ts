@@ -3,8 +3,10 @@
  * response shapes. Fastify validates requests with them (and they can feed an
  * OpenAPI document); {@link formatSchemaError} turns a failure into a registered code.
  */
-import { MAX_KEY_LENGTH, nameRule, namePattern, RESERVED_TYPES as RUNTIME_RESERVED_TYPES } from '@jetactor/actor-runtime';
-import type { FastifySchema, preValidationHookHandler } from 'fastify';
+import { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TIMER_ID_LENGTH, MAX_TYPE_LENGTH, RESERVED_TYPES as RUNTIME_RESERVED_TYPES } from '@jetactor/actor-runtime';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type, type TObject, type TUnsafe } from '@sinclair/typebox';
+import type { FastifyBaseLogger, FastifyInstance, preValidationHookHandler, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import { GatewayError } from './errors.js';
 
 /** Largest `Idempotency-Key` header length. */
@@ -16,9 +18,9 @@ export const DEFAULT_LIST_LIMIT = 100;
 /** Types that collide with other subjects (`actors.call.…`, `actors.query.…`): the runtime's list, as an array for JSON Schema. */
 export const RESERVED_TYPES: readonly string[] = [...RUNTIME_RESERVED_TYPES].sort();
 
-const TYPE_RULE = nameRule('type');
-const KEY_RULE = nameRule('key');
-const OP_RULE = nameRule('op');
+const TYPE_RULE = `type must be 1-${MAX_TYPE_LENGTH} characters of [A-Za-z0-9_=-] and not ${RESERVED_TYPES.map((t) => `'${t}'`).join(', ')}`;
+const KEY_RULE = `key must be 1-${MAX_KEY_LENGTH} characters of [A-Za-z0-9_=-] (no '.', '*', '>' or spaces)`;
+const OP_RULE = `operation must be 1-${MAX_OP_LENGTH} characters of [A-Za-z0-9_-]`;
 /**
  * An `Idempotency-Key` (HTTP header or NATS call header alike): 1-128 HTTP token characters
  * (RFC 9110 `tchar`).
@@ -34,20 +36,22 @@ export function isValidIdempotencyKey(value: string): boolean {
 
 const typeSchema = {
   type: 'string',
-  pattern: namePattern('type'),
+  pattern: `^[A-Za-z0-9_=-]{1,${MAX_TYPE_LENGTH}}$`,
   not: { enum: RESERVED_TYPES },
 } as const;
-const keySchema = { type: 'string', pattern: namePattern('key') } as const;
-const opSchema = { type: 'string', pattern: namePattern('op') } as const;
-/** `?value=` is a JSON number; kept a string here so that `?value=` (empty) is not coerced to 0. */
-const valueSchema = { type: 'string', pattern: '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$' } as const;
+const keySchema = { type: 'string', pattern: `^[A-Za-z0-9_=-]{1,${MAX_KEY_LENGTH}}$` } as const;
+const opSchema = { type: 'string', pattern: `^[A-Za-z0-9_-]{1,${MAX_OP_LENGTH}}$` } as const;
+/** The path parameters that name an actor and operation, typed for the routes. */
+const NAME_PARAMS = { type: Type.Unsafe<string>(typeSchema), key: Type.Unsafe<string>(keySchema), op: Type.Unsafe<string>(opSchema) };
+/** A path parameter that names an actor or operation. */
+export type NameParam = keyof typeof NAME_PARAMS;
 
-const idempotencyHeaders = {
-  type: 'object',
-  properties: {
-    'idempotency-key': { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN },
-  },
-} as const;
+/** `?value=` is a JSON number; kept a string here so that `?value=` (empty) is not coerced to 0. */
+const valueSchema = Type.String({ pattern: '^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?$' });
+
+const idempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ pattern: IDEMPOTENCY_KEY_PATTERN })),
+});
 
 const snapshotSchema = {
   type: 'object',
@@ -89,25 +93,24 @@ const scheduledSchema = {
 } as const;
 
 /** Digits of a ms count (kept a string, so `?delayMs=` (empty) is not coerced to 0). */
-const msSchema = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
+const MS_PATTERN = '^[0-9]{1,16}$';
 
 /** The timer query parameters of the signal routes: any of them schedules the operation instead of signaling it. */
 export const TIMER_QUERY = {
-  delayMs: { ...msSchema, description: 'Run the operation this many ms from now (a timer) instead of now. Not with `at`.' },
-  at: { type: 'string', minLength: 1, maxLength: 64, description: 'Run the operation at this time: ISO 8601 or ms since the epoch (a time in the past runs at once).' },
-  id: {
-    type: 'string',
-    pattern: namePattern('timerId'),
+  delayMs: Type.String({ pattern: MS_PATTERN, description: 'Run the operation this many ms from now (a timer) instead of now. Not with `at`.' }),
+  at: Type.String({ minLength: 1, maxLength: 64, description: 'Run the operation at this time: ISO 8601 or ms since the epoch (a time in the past runs at once).' }),
+  id: Type.String({
+    pattern: `^[A-Za-z0-9_=-]{1,${MAX_TIMER_ID_LENGTH}}$`,
     description: 'The timer id (replaces a timer of the same id). Default: derived from the Idempotency-Key, else random.',
-  },
-  every: { ...msSchema, description: 'Recurring: again every this many ms (100 ms to 10 years). Not with `cron`.' },
-  cron: { type: 'string', minLength: 1, maxLength: 200, description: 'Recurring: at each match of this cron expression (5 or 6 fields, UTC); it must match within 10 years.' },
-} as const;
+  }),
+  every: Type.String({ pattern: MS_PATTERN, description: 'Recurring: again every this many ms (100 ms to 10 years). Not with `cron`.' }),
+  cron: Type.String({ minLength: 1, maxLength: 200, description: 'Recurring: at each match of this cron expression (5 or 6 fields, UTC); it must match within 10 years.' }),
+};
 
 const TIMER_RULES = {
   delayMs: 'delayMs must be a whole number of ms',
   at: 'at must be an ISO 8601 time or ms since the epoch (at most 64 characters)',
-  id: nameRule('timerId'),
+  id: `timer id must be 1-${MAX_TIMER_ID_LENGTH} characters of [A-Za-z0-9_=-]`,
   every: 'every must be a whole number of ms (at least 100)',
   cron: 'cron must be a cron expression of 1-200 characters',
 } as const;
@@ -197,75 +200,61 @@ const deadLetterSchema = {
 
 const counterValueSchema = { type: 'object', properties: { value: {} } } as const;
 
-function params(names: readonly ('type' | 'key' | 'op')[]): object {
-  const all = { type: typeSchema, key: keySchema, op: opSchema };
-  return {
-    type: 'object',
-    properties: Object.fromEntries(names.map((n) => [n, all[n]])),
-    required: names,
-    additionalProperties: false,
-  };
+function params<N extends NameParam>(names: readonly N[]): TObject<{ [K in N]: TUnsafe<string> }> {
+  const properties = Object.fromEntries(names.map((n) => [n, NAME_PARAMS[n]])) as { [K in N]: TUnsafe<string> };
+  return Type.Object(properties, { additionalProperties: false });
 }
 
-function querystring(properties: Record<string, object>): object {
-  return { type: 'object', properties, additionalProperties: false };
-}
+/** The gateway's app as its routes see it: request parts typed from the route's TypeBox schemas. */
+export type TypedApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
-/** The route schemas, built for the configured timeout bound. */
-export interface RouteSchemas {
-  /** `POST /api/actors/:type/:key/:op` and the counter signal routes (params vary). */
-  signal(paramNames: readonly ('type' | 'key' | 'op')[]): FastifySchema;
-  /** `GET /api/actors/:type/:key`. */
-  read: FastifySchema;
-  /** `GET /api/counter`, `GET /api/counter/:key`. */
-  counterRead(paramNames: readonly 'key'[]): FastifySchema;
-  /** `GET /api/actors/:type`. */
-  list: FastifySchema;
-  /** `DELETE /api/actors/:type/:key`. */
-  remove: FastifySchema;
-  /** `GET /api/actors/:type/:key/timers`. */
-  timers: FastifySchema;
-  /** `DELETE /api/actors/:type/:key/timers/:id`. */
-  cancelTimer: FastifySchema;
-  /** `GET /api/dlq`. */
-  deadLetters: FastifySchema;
-  /** `POST /api/dlq/:dlqSeq/resubmit`. */
-  resubmit: FastifySchema;
-}
-
-/** Builds the {@link RouteSchemas}; `maxTimeoutMs` bounds `?timeoutMs=`. */
-export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
-  const timeoutMs = { type: 'integer', minimum: 1, maximum: maxTimeoutMs };
+/** Builds the route schemas; `maxTimeoutMs` bounds `?timeoutMs=`. */
+export function routeSchemas(maxTimeoutMs: number) {
+  const timeoutMs = Type.Integer({ minimum: 1, maximum: maxTimeoutMs });
   // A safe integer, in decimal digits (rejectNonDecimalNumbers).
-  const minSeq = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
+  const minSeq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+  const readQuery = Type.Partial(Type.Object({ minSeq, timeoutMs }), { additionalProperties: false });
+  const limit = Type.Integer({ minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT });
+  const noQuery = Type.Object({}, { additionalProperties: false });
   return {
-    signal: (paramNames) => ({
+    /** `POST /api/actors/:type/:key/:op` and the counter signal routes (params vary). */
+    signal: <N extends NameParam>(paramNames: readonly N[]) => ({
       params: params(paramNames),
-      querystring: querystring({ value: valueSchema, wait: { type: 'boolean' }, timeoutMs, ...TIMER_QUERY }),
+      querystring: Type.Partial(Type.Object({ value: valueSchema, wait: Type.Boolean(), timeoutMs, ...TIMER_QUERY }), { additionalProperties: false }),
       headers: idempotencyHeaders,
       response: { 200: resultSchema, 202: { anyOf: [signaledSchema, scheduledSchema] } },
     }),
+    /** `GET /api/actors/:type/:key`. */
     read: {
       params: params(['type', 'key']),
-      querystring: querystring({ minSeq, timeoutMs }),
+      querystring: readQuery,
       response: { 200: snapshotSchema },
     },
-    counterRead: (paramNames) => ({
-      ...(paramNames.length > 0 ? { params: params(paramNames) } : {}),
-      querystring: querystring({ minSeq, timeoutMs }),
+    /** `GET /api/counter`. */
+    counterRead: {
+      querystring: readQuery,
       response: { 200: counterValueSchema },
-    }),
+    },
+    /** `GET /api/counter/:key`. */
+    counterReadByKey: {
+      params: params(['key']),
+      querystring: readQuery,
+      response: { 200: counterValueSchema },
+    },
+    /** `GET /api/actors/:type`. */
     list: {
       params: params(['type']),
-      querystring: querystring({
-        prefix: { type: 'string', pattern: `^[A-Za-z0-9_=-]{0,${MAX_KEY_LENGTH}}$` },
-        limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
-        cursor: {
-          type: 'string',
-          pattern: '^[0-9]{1,16}$',
-          description: 'The `nextCursor` of the previous page (opaque digits: a position in the state bucket, not a key).',
-        },
-      }),
+      querystring: Type.Partial(
+        Type.Object({
+          prefix: Type.String({ pattern: `^[A-Za-z0-9_=-]{0,${MAX_KEY_LENGTH}}$` }),
+          limit,
+          cursor: Type.String({
+            pattern: '^[0-9]{1,16}$',
+            description: 'The `nextCursor` of the previous page (opaque digits: a position in the state bucket, not a key).',
+          }),
+        }),
+        { additionalProperties: false },
+      ),
       response: {
         200: {
           type: 'object',
@@ -277,33 +266,29 @@ export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
         },
       },
     },
+    /** `DELETE /api/actors/:type/:key`. */
     remove: {
       params: params(['type', 'key']),
-      querystring: querystring({}),
+      querystring: noQuery,
       headers: idempotencyHeaders,
       response: { 202: signaledSchema },
     },
+    /** `GET /api/actors/:type/:key/timers`. */
     timers: {
       params: params(['type', 'key']),
-      querystring: querystring({ minSeq, timeoutMs }),
+      querystring: readQuery,
       response: { 200: timerListSchema },
     },
+    /** `DELETE /api/actors/:type/:key/timers/:id`. */
     cancelTimer: {
-      params: {
-        type: 'object',
-        properties: { type: typeSchema, key: keySchema, id: TIMER_QUERY.id },
-        required: ['type', 'key', 'id'],
-        additionalProperties: false,
-      },
-      querystring: querystring({ wait: { type: 'boolean' }, timeoutMs }),
+      params: Type.Object({ type: NAME_PARAMS.type, key: NAME_PARAMS.key, id: TIMER_QUERY.id }, { additionalProperties: false }),
+      querystring: Type.Partial(Type.Object({ wait: Type.Boolean(), timeoutMs }), { additionalProperties: false }),
       headers: idempotencyHeaders,
       response: { 200: cancelOutcomeSchema, 202: cancelSentSchema },
     },
+    /** `GET /api/dlq`. */
     deadLetters: {
-      querystring: querystring({
-        limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
-        cursor: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
-      }),
+      querystring: Type.Partial(Type.Object({ limit, cursor: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }) }), { additionalProperties: false }),
       response: {
         200: {
           type: 'object',
@@ -315,14 +300,10 @@ export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
         },
       },
     },
+    /** `POST /api/dlq/:dlqSeq/resubmit`. */
     resubmit: {
-      params: {
-        type: 'object',
-        properties: { dlqSeq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
-        required: ['dlqSeq'],
-        additionalProperties: false,
-      },
-      querystring: querystring({}),
+      params: Type.Object({ dlqSeq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }, { additionalProperties: false }),
+      querystring: noQuery,
       response: {
         202: {
           type: 'object',
@@ -331,8 +312,11 @@ export function routeSchemas(maxTimeoutMs: number): RouteSchemas {
         },
       },
     },
-  };
+  } as const;
 }
+
+/** The route schemas, built for the configured timeout bound. */
+export type RouteSchemas = ReturnType<typeof routeSchemas>;
 
 /**
  * A whole number as the API takes it in a query or path parameter and in a NATS call's

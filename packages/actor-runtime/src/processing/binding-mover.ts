@@ -25,16 +25,15 @@
  * stream drops what it already holds by the msg id (duplicate window, 2 minutes; the position is
  * written at least every {@link POSITION_EVERY_MS} while moving).
  */
-import { DeliverPolicy, JetStreamApiError } from '@nats-io/jetstream';
-import type { KV, KvWatchEntry } from '@nats-io/kv';
-import type { JsMsg } from '@nats-io/jetstream';
-import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
+import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { BINDING_POS_PREFIX, bindingPositionKey, BOUND_MSG_ID_PREFIX, FencedError, partitionOf } from '../protocol/index.js';
+import { bindingPositionKey, FencedError, partitionOf, BOUND_MSG_ID_PREFIX } from '../protocol/index.js';
 import { isLostCas } from '../ownership/leases.js';
 import { saltedMac, type Topology } from '../store/provision.js';
 import { decodeJson, encodeJson } from '../store/records.js';
 import { ackedPublisherOf } from './acked-publisher.js';
+import { keptHeaders, publishUntilStored, Stopped } from './binding-publish.js';
 
 /** Publishes of one mover awaiting their ack at most. */
 const WINDOW = 1024;
@@ -42,12 +41,6 @@ const WINDOW = 1024;
 const FETCH = 1024;
 /** While messages move, the position is written at least this often (ms). */
 const POSITION_EVERY_MS = 200;
-/** Longest pause before a failed mover starts again (ms). */
-const MAX_RETRY_MS = 60_000;
-/** A mover running this long (ms) has recovered: its next failure is retried at once again. */
-const HEALTHY_MS = 10_000;
-/** Longest pause between two tries of a refused publish (ms). */
-const MAX_BACKOFF_MS = 1000;
 
 /** Where a capture stream's mover stands. */
 export interface BindingPosition {
@@ -73,30 +66,6 @@ export function boundMsgId(salt: string, capture: string, created: number, seq: 
   // learns nothing that lets it forge a later bound message's id (which would drop it as a duplicate).
   return `${BOUND_MSG_ID_PREFIX}${saltedMac(salt, ['$b', capture, String(created), String(seq)], 22)}.${capture}.${seq}`;
 }
-
-
-/**
- * The headers a moved message keeps: the publisher's own, less every `Nats-*` header (those the
- * capture stream honoured already: msg id, expectations; and those the operations stream would
- * honour or refuse: a source, a TTL, a rollup, a schedule). Malformed headers (a raw-protocol
- * publisher's) are left out whole.
- */
-function keptHeaders(m: JsMsg): Array<readonly [string, string]> {
-  const out: Array<readonly [string, string]> = [];
-  try {
-    const h = m.headers;
-    if (!h) return out;
-    for (const k of h.keys()) {
-      if (k.toLowerCase().startsWith('nats-')) continue;
-      for (const v of h.values(k)) out.push([k, v]);
-    }
-  } catch {
-    return [];
-  }
-  return out;
-}
-
-class Stopped extends Error {}
 
 interface Pending {
   seq: number;
@@ -241,7 +210,7 @@ export class BindingMover {
     const headers = keptHeaders(m);
     const msgId = boundMsgId(this.topology.salt, this.capture, created, m.seq);
     const p: Pending = { seq: m.seq, done: Promise.resolve(), settled: false };
-    p.done = this.publishUntilStored(publisher, subject, data, { msgId, headers, guard: this.guard }).then(
+    p.done = publishUntilStored(publisher, subject, data, { msgId, headers, guard: this.guard }, { capture: this.capture, log: this.log, stopped: () => this.stopped }).then(
       () => {
         p.settled = true;
       },
@@ -255,134 +224,5 @@ export class BindingMover {
     this.pending.push(p);
     this.lastOfKey.set(subject, p);
     if (this.lastOfKey.size > WINDOW * 4) for (const [k, v] of this.lastOfKey) if (v.settled) this.lastOfKey.delete(k);
-  }
-
-  private async publishUntilStored(
-    publisher: ReturnType<typeof ackedPublisherOf>,
-    subject: string,
-    data: Uint8Array,
-    opts: { msgId: string; headers: Array<readonly [string, string]>; guard: () => boolean },
-  ): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      if (this.stopped) throw new Stopped();
-      try {
-        await publisher.publish(subject, data, opts);
-        return;
-      } catch (err) {
-        if (err instanceof FencedError) throw err;
-        // Full (10077), no answer, no stream for a moment: the message waits in the capture.
-        if (attempt === 0 || attempt % 20 === 0) {
-          const code = err instanceof JetStreamApiError ? err.code : undefined;
-          this.log.warn({ capture: this.capture, subject, code, err: String(err), attempt }, 'binding mover: the operations stream refused a captured message; retrying');
-        }
-        await new Promise((r) => setTimeout(r, Math.min(MAX_BACKOFF_MS, 25 * 2 ** Math.min(attempt, 6))));
-      }
-    }
-  }
-}
-
-/**
- * The movers of one worker: the capture streams come from the position keys in the control
- * bucket (a watch), and a capture is moved here while this worker owns its partition.
- */
-export class BindingMovers {
-  private readonly captures = new Set<string>();
-  private readonly movers = new Map<string, { mover: BindingMover; owner: unknown; topology: Topology; startedAt: number }>();
-  /** Captures whose mover failed: how often in a row, and when it may start again (performance.now()). */
-  private readonly failures = new Map<string, { count: number; retryAt: number }>();
-  private watcher: QueuedIterator<KvWatchEntry> | null = null;
-  private control: KV | null = null;
-  private stopped = false;
-
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly log: Logger,
-    /** The owner state of partition p while this worker may move `capture` for it (lease held), else undefined. */
-    private readonly ownerOf: (p: number, capture: string) => { token: unknown; guard: () => boolean } | undefined,
-  ) {}
-
-  /** Watches the position keys of `control` (again after a recreation). */
-  async start(control: KV, topology: () => Topology | null): Promise<void> {
-    this.watcher?.stop();
-    this.watcher = null;
-    // A new bucket (a recreation) forgets the captures seen; a restarted watch sees them again.
-    if (this.control !== control) this.captures.clear();
-    this.control = control;
-    this.stopped = false;
-    this.topology = topology;
-    let it: QueuedIterator<KvWatchEntry>;
-    try {
-      it = await control.watch({ key: `${BINDING_POS_PREFIX}>` });
-    } catch (err) {
-      this.log.warn({ err: String(err) }, 'binding positions watch could not start; retrying');
-      this.restartLater(control, null);
-      return;
-    }
-    this.watcher = it;
-    void (async () => {
-      try {
-        for await (const e of it) {
-          const capture = e.key.slice(BINDING_POS_PREFIX.length);
-          if (e.operation === 'PUT') this.captures.add(capture);
-          else this.captures.delete(capture);
-          this.sync();
-        }
-      } catch (err) {
-        if (!this.stopped) this.log.warn({ err: String(err) }, 'binding positions watch failed');
-      }
-      if (!this.stopped && this.watcher === it) this.log.warn('binding positions watch ended; restarting it');
-      this.restartLater(control, it);
-    })();
-  }
-
-  /** Starts the watch again in a second unless stopped or another one was started meanwhile. */
-  private restartLater(control: KV, it: QueuedIterator<KvWatchEntry> | null): void {
-    setTimeout(() => {
-      if (!this.stopped && this.watcher === it) void this.start(control, this.topology);
-    }, 1000).unref?.();
-  }
-
-  private topology: () => Topology | null = () => null;
-
-  /** Starts the movers of the captures whose partition this worker owns; stops the others. */
-  sync(): void {
-    const topo = this.topology();
-    if (this.stopped || !topo) return;
-    const now = performance.now();
-    for (const [capture, m] of this.movers) {
-      const owner = this.ownerOf(moverPartition(capture, topo.partitions), capture);
-      if (!m.mover.running || !this.captures.has(capture) || owner?.token !== m.owner || m.topology !== topo) {
-        this.movers.delete(capture);
-        void m.mover.stop();
-        // One that failed (its capture stream gone, a lost position) starts again later, each time
-        // later (up to a minute), so a lasting failure is not retried and logged at every tick.
-        const failures = m.mover.failed ? (this.failures.get(capture)?.count ?? 0) + 1 : 0;
-        if (failures > 0) this.failures.set(capture, { count: failures, retryAt: now + Math.min(MAX_RETRY_MS, 500 * 2 ** Math.min(failures - 1, 10)) });
-        else this.failures.delete(capture);
-      } else if (now - m.startedAt > HEALTHY_MS) {
-        this.failures.delete(capture);
-      }
-    }
-    for (const capture of this.captures) {
-      if (this.movers.has(capture) || (this.failures.get(capture)?.retryAt ?? 0) > now) continue;
-      const owner = this.ownerOf(moverPartition(capture, topo.partitions), capture);
-      if (!owner) continue;
-      this.movers.set(capture, { mover: new BindingMover(this.nc, topo, capture, owner.guard, this.log), owner: owner.token, topology: topo, startedAt: now });
-    }
-  }
-
-  /** Captures moved here now (for status and tests). */
-  moving(): string[] {
-    return [...this.movers.entries()].filter(([, m]) => m.mover.running).map(([c]) => c).sort();
-  }
-
-  /** Stops every mover and the watch. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.watcher?.stop();
-    this.watcher = null;
-    const all = [...this.movers.values()];
-    this.movers.clear();
-    await Promise.all(all.map((m) => m.mover.stop()));
   }
 }

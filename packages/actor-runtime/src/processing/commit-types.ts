@@ -3,13 +3,13 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
 import { type BlockedAt, type ErrorBody, type ActorNames } from '../protocol/index.js';
+import type { Failure, UnknownOperationAction } from './key-fold.js';
+import type { StoredTimer } from '../store/records.js';
 import type { Topology } from '../store/provision.js';
-import type { AckedPublisher } from './acked-publisher.js';
-import type { DecodedOp } from './decode.js';
-import type { UnknownOperationAction } from './fold.js';
+import type { CommitStore } from './commit-store/port.js';
 import type { CachedRecord, RecordCache } from './record-cache.js';
 import type { Duty } from '../ownership/placement.js';
-import type { TimerIndex } from './timer-index.js';
+
 
 /** Observations the processor reports (metrics, logs, tests). */
 export interface ProcessorHooks {
@@ -39,18 +39,27 @@ export interface ProcessorHooks {
   onRefusedReply?(info: { partition: number; seq: number; reply: string }): void;
 }
 
+/** The timer index as the commit sees it (timer-index.ts): it follows each record's timers. */
+export interface CommitTimers {
+  /** Makes the index hold exactly `timers` for `stateKey` (a write before the checkpoint). */
+  sync(stateKey: string, timers: readonly StoredTimer[] | undefined): Promise<void>;
+}
+
 /** What a {@link BatchCommitter} works with. */
 export interface CommitterOptions {
   partition: number;
   /** Fencing epoch: the lease revision at acquisition. */
   epoch: number;
-  nc: NatsConnection;
-  topology: Topology;
-  names: ActorNames;
+  /** Where replies go (core publishes to callers' inboxes). */
+  nc: Pick<NatsConnection, 'publish'>;
+  /** What the commit needs of the topology: the incarnations, the partitions, the msg-id salt. */
+  topology: Pick<Topology, 'salt' | 'streamCreated' | 'controlCreated' | 'partitions'>;
+  names: Pick<ActorNames, 'stream' | 'subjectPrefix'>;
+  /** Where the commit reads and writes (commit-store/port.ts). */
+  store: CommitStore;
   actors: ReadonlyMap<string, AnyActorDefinition>;
   cache: RecordCache;
   log: Logger;
-  publisher: AckedPublisher;
   /** Largest serialized state or result, bytes. */
   maxStateBytes: number;
   /** Largest input of a send, bytes (the operations stream's payload bound). Default: `maxStateBytes`. */
@@ -63,7 +72,7 @@ export interface CommitterOptions {
   deadLetterSubject?: (type: string, key: string, op: string) => string;
   hooks?: ProcessorHooks;
   /** The partition's timer index; each commit makes it follow the records' timers. */
-  timers?: TimerIndex;
+  timers?: CommitTimers;
   /** The lane (service) whose checkpoint this is (ownership/placement.ts); default: the default lane. */
   lane?: string;
   /** What the lane does with each type's operations; absent: applies every one. */
@@ -80,11 +89,6 @@ export interface CommitterOptions {
   unknownOperation?: UnknownOperationAction;
 }
 
-/**
- * A failed operation: its error result, kept outcome and log line, and its dead letter unless
- * `refusal` (a handler's deliberate `ActorError`: the operation's outcome, not a dead letter).
- */
-export type Failure = { op: DecodedOp; error: ErrorBody; cause: unknown; refusal?: true };
 
 /** The reply body (and kept outcome) of a failed operation. */
 export function errorBody(f: Failure): string {

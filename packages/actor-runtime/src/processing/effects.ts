@@ -4,30 +4,14 @@
  * Everything here is checked before the operation's outcome is taken: a bad send or timer
  * fails the operation (state unchanged), it never reaches the record.
  */
-import { Cron, CronPattern } from 'croner';
-import { ActorError, ErrorCode, validateName, validateTimerId } from '../protocol/index.js';
-import { saltedMac } from '../store/provision.js';
-import type { StoredSend, StoredTimer } from '../store/records.js';
+import { type ActorError, validateName, validateTimerId } from '../protocol/index.js';
+import type { StoredTimer } from '../store/records.js';
+import { nextCron } from './cron.js';
 import type { TimerRequest } from './decode.js';
+import { invalidTimer, MAX_TIME_MS, MAX_TIMERS_PER_ACTOR, MIN_TIMER_PERIOD_MS, TIMER_HORIZON_MS } from './effect-limits.js';
 
-/** Most sends one operation may return. */
-export const MAX_SENDS_PER_OPERATION = 100;
-/** Most timers one actor may hold. */
-export const MAX_TIMERS_PER_ACTOR = 1000;
-/** Shortest period of a recurring timer, ms. */
-export const MIN_TIMER_PERIOD_MS = 100;
-/** Latest time a timer may be set for: the largest valid JavaScript date. */
-export const MAX_TIME_MS = 8.64e15;
-/**
- * How far apart two runs of a recurring timer may be: 10 years. A cron expression that matches
- * no time within it (`0 0 31 2 *`, a day no month has) is `INVALID_TIMER`; 10 years, not 5,
- * so that 29 February (8 years apart around 2100) is still a schedule. `every` is bounded by
- * it too. Finding the next match costs at most this horizon's months, never an unbounded search.
- */
-export const TIMER_HORIZON_MS = 10 * 365.25 * 86_400_000;
-const HORIZON_YEARS = 10;
-/** Largest year croner knows (OCPS: 1-9999). */
-const LAST_CRON_YEAR = 9999;
+/** The latest time a timer may be set for (the client checks it too, client/timers.ts). */
+export { MAX_TIME_MS } from './effect-limits.js';
 
 /** Who an effect belongs to: the operation's actor, seq and stream time. */
 export interface EffectOrigin {
@@ -38,16 +22,8 @@ export interface EffectOrigin {
   time: number;
 }
 
-function invalidSend(message: string): ActorError {
-  return new ActorError(ErrorCode.InvalidSend, message);
-}
-
-function invalidTimer(message: string): ActorError {
-  return new ActorError(ErrorCode.InvalidTimer, message);
-}
-
 /** A target's type and key (defaults: the origin's), validated as names; `what` labels errors. */
-function target(raw: { type?: unknown; key?: unknown; op?: unknown }, origin: EffectOrigin, fail: (m: string) => ActorError, what: string): { type: string; key: string; op: string } {
+export function target(raw: { type?: unknown; key?: unknown; op?: unknown }, origin: EffectOrigin, fail: (m: string) => ActorError, what: string): { type: string; key: string; op: string } {
   const type = raw.type === undefined ? origin.type : raw.type;
   const key = raw.key === undefined ? origin.key : raw.key;
   const op = raw.op;
@@ -63,7 +39,7 @@ function target(raw: { type?: unknown; key?: unknown; op?: unknown }, origin: Ef
 }
 
 /** An input as JSON text (undefined for none), or the given error. */
-function inputJson(input: unknown, fail: (m: string) => ActorError, what: string, maxBytes: number): string | undefined {
+export function inputJson(input: unknown, fail: (m: string) => ActorError, what: string, maxBytes: number): string | undefined {
   if (input === undefined) return undefined;
   let json: string | undefined;
   try {
@@ -75,129 +51,6 @@ function inputJson(input: unknown, fail: (m: string) => ActorError, what: string
   if (json.length * 3 > maxBytes && Buffer.byteLength(json) > maxBytes) throw fail(`${what}: the input is larger than ${maxBytes} bytes as JSON`);
   return json;
 }
-
-/** Characters of the HMAC in the runtime's msg ids of sends and timer firings (132 bits). */
-const MSG_ID_MAC_CHARS = 22;
-
-/**
- * The `Nats-Msg-Id` of send `i` of the operation at stream seq `seq`: `$s.<mac>.<stream>.<seq>.<i>`,
- * the mac an HMAC of the other three keyed with the workers' salt. The same on every replay of
- * the operation, unique in the stream, and made only by who can read the salt; the salt is not
- * in it (ids before were `$s.<salt>.<stream>.<seq>.<i>`: anyone who could subscribe to the
- * operations read it).
- */
-export function sendMsgId(salt: string, stream: number, seq: number, i: number): string {
-  return `$s.${sendMac(salt, stream, seq, i)}.${stream}.${seq}.${i}`;
-}
-
-/** The mac part of {@link sendMsgId}. */
-export function sendMac(salt: string, stream: number, seq: number | string, i: number | string): string {
-  return saltedMac(salt, ['$s', String(stream), String(seq), String(i)], MSG_ID_MAC_CHARS);
-}
-
-/** The sends of an outcome, each with its deterministic {@link sendMsgId}. */
-export function sendsOf(raw: unknown, origin: EffectOrigin, env: { salt: string; stream: number; subjectPrefix: string; maxStateBytes: number; maxSendBytes?: number }): StoredSend[] {
-  // A send is an operation like any other: the stream takes no larger input (nor may the record hold one).
-  const maxBytes = Math.min(env.maxStateBytes, env.maxSendBytes ?? Infinity);
-  if (raw === undefined) return [];
-  if (!Array.isArray(raw)) throw invalidSend('send must be an array of { type, key, op, input }');
-  if (raw.length > MAX_SENDS_PER_OPERATION) throw invalidSend(`an operation may send at most ${MAX_SENDS_PER_OPERATION} operations, got ${raw.length}`);
-  return (raw as unknown[]).map((s, i) => {
-    if (typeof s !== 'object' || s === null) throw invalidSend(`send[${i}] must be an object { type, key, op, input }`);
-    const t = target(s, origin, invalidSend, `send[${i}]`);
-    const input = inputJson((s as { input?: unknown }).input, invalidSend, `send[${i}]`, maxBytes);
-    return {
-      id: sendMsgId(env.salt, env.stream, origin.seq, i),
-      subject: `${env.subjectPrefix}.${t.type}.${t.key}.${t.op}`,
-      ...(input !== undefined ? { input } : {}),
-      seq: origin.seq,
-    };
-  });
-}
-
-/**
- * A compiled search of one expression from one year on, and the earliest time after which it
- * was seen to match nothing (a search that finds nothing costs ~2 ms: a repeat is free).
- */
-interface CronSearch {
-  cron: Cron;
-  noneAfter: number;
-}
-/** Searches by expression and first year: tens of kilobytes each (croner keeps a 10,000-entry year table). */
-const crons = new Map<string, CronSearch>();
-const CRON_CACHE_SIZE = 64;
-/** A checked expression: its six fields (nicknames expanded, seconds first), and whether no month has a day it allows. */
-interface CronFields {
-  fields: string;
-  noDay: boolean;
-}
-const cronFields = new Map<string, CronFields>();
-/** Days of each month in a leap year. */
-const MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-/**
- * True when the pattern's days of the month exist in none of its months (`31 2,4,6,9,11`,
- * `30 2`) and the day of the week cannot add one: it never matches, known without a search
- * (a search of the horizon that finds nothing costs ~2 ms).
- */
-function noDayInItsMonths(p: CronPattern): boolean {
-  if (p.lastDayOfMonth || p.lastWeekday || p.nearestWeekdays.some(Boolean)) return false;
-  // Both fields restricted and no `+`: croner matches the day of the month OR of the week.
-  if (!p.starDOW && !p.starDOM && !p.useAndLogic) return false;
-  for (let m = 0; m < 12; m++) {
-    if (!p.month[m]) continue;
-    for (let d = 0; d < (MONTH_DAYS[m] as number); d++) if (p.day[d]) return false;
-  }
-  return true;
-}
-
-/** A cron expression checked, or an `INVALID_TIMER` error for a bad one. */
-function fieldsOf(expr: unknown): CronFields {
-  if (typeof expr !== 'string' || expr.length === 0 || expr.length > 200) throw invalidTimer('cron must be a cron expression of at most 200 characters');
-  let checked = cronFields.get(expr);
-  if (checked === undefined) {
-    let pattern: CronPattern;
-    try {
-      pattern = new CronPattern(expr, undefined, { mode: '5-or-6-parts' });
-    } catch (err) {
-      throw invalidTimer(`cron ${JSON.stringify(expr)} is not a cron expression: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    const parts = pattern.pattern.trim().split(/\s+/);
-    if (parts.length === 5) parts.unshift('0');
-    checked = { fields: parts.join(' '), noDay: noDayInItsMonths(pattern) };
-    if (cronFields.size >= 1000) cronFields.clear();
-    cronFields.set(expr, checked);
-  }
-  return checked;
-}
-
-/**
- * The next time (ms) a cron expression matches strictly after `after`, searched only within
- * {@link TIMER_HORIZON_MS}: the expression gets a year field (`<year>-<year + 10>`), which
- * bounds croner's search (unbounded, it recursed month by month up to the year 3000 and
- * overflowed the stack for a day no month has). An error when nothing matches in time.
- */
-function nextCron(expr: unknown, after: number): number {
-  const { fields, noDay } = fieldsOf(expr);
-  const from = new Date(after);
-  const year = from.getUTCFullYear();
-  const never = () => invalidTimer(`cron ${JSON.stringify(expr)} matches no time within 10 years after ${from.toISOString()}`);
-  if (year > LAST_CRON_YEAR || noDay) throw never();
-  const key = `${fields} ${year}`;
-  let search = crons.get(key);
-  if (!search) {
-    const cron = new Cron(`${fields} ${year}-${Math.min(LAST_CRON_YEAR, year + HORIZON_YEARS)}`, { utcOffset: 0, paused: true, mode: '6-or-7-parts' });
-    search = { cron, noneAfter: Infinity };
-    if (crons.size >= CRON_CACHE_SIZE) crons.clear();
-    crons.set(key, search);
-  }
-  if (after >= search.noneAfter) throw never();
-  const next = search.cron.nextRun(from)?.getTime();
-  if (next === undefined) search.noneAfter = after;
-  if (next === undefined || next - after > TIMER_HORIZON_MS || next > MAX_TIME_MS) throw never();
-  return next;
-}
-
 /** A time given as ms since the epoch, an ISO 8601 string or a Date. */
 function timeOf(raw: unknown, what: string): number {
   let ms: number;
@@ -331,13 +184,4 @@ export function parseFire(input: unknown): FirePayload | null {
   const { id, n, at } = input as Record<string, unknown>;
   if (typeof id !== 'string' || typeof n !== 'number' || typeof at !== 'number') return null;
   return { id, n, at };
-}
-
-/**
- * The `Nats-Msg-Id` of a timer's firing: the same for every attempt at one occurrence, an HMAC
- * keyed with the workers' salt (was `$f.<salt>.<stream>.<stateKey>.<id>.<n>.<at>`, which showed
- * the salt). Nothing parses it: the fold matches a firing by its payload.
- */
-export function fireMsgId(salt: string, stream: number, stateKey: string, t: Pick<StoredTimer, 'id' | 'n' | 'at'>): string {
-  return `$f.${saltedMac(salt, ['$f', String(stream), stateKey, t.id, String(t.n), String(t.at)], MSG_ID_MAC_CHARS)}`;
 }

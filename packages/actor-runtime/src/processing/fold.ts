@@ -10,107 +10,16 @@
  * what KV holds.
  */
 import { DELETE_OPERATION, isRefusal, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
-import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId, ActorError, ErrorCode, HandlerError, InvalidInputError, PartitionBlockedError, UnknownActorError, UnknownOperationError, toErrorBody, decodePayload } from '../protocol/index.js';
-import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTimers, sendsOf, timerOfRequest, type EffectOrigin, type FirePayload } from './effects.js';
+import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId, PartitionBlockedError, UnknownActorError, decodePayload } from '../protocol/index.js';
+import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTimers, timerOfRequest, type EffectOrigin, type FirePayload } from './effects.js';
+import { sendsOf } from './sends.js';
 import { EffectsDraft } from './effects-draft.js';
-import type { DecodedOp } from './decode.js';
+import { type DecodedOp } from './decode.js';
+import { checkRecordSize, initialJson, opName, outcomeJson, parseLive, storableInput, UNPARSED } from './fold-json.js';
+import { checkKnown, migrateRecord, setVersion, unknownOperationAction, versionOf } from './fold-versions.js';
+import { failureOf, touch, type FoldEnv, type KeyFold } from './key-fold.js';
 import { fitReceived, isDuplicateSend, trustedSend, withSend } from './send-dedup.js';
 import type { CachedRecord } from './record-cache.js';
-import type { Failure } from './commit-types.js';
-
-/** What the fold needs to know besides the operations. */
-export interface FoldEnv {
-  actors: ReadonlyMap<string, AnyActorDefinition>;
-  /** Largest serialized state (and result) in bytes; a record must fit in one NATS message. */
-  maxStateBytes: number;
-  /** Largest input of a send in bytes: what the operations stream takes in one operation. */
-  maxSendBytes?: number;
-  /** Keep the applied states for a debug log line per operation. */
-  debug?: boolean;
-  /** The workers' shared salt and the stream's incarnation: parts of every send's msg id. */
-  salt: string;
-  stream: number;
-  /** Partitions of the stream: a receiver keeps what it applied per sender partition (send-dedup.ts). */
-  partitions: number;
-  /** First token of operation subjects (`actors`). */
-  subjectPrefix: string;
-  /** What to do with an operation this worker's definition does not know (default: a dead letter); see {@link unknownOperationAction}. */
-  unknownOperation?: UnknownOperationAction;
-}
-
-/**
- * Decides what happens to an operation whose name the worker's definition of `type` does not
- * have: `dead-letter` (UNKNOWN_OPERATION, the partition moves on) or `wait` (the partition stops
- * at it, like at a record of a newer version, until a worker that knows it applies it).
- */
-export type UnknownOperationAction = (type: string, op: string) => 'dead-letter' | 'wait';
-
-/** The one place the fold decides about an unknown operation: the injected action, else a dead letter. */
-export function unknownOperationAction(env: Pick<FoldEnv, 'unknownOperation'>, type: string, op: string): 'dead-letter' | 'wait' {
-  return env.unknownOperation ? env.unknownOperation(type, op) : 'dead-letter';
-}
-
-/** Throws for an operation `def` does not have: UNKNOWN_OPERATION, or a wait (see {@link unknownOperationAction}). */
-function checkKnown(def: AnyActorDefinition, name: string, op: DecodedOp, env: FoldEnv): void {
-  if (def.hasOperation(name)) return;
-  if (unknownOperationAction(env, def.type, name) === 'wait') {
-    throw new PartitionBlockedError({ reason: 'unknown-operation', seq: op.seq, type: def.type, key: op.key, op: name, version: def.version });
-  }
-  throw new UnknownOperationError(def.type, name);
-}
-
-/** The version of the definition that wrote a record (absent: 1). */
-function versionOf(rec: CachedRecord): number {
-  return rec.version ?? 1;
-}
-
-/** Sets the record's version (kept absent for 1, as records without versions were written). */
-function setVersion(rec: CachedRecord, v: number): void {
-  if (v > 1) rec.version = v;
-  else delete rec.version;
-}
-
-/**
- * Migrates a record written by an older version of `def` (its state, parsed from the stored
- * JSON) to `def.version`, before any handler sees it; the record is written back at the new
- * version with the operation's commit. A migration that throws, a record older than the oldest
- * migration and a migrated state that cannot be stored fail the operation and leave the record
- * as it was.
- */
-function migrateRecord(f: KeyFold, def: AnyActorDefinition, op: DecodedOp, env: FoldEnv): void {
-  const rec = f.rec;
-  const state = def.upgrade(JSON.parse(rec.json as string) as unknown, versionOf(rec));
-  const json = serialize(state, 'state', env.maxStateBytes);
-  checkRecordSize(json, f.fx, env.maxStateBytes);
-  rec.json = json;
-  setVersion(rec, def.version);
-  touch(f, op.seq);
-}
-
-/** One key's operations folded onto its record; its outputs wait for the commit. */
-export interface KeyFold {
-  /** Working copy of the record (the cache keeps the committed one); its timers and outbox are set when the fold ends. */
-  rec: CachedRecord;
-  /** The record's timers and pending sends while the fold runs. */
-  fx: EffectsDraft;
-  /** The record changed and must be written. */
-  dirty: boolean;
-  // Created on first use: most keys of a batch have no reply, no error and one operation.
-  /** Reply bodies (JSON text) for callers, sent after the checkpoint. */
-  replies?: Array<{ inbox: string; body: string }>;
-  /** Outcomes (JSON text, like a reply body) of operations that carry an idempotency key. */
-  outcomes?: Array<{ seq: number; body: string }>;
-  /** Failed operations: the committer makes them error results, kept outcomes, dead letters (unless refusals) and log lines. */
-  failures?: Failure[];
-  /** `<type>.<op>` of every applied operation (interned strings). */
-  applied?: string[];
-  /** With `debug`: every applied operation and the state after it. */
-  trace?: Array<{ op: DecodedOp; state: string | null }>;
-  /** The record's timers changed: the partition's timer index must follow. */
-  timersChanged?: boolean;
-  /** A firing matched no timer: the index may be stale for this key; check it against the record. */
-  reindex?: boolean;
-}
 
 /** What a handler sees; the `Date` is made only if the handler reads `time`. */
 class OpContext implements OperationContext {
@@ -127,58 +36,6 @@ class OpContext implements OperationContext {
     return new Date(this.ms);
   }
 }
-
-const opNames = new Map<string, string>();
-/** `<type>.<op>`, one string per pair for the life of the process (a handful of pairs). */
-function opName(type: string, op: string): string {
-  const k = `${type}\u0000${op}`;
-  let name = opNames.get(k);
-  if (name === undefined) {
-    name = `${type}.${op}`;
-    if (opNames.size < 10_000) opNames.set(k, name);
-  }
-  return name;
-}
-
-/** Serializes a state or result; throws the given code for anything JSON cannot hold. */
-function serialize(value: unknown, what: 'state' | 'result', maxBytes: number): string {
-  const code = what === 'state' ? ErrorCode.StateNotSerializable : ErrorCode.ResultNotSerializable;
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch (err) {
-    throw new ActorError(code, `the handler returned a ${what} that is not JSON: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  if (json === undefined) throw new ActorError(code, `the handler returned a ${what} that is not JSON (${typeof value})`);
-  // Most states are short ASCII: the length is then the size and no byte count is needed.
-  if (json.length * 3 > maxBytes) {
-    const bytes = Buffer.byteLength(json);
-    if (bytes > maxBytes) {
-      throw new ActorError(
-        what === 'state' ? ErrorCode.StateTooLarge : ErrorCode.ResultTooLarge,
-        `the handler returned a ${what} of ${bytes} bytes as JSON; the limit is ${maxBytes}`,
-      );
-    }
-  }
-  return json;
-}
-
-/** Checks a handler's return value: an object with `state` (and an optional `result`), both JSON. */
-function outcomeJson(out: unknown, maxBytes: number): { state: string; result: string; live: unknown } {
-  if (typeof out !== 'object' || out === null || !('state' in out)) {
-    throw new HandlerError(`the handler must return { state, result }, got ${out === null ? 'null' : typeof out}`);
-  }
-  const { state, result } = out as { state: unknown; result?: unknown };
-  const stateJson = serialize(state, 'state', maxBytes);
-  const resultJson = result === undefined ? 'null' : serialize(result, 'result', maxBytes);
-  // Numbers, strings and booleans come back from JSON as they went in (NaN does not: it is
-  // stored as null, so it is read back from the text like any object).
-  const plain = (typeof state === 'number' && Number.isFinite(state)) || typeof state === 'string' || typeof state === 'boolean';
-  return { state: stateJson, result: resultJson, live: plain ? state : UNPARSED };
-}
-
-/** Marker: the live state must be parsed from the record's JSON before the next handler. */
-const UNPARSED: unique symbol = Symbol('unparsed');
 
 /**
  * Folds one key's operations (stream order) onto a copy of `base`: operations at or below
@@ -292,17 +149,6 @@ export function foldKey(base: CachedRecord, ops: readonly DecodedOp[], env: Fold
   return f;
 }
 
-/** A failed operation; `refusal`: its handler's deliberate error (an outcome, no dead letter). */
-function failureOf(op: DecodedOp, err: unknown, refusal: boolean): Failure {
-  return refusal ? { op, error: toErrorBody(err), cause: err, refusal: true } : { op, error: toErrorBody(err), cause: err };
-}
-
-/** Marks the record written by the operation at `seq`. */
-function touch(f: KeyFold, seq: number): void {
-  f.rec.seq = seq;
-  f.dirty = true;
-}
-
 /**
  * Runs a user operation and takes its outcome: state, result, sends and timers, all checked
  * before any of it is kept (a bad send or timer fails the operation as a bad state does).
@@ -384,55 +230,5 @@ function fire(f: KeyFold, def: AnyActorDefinition, op: DecodedOp, origin: Effect
     const { timer: _request, ...fired } = op;
     (f.failures ??= []).push(failureOf({ ...fired, op: t.op, subject, data, reply: undefined, hasMsgId: false, names: undefined }, err, isRefusal(err)));
     return UNPARSED;
-  }
-}
-
-/**
- * A record whose state, timers and outbox together would not fit one message fails its
- * operation. Counted in UTF-8 bytes, as the message carries them: 348k `€` are 348k
- * characters but 1,044k bytes. The timers' and sends' bytes are the draft's running count.
- */
-function checkRecordSize(json: string, fx: EffectsDraft, maxBytes: number): void {
-  const effects = fx.bytes();
-  // A UTF-16 unit is at most 3 bytes: count the state's bytes only when that could pass the bound.
-  if (json.length * 3 + effects <= maxBytes) return;
-  const bytes = Buffer.byteLength(json) + effects;
-  if (bytes > maxBytes) {
-    throw new ActorError(ErrorCode.StateTooLarge, `the record with its state, timers and pending sends would be ${bytes} bytes as JSON; the limit is ${maxBytes}`);
-  }
-}
-
-const initialJsons = new WeakMap<AnyActorDefinition, string>();
-/**
- * The initial state's JSON, once per definition: `initialState` is deterministic by contract
- * (it is what a never-written actor reads as), so it need not be called and serialized for
- * every operation on a new key.
- */
-function initialJson(def: AnyActorDefinition, maxBytes: number): string {
-  let json = initialJsons.get(def);
-  if (json === undefined) {
-    json = serialize(def.initialState(), 'state', maxBytes);
-    initialJsons.set(def, json);
-  }
-  return json;
-}
-
-/** A fresh copy of the record's state for a handler (the initial state when there is none). */
-function parseLive(rec: CachedRecord, def: AnyActorDefinition, env: FoldEnv): unknown {
-  // The initial state goes through JSON too: a handler sees the same thing before the first
-  // write as after it, and cannot change an initial-state object the definition shares.
-  return JSON.parse(rec.json ?? initialJson(def, env.maxStateBytes)) as unknown;
-}
-
-/**
- * A timer's input as the JSON text the timer keeps. JSON.parse reads nesting of any depth but
- * JSON.stringify recurses: an input nested too deeply to write back is the operation's
- * INVALID_INPUT, not a HANDLER_ERROR from a stack overflow.
- */
-function storableInput(input: unknown): string | undefined {
-  try {
-    return JSON.stringify(input);
-  } catch (err) {
-    throw new InvalidInputError(err instanceof RangeError ? 'input is nested too deeply to be kept with a timer' : 'input cannot be kept with a timer', { cause: err });
   }
 }

@@ -1,10 +1,9 @@
-/** Reading and writing actor records: CAS writes, fenced loads. */
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+/** Reading and writing actor records through the commit store: CAS writes, fenced loads. */
 import { FencedError } from '../protocol/index.js';
 import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
-import { kvWriteSubject } from './acked-publisher.js';
 import type { CommitterOptions } from './commit-types.js';
-import type { KeyFold } from './fold.js';
+import type { CommitStore } from './commit-store/port.js';
+import type { KeyFold } from './key-fold.js';
 import type { CachedRecord } from './record-cache.js';
 
 /**
@@ -15,7 +14,7 @@ import type { CachedRecord } from './record-cache.js';
 export async function writeRecords(o: CommitterOptions, keys: string[], folds: Map<string, KeyFold>, guessed: Set<string>, refused: Map<string, unknown>): Promise<string[]> {
   if (keys.length === 0 || o.aborted()) return [];
   if (!o.leaseValid()) throw new FencedError(`partition ${o.partition}: lease not held, refusing to write`);
-  const { topology, partition, publisher, epoch } = o;
+  const { topology, partition, store, epoch } = o;
   const tail = `,"seq":`;
   const meta = `,"epoch":${epoch},"gen":${topology.controlCreated},"stream":${topology.streamCreated},"updatedAt":"${new Date().toISOString()}"`;
   const write = async (k: string): Promise<boolean> => {
@@ -26,16 +25,16 @@ export async function writeRecords(o: CommitterOptions, keys: string[], folds: M
     const body = rec.json === null ? `{"state":null${tail}${rec.seq}${meta}${fx}${v},"deleted":true}` : `{"state":${rec.json}${tail}${rec.seq}${meta}${fx}${v}}`;
     try {
       // Revision 0 is a create: the CAS fails if the key has any entry at all.
-      const ack = await publisher.publish(kvWriteSubject(topology.state, k), encodeText(body), { expectedLastSubjectSequence: rec.revision, guard: o.leaseValid });
-      rec.revision = ack.seq;
+      rec.revision = await store.writeRecord(k, encodeText(body), rec.revision, o.leaseValid);
       return true;
     } catch (err) {
-      if (guessed.has(k) && isWrongLastSequence(err)) return false; // the guess was wrong
-      if (isTooLarge(err)) {
+      const kind = store.errorKind(err);
+      if (guessed.has(k) && kind === 'conflict') return false; // the guess was wrong
+      if (kind === 'too-large') {
         refused.set(k, err);
         return true;
       }
-      throw conflictOr(err, `partition ${partition}: record ${k} was written by someone else`);
+      throw conflictOr(store, err, `partition ${partition}: record ${k} was written by someone else`);
     }
   };
   const settled = await Promise.allSettled(keys.map(write));
@@ -57,12 +56,12 @@ export async function loadRecords(
   staleTombstones: Map<string, number>,
   unsent: ReadonlySet<string>,
 ): Promise<void> {
-  const { cache, topology, partition, epoch } = o;
+  const { cache, topology, partition, epoch, store } = o;
   await Promise.all(
     keys.map(async (k) => {
-      const entry = await topology.state.get(k);
+      const entry = await store.readRecord(k);
       let rec: CachedRecord;
-      if (!entry || entry.operation !== 'PUT') {
+      if (!entry || entry.deleted) {
         rec = { json: null, seq: 0, revision: entry?.revision ?? 0, partition };
       } else {
         const stored = decodeJson<StateRecord>(entry.value);
@@ -112,20 +111,7 @@ export function encodeText(s: string): Uint8Array {
   return Buffer.from(s);
 }
 
-/** JetStream's "message size exceeds maximum allowed" (err_code 10054). */
-const MESSAGE_TOO_LARGE = 10054;
-
-/** True for a write refused for its size, by the stream or by the client before sending. */
-function isTooLarge(err: unknown): boolean {
-  if (err instanceof JetStreamApiError) return err.code === MESSAGE_TOO_LARGE;
-  return /max_payload/.test(String(err));
-}
-
-/** True for the error of a CAS publish that lost: wrong last (subject) sequence, 10071. */
-export function isWrongLastSequence(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
-}
-
-export function conflictOr(err: unknown, message: string): unknown {
-  return isWrongLastSequence(err) ? new FencedError(message, { cause: err }) : err;
+/** A lost compare-and-set (someone else wrote) as a {@link FencedError}; any other error as it is. */
+export function conflictOr(store: Pick<CommitStore, 'errorKind'>, err: unknown, message: string): unknown {
+  return store.errorKind(err) === 'conflict' ? new FencedError(message, { cause: err }) : err;
 }

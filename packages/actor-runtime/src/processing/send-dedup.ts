@@ -32,7 +32,7 @@
  */
 import { partitionOf } from '../protocol/index.js';
 import type { StoredSend } from '../store/records.js';
-import { sendMac } from './effects.js';
+import { sendMac } from './msg-ids.js';
 
 /** Places kept per sender partition above its floor; also the most sends to one receiver published before awaiting their acks. */
 export const MAX_PLACES = 64;

@@ -4,10 +4,9 @@
  */
 import { headers } from '@nats-io/nats-core';
 import { FencedError, type ErrorBody, DeadLetterHeaders } from '../protocol/index.js';
-import { kvWriteSubject } from './acked-publisher.js';
-import { errorBody, newRecord, type CommitterOptions, type Failure } from './commit-types.js';
+import { errorBody, newRecord, type CommitterOptions } from './commit-types.js';
 import { nameError, setTimerHeaders, type DecodedOp } from './decode.js';
-import type { KeyFold } from './fold.js';
+import type { Failure, KeyFold } from './key-fold.js';
 import { encodeText } from './record-io.js';
 
 /** Stores the dead letters and kept outcomes of `failures` and of `folds`. */
@@ -30,7 +29,7 @@ export async function storeSideOutputs(o: CommitterOptions, failures: readonly F
 async function publishDeadLetters(o: CommitterOptions, items: Array<{ op: DecodedOp; error: ErrorBody }>): Promise<void> {
   const subjectOf = o.deadLetterSubject;
   if (!subjectOf || items.length === 0 || o.aborted()) return;
-  const { js, streamCreated } = o.topology;
+  const { streamCreated } = o.topology;
   const stream = o.names.stream;
   await Promise.all(
     items.map(({ op, error }) => {
@@ -49,7 +48,7 @@ async function publishDeadLetters(o: CommitterOptions, items: Array<{ op: Decode
       // near the server's control-line limit would make this publish's longer line a
       // protocol error that drops the worker's connection.
       const subject = nameError(op) ? subjectOf('_invalid', '_', '_') : subjectOf(op.type, op.key, op.op);
-      return js.publish(subject, op.data, { headers: h, msgID: `dlq-${stream}-${streamCreated}-${op.seq}` });
+      return o.store.publishDeadLetter(subject, op.data, h, `dlq-${stream}-${streamCreated}-${op.seq}`);
     }),
   );
 }
@@ -57,8 +56,7 @@ async function publishDeadLetters(o: CommitterOptions, items: Array<{ op: Decode
 async function publishOutcomes(o: CommitterOptions, items: Array<{ seq: number; body: string }>): Promise<void> {
   if (items.length === 0 || o.aborted()) return;
   if (!o.leaseValid()) throw new FencedError(`partition ${o.partition}: lease not held, refusing to keep outcomes`);
-  const { publisher, topology } = o;
-  await Promise.all(items.map((x) => publisher.publish(kvWriteSubject(topology.outcomes, String(x.seq)), encodeText(x.body))));
+  await Promise.all(items.map((x) => o.store.writeOutcome(x.seq, encodeText(x.body))));
 }
 
 /**
@@ -68,11 +66,11 @@ async function publishOutcomes(o: CommitterOptions, items: Array<{ seq: number; 
  */
 export async function removeTombstones(o: CommitterOptions, all: Array<[string, number]>): Promise<void> {
   if (all.length === 0 || o.aborted() || !o.leaseValid()) return;
-  const { topology, cache, partition, log, names } = o;
+  const { store, cache, partition, log } = o;
   await Promise.all(
     all.map(async ([k, rev]) => {
       try {
-        await topology.jsm.streams.purge(`KV_${names.stateBucket}`, { filter: kvWriteSubject(topology.state, k), seq: rev + 1 });
+        await store.purgeRecord(k, rev);
         const cached = cache.get(k);
         if (cached && cached.revision === rev && cached.json === null) cache.set(k, newRecord(partition));
       } catch (err) {

@@ -10,11 +10,12 @@
 import type { Logger } from 'pino';
 import { FencedError, FIRE_TIMER_OPERATION, operationSubject, type ActorNames } from '../protocol/index.js';
 import type { Topology } from '../store/provision.js';
-import { scanLastValues } from '../store/kv-scan.js';
 import type { StoredTimer } from '../store/records.js';
-import { kvWriteSubject, type AckedPublisher } from './acked-publisher.js';
-import { fireMsgId } from './effects.js';
+import type { AckedPublisher } from './acked-publisher.js';
+import type { CommitStore } from './commit-store/port.js';
+import { fireMsgId } from './msg-ids.js';
 import { conflictOr, encodeText } from './record-io.js';
+import { TimerHeap, type Pending } from './timer-heap.js';
 
 /** A timer as the index entry keeps it: enough to fire it. */
 type Due = readonly [id: string, n: number, at: number];
@@ -31,29 +32,13 @@ export interface TimerIndexOptions {
   topology: Topology;
   names: ActorNames;
   log: Logger;
+  /** Where the index entries are read and written. */
+  store: CommitStore;
+  /** Publishes the firings. */
   publisher: AckedPublisher;
   leaseValid: () => boolean;
   /** True for the actor types whose timers this processor fires; absent: every type. */
   owns?: (type: string) => boolean;
-}
-
-/**
- * One pending timer: its heap entry, updated in place. The heap holds exactly one per timer
- * the partition's records hold: a change of a key's timers touches only the timers that
- * changed (an unchanged one keeps its place and its firing count), a timer taken off is
- * removed from the heap at once, and a firing moves its entry to the time of its next attempt.
- */
-interface Pending {
-  /** When to fire next: the timer's time, or after a firing the time to fire it again. */
-  when: number;
-  stateKey: string;
-  id: string;
-  n: number;
-  at: number;
-  /** Firings published since the timer got this time. */
-  fired: number;
-  /** Index in the heap. */
-  pos: number;
 }
 
 interface KeyTimers {
@@ -65,7 +50,7 @@ interface KeyTimers {
 
 export class TimerIndex {
   private readonly byKey = new Map<string, KeyTimers>();
-  private readonly heap: Pending[] = [];
+  private readonly heap = new TimerHeap();
   private clock: NodeJS.Timeout | null = null;
   private armedFor = Infinity;
   private firing = 0;
@@ -75,20 +60,15 @@ export class TimerIndex {
 
   /** Timers in the heap: one per timer the partition's records hold. */
   get size(): number {
-    return this.heap.length;
-  }
-
-  private keyOf(stateKey: string): string {
-    return `${this.o.partition}.${stateKey}`;
+    return this.heap.size;
   }
 
   /** Reads the partition's index entries (the last value of each key), leaving no consumer behind. */
   async load(): Promise<void> {
-    const { topology, names, partition } = this.o;
-    await scanLastValues(topology.js, names.timerBucket, String(partition), (stateKey, deleted, m) => {
+    await this.o.store.scanTimerEntries(this.o.partition, (stateKey, revision, value) => {
       // Another lane's actors (ownership/placement.ts) are fired by their own owner.
       if (this.o.owns && !this.o.owns(stateKey.slice(0, stateKey.indexOf('.')))) return;
-      this.follow(stateKey, m.seq, deleted || m.data.length === 0 ? [] : parseDue(m.string()));
+      this.follow(stateKey, revision, value === null || value.length === 0 ? [] : parseDue(new TextDecoder().decode(value)));
     });
   }
 
@@ -100,16 +80,14 @@ export class TimerIndex {
     const cur = this.byKey.get(stateKey);
     if (sameDue(cur?.timers, timers)) return;
     const due: Due[] = (timers ?? []).map((t) => [t.id, t.n, t.at] as const);
-    const { topology, publisher, partition, leaseValid } = this.o;
+    const { store, partition, leaseValid } = this.o;
     if (!leaseValid()) throw new FencedError(`partition ${partition}: lease not held, refusing to write the timer index`);
-    const subject = kvWriteSubject(topology.timers, this.keyOf(stateKey));
     let rev: number;
     try {
       // An empty value is this index's "no timers" (a KV delete needs its own header).
-      const ack = await publisher.publish(subject, encodeText(due.length === 0 ? '' : JSON.stringify(due)), { expectedLastSubjectSequence: cur?.rev ?? 0, guard: leaseValid });
-      rev = ack.seq;
+      rev = await store.writeTimerEntry(partition, stateKey, encodeText(due.length === 0 ? '' : JSON.stringify(due)), cur?.rev ?? 0, leaseValid);
     } catch (err) {
-      throw conflictOr(err, `partition ${partition}: timer index ${stateKey} was written by someone else`);
+      throw conflictOr(store, err, `partition ${partition}: timer index ${stateKey} was written by someone else`);
     }
     this.follow(stateKey, rev, due);
     if (this.running) this.arm();
@@ -129,23 +107,22 @@ export class TimerIndex {
       keep.add(id);
       const p = timers.get(id);
       if (!p) {
-        const added: Pending = { when: at, stateKey, id, n, at, fired: 0, pos: this.heap.length };
+        const added: Pending = { when: at, stateKey, id, n, at, fired: 0, pos: 0 };
         timers.set(id, added);
         this.heap.push(added);
-        this.up(added.pos);
       } else if (p.n !== n || p.at !== at) {
         // Replaced, or a recurring timer moved to its next time: fired from scratch.
         p.n = n;
         p.at = at;
         p.fired = 0;
-        this.move(p, at);
+        this.heap.move(p, at);
       }
     }
     if (timers.size > keep.size) {
       for (const [id, p] of timers) {
         if (keep.has(id)) continue;
         timers.delete(id);
-        this.remove(p);
+        this.heap.remove(p);
       }
     }
   }
@@ -165,7 +142,7 @@ export class TimerIndex {
 
   /** Sets the clock for the earliest timer. */
   private arm(): void {
-    const next = this.heap[0];
+    const next = this.heap.peek();
     if (!next || !this.running) return;
     const when = next.when;
     if (this.clock && when >= this.armedFor) return;
@@ -179,13 +156,13 @@ export class TimerIndex {
     this.armedFor = Infinity;
     if (!this.running) return;
     const now = Date.now();
-    for (let top = this.heap[0]; top !== undefined && top.when <= now && this.firing < MAX_FIRING; top = this.heap[0]) {
+    for (let top = this.heap.peek(); top !== undefined && top.when <= now && this.firing < MAX_FIRING; top = this.heap.peek()) {
       this.fire(top);
       // Fired again later if the record still holds it then (a lost or early firing), backing
       // off: a partition far behind (a burst of timers due at once) is not fed the same firings
       // again. The commit that applies the firing moves or removes the entry before that.
       top.fired++;
-      this.move(top, now + Math.min(REFIRE_MAX_MS, REFIRE_MS * 2 ** (top.fired - 1)));
+      this.heap.move(top, now + Math.min(REFIRE_MAX_MS, REFIRE_MS * 2 ** (top.fired - 1)));
     }
     if (this.firing >= MAX_FIRING) {
       this.clock = setTimeout(() => this.tick(), 20);
@@ -206,57 +183,6 @@ export class TimerIndex {
       .finally(() => {
         this.firing--;
       });
-  }
-
-  /** Gives an entry a new time and restores the heap order around it. */
-  private move(p: Pending, when: number): void {
-    const earlier = when < p.when;
-    p.when = when;
-    if (earlier) this.up(p.pos);
-    else this.down(p.pos);
-  }
-
-  private remove(p: Pending): void {
-    const h = this.heap;
-    const last = h.pop() as Pending;
-    if (last === p) return;
-    h[p.pos] = last;
-    last.pos = p.pos;
-    this.up(last.pos);
-    this.down(last.pos);
-  }
-
-  private up(i: number): void {
-    const h = this.heap;
-    const item = h[i] as Pending;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const above = h[parent] as Pending;
-      if (above.when <= item.when) break;
-      h[i] = above;
-      above.pos = i;
-      i = parent;
-    }
-    h[i] = item;
-    item.pos = i;
-  }
-
-  private down(i: number): void {
-    const h = this.heap;
-    const item = h[i] as Pending;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= h.length) break;
-      const r = l + 1;
-      const c = r < h.length && (h[r] as Pending).when < (h[l] as Pending).when ? r : l;
-      const child = h[c] as Pending;
-      if (child.when >= item.when) break;
-      h[i] = child;
-      child.pos = i;
-      i = c;
-    }
-    h[i] = item;
-    item.pos = i;
   }
 }
 

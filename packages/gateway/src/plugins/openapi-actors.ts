@@ -7,7 +7,7 @@
  */
 import { namePattern } from '@jetactor/actor-runtime';
 import type { ActorCatalog, CatalogEntry } from '../catalog/actor-catalog.js';
-import { TIMER_QUERY } from '../schemas.js';
+import { IDEMPOTENCY_KEY_PATTERN, TIMER_QUERY } from '../schemas.js';
 
 /** The extension that marks a path as a registered operation: `{ type, op }`. */
 export const OPERATION_EXTENSION = 'x-jetactor-operation';
@@ -33,6 +33,7 @@ function operationPaths(entry: CatalogEntry, errorResponse: object): Record<stri
           { name: 'wait', in: 'query', required: false, schema: { type: 'boolean' } },
           { name: 'timeoutMs', in: 'query', required: false, schema: { type: 'integer', minimum: 1 } },
           ...Object.entries(TIMER_QUERY).map(([name, { description, ...schema }]) => ({ name, in: 'query', required: false, description, schema })),
+          { name: 'idempotency-key', in: 'header', required: false, schema: { type: 'string', pattern: IDEMPOTENCY_KEY_PATTERN } },
         ],
         requestBody: { required: described.input !== undefined && described.inputOptional !== true, content: { 'application/json': { schema: body } } },
         responses: {

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify';
 import { rejectNonDecimalNumbers, type RouteSchemas } from '../schemas.js';
 import { actorRoutes } from './actors.js';
@@ -33,12 +34,14 @@ export const apiRoutes: FastifyPluginCallback<ApiRoutesOptions> = (app: FastifyI
   app.addHook('preValidation', rejectNonDecimalNumbers);
   app.addHook('preHandler', app.requireNats);
 
-  const handlers = createHandlers(app, opts.settings);
-  counterRoutes(app, handlers, opts.schemas);
-  actorRoutes(app, handlers, opts.schemas);
-  timerRoutes(app, opts.settings, opts.schemas);
-  deadLetterRoutes(app, opts.settings, opts.schemas);
-  liveRoutes(app, opts.settings, opts.schemas, opts.live);
-  serviceRoutes(app, opts.settings);
+  // Routes typed from their TypeBox schemas (params, query, headers); Ajv still validates.
+  const typed = app.withTypeProvider<TypeBoxTypeProvider>();
+  const handlers = createHandlers(typed, opts.settings);
+  counterRoutes(typed, handlers, opts.schemas);
+  actorRoutes(typed, handlers, opts.schemas);
+  timerRoutes(typed, opts.settings, opts.schemas);
+  deadLetterRoutes(typed, opts.settings, opts.schemas);
+  liveRoutes(typed, opts.settings, opts.schemas, opts.live);
+  serviceRoutes(typed, opts.settings);
   done();
 };

@@ -6,12 +6,25 @@
  */
 import type { ActorSnapshot, ScheduleOptions } from '@jetactor/actor-runtime';
 import { ActorError } from '@jetactor/actor-runtime';
-import type { FastifyInstance, FastifyRequest, RouteHandlerMethod } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Static } from '@sinclair/typebox';
+import type {
+  ContextConfigDefault,
+  FastifyInstance,
+  FastifyRequest,
+  FastifySchema,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+  RouteGenericInterface,
+  RouteHandlerMethod,
+} from 'fastify';
 import type { CatalogEntry } from '../catalog/actor-catalog.js';
 import { withDeadline } from '../deadline.js';
 import { GatewayError } from '../errors.js';
 import { inPublishBatch } from '../nats/publish-batch.js';
 import { noteForLog } from '../plugins/request-log.js';
+import type { RouteSchemas, TypedApp } from '../schemas.js';
 import { targetOf, type ActorTarget } from './target.js';
 
 export { targetOf, type ActorTarget } from './target.js';
@@ -27,17 +40,11 @@ export interface HandlerSettings {
 /** Extra time the gateway gives a call or `?minSeq` read past its own timeout, so the runtime's timeout wins. */
 export const DEADLINE_GRACE_MS = 1_000;
 
-/** The timer query parameters of a signal route, as the schema lets them through (strings). */
-export interface TimerQuery {
-  delayMs?: string;
-  at?: string;
-  id?: string;
-  every?: string;
-  cron?: string;
-}
+/** The query of the signal routes, as their schema lets it through (timer parameters as strings). */
+type SignalQuery = Static<ReturnType<RouteSchemas['signal']>['querystring']>;
 
 /** The schedule options of a signal route's query; undefined when it sets no timer (a plain signal). */
-export function timerOptionsOf(query: TimerQuery): Omit<ScheduleOptions, 'idempotencyKey'> | undefined {
+export function timerOptionsOf(query: SignalQuery): Omit<ScheduleOptions, 'idempotencyKey'> | undefined {
   const { delayMs, at, id, every, cron } = query;
   if (delayMs === undefined && at === undefined && id === undefined && every === undefined && cron === undefined) return undefined;
   return {
@@ -47,26 +54,6 @@ export function timerOptionsOf(query: TimerQuery): Omit<ScheduleOptions, 'idempo
     ...(every !== undefined ? { every: Number(every) } : {}),
     ...(cron !== undefined ? { cron } : {}),
   };
-}
-
-/** Query of the signal routes (a timer parameter schedules the operation instead). */
-export interface SignalQuery extends TimerQuery {
-  value?: string;
-  wait?: boolean;
-  timeoutMs?: number;
-}
-
-/** Query of the read routes. */
-export interface ReadQuery {
-  minSeq?: number;
-  timeoutMs?: number;
-}
-
-/** Query of the list route. */
-export interface ListQuery {
-  prefix?: string;
-  limit?: number;
-  cursor?: string;
 }
 
 /** 202 body of a signal or delete. */
@@ -140,29 +127,45 @@ export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/**
+ * A handler shared by routes whose query and headers one schema types; their path parameters
+ * differ (the counter routes fix some parts in `config.actor`), so it reads them with {@link targetOf}.
+ */
+type Handler<S extends FastifySchema> = RouteHandlerMethod<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  RouteGenericInterface,
+  ContextConfigDefault,
+  Omit<S, 'params'>,
+  TypeBoxTypeProvider
+>;
+
 /** The route handlers, bound to an app and its settings. */
 export interface Handlers {
   /** Signals an operation (202), or with `?wait=true` calls it and returns its result (200). */
-  signal: RouteHandlerMethod;
+  signal: Handler<ReturnType<RouteSchemas['signal']>>;
   /** Reads an actor's snapshot, optionally waiting for `?minSeq`. */
-  read: RouteHandlerMethod;
+  read: Handler<RouteSchemas['read']>;
   /** Reads a counter as `{"value": n}`. */
-  counterValue: RouteHandlerMethod;
+  counterValue: Handler<RouteSchemas['counterRead']>;
   /** Lists actors of a type. */
-  list: RouteHandlerMethod;
+  list: Handler<RouteSchemas['list']>;
   /** Deletes an actor's state (an ordered operation). */
-  remove: RouteHandlerMethod;
+  remove: Handler<RouteSchemas['remove']>;
 }
 
+/** The query of the read routes. */
+type ReadQuery = Static<RouteSchemas['read']['querystring']>;
+
 /** Builds the {@link Handlers} for `app`. */
-export function createHandlers(app: FastifyInstance, settings: HandlerSettings): Handlers {
+export function createHandlers(app: TypedApp, settings: HandlerSettings): Handlers {
   const expired = (what: string, ms: number): (() => Error) => expiredError(app, what, ms);
 
-  async function read(request: FastifyRequest): Promise<ActorSnapshot> {
+  async function read(request: FastifyRequest, query: ReadQuery): Promise<ActorSnapshot> {
     const target = targetOf(request);
     const type = required(target, 'type');
     const key = required(target, 'key');
-    const query = request.query as ReadQuery;
     const { client, actor } = app.actorOf(type);
     if (query.minSeq === undefined) {
       // `version`: a record older than the registered version is read migrated (by a worker).
@@ -184,7 +187,7 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
       const type = required(target, 'type');
       const key = required(target, 'key');
       const op = required(target, 'op');
-      const query = request.query as SignalQuery;
+      const { query } = request;
       const idempotencyKey = idempotencyKeyOf(request);
       const input = inputOf(request.body, query.value);
       const { client, actor } = app.actorOf(type);
@@ -226,20 +229,20 @@ export function createHandlers(app: FastifyInstance, settings: HandlerSettings):
     },
 
     async read(request, reply) {
-      const snapshot = await read(request);
+      const snapshot = await read(request, request.query);
       noteForLog(request, { seq: snapshot.seq });
       return reply.send(snapshotBody(snapshot));
     },
 
     async counterValue(request, reply) {
-      const snapshot = await read(request);
+      const snapshot = await read(request, request.query);
       noteForLog(request, { seq: snapshot.seq });
       return reply.send({ value: snapshot.state });
     },
 
     async list(request, reply) {
       const type = required(targetOf(request), 'type');
-      const query = request.query as ListQuery;
+      const { query } = request;
       const { client, actor } = app.actorOf(type);
       const page = await withDeadline(
         client.list(type, { prefix: query.prefix, limit: query.limit, cursor: query.cursor, version: actor.descriptor.version }),

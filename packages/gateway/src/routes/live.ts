@@ -3,9 +3,10 @@
  * bucket) and the cluster status (members, partition owners, checkpoints, lag).
  */
 import type { ActorChange, ActorWatch } from '@jetactor/actor-runtime';
-import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest, FastifySchema } from 'fastify';
 import { withDeadline } from '../deadline.js';
-import type { RouteSchemas } from '../schemas.js';
+import type { RouteSchemas, TypedApp } from '../schemas.js';
 import { expiredError, type HandlerSettings } from './handlers.js';
 
 /** How often an idle event stream sends a comment, so proxies and clients keep it open, in ms (default of `sseKeepAliveMs`). */
@@ -36,31 +37,33 @@ const eventStream = {
   },
 } as const;
 
-const watchKeySchema = (schemas: RouteSchemas): FastifySchema => ({
+/** `?updatesOnly=` of a watch of one actor: by default its current state first. */
+const KEY_UPDATES_ONLY = false;
+/** `?updatesOnly=` of a watch of a type: by default changes from now on only. */
+const TYPE_UPDATES_ONLY = true;
+
+const watchKeySchema = (schemas: RouteSchemas) => ({
   params: schemas.read.params,
-  querystring: {
-    type: 'object',
-    properties: {
-      updatesOnly: { type: 'boolean', default: false, description: 'Skip the current state; send only later changes.' },
-    },
-    additionalProperties: false,
-  },
+  querystring: Type.Object(
+    { updatesOnly: Type.Optional(Type.Boolean({ default: KEY_UPDATES_ONLY, description: 'Skip the current state; send only later changes.' })) },
+    { additionalProperties: false },
+  ),
   response: eventStream,
 });
 
-const watchTypeSchema = (schemas: RouteSchemas): FastifySchema => ({
+const watchTypeSchema = (schemas: RouteSchemas) => ({
   params: schemas.list.params,
-  querystring: {
-    type: 'object',
-    properties: {
-      updatesOnly: {
-        type: 'boolean',
-        default: true,
-        description: 'Default true: only changes from now on. `false` first sends the current state of every actor of the type.',
-      },
+  querystring: Type.Object(
+    {
+      updatesOnly: Type.Optional(
+        Type.Boolean({
+          default: TYPE_UPDATES_ONLY,
+          description: 'Default true: only changes from now on. `false` first sends the current state of every actor of the type.',
+        }),
+      ),
     },
-    additionalProperties: false,
-  },
+    { additionalProperties: false },
+  ),
   response: eventStream,
 });
 
@@ -175,7 +178,7 @@ export interface LiveSettings {
  * so a stalled reader cannot make the gateway buffer without bound. An `EventSource`
  * reconnects and starts again from the current state.
  */
-export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, schemas: RouteSchemas, live: LiveSettings): void {
+export function liveRoutes(app: TypedApp, settings: HandlerSettings, schemas: RouteSchemas, live: LiveSettings): void {
   const open = new Set<() => void>();
   let closing = false;
   app.addHook('preClose', (done) => {
@@ -309,14 +312,15 @@ export function liveRoutes(app: FastifyInstance, settings: HandlerSettings, sche
   }
 
   app.get('/api/actors/:type/:key/watch', { schema: watchKeySchema(schemas) }, async (request, reply) => {
-    const { type, key } = request.params as { type: string; key: string };
-    const { updatesOnly } = request.query as { updatesOnly: boolean };
+    const { type, key } = request.params;
+    // The schema's default fills it in (Ajv useDefaults); the fallback is for the type checker.
+    const { updatesOnly = KEY_UPDATES_ONLY } = request.query;
     await stream(request, reply, type, key, updatesOnly);
   });
 
   app.get('/api/watch/:type', { schema: watchTypeSchema(schemas) }, async (request, reply) => {
-    const { type } = request.params as { type: string };
-    const { updatesOnly } = request.query as { updatesOnly: boolean };
+    const { type } = request.params;
+    const { updatesOnly = TYPE_UPDATES_ONLY } = request.query;
     await stream(request, reply, type, undefined, updatesOnly);
   });
 

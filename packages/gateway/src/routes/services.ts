@@ -1,17 +1,13 @@
 import { ActorError, ErrorCode } from '@jetactor/actor-runtime';
-import type { FastifyInstance, FastifySchema } from 'fastify';
+import { Type } from '@sinclair/typebox';
 import { AuthScope } from '../auth-config.js';
 import { withDeadline } from '../deadline.js';
 import { GatewayError } from '../errors.js';
+import type { TypedApp } from '../schemas.js';
 import { expiredError, type HandlerSettings } from './handlers.js';
 
-const removeSchema: FastifySchema = {
-  params: {
-    type: 'object',
-    properties: { id: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$' } },
-    required: ['id'],
-    additionalProperties: false,
-  },
+const removeSchema = {
+  params: Type.Object({ id: Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$' }) }, { additionalProperties: false }),
   response: {
     200: {
       type: 'object',
@@ -19,7 +15,7 @@ const removeSchema: FastifySchema = {
       required: ['removed', 'types'],
     },
   },
-};
+} as const;
 
 /**
  * `DELETE /api/services/:id` (scope `admin`): removes a service (lane) none of whose workers is
@@ -28,10 +24,10 @@ const removeSchema: FastifySchema = {
  * `SERVICE_LIVE` while one of its workers runs, 404 `UNKNOWN_SERVICE` for an id never registered.
  * The services and their state are in `GET /api/status` (`services`).
  */
-export function serviceRoutes(app: FastifyInstance, settings: HandlerSettings): void {
+export function serviceRoutes(app: TypedApp, settings: HandlerSettings): void {
   const expired = expiredError(app, 'removing a service', settings.requestTimeoutMs);
   app.delete('/api/services/:id', { schema: removeSchema, config: { scope: AuthScope.Admin } }, async (request, reply) => {
-    const { id } = request.params as { id: string };
+    const { id } = request.params;
     try {
       const removed = await withDeadline(app.actorClient().removeService(id), settings.requestTimeoutMs, expired);
       request.log.info(removed, 'service removed');

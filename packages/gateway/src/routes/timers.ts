@@ -7,32 +7,25 @@
  * operation: 202 once stored, `?wait=true` 200 with whether there was such a timer).
  */
 import { CANCEL_TIMER_OPERATION } from '@jetactor/actor-runtime';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { withDeadline } from '../deadline.js';
 import { noteForLog } from '../plugins/request-log.js';
-import type { RouteSchemas } from '../schemas.js';
-import { DEADLINE_GRACE_MS, expiredError, idempotencyKeyOf, type HandlerSettings, type ReadQuery } from './handlers.js';
-
-interface TimerParams {
-  type: string;
-  key: string;
-  id: string;
-}
+import type { RouteSchemas, TypedApp } from '../schemas.js';
+import { DEADLINE_GRACE_MS, expiredError, idempotencyKeyOf, type HandlerSettings } from './handlers.js';
 
 /** Registers `GET /api/actors/:type/:key/timers` (scope `read`) and `DELETE /api/actors/:type/:key/timers/:id` (scope `write`). */
-export function timerRoutes(app: FastifyInstance, settings: HandlerSettings, schemas: RouteSchemas): void {
+export function timerRoutes(app: TypedApp, settings: HandlerSettings, schemas: RouteSchemas): void {
   app.get('/api/actors/:type/:key/timers', { schema: schemas.timers }, async (request, reply) => {
-    const { type, key } = request.params as Omit<TimerParams, 'id'>;
-    const { minSeq, timeoutMs = settings.defaultTimeoutMs } = request.query as ReadQuery;
+    const { type, key } = request.params;
+    const { minSeq, timeoutMs = settings.defaultTimeoutMs } = request.query;
     const { client } = app.actorOf(type);
     const ms = minSeq === undefined ? settings.requestTimeoutMs : timeoutMs + DEADLINE_GRACE_MS;
     const list = await withDeadline(client.timers(type, key, { minSeq, timeoutMs }), ms, expiredError(app, 'listing timers', ms));
     return reply.send(list);
   });
 
-  app.delete('/api/actors/:type/:key/timers/:id', { schema: schemas.cancelTimer, config: { actor: { op: CANCEL_TIMER_OPERATION } } }, async (request: FastifyRequest, reply) => {
-    const { type, key, id } = request.params as TimerParams;
-    const { wait, timeoutMs = settings.defaultTimeoutMs } = request.query as { wait?: boolean; timeoutMs?: number };
+  app.delete('/api/actors/:type/:key/timers/:id', { schema: schemas.cancelTimer, config: { actor: { op: CANCEL_TIMER_OPERATION } } }, async (request, reply) => {
+    const { type, key, id } = request.params;
+    const { wait, timeoutMs = settings.defaultTimeoutMs } = request.query;
     const idempotencyKey = idempotencyKeyOf(request);
     const { client } = app.actorOf(type);
     if (wait === true) {
