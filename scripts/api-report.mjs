@@ -22,6 +22,7 @@ export const ENTRY_POINTS = {
   'actor-runtime': 'dist/index.d.ts',
   'actor-runtime.client': 'dist/client.d.ts',
   'actor-runtime.worker': 'dist/worker-host.d.ts',
+  'actor-runtime.protocol': 'dist/protocol/index.d.ts',
 };
 
 /**

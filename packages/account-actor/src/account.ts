@@ -1,4 +1,4 @@
-import { ActorError, MAX_KEY_LENGTH, NoInput, Type, defineActor, type Static } from '@jetactor/actor-runtime';
+import { ActorError, ActorKeySchema, NoInput, Type, defineActor, type Static } from '@jetactor/actor-runtime';
 
 /** Code of the error result of withdrawing or transferring more than the balance. */
 export const INSUFFICIENT_FUNDS = 'INSUFFICIENT_FUNDS';
@@ -11,7 +11,7 @@ export const SELF_TRANSFER = 'SELF_TRANSFER';
 export const Amount = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'a positive safe integer' });
 
 /** An account key: one subject token, like every actor key (`[A-Za-z0-9_=-]`, 1 to 128 characters). */
-export const AccountKey = Type.String({ minLength: 1, maxLength: MAX_KEY_LENGTH, pattern: '^[A-Za-z0-9_=-]+$', description: 'an account key' });
+export const AccountKey = ActorKeySchema({ description: 'an account key' });
 
 /** The input of `deposit` and `withdraw`: `{"amount": 5}`. */
 export const AmountInput = Type.Object({ amount: Amount }, { additionalProperties: false });

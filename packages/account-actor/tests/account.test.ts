@@ -133,7 +133,7 @@ describe('account', () => {
       additionalProperties: false,
       properties: { amount: { type: 'integer', minimum: 1, maximum: MAX } },
     });
-    expect(d.operations.transfer?.input).toMatchObject({ required: ['to', 'amount'], properties: { to: { pattern: '^[A-Za-z0-9_=-]+$', maxLength: 128 } } });
+    expect(d.operations.transfer?.input).toMatchObject({ required: ['to', 'amount'], properties: { to: { pattern: '^[A-Za-z0-9_=-]{1,128}$', maxLength: 128 } } });
     expect(Object.keys(d.queries)).toEqual(['balance']);
     expect(d.subscribe).toBeUndefined();
   });

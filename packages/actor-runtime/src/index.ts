@@ -51,6 +51,7 @@ export {
   UnknownActorError,
   UnknownOperationError,
   toErrorBody,
-} from './errors.js';
-export type { BlockedAt, BlockReason, ErrorBody } from './errors.js';
-export { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TYPE_LENGTH, validateName } from './names.js';
+} from './protocol/errors.js';
+export type { BlockedAt, BlockReason, ErrorBody } from './protocol/errors.js';
+export { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TYPE_LENGTH } from './protocol/name-rules.js';
+export { ActorKeySchema, nameSchema, validateName } from './protocol/names.js';

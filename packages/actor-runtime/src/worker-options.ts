@@ -3,8 +3,7 @@ import { hostname } from 'node:os';
 import { nuid, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { AnyActorDefinition } from './definition/define-actor.js';
-import { ConfigError } from './errors.js';
-import { defaultNames, type ActorNames } from './names.js';
+import { ConfigError, defaultNames, type ActorNames } from './protocol/index.js';
 import type { ProcessorHooks } from './processing/partition-processor.js';
 import { defaultTopology, type TopologyOptions } from './store/provision.js';
 

@@ -12,7 +12,8 @@ import type { CommitterOptions } from '../src/processing/commit-types.js';
 import type { DecodedOp } from '../src/processing/decode.js';
 import { RecordCache } from '../src/processing/record-cache.js';
 import { TimerIndex, type TimerIndexOptions } from '../src/processing/timer-index.js';
-import { controlKeys, type Checkpoint, type StateRecord } from '../src/store/records.js';
+import { controlKeys } from '../src/protocol/index.js';
+import type { Checkpoint, StateRecord } from '../src/store/records.js';
 
 const ledger = defineActor({
   type: 'ledger',

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/errors.js';
+import { ConfigError } from '../src/protocol/index.js';
 import { decimalEnv, intEnv, parseEnv, workerOptionsFromEnv } from '../src/host/env.js';
 
 describe('environment parsing (env-schema)', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/errors.js';
+import { ConfigError } from '../src/protocol/index.js';
 import { applyHeapGrowth } from '../src/host/run-worker.js';
 
 describe('WORKER_HEAP_GROWTH_PERCENT', () => {

@@ -9,7 +9,7 @@ describe('validateName', () => {
     expect(() => validateName('key', k)).toThrow(InvalidNameError);
   });
   it('reserves the call type', () => {
-    expect(() => validateName('type', 'call')).toThrow(/reserved/);
+    expect(() => validateName('type', 'call')).toThrow(/and not 'call', 'query' \(got "call"\)/);
   });
   it('names the field in the error code', () => {
     try {

@@ -1,4 +1,4 @@
-import { ActorError, MAX_KEY_LENGTH, NoInput, Type, defineActor, type Static } from '@jetactor/actor-runtime';
+import { ActorError, ActorKeySchema, NoInput, Type, defineActor, type Static } from '@jetactor/actor-runtime';
 import { CartLine, MAX_LINES, type CartLineValue } from './items.js';
 
 /** Code of the error result of placing an order that was placed already. */
@@ -13,7 +13,7 @@ export const DUPLICATE_SKU = 'DUPLICATE_SKU';
 /** The input of `place` (what a cart's checkout sends): `{"cart": "c1", "items": [{"sku": "apple", "qty": 2}]}`. */
 export const PlaceInput = Type.Object(
   {
-    cart: Type.String({ minLength: 1, maxLength: MAX_KEY_LENGTH, pattern: '^[A-Za-z0-9_=-]+$', description: 'the key of the cart checked out' }),
+    cart: ActorKeySchema({ description: 'the key of the cart checked out' }),
     items: Type.Array(CartLine, { minItems: 1, maxItems: MAX_LINES }),
   },
   { additionalProperties: false },

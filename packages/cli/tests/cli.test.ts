@@ -95,7 +95,7 @@ describe('help and usage', () => {
     const port = await freePort();
     const nats = await jetactor(['get', 'counter', 'k', '--nats', `nats://127.0.0.1:${port}`, '--timeout', '1000']);
     expect(nats.code).toBe(1);
-    expect(nats.stderr).toMatch(/^jetactor: UNAVAILABLE: cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+/);
+    expect(nats.stderr).toMatch(/^jetactor: NATS_UNAVAILABLE: cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+/);
     const gw = await jetactor(['get', 'counter', 'k', '--gateway', `http://127.0.0.1:${port}`, '--json']);
     expect(gw.code).toBe(1);
     expect(JSON.parse(gw.stderr)).toMatchObject({ error: { code: 'UNAVAILABLE' } });

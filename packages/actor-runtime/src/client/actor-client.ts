@@ -1,18 +1,16 @@
-import { DeliverPolicy, JetStreamApiError, jetstream, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
+import { JetStreamApiError, jetstream, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { DELETE_OPERATION, type AnyActorDefinition } from '../definition/define-actor.js';
-import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError } from '../errors.js';
-import { defaultNames, operationSubject, parseOperationSubject, partitionOf, querySubject, stateKey, TimerHeaders, validateName, type ActorNames } from '../names.js';
-import { decodeReply, QueryHeaders, STATE_QUERY, type QueryResult, type StateQueryResult } from '../queries/protocol.js';
-import { DeadLetterHeaders, REPLY_HEADER, RESUBMITTED_HEADER } from '../processing/partition-processor.js';
-import { controlKeys, decodeJson, parseUnitKey, versionOfRecord, type Checkpoint, type LaneRecord, type LeaseRecord, type MemberRecord, type StateRecord } from '../store/records.js';
-import { typeKey } from '../host/registry.js';
+import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError, defaultNames, operationSubject, parseOperationSubject, partitionOf, querySubject, stateKey, TimerHeaders, validateName, type ActorNames, decodeReply, QueryHeaders, STATE_QUERY, type QueryResult, type StateQueryResult, DeadLetterHeaders, REPLY_HEADER, RESUBMITTED_HEADER, type DeadLetter } from '../protocol/index.js';
+import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
 import { partitionsOfStream } from '../store/provision.js';
 import { assertSameOperation, ClientMsgIds, OutcomeReader } from './idempotency.js';
 import { listActors, type ListOptions, type ListPage } from './list-actors.js';
 import { ReplyInbox } from './reply-inbox.js';
 import { timerMethods, type TimerClient } from './timers.js';
+import { checkpointKeysOf, passedBy, readClusterStatus, removeService, type ClusterStatus } from './cluster-status.js';
+import { deadLetterPage } from './dead-letter-pages.js';
 
 /** Options of {@link createActorClient}. */
 export interface ActorClientOptions {
@@ -63,69 +61,7 @@ export interface CallResult {
   duplicate?: boolean;
 }
 
-/** Ownership and progress of the partitions, as the control bucket shows it. */
-export interface ClusterStatus {
-  members: Array<{ id: string; partitions: number[]; host?: string; pid?: number; startedAt?: string; service?: string; types?: Record<string, number> }>;
-  /** The partitions of the default service (or of the only one), as before services. */
-  partitions: Array<{ partition: number; owner: string | null; checkpoint: number; lag: number | null }>;
-  /**
-   * Every registered service (lane): its types and versions, its live members, and its
-   * partitions' owners and checkpoints. A service with no live member holds its types'
-   * operations in the stream until one starts again (or an operator removes it).
-   */
-  services: Array<{
-    id: string;
-    types: Record<string, number>;
-    registeredAt: string;
-    /** When a worker of it last ran (about once a minute while one does). */
-    seenAt?: string;
-    live: boolean;
-    /** No worker of it has run for the client's `serviceInactiveMs` (1 hour by default): retire it (removeService) unless it comes back. */
-    inactive: boolean;
-    members: string[];
-    partitions: Array<{ partition: number; owner: string | null; checkpoint: number }>;
-  }>;
-  /** Partitions that wait at an operation their owner must not apply (a record a newer version wrote); absent when none. */
-  blocked?: Array<NonNullable<Checkpoint['blocked']>>;
-}
-
-/** A failed operation kept in the dead-letter stream. */
-export interface DeadLetter {
-  /** Sequence in the dead-letter stream (the id to resubmit). */
-  dlqSeq: number;
-  /** Sequence of the failed operation in the operations stream. */
-  seq: number;
-  /** The operation's subject, `actors.<type>.<key>.<op>`. */
-  subject: string;
-  type: string;
-  key: string;
-  op: string;
-  /** Error code and message of the failure. */
-  code: string;
-  message: string;
-  /** The original payload, as text. */
-  payload: string;
-  /** When the operation was stored, ISO 8601. */
-  time: string;
-  /**
-   * The timer headers of a message that set a timer and failed (`Jetactor-Timer-At` as `at`,
-   * `-Delay-Ms` as `delayMs`, …, as they were sent): {@link ActorClient.resubmit} sends them
-   * again, so the timer is asked for again. Absent for an operation applied at once, and for a
-   * timer's firing (its dead letter is the operation it applied).
-   */
-  timer?: { id?: string; at?: string; delayMs?: string; everyMs?: string; cron?: string };
-  /** Set when the operation was resubmitted from an earlier dead letter and failed again: that dead letter's `dlqSeq`. */
-  resubmitted?: number;
-}
-
-/** {@link DeadLetter.timer}'s fields and the headers they come from. */
-const DEAD_LETTER_TIMER = [
-  ['id', TimerHeaders.Id],
-  ['at', TimerHeaders.At],
-  ['delayMs', TimerHeaders.DelayMs],
-  ['everyMs', TimerHeaders.EveryMs],
-  ['cron', TimerHeaders.Cron],
-] as const;
+const enc = new TextEncoder();
 
 /** The client side: signal, call, read and list actors; schedule, list and cancel timers. */
 export interface ActorClient extends TimerClient {
@@ -188,41 +124,6 @@ export interface ActorClient extends TimerClient {
 export function createActorClient(nc: NatsConnection, opts: ActorClientOptions = {}): ActorClient {
   return new ActorClientImpl(nc, opts);
 }
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-function deadLetterOf(dlqSeq: number, subject: string, h: MsgHdrs | undefined, data: Uint8Array, nanos: number): DeadLetter {
-  // The original subject names the actor; the dead letter's own subject does not when the
-  // names were invalid (those are all kept under `<prefix>_dlq._invalid._._`).
-  const original = h?.get(DeadLetterHeaders.Subject) ?? '';
-  const tokens = original.split('.');
-  const [, type = '', key = '', op = ''] = tokens.length === 4 ? tokens : subject.split('.');
-  const resubmitted = Number(h?.get(DeadLetterHeaders.Resubmitted) || 0);
-  let timer: DeadLetter['timer'];
-  for (const [field, header] of DEAD_LETTER_TIMER) {
-    const value = h?.get(header) ?? '';
-    if (value !== '') (timer ??= {})[field] = value;
-  }
-  return {
-    dlqSeq,
-    seq: Number(h?.get(DeadLetterHeaders.Seq) ?? 0),
-    subject: h?.get(DeadLetterHeaders.Subject) ?? '',
-    type,
-    key,
-    op,
-    code: h?.get(DeadLetterHeaders.Code) ?? '',
-    message: h?.get(DeadLetterHeaders.Message) ?? '',
-    payload: dec.decode(data),
-    time: h?.get(DeadLetterHeaders.Time) ?? new Date(Math.floor(nanos / 1e6)).toISOString(),
-    ...(timer ? { timer } : {}),
-    ...(resubmitted > 0 ? { resubmitted } : {}),
-  };
-}
-/** Member records older than this are treated as crashed in status reports. */
-const MEMBER_STALE_MS = 15_000;
-/** A dead-letter page's consumer left behind by a process that died mid-page is removed by the server after this, in ms. */
-const DLQ_PAGE_INACTIVE_MS = 30_000;
 
 /** Code of the error {@link ActorClient.resubmit} throws for a dead letter whose stored subject is no operation subject. */
 export const INVALID_DEAD_LETTER = ErrorCode.InvalidDeadLetter;
@@ -519,113 +420,15 @@ class ActorClientImpl implements ActorClient {
   }
 
   async removeService(id: string): Promise<{ removed: string; types: string[] }> {
-    if (typeof id !== 'string' || !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(id)) throw new ActorError(ErrorCode.InvalidInput, `not a service id: ${JSON.stringify(id)}`);
-    const control = await this.control();
-    const entry = await control.get(controlKeys.lane(id));
-    const lane = entry && entry.operation === 'PUT' ? decodeJson<LaneRecord>(entry.value) : null;
-    if (!lane) throw new ActorError(ErrorCode.NotFound, `no service ${id} is registered`);
-    const status = await this.status();
-    const live = status.members.filter((m) => m.service === id).map((m) => m.id);
-    if (live.length > 0) throw new ActorError(ErrorCode.ServiceLive, `service ${id} has live workers (${live.join(', ')}); stop them first`);
-    const partitions = await this.partitionCount();
-    // The registration first: from here on no worker counts the service in retention.
-    await control.delete(controlKeys.lane(id));
-    for (let p = 0; p < partitions; p++) {
-      await control.purge(controlKeys.checkpoint(p, id));
-      await control.purge(controlKeys.lease(p, id));
-    }
-    const others = status.services.filter((s) => s.id !== id);
-    const orphaned = Object.keys(lane.types ?? {}).filter((t) => !others.some((s) => Object.hasOwn(s.types, t)));
-    for (const t of orphaned) await control.delete(typeKey(t));
-    return { removed: id, types: orphaned };
+    return removeService(await this.control(), await this.partitionCount(), id, () => this.status());
   }
 
   async status(): Promise<ClusterStatus> {
-    const control = await this.control();
-    const partitions = await this.partitionCount();
-    const members: ClusterStatus['members'] = [];
-    const lagByPartition = new Map<number, number>();
-    const owners = new Map<string, string>();
-    const checkpoints = new Map<string, number>();
-    const lanes: LaneRecord[] = [];
-    const memberLane = new Map<string, string>();
-    const unit = (prefix: string, k: string): string | null => {
-      const u = parseUnitKey(prefix, k);
-      return u ? `${u.lane ?? 'default'}/${u.partition}` : null;
-    };
-    const keys: string[] = [];
-    for await (const k of await control.keys(['members.>', 'leases.>', 'checkpoints.>', 'lanes.>'])) keys.push(k);
-    const entries = await Promise.all(keys.map((k) => control.get(k)));
-    for (const e of entries) {
-      if (!e || e.operation !== 'PUT') continue;
-      if (e.key.startsWith('members.')) {
-        const m = decodeJson<MemberRecord>(e.value);
-        // A member that stopped heartbeating long ago crashed; its record is ignored.
-        if (m && Date.now() - e.created.getTime() < MEMBER_STALE_MS) {
-          members.push({ id: m.id, partitions: m.partitions, host: m.host, pid: m.pid, startedAt: m.startedAt, service: m.lane ?? 'default', types: m.types });
-          memberLane.set(m.id, m.lane ?? 'default');
-          for (const [p, lag] of Object.entries(m.lag)) lagByPartition.set(Number(p), lag);
-        }
-      } else if (e.key.startsWith('leases.')) {
-        const l = decodeJson<LeaseRecord>(e.value);
-        const u = unit('leases.', e.key);
-        if (l && u) owners.set(u, l.owner);
-      } else if (e.key.startsWith('checkpoints.')) {
-        const c = decodeJson<Checkpoint>(e.value);
-        const u = unit('checkpoints.', e.key);
-        if (c && u) checkpoints.set(u, c.seq);
-      } else if (e.key.startsWith('lanes.')) {
-        const lane = decodeJson<LaneRecord>(e.value);
-        if (lane && typeof lane.types === 'object') lanes.push({ ...lane, id: e.key.slice('lanes.'.length) });
-      }
-    }
-    members.sort((a, b) => a.id.localeCompare(b.id));
-    lanes.sort((a, b) => a.id.localeCompare(b.id));
-    // The top-level partitions are the default service's, or the only service's.
-    const main = lanes.length === 1 && !lanes.some((l) => l.id === 'default') ? (lanes[0] as LaneRecord).id : 'default';
-    const partitionsOf = (lane: string) =>
-      Array.from({ length: partitions }, (_, p) => ({ partition: p, owner: owners.get(`${lane}/${p}`) ?? null, checkpoint: checkpoints.get(`${lane}/${p}`) ?? 0 }));
-    const blocked = blockedOf(entries);
-    return {
-      ...(blocked.length > 0 ? { blocked } : {}),
-      members,
-      partitions: partitionsOf(main).map((x) => ({ ...x, lag: lagByPartition.get(x.partition) ?? null })),
-      services: lanes.map((l) => {
-        const ids = members.filter((m) => memberLane.get(m.id) === l.id).map((m) => m.id);
-        const seen = Date.parse(l.seenAt ?? l.registeredAt);
-        const inactive = ids.length === 0 && (!Number.isFinite(seen) || Date.now() - seen > this.serviceInactiveMs);
-        return { id: l.id, types: l.types, registeredAt: l.registeredAt, ...(l.seenAt ? { seenAt: l.seenAt } : {}), live: ids.length > 0, inactive, members: ids, partitions: partitionsOf(l.id) };
-      }),
-    };
+    return readClusterStatus(await this.control(), await this.partitionCount(), this.serviceInactiveMs);
   }
 
   async deadLetters(opts: { limit?: number; cursor?: number } = {}): Promise<{ items: DeadLetter[]; nextCursor: number | null }> {
-    const limit = Math.max(1, Math.min(1000, opts.limit ?? 100));
-    const jsm = await this.jsm();
-    const info = await jsm.streams.info(this.names.dlqStream);
-    const last = info.state.last_seq;
-    const from = Math.max((opts.cursor ?? 0) + 1, info.state.first_seq);
-    const items: DeadLetter[] = [];
-    if (info.state.messages === 0 || from > last) return { items, nextCursor: null };
-    // The page's consumer is deleted once read: left to the server's inactivity threshold
-    // (5 minutes) every page kept one, and a client paging fast piled up thousands. The
-    // threshold is only for a page abandoned mid-read (this process died).
-    const consumer = await this.js.consumers.get(this.names.dlqStream, {
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: from,
-      inactive_threshold: DLQ_PAGE_INACTIVE_MS,
-    });
-    try {
-      const batch = await consumer.fetch({ max_messages: limit, expires: 2000 });
-      for await (const m of batch) {
-        items.push(deadLetterOf(m.seq, m.subject, m.headers, m.data, m.info.timestampNanos));
-        if (items.length >= limit || m.seq >= last) break;
-      }
-    } finally {
-      await consumer.delete().catch(() => undefined);
-    }
-    const tail = items[items.length - 1];
-    return { items, nextCursor: tail && tail.dlqSeq < last ? tail.dlqSeq : null };
+    return deadLetterPage(this.js, await this.jsm(), this.names.dlqStream, opts);
   }
 
   async resubmit(dlqSeq: number): Promise<SignalResult> {
@@ -664,37 +467,3 @@ class ActorClientImpl implements ActorClient {
   }
 }
 
-/** The checkpoint keys of partition `p` in every lane that hosts `type` (and the default lane's). */
-async function checkpointKeysOf(control: KV, type: string, p: number): Promise<string[]> {
-  const keys = [controlKeys.checkpoint(p)];
-  for await (const k of await control.keys('lanes.>')) {
-    const e = await control.get(k);
-    const lane = e && e.operation === 'PUT' ? decodeJson<LaneRecord>(e.value) : null;
-    if (lane && lane.types && Object.hasOwn(lane.types, type)) {
-      const key = controlKeys.checkpoint(p, k.slice('lanes.'.length));
-      if (!keys.includes(key)) keys.push(key);
-    }
-  }
-  return keys;
-}
-
-/** True when a checkpoint of `keys` that applies `type` has passed `seq`. */
-async function passedBy(control: KV, keys: readonly string[], type: string, seq: number): Promise<boolean> {
-  for (const key of keys) {
-    const e = await control.get(key);
-    const ck = e && e.operation === 'PUT' ? decodeJson<Checkpoint>(e.value) : null;
-    if (ck && ck.seq >= seq && (!ck.duties || ck.duties.includes(type))) return true;
-  }
-  return false;
-}
-
-/** The waits the partitions' checkpoints report (see processing/commit.ts), by partition. */
-function blockedOf(entries: ReadonlyArray<KvEntry | null>): Array<NonNullable<Checkpoint['blocked']>> {
-  const out: Array<NonNullable<Checkpoint['blocked']>> = [];
-  for (const e of entries) {
-    if (!e || e.operation !== 'PUT' || !e.key.startsWith('checkpoints.')) continue;
-    const b = decodeJson<Checkpoint>(e.value)?.blocked;
-    if (b && typeof b === 'object') out.push(b);
-  }
-  return out.sort((a, b) => a.partition - b.partition);
-}

@@ -3,7 +3,7 @@ import { KvWatchInclude, Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
 import { watchConsumerOf } from '../connection/nats-internals.js';
-import { defaultNames, stateKey, validateName, type ActorNames } from '../names.js';
+import { defaultNames, stateKey, validateName, type ActorNames } from '../protocol/index.js';
 import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
 
 /** Options of {@link createActorWatcher}. */

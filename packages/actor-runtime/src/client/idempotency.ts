@@ -6,11 +6,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { ActorError, ErrorCode } from '../errors.js';
-import { parseOperationSubject, parseStoredSubject, type ActorNames } from '../names.js';
-import type { OperationReply } from '../processing/partition-processor.js';
+import { ActorError, ErrorCode, outcomeKey, parseOperationReply, type OperationReply, parseOperationSubject, parseStoredSubject, type ActorNames } from '../protocol/index.js';
 import { saltedMac, sharedSalt } from '../store/provision.js';
-import { parseOperationReply } from './reply-inbox.js';
 
 const dec = new TextDecoder();
 
@@ -122,7 +119,7 @@ export class OutcomeReader {
     let entry;
     try {
       this.bucket ??= new Kvm(this.js).open(this.names.outcomeBucket);
-      entry = await (await this.bucket).get(String(seq));
+      entry = await (await this.bucket).get(outcomeKey(seq));
     } catch (err) {
       this.bucket = null;
       // The workers create the bucket when they start (an older worker keeps no outcomes).

@@ -4,7 +4,7 @@
  * every key and sorting for each page.
  */
 import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
-import { validateName, type ActorNames } from '../names.js';
+import { validateName, type ActorNames } from '../protocol/index.js';
 import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
 import type { ActorSnapshot } from './actor-client.js';
 

@@ -6,9 +6,7 @@
  */
 import { NoRespondersError, RequestError, TimeoutError as NatsTimeoutError, headers, type NatsConnection } from '@nats-io/nats-core';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
-import { ActorError, ErrorCode, TimeoutError } from '../errors.js';
-import { defaultNames, querySubject, validateName, type ActorNames } from '../names.js';
-import { QueryHeaders, decodeReply, encodeResult, type QueryOptions, type QueryResult } from '../queries/protocol.js';
+import { ActorError, ErrorCode, TimeoutError, defaultNames, querySubject, validateName, type ActorNames, QueryHeaders, decodeReply, encodeResult, type QueryOptions, type QueryResult } from '../protocol/index.js';
 import { createActorClient, type ActorClient } from './actor-client.js';
 
 /** Options of {@link createQueryClient}. */

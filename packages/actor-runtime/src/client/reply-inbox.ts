@@ -3,7 +3,7 @@
  * reply matched to its call by the inbox and by the operation's stream sequence.
  */
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/nats-core';
-import type { OperationReply } from '../processing/partition-processor.js';
+import { parseOperationReply, type OperationReply } from '../protocol/index.js';
 
 /**
  * Most replies with distinct sequences kept for one call before its publish is acknowledged.
@@ -29,32 +29,6 @@ interface Waiter {
   seq: number | null;
   early: Map<number, OperationReply>;
   resolve: (reply: OperationReply) => void;
-}
-
-const dec = new TextDecoder();
-
-/**
- * Parses a reply body `{"result":…,"seq":N}` or `{"error":{"code","message"},"seq":N}`;
- * null for anything else (a worker never sends another shape).
- */
-export function parseOperationReply(data: Uint8Array): OperationReply | null {
-  let v: unknown;
-  try {
-    v = JSON.parse(dec.decode(data));
-  } catch {
-    return null;
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
-  const r = v as Record<string, unknown>;
-  if (!Number.isSafeInteger(r.seq) || (r.seq as number) < 1) return null;
-  const seq = r.seq as number;
-  if ('error' in r) {
-    const e = r.error as Record<string, unknown> | null;
-    if (e === null || typeof e !== 'object' || typeof e.code !== 'string' || typeof e.message !== 'string') return null;
-    return { error: { code: e.code, message: e.message }, seq };
-  }
-  if (!('result' in r)) return null;
-  return { result: r.result, seq };
 }
 
 /** The reply subscription of one {@link ActorClient}. */

@@ -5,7 +5,7 @@
  */
 import type { ActorDefinition } from '../definition/define-actor.js';
 import type { SignatureMap } from '../definition/types.js';
-import type { QueryOptions } from '../queries/protocol.js';
+import type { QueryOptions } from '../protocol/index.js';
 import type { ActorClient, ActorSnapshot, SignalResult } from './actor-client.js';
 import { runQuery } from './query-client.js';
 

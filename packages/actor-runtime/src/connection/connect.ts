@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import semver from 'semver';
 import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import { ConfigError, ErrorCode } from '../errors.js';
+import { ConfigError, ErrorCode } from '../protocol/index.js';
 
 /** The oldest nats-server we support: stream subject transforms arrived in 2.10. */
 export const MIN_SERVER_VERSION = '2.10.0';

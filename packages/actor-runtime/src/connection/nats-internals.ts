@@ -1,11 +1,11 @@
 /**
- * The one module that reaches into nats.js past its public API. Each function says what it
+ * The one module that reaches into nats.js past its public API (besides protocol/nats-errors.ts,
+ * which imports `jserrors` from its internal entry). Each function says what it
  * relies on; tests/nats-internals.test.ts pins that behaviour against a real server, so an
  * upgrade of nats.js that changes it fails there and nowhere else.
  */
 import type { KV } from '@nats-io/kv';
 import type { MsgHdrs } from '@nats-io/nats-core';
-import { jserrors } from '@nats-io/jetstream/internal';
 
 /**
  * The subject a KV bucket stores `key` under, for writing (`$KV.<bucket>.<key>` unless the
@@ -26,11 +26,6 @@ export function kvWriteSubject(kv: KV, key: string): string {
 export function watchConsumerOf(it: unknown): { stream: string; name: string } | undefined {
   const data = (it as { _data?: { stream?: unknown; name?: unknown } } | null)?._data;
   return typeof data?.stream === 'string' && typeof data.name === 'string' ? { stream: data.stream, name: data.name } : undefined;
-}
-
-/** True for the error nats.js raises when the server or account has no JetStream. */
-export function isJetStreamNotEnabled(err: unknown): boolean {
-  return err instanceof jserrors.JetStreamNotEnabled;
 }
 
 /**

@@ -4,8 +4,7 @@
  * The state, input and result types of every operation and query are inferred from the
  * definition, and each input is validated by the entry's schema before its handler runs.
  */
-import { ActorError, ErrorCode, HandlerError, UnknownOperationError } from '../errors.js';
-import { CANCEL_TIMER_OPERATION, validateName, validateTimerId } from '../names.js';
+import { ActorError, ErrorCode, HandlerError, UnknownOperationError, CANCEL_TIMER_OPERATION, validateName, validateTimerId } from '../protocol/index.js';
 import { compileInput, type CompiledInput } from './input-schema.js';
 import type {
   ActorDescriptor,

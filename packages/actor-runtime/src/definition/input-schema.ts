@@ -6,7 +6,7 @@
  */
 import { KindGuard, OptionalKind, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { ConfigError, InvalidInputError } from '../errors.js';
+import { ConfigError, InvalidInputError } from '../protocol/index.js';
 import { explainTypeBoxError, where } from './schema-errors.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 import type { InputDescriptor, InputParser, JsonSchema } from './types.js';

@@ -6,7 +6,7 @@
  */
 import { Type, type Static, type TObject, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import envSchema from 'env-schema';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../protocol/index.js';
 import type { WorkerOptions } from '../worker-options.js';
 
 /** What {@link parseEnv} reads of a variable's schema to word its error. */

@@ -4,7 +4,7 @@
  */
 import type { StreamState } from '@nats-io/jetstream';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BlockedAt } from '../errors.js';
+import type { BlockedAt } from '../protocol/index.js';
 import type { Worker, WorkerHooks } from '../worker-options.js';
 
 /** Prefix of every worker metric. */

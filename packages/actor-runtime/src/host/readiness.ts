@@ -1,7 +1,7 @@
 /** The worker host's `/readyz` check. */
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { defaultNames, type ActorNames } from '../names.js';
+import { defaultNames, type ActorNames } from '../protocol/index.js';
 import type { Readiness } from './metrics-server.js';
 
 /** How long `/readyz` waits for the stream and bucket check, in ms. */

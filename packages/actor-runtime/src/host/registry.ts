@@ -9,16 +9,8 @@ import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
 import type { ActorDescriptor } from '../definition/types.js';
-import { defaultNames, type ActorNames } from '../names.js';
+import { defaultNames, TYPE_KEY_PREFIX, typeKey, type ActorNames } from '../protocol/index.js';
 import { decodeJson } from '../store/records.js';
-
-/** Prefix of the registry's keys in the control bucket: `types.<type>`. */
-export const TYPE_KEY_PREFIX = 'types.';
-
-/** The control bucket key of actor type `type`. */
-export function typeKey(type: string): string {
-  return `${TYPE_KEY_PREFIX}${type}`;
-}
 
 /** What a worker registers for one actor type (the value of `types.<type>`, JSON). */
 export interface ActorTypeRecord {

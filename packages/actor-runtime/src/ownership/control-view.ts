@@ -7,8 +7,9 @@
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { parseUnitKey, decodeJson } from '../store/records.js';
-import { DEFAULT_LANE, type LaneRecord } from './placement.js';
+import { decodeJson } from '../store/records.js';
+import { ControlPrefix, DEFAULT_LANE, parseControlKey } from '../protocol/index.js';
+import type { LaneRecord } from './placement.js';
 
 /** A control entry as last seen: its revision, server timestamp (ms) and decoded value. */
 export interface Seen {
@@ -62,7 +63,7 @@ export class ControlView {
     this.stopped = false;
     this.ready = new Promise<void>((resolve) => (this.markReady = resolve));
     try {
-      this.watcher = await control.watch({ key: ['members.>', 'leases.>', 'lanes.>', 'types.>'] });
+      this.watcher = await control.watch({ key: [ControlPrefix.Member, ControlPrefix.Lease, ControlPrefix.Lane, ControlPrefix.Type].map((p) => `${p}>`) });
     } catch (err) {
       this.log.warn({ err: String(err) }, 'control watch could not start; retrying');
       setTimeout(() => void this.restartIfCurrent(control, null), 1000).unref?.();
@@ -97,27 +98,24 @@ export class ControlView {
     try {
       for await (const e of it) {
         const seen: Seen = { revision: e.revision, created: e.created.getTime(), value: e.operation === 'PUT' ? safeJson(e.value) : null };
-        if (e.key.startsWith('members.')) {
-          const id = e.key.slice('members.'.length);
+        const key = parseControlKey(e.key);
+        if (key?.kind === 'member') {
+          const id = key.id;
           if (id === this.selfId && e.operation === 'PUT') this.clockOffset = seen.created - Date.now();
           if (e.operation === 'PUT') this.members.set(id, seen);
           else this.members.delete(id);
-        } else if (e.key.startsWith('leases.')) {
-          const unit = parseUnitKey('leases.', e.key);
-          if (unit) {
-            const lane = unit.lane ?? DEFAULT_LANE;
-            let m = this.lanesLeases.get(lane);
-            if (!m) this.lanesLeases.set(lane, (m = new Map<number, Seen>()));
-            if (e.operation === 'PUT') m.set(unit.partition, seen);
-            else m.delete(unit.partition);
-          }
-        } else if (e.key.startsWith('types.')) {
+        } else if (key?.kind === 'lease') {
+          const lane = key.lane ?? DEFAULT_LANE;
+          let m = this.lanesLeases.get(lane);
+          if (!m) this.lanesLeases.set(lane, (m = new Map<number, Seen>()));
+          if (e.operation === 'PUT') m.set(key.partition, seen);
+          else m.delete(key.partition);
+        } else if (key?.kind === 'type') {
           const rec = seen.value as { version?: unknown } | null;
-          const type = e.key.slice('types.'.length);
-          if (e.operation === 'PUT' && rec) this.registry.set(type, typeof rec.version === 'number' && rec.version >= 1 ? rec.version : 1);
-          else this.registry.delete(type);
-        } else if (e.key.startsWith('lanes.')) {
-          const id = e.key.slice('lanes.'.length);
+          if (e.operation === 'PUT' && rec) this.registry.set(key.type, typeof rec.version === 'number' && rec.version >= 1 ? rec.version : 1);
+          else this.registry.delete(key.type);
+        } else if (key?.kind === 'lane') {
+          const id = key.id;
           const lane = seen.value as LaneRecord | null;
           if (e.operation === 'PUT' && lane && typeof lane.types === 'object' && lane.types !== null) this.lanes.set(id, { ...lane, id });
           else this.lanes.delete(id);

@@ -15,9 +15,9 @@
  */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { FencedError } from '../errors.js';
+import { FencedError, controlKeys } from '../protocol/index.js';
 import type { PartitionProcessor } from '../processing/partition-processor.js';
-import { controlKeys, encodeJson, type LeaseRecord } from '../store/records.js';
+import { encodeJson, type LeaseRecord } from '../store/records.js';
 
 /** A partition this worker holds the lease of. */
 export interface Owned {

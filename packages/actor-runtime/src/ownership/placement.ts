@@ -21,8 +21,6 @@
 import { createHash } from 'node:crypto';
 import type { LaneRecord } from '../store/records.js';
 
-/** Id of the lane whose leases and checkpoints keep the keys of the single-service layout (`leases.<p>`). */
-export const DEFAULT_LANE = 'default';
 
 export type { LaneRecord } from '../store/records.js';
 

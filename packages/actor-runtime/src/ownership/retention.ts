@@ -9,9 +9,9 @@
  */
 import type { MsgRequest } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import type { ActorNames } from '../names.js';
+import { type ActorNames, controlKeys } from '../protocol/index.js';
 import type { Topology } from '../store/provision.js';
-import { controlKeys, decodeJson, encodeJson, type Checkpoint, type LaneRecord, type RetentionRecord } from '../store/records.js';
+import { decodeJson, encodeJson, type Checkpoint, type LaneRecord, type RetentionRecord } from '../store/records.js';
 
 /** Share of the stream's byte bound from which applied operations are kept only for the duplicate window. */
 export const PRESSURE = 0.9;

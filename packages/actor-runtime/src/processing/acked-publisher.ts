@@ -1,7 +1,7 @@
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import { publishHeaders } from '../connection/nats-internals.js';
-import { FencedError, TimeoutError } from '../errors.js';
+import { FencedError, TimeoutError, EXPECTED_LAST_SUBJECT_SEQ_HEADER as EXPECTED_LAST_SUBJECT_SEQ, MSG_ID_HEADER as MSG_ID } from '../protocol/index.js';
 
 /** What the stream stored. */
 export interface PublishAck {
@@ -44,8 +44,6 @@ interface Waiting {
   subject: string;
 }
 
-const EXPECTED_LAST_SUBJECT_SEQ = 'Nats-Expected-Last-Subject-Sequence';
-const MSG_ID = 'Nats-Msg-Id';
 const dec = new TextDecoder();
 
 /**

@@ -28,17 +28,13 @@
 import { DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { FencedError } from '../errors.js';
-import { partitionOf } from '../names.js';
+import { bindingPositionKey, FencedError, partitionOf, BOUND_MSG_ID_PREFIX } from '../protocol/index.js';
 import { isLostCas } from '../ownership/leases.js';
 import { saltedMac, type Topology } from '../store/provision.js';
 import { decodeJson, encodeJson } from '../store/records.js';
 import { ackedPublisherOf } from './acked-publisher.js';
 import { keptHeaders, publishUntilStored, Stopped } from './binding-publish.js';
-import { BOUND_MSG_ID_PREFIX } from './decode.js';
 
-/** Control keys of the capture streams' positions: `bindings.pos.<capture stream>`. */
-export const BINDING_POS_PREFIX = 'bindings.pos.';
 /** Publishes of one mover awaiting their ack at most. */
 const WINDOW = 1024;
 /** Messages asked of the capture stream per pull. */
@@ -57,11 +53,6 @@ export interface BindingPosition {
   updatedAt: string;
   /** Set while provisioning hands the capture over from the operations stream's sourcing: no mover runs. */
   handover?: true;
-}
-
-/** Control key of a capture stream's position. */
-export function bindingPositionKey(capture: string): string {
-  return `${BINDING_POS_PREFIX}${capture}`;
 }
 
 /** The partition whose owner moves `capture`. */

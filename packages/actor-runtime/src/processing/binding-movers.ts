@@ -7,7 +7,8 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { NatsConnection, QueuedIterator } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { Topology } from '../store/provision.js';
-import { BINDING_POS_PREFIX, BindingMover, moverPartition } from './binding-mover.js';
+import { BindingMover, moverPartition } from './binding-mover.js';
+import { BINDING_POS_PREFIX } from '../protocol/index.js';
 
 /** Longest pause before a failed mover starts again (ms). */
 const MAX_RETRY_MS = 60_000;

@@ -1,7 +1,7 @@
 /** How a binding mover publishes one captured message: the headers it keeps, and retries until the operations stream stores it. */
 import { JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import { FencedError } from '../errors.js';
+import { FencedError } from '../protocol/index.js';
 import type { AckedPublisher } from './acked-publisher.js';
 
 /** Longest pause between two tries of a refused publish (ms). */

@@ -3,8 +3,7 @@
  * lane), written after the batch's records, sends and timer index, with a compare-and-set
  * on its revision (a lost one: another owner wrote, this one is fenced).
  */
-import { FencedError, type BlockedAt } from '../errors.js';
-import { DEFAULT_LANE } from '../ownership/placement.js';
+import { FencedError, type BlockedAt, DEFAULT_LANE } from '../protocol/index.js';
 import { decodeJson, encodeJson, type Checkpoint } from '../store/records.js';
 import type { CommitterOptions } from './commit-types.js';
 import type { CommitStore } from './commit-store/port.js';

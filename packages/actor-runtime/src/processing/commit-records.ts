@@ -3,7 +3,7 @@
  * onto them ({@link foldKeys}, pure), stores what the operations leave besides their state
  * (dead letters, kept outcomes) and then writes the changed records with CAS.
  */
-import { ActorError, ErrorCode, toErrorBody } from '../errors.js';
+import { ActorError, ErrorCode, toErrorBody } from '../protocol/index.js';
 import { newRecord, type CommitterOptions } from './commit-types.js';
 import type { RecordLoader } from './commit-sends.js';
 import type { DecodedOp } from './decode.js';

@@ -1,5 +1,5 @@
 /** What a commit tells besides its writes: replies, failures in the log and hooks, its own summary. */
-import { ActorError } from '../errors.js';
+import { ActorError } from '../protocol/index.js';
 import { errorBody, type CommitterOptions } from './commit-types.js';
 import type { DecodedOp } from './decode.js';
 import type { Failure, KeyFold } from './key-fold.js';

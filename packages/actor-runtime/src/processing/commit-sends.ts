@@ -7,13 +7,13 @@
  * of every partition with a send stopping at it for ever. They are published again, in order,
  * at each commit; a marker is deleted once its key's sends are all stored.
  */
-import { DEFAULT_LANE } from '../ownership/placement.js';
+import { DEFAULT_LANE, SEND_HEADER } from '../protocol/index.js';
 import type { CommitterOptions } from './commit-types.js';
 import type { UnsentState } from './commit-checkpoint.js';
 import type { KeyFold } from './key-fold.js';
 import type { CachedRecord } from './record-cache.js';
 import { encodeText } from './record-io.js';
-import { placeOf, SEND_HEADER } from './send-dedup.js';
+import { placeOf } from './send-dedup.js';
 import { publishOutboxes, type Outbox } from './send-order.js';
 
 /** How long one commit goes on publishing waiting sends one at a time once the stream has room again (ms). */

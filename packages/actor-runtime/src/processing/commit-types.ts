@@ -2,26 +2,14 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
-import type { BlockedAt, ErrorBody } from '../errors.js';
+import { type BlockedAt, type ErrorBody, type ActorNames } from '../protocol/index.js';
 import type { Failure, UnknownOperationAction } from './key-fold.js';
-import type { ActorNames } from '../names.js';
 import type { StoredTimer } from '../store/records.js';
 import type { Topology } from '../store/provision.js';
 import type { CommitStore } from './commit-store/port.js';
-import { RESUBMITTED_HEADER } from './decode.js';
 import type { CachedRecord, RecordCache } from './record-cache.js';
 import type { Duty } from '../ownership/placement.js';
 
-/** Headers of a dead letter. */
-export const DeadLetterHeaders = {
-  Seq: 'Jetactor-Seq',
-  Subject: 'Jetactor-Subject',
-  Code: 'Jetactor-Error-Code',
-  Message: 'Jetactor-Error-Message',
-  Time: 'Jetactor-Time',
-  /** On a dead letter of a resubmitted operation that failed again: the dlqSeq it was resubmitted from. */
-  Resubmitted: RESUBMITTED_HEADER,
-} as const;
 
 /** Observations the processor reports (metrics, logs, tests). */
 export interface ProcessorHooks {

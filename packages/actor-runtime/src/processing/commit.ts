@@ -7,8 +7,7 @@
  * before the state it depends on is stored. Every write goes through the commit store
  * (commit-store/port.ts).
  */
-import { PartitionBlockedError, toErrorBody } from '../errors.js';
-import { stateKey } from '../names.js';
+import { PartitionBlockedError, toErrorBody, stateKey } from '../protocol/index.js';
 import { CheckpointKeeper } from './commit-checkpoint.js';
 import { gatherFolds, reportCommit, reportFailures, reportRefusedReplies } from './commit-report.js';
 import { RecordStep } from './commit-records.js';
@@ -20,7 +19,6 @@ import type { CachedRecord } from './record-cache.js';
 import { loadRecords } from './record-io.js';
 import { removeTombstones } from './side-outputs.js';
 
-export { DeadLetterHeaders } from './commit-types.js';
 export type { CommitterOptions, ProcessorHooks } from './commit-types.js';
 
 /** Commits batches of one partition, in order; holds the checkpoint. */

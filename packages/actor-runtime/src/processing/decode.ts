@@ -1,24 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/nats-core';
-import { ActorError, InvalidInputError } from '../errors.js';
-import { isValidReplySubject, parseStoredSubject, stateKey, TimerHeaders, validateName, type ActorNames } from '../names.js';
-import { SEND_HEADER } from './send-dedup.js';
-
-/** Header that carries the inbox a caller awaits the result on. */
-export const REPLY_HEADER = 'Jetactor-Reply';
-/** Header of a resubmitted dead letter's operation: the `dlqSeq` it was resubmitted from (decimal digits). */
-export const RESUBMITTED_HEADER = 'Jetactor-Resubmitted';
-/** JetStream's de-duplication header; an operation that has one gets its outcome kept. */
-export const MSG_ID_HEADER = 'Nats-Msg-Id';
-/**
- * The header nats-server puts on every message a stream stores from one of its sources: the
- * operations stream sourced the bindings' capture streams before the binding movers
- * (processing/binding-mover.ts), so a message that has it is a bound operation (or a direct
- * publish that forged it, which is then plain too).
- */
-export const STREAM_SOURCE_HEADER = 'Nats-Stream-Source';
-/** Start of the msg id of every message a binding mover publishes (`$b.<mac>.<capture>.<seq>`). */
-export const BOUND_MSG_ID_PREFIX = '$b.';
+import { ActorError, BOUND_MSG_ID_PREFIX, InvalidInputError, isValidReplySubject, MSG_ID_HEADER, REPLY_HEADER, RESUBMITTED_HEADER, SEND_HEADER, STREAM_SOURCE_HEADER, parseStoredSubject, stateKey, TimerHeaders, validateName, type ActorNames } from '../protocol/index.js';
 
 /** One stored operation, decoded; no reference to the message is kept. */
 export interface DecodedOp {
@@ -171,37 +153,6 @@ export function decodeOperation(m: JsMsg, names: Pick<ActorNames, 'inboxPrefix' 
     ...(resubmitted ? { resubmitted } : {}),
     names: checked,
   };
-}
-
-const dec = new TextDecoder();
-
-/** Short ASCII payloads (`3`, `{"value":3}`) skip TextDecoder, whose per-call cost dominates for them. */
-const SHORT_PAYLOAD = 64;
-
-function payloadText(data: Uint8Array): string {
-  if (data.length <= SHORT_PAYLOAD) {
-    let ascii = true;
-    for (let i = 0; i < data.length; i++) {
-      if ((data[i] as number) >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) return String.fromCharCode.apply(null, data as unknown as number[]);
-  }
-  return dec.decode(data);
-}
-
-/** Parses an operation payload: empty is `undefined`, anything else must be JSON. */
-export function decodePayload(data: Uint8Array): unknown {
-  if (data.length === 0) return undefined;
-  const text = payloadText(data).trim();
-  if (text.length === 0) return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new InvalidInputError(`payload is not valid JSON: ${text.length > 64 ? `${text.slice(0, 64)}…` : text}`);
-  }
 }
 
 /** The error of an operation whose type, key or op is not a valid name, or undefined. */

@@ -1,5 +1,5 @@
 /** The bounds of an operation's sends and timers, and the errors that refuse what passes them. */
-import { ActorError, ErrorCode } from '../errors.js';
+import { ActorError, ErrorCode } from '../protocol/index.js';
 
 /** Most sends one operation may return. */
 export const MAX_SENDS_PER_OPERATION = 100;

@@ -4,8 +4,7 @@
  * Everything here is checked before the operation's outcome is taken: a bad send or timer
  * fails the operation (state unchanged), it never reaches the record.
  */
-import type { ActorError } from '../errors.js';
-import { validateName, validateTimerId } from '../names.js';
+import { type ActorError, validateName, validateTimerId } from '../protocol/index.js';
 import type { StoredTimer } from '../store/records.js';
 import { nextCron } from './cron.js';
 import type { TimerRequest } from './decode.js';

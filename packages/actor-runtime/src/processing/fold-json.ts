@@ -1,6 +1,6 @@
 /** The JSON of states, results and timer inputs as a fold checks and keeps them. */
 import type { AnyActorDefinition } from '../definition/define-actor.js';
-import { ActorError, ErrorCode, HandlerError, InvalidInputError } from '../errors.js';
+import { ActorError, ErrorCode, HandlerError, InvalidInputError } from '../protocol/index.js';
 import type { EffectsDraft } from './effects-draft.js';
 import type { FoldEnv } from './key-fold.js';
 import type { CachedRecord } from './record-cache.js';

@@ -1,6 +1,6 @@
 /** What a fold does with records and operations of other versions of a definition. */
 import type { AnyActorDefinition } from '../definition/define-actor.js';
-import { PartitionBlockedError, UnknownOperationError } from '../errors.js';
+import { PartitionBlockedError, UnknownOperationError } from '../protocol/index.js';
 import type { DecodedOp } from './decode.js';
 import { checkRecordSize, serialize } from './fold-json.js';
 import { touch, type FoldEnv, type KeyFold } from './key-fold.js';

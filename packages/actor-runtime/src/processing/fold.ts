@@ -10,12 +10,11 @@
  * what KV holds.
  */
 import { DELETE_OPERATION, isRefusal, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
-import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId } from '../names.js';
+import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId, PartitionBlockedError, UnknownActorError, decodePayload } from '../protocol/index.js';
 import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTimers, timerOfRequest, type EffectOrigin, type FirePayload } from './effects.js';
 import { sendsOf } from './sends.js';
 import { EffectsDraft } from './effects-draft.js';
-import { PartitionBlockedError, UnknownActorError } from '../errors.js';
-import { decodePayload, type DecodedOp } from './decode.js';
+import { type DecodedOp } from './decode.js';
 import { checkRecordSize, initialJson, opName, outcomeJson, parseLive, storableInput, UNPARSED } from './fold-json.js';
 import { checkKnown, migrateRecord, setVersion, unknownOperationAction, versionOf } from './fold-versions.js';
 import { failureOf, touch, type FoldEnv, type KeyFold } from './key-fold.js';

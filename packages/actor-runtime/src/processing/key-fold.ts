@@ -1,6 +1,6 @@
 /** The types of a fold (fold.ts): what it needs, what one key's fold leaves, what a failure is. */
 import type { AnyActorDefinition } from '../definition/define-actor.js';
-import { toErrorBody, type ErrorBody } from '../errors.js';
+import { toErrorBody, type ErrorBody } from '../protocol/index.js';
 import type { DecodedOp } from './decode.js';
 import type { EffectsDraft } from './effects-draft.js';
 import type { CachedRecord } from './record-cache.js';

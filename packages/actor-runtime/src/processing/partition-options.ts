@@ -1,6 +1,6 @@
 /** The options of a partition processor (partition-processor.ts). */
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { ActorNames } from '../names.js';
+import type { ActorNames } from '../protocol/index.js';
 import type { Topology } from '../store/provision.js';
 import type { CommitterOptions, ProcessorHooks } from './commit-types.js';
 

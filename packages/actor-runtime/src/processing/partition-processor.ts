@@ -1,4 +1,3 @@
-import type { ErrorBody } from '../errors.js';
 import { ackedPublisherOf } from './acked-publisher.js';
 import { BatchCommitter } from './commit.js';
 import { jetStreamCommitStore } from './commit-store/jetstream.js';
@@ -11,12 +10,8 @@ import { sharedReaderOf, type ReaderSink, type SharedReader } from './shared-rea
 import { reportStreamGap } from './stream-gap.js';
 import { TimerIndex } from './timer-index.js';
 
-export { DeadLetterHeaders } from './commit.js';
 export type { ProcessorHooks } from './commit.js';
-export { decodePayload, REPLY_HEADER, RESUBMITTED_HEADER } from './decode.js';
 
-/** The reply a caller receives after its operation is committed. */
-export type OperationReply = { result: unknown; seq: number } | { error: ErrorBody; seq: number };
 
 /** How often sends a full stream refused are published again while nothing else is committed (ms). */
 const UNSENT_RETRY_MS = 500;

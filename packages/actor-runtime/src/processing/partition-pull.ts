@@ -4,7 +4,7 @@
  * not read through the shared reader, or until it has recovered (partition-processor.ts).
  */
 import { DeliverPolicy, type Consumer, type ConsumerMessages } from '@nats-io/jetstream';
-import type { ActorNames } from '../names.js';
+import type { ActorNames } from '../protocol/index.js';
 import type { Topology } from '../store/provision.js';
 import { decodeOperation, type DecodedOp } from './decode.js';
 import type { ReadBudget } from './read-budget.js';

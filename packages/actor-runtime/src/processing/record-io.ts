@@ -1,5 +1,5 @@
 /** Reading and writing actor records through the commit store: CAS writes, fenced loads. */
-import { FencedError } from '../errors.js';
+import { FencedError } from '../protocol/index.js';
 import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
 import type { CommitterOptions } from './commit-types.js';
 import type { CommitStore } from './commit-store/port.js';

@@ -30,12 +30,10 @@
  * Only a send whose msg id the workers' salt made is trusted: a publisher that cannot read
  * the control bucket cannot make a receiver drop a real send.
  */
-import { partitionOf } from '../names.js';
+import { partitionOf } from '../protocol/index.js';
 import type { StoredSend } from '../store/records.js';
 import { sendMac } from './msg-ids.js';
 
-/** Header of a send: `<sender type>.<sender key> <floor> <sender unit>` (the unit: `<p>` or `<p>@<id>`). */
-export const SEND_HEADER = 'Jetactor-Send';
 /** Places kept per sender partition above its floor; also the most sends to one receiver published before awaiting their acks. */
 export const MAX_PLACES = 64;
 

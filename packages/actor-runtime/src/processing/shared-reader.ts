@@ -15,7 +15,7 @@
  */
 import { DeliverPolicy, type Consumer, type ConsumerMessages } from '@nats-io/jetstream';
 import type { Logger } from 'pino';
-import type { ActorNames } from '../names.js';
+import type { ActorNames } from '../protocol/index.js';
 import type { Topology } from '../store/provision.js';
 import { decodeOperation, type DecodedOp } from './decode.js';
 

@@ -3,8 +3,8 @@
  * records), and the removal of tombstones the checkpoint has passed.
  */
 import { headers } from '@nats-io/nats-core';
-import { FencedError, type ErrorBody } from '../errors.js';
-import { DeadLetterHeaders, errorBody, newRecord, type CommitterOptions } from './commit-types.js';
+import { FencedError, type ErrorBody, DeadLetterHeaders } from '../protocol/index.js';
+import { errorBody, newRecord, type CommitterOptions } from './commit-types.js';
 import { nameError, setTimerHeaders, type DecodedOp } from './decode.js';
 import type { Failure, KeyFold } from './key-fold.js';
 import { encodeText } from './record-io.js';

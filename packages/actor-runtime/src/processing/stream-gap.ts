@@ -1,8 +1,8 @@
 /** The check, when a partition starts, that no operation after its checkpoint is gone from the stream. */
 import type { Logger } from 'pino';
-import type { ActorNames } from '../names.js';
+import { type ActorNames, controlKeys } from '../protocol/index.js';
 import type { Topology } from '../store/provision.js';
-import { controlKeys, decodeJson, type RetentionRecord } from '../store/records.js';
+import { decodeJson, type RetentionRecord } from '../store/records.js';
 
 /**
  * Says loudly when operations between the checkpoint and the stream's first message are

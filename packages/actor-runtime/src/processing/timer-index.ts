@@ -8,8 +8,7 @@
  * replay loads (a crash between a record write and its index write).
  */
 import type { Logger } from 'pino';
-import { FencedError } from '../errors.js';
-import { FIRE_TIMER_OPERATION, operationSubject, type ActorNames } from '../names.js';
+import { FencedError, FIRE_TIMER_OPERATION, operationSubject, type ActorNames } from '../protocol/index.js';
 import type { Topology } from '../store/provision.js';
 import type { StoredTimer } from '../store/records.js';
 import type { AckedPublisher } from './acked-publisher.js';

@@ -9,10 +9,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { createActorClient, type ActorClient } from '../client/actor-client.js';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
-import { ActorError, toErrorBody } from '../errors.js';
-import { isValidReplySubject, querySubject, validateName, type ActorNames } from '../names.js';
-import { decodePayload } from '../processing/decode.js';
-import { QUERY_INTERNAL_ERROR, QueryHeaders, STATE_QUERY, encodeError, encodeResult, headerInt, type StateQueryResult } from './protocol.js';
+import { ActorError, decodePayload, toErrorBody, isValidReplySubject, querySubject, validateName, type ActorNames, QUERY_INTERNAL_ERROR, QueryHeaders, STATE_QUERY, encodeError, encodeResult, headerInt, type StateQueryResult } from '../protocol/index.js';
 
 /** Options of {@link startQueryService}. */
 export interface QueryServiceOptions {

@@ -37,10 +37,8 @@ import type { KV } from '@nats-io/kv';
 import { nanos } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { AnyActorDefinition, SubjectBinding } from '../definition/define-actor.js';
-import { ConfigError } from '../errors.js';
-import { partitionOf, type ActorNames } from '../names.js';
-import { BINDING_POS_PREFIX, bindingPositionKey, type BindingPosition } from '../processing/binding-mover.js';
-import { STREAM_SOURCE_HEADER } from '../processing/decode.js';
+import { BINDING_POS_PREFIX, BINDINGS_LOCK_KEY, bindingPositionKey, ConfigError, partitionOf, STREAM_SOURCE_HEADER, type ActorNames } from '../protocol/index.js';
+import type { BindingPosition } from '../processing/binding-mover.js';
 import { decodeJson, encodeJson } from './records.js';
 import type { Topology, TopologyOptions } from './provision.js';
 
@@ -69,8 +67,6 @@ export interface ProvisionBindingsOptions {
   lockTimeoutMs?: number;
 }
 
-/** Key in the control bucket that serializes the read-modify-write of the operations stream's sources. */
-export const BINDINGS_LOCK_KEY = 'bindings.lock';
 /** How long the update that takes the capture streams off the operations stream's sources may take (ms). */
 const SOURCE_UPDATE_TIMEOUT_MS = 120_000;
 /** A lock whose revision has not changed for this long is taken over (its holder died). */

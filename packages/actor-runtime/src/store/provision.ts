@@ -14,8 +14,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import { createHmac, randomBytes } from 'node:crypto';
 import { assertServerVersion } from '../connection/connect.js';
-import { ConfigError, ErrorCode } from '../errors.js';
-import type { ActorNames } from '../names.js';
+import { ConfigError, ErrorCode, SALT_KEY, type ActorNames } from '../protocol/index.js';
 
 /** How the stream and buckets are created. */
 export interface TopologyOptions {
@@ -273,8 +272,6 @@ export async function sharedSalt(control: KV): Promise<string> {
   }
 }
 
-/** Control key of the salt. */
-const SALT_KEY = 'salt';
 
 /**
  * The part of a runtime `Nats-Msg-Id` that only holders of the salt can make: the HMAC-SHA256,

@@ -1,5 +1,4 @@
-import type { BlockedAt } from '../errors.js';
-import type { ActorNames } from '../names.js';
+import { type BlockedAt, type ActorNames } from '../protocol/index.js';
 
 /**
  * The state record of one actor in the state bucket, key `<type>.<key>`.
@@ -133,40 +132,6 @@ export interface LeaseRecord {
   owner: string;
   epoch: number;
 }
-
-/**
- * The key of partition `p`'s lease or checkpoint for `lane`: the default lane keeps the keys of
- * the single-service layout (`leases.<p>`), so a store written before lanes is read as is.
- */
-function unitKey(prefix: string, p: number, lane?: string): string {
-  return lane === undefined || lane === 'default' ? `${prefix}${p}` : `${prefix}${lane}.${p}`;
-}
-
-/** Parses a lease or checkpoint key (`<prefix><p>` or `<prefix><lane>.<p>`); lane undefined for the default lane. */
-export function parseUnitKey(prefix: string, key: string): { lane?: string; partition: number } | null {
-  if (!key.startsWith(prefix)) return null;
-  const rest = key.slice(prefix.length);
-  const dot = rest.lastIndexOf('.');
-  const ptext = dot < 0 ? rest : rest.slice(dot + 1);
-  if (!/^\d+$/.test(ptext)) return null;
-  const partition = Number(ptext);
-  if (dot < 0) return { partition };
-  const lane = rest.slice(0, dot);
-  return lane === 'default' ? { partition } : { lane, partition };
-}
-
-/** Control bucket keys. */
-export const controlKeys = {
-  member: (id: string) => `members.${id}`,
-  lease: (p: number, lane?: string) => unitKey('leases.', p, lane),
-  checkpoint: (p: number, lane?: string) => unitKey('checkpoints.', p, lane),
-  /** A registered lane (service): its types and versions. */
-  lane: (id: string) => `lanes.${id}`,
-  /** Marker: the record of `stateKey` (partition p) holds sends a full stream refused. */
-  unsent: (p: number, stateKey: string) => `unsent.${p}.${stateKey}`,
-  /** The retention loop's last purge. */
-  retention: 'retention',
-} as const;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -1,5 +1,5 @@
 /** Which binding captures a worker moves (processing/binding-movers.ts): those of its owned partitions whose type its lane is home to. */
-import type { ActorNames } from '../names.js';
+import type { ActorNames } from '../protocol/index.js';
 import { mayWrite, type Owned } from '../ownership/leases.js';
 import type { Placement } from '../ownership/placement.js';
 import { captureType } from '../store/bindings.js';

@@ -1,7 +1,8 @@
 /** A worker's lane (service) in the control bucket: registered at start, its `seenAt` refreshed while it runs. */
 import type { KV } from '@nats-io/kv';
 import type { LaneRecord } from '../ownership/placement.js';
-import { controlKeys, decodeJson, encodeJson } from '../store/records.js';
+import { decodeJson, encodeJson } from '../store/records.js';
+import { controlKeys } from '../protocol/index.js';
 
 /** How often a live worker refreshes its lane's `seenAt`, ms. */
 const LANE_SEEN_MS = 60_000;

@@ -1,7 +1,7 @@
 import { ActorError } from '@jetactor/actor-runtime';
 import { connectionOptionsFromEnv, createActorClient, createActorWatcher, type ActorClient, type ActorSnapshot } from '@jetactor/actor-runtime/client';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { NoRespondersError, RequestError, TimeoutError as NatsTimeoutError, type NatsConnection } from '@nats-io/nats-core';
+import { classifyNatsError } from '@jetactor/actor-runtime/protocol';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import type { Backend, Snapshot } from '../backend.js';
 import { CliError } from '../errors.js';
@@ -24,14 +24,9 @@ function snapshotOf(s: ActorSnapshot): Snapshot {
 function mapError(err: unknown): unknown {
   if (err instanceof CliError) return err;
   if (err instanceof ActorError) return new CliError(err.code, err.message, { cause: err });
-  if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
-    return new CliError('NOT_PROVISIONED', 'the actors stream or buckets do not exist yet: start a worker, which creates them', { cause: err });
-  }
-  if (err instanceof NatsTimeoutError) return new CliError('TIMEOUT', 'NATS did not answer in time', { cause: err });
-  if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
-    return new CliError('NOT_PROVISIONED', 'no stream captures the subject: start a worker, which creates it', { cause: err });
-  }
-  return err;
+  // NATS failures get the gateway's codes (the one classification of protocol/nats-errors.ts).
+  const nats = classifyNatsError(err);
+  return nats === undefined ? err : new CliError(nats.code, nats.message, { cause: err });
 }
 
 async function guarded<T>(work: () => Promise<T>): Promise<T> {
@@ -51,7 +46,7 @@ export async function createNatsBackend(opts: NatsBackendOptions): Promise<Backe
     nc = await connect({ ...connectionOptionsFromEnv(env, 'jetactor-cli'), waitOnFirstConnect: false, timeout: opts.timeoutMs });
   } catch (err) {
     const servers = env.NATS_URL ?? 'nats://127.0.0.1:4222';
-    throw new CliError('UNAVAILABLE', `cannot connect to NATS at ${servers}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new CliError('NATS_UNAVAILABLE', `cannot connect to NATS at ${servers}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const client: ActorClient = createActorClient(nc, {});
   const watcher = createActorWatcher(nc);

@@ -1,6 +1,6 @@
 import { validateName } from '@jetactor/actor-runtime';
 import { type ActorClient } from '@jetactor/actor-runtime/client';
-import { isValidReplySubject } from '@jetactor/actor-runtime/internal';
+import { CallHeaders, callSubjects, isValidReplySubject, parseCallSubject, STATUS_HEADER as RUNTIME_STATUS_HEADER } from '@jetactor/actor-runtime/protocol';
 import { entryOf, type ActorCatalog } from '../catalog/actor-catalog.js';
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
@@ -38,13 +38,13 @@ export interface CallServiceOptions {
 }
 
 /** Header with the call's idempotency key (as HTTP's `Idempotency-Key`). */
-export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
+export const IDEMPOTENCY_KEY_HEADER = CallHeaders.IdempotencyKey;
 /** Header with the call's timeout in ms (as HTTP's `?timeoutMs=`). */
-export const TIMEOUT_HEADER = 'Timeout-Ms';
+export const TIMEOUT_HEADER = CallHeaders.TimeoutMs;
 /** Header naming the payload's encoding: only `identity` (or none) is accepted. */
-export const CONTENT_ENCODING_HEADER = 'Content-Encoding';
+export const CONTENT_ENCODING_HEADER = CallHeaders.ContentEncoding;
 /** Header on error replies with the HTTP status the same error would have. */
-export const STATUS_HEADER = 'Jetactor-Status';
+export const STATUS_HEADER = RUNTIME_STATUS_HEADER;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -131,10 +131,10 @@ export async function serveCalls(nc: NatsConnection, client: ActorClient, opts: 
       );
       return;
     }
-    const tokens = msg.subject.split('.');
-    const [, , type, key, op] = tokens;
+    const call = parseCallSubject(msg.subject);
+    const { type, key, op } = call ?? {};
     try {
-      if (tokens.length !== 5 || type === undefined || key === undefined || op === undefined) {
+      if (call === null || type === undefined || key === undefined || op === undefined) {
         replyError(msg, 'INVALID_REQUEST', `call subjects are ${prefix}.call.<type>.<key>.<op>`, 400);
         return;
       }
@@ -177,7 +177,7 @@ export async function serveCalls(nc: NatsConnection, client: ActorClient, opts: 
     queue: opts.queue ?? 'jetactor-gateway',
   });
   service.addEndpoint(CALL_ENDPOINT, {
-    subject: `${prefix}.call.*.*.*`,
+    subject: callSubjects(prefix),
     metadata: { input: 'JSON (or empty)', reply: '{"result":...,"seq":N} or {"error":{"code","message"}}' },
     handler: (err, msg) => {
       if (err) {

@@ -1,14 +1,5 @@
 import { ActorError, ErrorCode, OperationFailedError } from '@jetactor/actor-runtime';
-import { isJetStreamNotEnabled } from '@jetactor/actor-runtime/internal';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import {
-  ClosedConnectionError,
-  ConnectionError,
-  DrainingConnectionError,
-  NoRespondersError,
-  RequestError,
-  TimeoutError as NatsTimeoutError,
-} from '@nats-io/nats-core';
+import { classifyNatsError, isNatsConnectionError, NATS_UNAVAILABLE_MESSAGE } from '@jetactor/actor-runtime/protocol';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
@@ -37,24 +28,6 @@ const FASTIFY_CODES: Readonly<Record<string, GatewayError['code']>> = {
   FST_ERR_BAD_URL: 'INVALID_REQUEST',
   FST_ERR_MAX_PARAM_LENGTH: 'INVALID_REQUEST',
 };
-
-/** No stream captures the subject (no responders to a publish) or the stream/bucket is missing. */
-function isNotProvisioned(err: unknown): boolean {
-  return (
-    isJetStreamNotEnabled(err) ||
-    (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)
-  );
-}
-
-function isNatsConnectionError(err: unknown): boolean {
-  return (
-    err instanceof ClosedConnectionError ||
-    err instanceof ConnectionError ||
-    err instanceof DrainingConnectionError ||
-    err instanceof NoRespondersError ||
-    (err instanceof RequestError && err.isNoResponders())
-  );
-}
 
 /**
  * Maps any thrown value to the status, code and message the client gets. Branches on
@@ -85,18 +58,8 @@ export function toHttpError(err: unknown, natsReady: boolean): HttpError {
   if (err instanceof ActorError && err.code === 'TIMEOUT') {
     return { status: ERROR_CODES.TIMEOUT.status, code: 'TIMEOUT', message: err.message };
   }
-  if (err instanceof NatsTimeoutError) {
-    return { status: ERROR_CODES.TIMEOUT.status, code: 'TIMEOUT', message: 'NATS did not answer in time' };
-  }
-  if (isNotProvisioned(err)) {
-    return {
-      status: ERROR_CODES.NOT_PROVISIONED.status,
-      code: 'NOT_PROVISIONED',
-      // In a cluster, a stream whose leader is being elected answers like a missing one.
-      message:
-        'no JetStream stream answered: JetStream is off, the actors stream or buckets do not exist yet (start a worker, which creates them), or a cluster is electing their leader; retry later',
-    };
-  }
+  const nats = classifyNatsError(err);
+  if (nats !== undefined) return { status: ERROR_CODES[nats.code].status, code: nats.code, message: nats.message };
   return { status: ERROR_CODES.INTERNAL_ERROR.status, code: 'INTERNAL_ERROR', message: 'internal server error' };
 }
 
@@ -128,7 +91,7 @@ const ERROR_MESSAGES: Partial<Record<GatewayError['code'], string>> = {
 };
 
 function unavailable(): HttpError {
-  return { status: ERROR_CODES.NATS_UNAVAILABLE.status, code: 'NATS_UNAVAILABLE', message: 'not connected to NATS; retry later' };
+  return { status: ERROR_CODES.NATS_UNAVAILABLE.status, code: 'NATS_UNAVAILABLE', message: NATS_UNAVAILABLE_MESSAGE };
 }
 
 function errorName(err: unknown): string | undefined {

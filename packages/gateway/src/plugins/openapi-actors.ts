@@ -5,7 +5,7 @@
  * follow the registry: rewritten in the generated document whenever a type is registered,
  * changed or removed, so `/docs/json` is current without a restart.
  */
-import { MAX_KEY_LENGTH } from '@jetactor/actor-runtime';
+import { namePattern } from '@jetactor/actor-runtime/protocol';
 import type { ActorCatalog, CatalogEntry } from '../catalog/actor-catalog.js';
 import { IDEMPOTENCY_KEY_PATTERN, TIMER_QUERY } from '../schemas.js';
 
@@ -29,7 +29,7 @@ function operationPaths(entry: CatalogEntry, errorResponse: object): Record<stri
         description: `Input validated against the schema the workers registered for \`${entry.type}.${op}\` (400 \`INVALID_INPUT\` otherwise)${described.inputOptional ? '; the body may be left out' : ''}.`,
         [OPERATION_EXTENSION]: { type: entry.type, op },
         parameters: [
-          { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: `^[A-Za-z0-9_=-]{1,${MAX_KEY_LENGTH}}$` } },
+          { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: namePattern('key') } },
           { name: 'wait', in: 'query', required: false, schema: { type: 'boolean' } },
           { name: 'timeoutMs', in: 'query', required: false, schema: { type: 'integer', minimum: 1 } },
           ...Object.entries(TIMER_QUERY).map(([name, { description, ...schema }]) => ({ name, in: 'query', required: false, description, schema })),

@@ -5,10 +5,9 @@
  * through the acked publisher (compare-and-set by expected last subject sequence).
  */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import type { ActorNames } from '../../names.js';
+import { type ActorNames, controlKeys } from '../../protocol/index.js';
 import type { Topology } from '../../store/provision.js';
 import { scanLastValues } from '../../store/kv-scan.js';
-import { controlKeys } from '../../store/records.js';
 import { kvWriteSubject, type AckedPublisher } from '../acked-publisher.js';
 import type { CommitStore, StoreEntry, StoreErrorKind } from './port.js';
 

@@ -5,8 +5,7 @@
  * step before or after it takes effect. For tests of the commit without a server.
  */
 import type { MsgHdrs } from '@nats-io/nats-core';
-import { FencedError } from '../../errors.js';
-import { controlKeys } from '../../store/records.js';
+import { FencedError, controlKeys } from '../../protocol/index.js';
 import type { CommitStore, StoreEntry, StoreErrorKind, WriteGuard } from './port.js';
 
 /** The steps of a commit the memory store can fail. */

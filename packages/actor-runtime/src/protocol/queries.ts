@@ -5,15 +5,7 @@
  * `{"result":…,"seq":N}` (N: the stream sequence of the last operation in the state the
  * query read, 0 if never written) or `{"error":{"code","message"}}`.
  */
-import { ActorError, ErrorCode, InvalidInputError, type ErrorBody } from '../errors.js';
-
-/** Request headers of a query. */
-export const QueryHeaders = {
-  /** Answer only from a state that includes the operation of this stream sequence (read-your-writes). */
-  MinSeq: 'Min-Seq',
-  /** How long the worker may wait for `Min-Seq`, in ms (default 5000, at most 60000). */
-  TimeoutMs: 'Timeout-Ms',
-} as const;
+import { ActorError, ErrorCode, InvalidInputError, type ErrorBody } from './errors.js';
 
 /** A query's answer. */
 export interface QueryResult<R = unknown> {

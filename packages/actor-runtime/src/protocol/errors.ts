@@ -1,58 +1,27 @@
 /**
- * The runtime's error hierarchy. Every error has a stable `code`; branch on the
+ * The runtime's error hierarchy and its codes. Every error has a stable `code`; branch on the
  * class or the code, never on the message text.
  */
+import { ERROR_TABLE } from './error-table.js';
 
-/** Stable error codes used by the runtime and reported to callers. */
-export const ErrorCode = {
-  InvalidInput: 'INVALID_INPUT',
-  InvalidKey: 'INVALID_KEY',
-  InvalidType: 'INVALID_TYPE',
-  InvalidOperation: 'INVALID_OPERATION',
-  UnknownActor: 'UNKNOWN_ACTOR',
-  UnknownOperation: 'UNKNOWN_OPERATION',
-  HandlerError: 'HANDLER_ERROR',
-  ResultOutOfRange: 'RESULT_OUT_OF_RANGE',
-  PayloadTooLarge: 'PAYLOAD_TOO_LARGE',
-  Timeout: 'TIMEOUT',
-  Fenced: 'FENCED',
-  Config: 'CONFIG_ERROR',
-  ServerVersion: 'SERVER_VERSION',
-  PartitionMismatch: 'PARTITION_MISMATCH',
-  NotFound: 'NOT_FOUND',
-  /** A handler returned a state that is not JSON (BigInt, a cycle, `undefined`, a function). */
-  StateNotSerializable: 'STATE_NOT_SERIALIZABLE',
-  /** A handler returned a state whose record would exceed the server's message size. */
-  StateTooLarge: 'STATE_TOO_LARGE',
-  /** A handler returned a result that is not JSON. */
-  ResultNotSerializable: 'RESULT_NOT_SERIALIZABLE',
-  /** A handler returned a result too large to send in one NATS message. */
-  ResultTooLarge: 'RESULT_TOO_LARGE',
-  /** An idempotency key was sent again with another operation or input. */
-  IdempotencyKeyReused: 'IDEMPOTENCY_KEY_REUSED',
-  /** The operations stream reached its byte bound; new operations are refused until workers catch up. */
-  StreamFull: 'STREAM_FULL',
-  /** A dead letter names no valid operation subject; it is not resubmitted. */
-  InvalidDeadLetter: 'INVALID_DEAD_LETTER',
-  /** A handler returned a `send` that names no valid operation (or too many sends). */
-  InvalidSend: 'INVALID_SEND',
-  /** A timer that cannot be set: a bad id, time, period or cron expression, or too many timers. */
-  InvalidTimer: 'INVALID_TIMER',
-  /** The feature needs a newer nats-server than the one connected. */
-  Unsupported: 'UNSUPPORTED',
-  /** A service (lane) cannot be removed while one of its workers is live. */
-  ServiceLive: 'SERVICE_LIVE',
-  /** A state migration (`defineActor({ migrate })`) threw: the operation fails and the record stays as it was. */
-  MigrationFailed: 'MIGRATION_FAILED',
-  /** A record was written by a version older than the oldest the definition migrates from. */
-  RecordTooOld: 'RECORD_TOO_OLD',
-  /** A record was written by a newer version than this worker's definition: the partition waits (never a dead letter). */
-  RecordTooNew: 'RECORD_TOO_NEW',
-  /** The partition waits at an operation this worker must not apply or dead-letter (see {@link PartitionBlockedError}). */
-  PartitionBlocked: 'PARTITION_BLOCKED',
-} as const;
+type Table = typeof ERROR_TABLE;
+/** The runtime's codes by their `ErrorCode` name, read from the table's `runtime` column. */
+type RuntimeCodes = { readonly [C in keyof Table as Table[C] extends { runtime: infer N extends string } ? N : never]: C };
+
+/**
+ * Stable error codes the runtime raises and reports to callers (`ErrorCode.InvalidInput` is
+ * `'INVALID_INPUT'`): the rows of the error table (protocol/error-table.ts) that have a
+ * `runtime` name. The table says what each means and the HTTP status the gateway sends.
+ */
+export const ErrorCode: RuntimeCodes = Object.freeze(
+  Object.fromEntries(
+    Object.entries(ERROR_TABLE as Readonly<Record<string, { runtime?: string }>>)
+      .filter(([, info]) => info.runtime !== undefined)
+      .map(([code, info]) => [info.runtime, code]),
+  ) as RuntimeCodes,
+);
 /** One of the {@link ErrorCode} values. */
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+export type ErrorCode = RuntimeCodes[keyof RuntimeCodes];
 
 /** Base class of every runtime error. */
 export class ActorError extends Error {
