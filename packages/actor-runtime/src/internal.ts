@@ -12,7 +12,7 @@ export { unknownOperationAction } from './processing/fold-versions.js';
 export type { UnknownOperationAction } from './processing/key-fold.js';
 export { kvWriteSubject, watchConsumerOf } from './connection/nats-internals.js';
 export { partitionsOfStream, partitionTransform } from './store/provision.js';
-export { bindingTransform, captureStreamName, captureType, subjectsCollide } from './store/bindings.js';
+export { bindingTransform, captureStreamName, captureType, subjectsCollide } from './store/capture-names.js';
 export type { Checkpoint, LeaseRecord, MemberRecord, StateRecord, StoredSend, StoredTimer } from './store/records.js';
 export type { ProcessorHooks } from './processing/commit-types.js';
 export { assignPartitions } from './ownership/assignment.js';

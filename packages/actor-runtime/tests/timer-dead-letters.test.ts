@@ -10,7 +10,7 @@ import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ActorError, createActorClient, createWorker, defineActor, TimerHeaders, Type, type ActorClient, type DeadLetter, type Worker } from '../src/internal.js';
-import { MAX_TIMERS_PER_ACTOR } from '../src/processing/effect-limits.js';
+import { MAX_TIMERS_PER_ACTOR } from '../src/effects/effect-limits.js';
 
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 

@@ -1,9 +1,8 @@
 import { JetStreamApiError, jetstream, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
-import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { DELETE_OPERATION, type AnyActorDefinition } from '../definition/define-actor.js';
-import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError, defaultNames, operationSubject, parseOperationSubject, partitionOf, querySubject, stateKey, TimerHeaders, validateName, type ActorNames, decodeReply, QueryHeaders, STATE_QUERY, type QueryResult, type StateQueryResult, DeadLetterHeaders, REPLY_HEADER, RESUBMITTED_HEADER, type DeadLetter } from '../protocol/index.js';
-import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
+import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError, defaultNames, operationSubject, parseOperationSubject, partitionOf, stateKey, TimerHeaders, validateName, type ActorNames, DeadLetterHeaders, REPLY_HEADER, RESUBMITTED_HEADER, type DeadLetter } from '../protocol/index.js';
 import { partitionsOfStream } from '../store/provision.js';
 import { assertSameOperation, ClientMsgIds, OutcomeReader } from './idempotency.js';
 import { listActors, type ListOptions, type ListPage } from './list-actors.js';
@@ -11,114 +10,16 @@ import { ReplyInbox } from './reply-inbox.js';
 import { timerMethods, type TimerClient } from './timers.js';
 import { checkpointKeysOf, passedBy, readClusterStatus, removeService, type ClusterStatus } from './cluster-status.js';
 import { deadLetterPage } from './dead-letter-pages.js';
-
-/** Options of {@link createActorClient}. */
-export interface ActorClientOptions {
-  /** Known actor definitions, for input validation and initial states. */
-  actors?: readonly AnyActorDefinition[];
-  /** Stream, subject and bucket names. */
-  names?: Partial<ActorNames>;
-  /** Default timeout of calls and `minSeq` reads, in ms. Default 5000. */
-  timeoutMs?: number;
-  /** A service none of whose workers has run for this long is shown `inactive` by {@link ActorClient.status}, in ms. Default 3600000 (1 hour). */
-  serviceInactiveMs?: number;
-}
-
-/** An actor's state as read from the state bucket. */
-export interface ActorSnapshot {
-  type: string;
-  key: string;
-  state: unknown;
-  /** Stream sequence of the last operation applied; 0 if never written. */
-  seq: number;
-  /** KV revision of the record; 0 if never written. */
-  revision: number;
-  /** False when the actor was never written or was deleted. */
-  exists: boolean;
-  /**
-   * The version of the actor definition whose shape `state` has, when above 1: the record's, or
-   * the reader's definition's when the record was older and is shown migrated.
-   */
-  version?: number;
-}
-
-/** Result of a signal: the operation's stream sequence. */
-export interface SignalResult {
-  seq: number;
-  /** True when the idempotency key was seen before; `seq` is the original's. */
-  duplicate: boolean;
-}
-
-/** Result of a call: the operation's result once its state is committed. */
-export interface CallResult {
-  result: unknown;
-  seq: number;
-  /**
-   * True when the idempotency key was seen before: `seq` is the original operation's, which
-   * is applied, and `result` is the original's result (kept by the workers for the duplicate
-   * window; null when it is no longer kept). An original that failed throws its error again.
-   */
-  duplicate?: boolean;
-}
+import type { ActorClientOptions, ActorSnapshot, SignalResult, CallResult, PublishOperation } from './results.js';
 
 const enc = new TextEncoder();
 
-/** The client side: signal, call, read and list actors; schedule, list and cancel timers. */
-export interface ActorClient extends TimerClient {
-  /** The definition registered for `type`, if any. */
-  definition(type: string): AnyActorDefinition | undefined;
-  /** Validates names and input; throws {@link InvalidNameError}, {@link UnknownActorError}, {@link UnknownOperationError}, {@link InvalidInputError}. */
-  parseInput(type: string, op: string, raw: unknown): unknown;
-  /**
-   * Publishes an operation to the stream; resolves with its sequence once stored. Throws an
-   * {@link ActorError} with code `STREAM_FULL` when the stream refuses it (byte bound reached),
-   * and `IDEMPOTENCY_KEY_REUSED` when `idempotencyKey` was used for another operation or input.
-   */
-  signal(type: string, key: string, op: string, input?: unknown, opts?: { idempotencyKey?: string }): Promise<SignalResult>;
-  /**
-   * Publishes an operation and awaits its result (after the state is committed); the reply is
-   * accepted only from the call's own inbox and with the operation's `seq`. Throws
-   * {@link OperationFailedError} for an error result, and what {@link ActorClient.signal} throws.
-   */
-  call(type: string, key: string, op: string, input?: unknown, opts?: { idempotencyKey?: string; timeoutMs?: number }): Promise<CallResult>;
-  /**
-   * Reads an actor's state; with `minSeq`, waits until the state includes that operation. A
-   * record an older version of the type wrote is shown migrated: by this client's definition
-   * when it has one, else, when `version` (the newest version the caller knows registered) is
-   * newer than the record's, by a worker hosting the type (the query service's `$state`).
-   */
-  read(type: string, key: string, opts?: { minSeq?: number; timeoutMs?: number; version?: number }): Promise<ActorSnapshot>;
-  /**
-   * Lists the live actors of a type in the order of their last update, paged by `cursor` (the
-   * opaque `nextCursor` of the previous page). A page costs O(limit), whatever the number of
-   * actors; an actor updated while you page may appear again on a later page, none is missed.
-   * A page may hold fewer than `limit` items (a rare `prefix`) and still have a `nextCursor`.
-   * Throws a `RangeError` for a malformed cursor.
-   */
-  list(type: string, opts?: ListOptions): Promise<ListPage>;
-  /** Deletes an actor's state, as an ordered operation. */
-  delete(type: string, key: string, opts?: { idempotencyKey?: string }): Promise<SignalResult>;
-  /** Members, partition owners, checkpoints and lag. */
-  status(): Promise<ClusterStatus>;
-  /**
-   * Removes a service (lane) nobody runs any more: its registration, leases and checkpoints,
-   * and the registration of each type no other service hosts. From then on its operations no
-   * longer hold the stream's retention, and operations of a type it alone hosted are dead
-   * letters (`UNKNOWN_ACTOR`). Refused with `SERVICE_LIVE` while one of its workers is live,
-   * `NOT_FOUND` for a service never registered. Resolves with the types unregistered.
-   */
-  removeService(id: string): Promise<{ removed: string; types: string[] }>;
-  /** Dead letters in stream order, paged by `cursor` (the last `dlqSeq` of the previous page). */
-  deadLetters(opts?: { limit?: number; cursor?: number }): Promise<{ items: DeadLetter[]; nextCursor: number | null }>;
-  /**
-   * Publishes a dead letter's original operation again; resolves with its new sequence. The
-   * stored subject is used only if it is a valid operation subject; otherwise throws an
-   * {@link ActorError} with code {@link INVALID_DEAD_LETTER}.
-   */
-  resubmit(dlqSeq: number): Promise<SignalResult>;
-  /** Stops the reply subscription. Does not close the connection. */
-  close(): void;
-}
+import type { ActorClient } from './actor-client-api.js';
+import { migratedSnapshot, snapshotOf } from './snapshots.js';
+
+export type { ActorClient } from './actor-client-api.js';
+export type { ActorClientOptions, ActorSnapshot, SignalResult, CallResult, PublishOperation } from './results.js';
+
 
 /** Creates an {@link ActorClient} on a NATS connection. */
 export function createActorClient(nc: NatsConnection, opts: ActorClientOptions = {}): ActorClient {
@@ -130,17 +31,6 @@ export const INVALID_DEAD_LETTER = ErrorCode.InvalidDeadLetter;
 
 /** JetStream's "storing the message failed" (`JSStreamStoreFailedF`): with `discard: new`, the byte or message bound is reached. */
 const JS_STREAM_STORE_FAILED = 10077;
-
-/** Options of one publish of an operation. */
-export interface PublishOperation {
-  type: string;
-  key: string;
-  op: string;
-  input: unknown;
-  idempotencyKey?: string;
-  headers?: MsgHdrs;
-  timeoutMs?: number;
-}
 
 class ActorClientImpl implements ActorClient {
   private readonly names: ActorNames;
@@ -312,60 +202,16 @@ class ActorClientImpl implements ActorClient {
   }
 
   private snapshot(type: string, key: string, entry: KvEntry | null): ActorSnapshot {
-    const def = this.registry.get(type);
-    const initial: unknown = def ? def.initialState() : null;
-    if (!entry || entry.operation !== 'PUT') return { type, key, state: initial, seq: 0, revision: entry?.revision ?? 0, exists: false };
-    const rec = decodeJson<StateRecord>(entry.value);
-    if (!rec) return { type, key, state: initial, seq: 0, revision: entry.revision, exists: false };
-    const written = versionOfRecord(rec);
-    // With the definition, an older record reads in its version's shape (never older than the code's).
-    const migrate = def !== undefined && !rec.deleted && written < def.version;
-    const version = migrate ? def.version : written;
-    return {
-      type,
-      key,
-      state: rec.deleted ? initial : migrate ? def.upgrade(rec.state, written) : rec.state,
-      seq: rec.seq,
-      revision: entry.revision,
-      exists: rec.deleted !== true,
-      ...(version > 1 ? { version } : {}),
-    };
+    return snapshotOf(this.registry.get(type), type, key, entry);
   }
 
   async read(type: string, key: string, opts: { minSeq?: number; timeoutMs?: number; version?: number } = {}): Promise<ActorSnapshot> {
     return this.migrated(await this.readStored(type, key, opts), opts);
   }
 
-  /**
-   * `snap` in the shape of the newest version known: migrated by this client's definition when
-   * it has one, else, when older than `opts.version`, by a worker hosting the type.
-   */
-  private async migrated(snap: ActorSnapshot, opts: { timeoutMs?: number; version?: number }): Promise<ActorSnapshot> {
-    const { type, key } = snap;
-    const def = this.registry.get(type);
-    const written = snap.version ?? 1;
-    if (!snap.exists) return snap;
-    if (def) return written < def.version ? { ...snap, state: def.upgrade(snap.state, written), version: def.version } : snap;
-    if (opts.version === undefined || written >= opts.version) return snap;
-    // Written by an older version, and this client has no code to migrate it: a worker hosting
-    // the type reads it migrated (from this record or a newer one).
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
-    const h = headers();
-    h.set(QueryHeaders.MinSeq, String(snap.seq));
-    h.set(QueryHeaders.TimeoutMs, String(timeoutMs));
-    let answer: QueryResult;
-    try {
-      answer = decodeReply((await this.nc.request(querySubject(this.names, type, key, STATE_QUERY), new Uint8Array(0), { timeout: timeoutMs + 250, headers: h })).data);
-    } catch (err) {
-      if (err instanceof ActorError) throw err;
-      throw new ActorError(
-        ErrorCode.UnknownActor,
-        `${type}/${key} was written by version ${written} of '${type}' and no worker hosting version ${opts.version} answered to read it migrated: ${String(err)}`,
-        { cause: err },
-      );
-    }
-    const current = answer.result as StateQueryResult;
-    return { ...snap, state: current.state, seq: answer.seq, revision: current.revision, exists: current.exists, ...(current.version > 1 ? { version: current.version } : {}) };
+  /** `snap` in the shape of the newest version known (see {@link migratedSnapshot}). */
+  private migrated(snap: ActorSnapshot, opts: { timeoutMs?: number; version?: number }): Promise<ActorSnapshot> {
+    return migratedSnapshot(this.nc, this.names, this.registry.get(snap.type), snap, { ...opts, timeoutMs: opts.timeoutMs ?? this.timeoutMs });
   }
 
   /** Reads the stored record (migrated by this client's definition when it has one). */

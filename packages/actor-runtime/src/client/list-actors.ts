@@ -6,7 +6,7 @@
 import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import { validateName, type ActorNames } from '../protocol/index.js';
 import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
-import type { ActorSnapshot } from './actor-client.js';
+import type { ActorSnapshot } from './results.js';
 
 /** Options of a listing. */
 export interface ListOptions {

@@ -13,9 +13,9 @@ import type { JetStreamManager, PubAck } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { headers, type MsgHdrs } from '@nats-io/nats-core';
 import { ActorError, ErrorCode, CANCEL_TIMER_OPERATION, stateKey, TimerHeaders, validateName, validateTimerId, type ActorNames } from '../protocol/index.js';
-import { MAX_TIME_MS, timerOfRequest } from '../processing/effects.js';
+import { MAX_TIME_MS, timerOfRequest } from '../effects/effects.js';
 import { decodeJson, type StateRecord, type StoredTimer } from '../store/records.js';
-import type { CallResult, PublishOperation } from './actor-client.js';
+import type { CallResult, PublishOperation } from './results.js';
 
 /** When and how often a scheduled operation runs, and under which id. */
 export interface ScheduleOptions {

@@ -1,6 +1,7 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/nats-core';
 import { ActorError, BOUND_MSG_ID_PREFIX, InvalidInputError, isValidReplySubject, MSG_ID_HEADER, REPLY_HEADER, RESUBMITTED_HEADER, SEND_HEADER, STREAM_SOURCE_HEADER, parseStoredSubject, stateKey, TimerHeaders, validateName, type ActorNames } from '../protocol/index.js';
+import type { TimerRequest } from '../effects/effects.js';
 
 /** One stored operation, decoded; no reference to the message is kept. */
 export interface DecodedOp {
@@ -58,15 +59,6 @@ function subjectInfo(subject: string): SubjectInfo {
   if (subjectCache.size >= SUBJECT_CACHE_SIZE) subjectCache.clear();
   subjectCache.set(subject, info);
   return info;
-}
-
-/** The raw values of a message's timer headers (validated by the fold). */
-export interface TimerRequest {
-  id?: string;
-  at?: string;
-  delayMs?: string;
-  everyMs?: string;
-  cron?: string;
 }
 
 /** Reads the timer headers; undefined when the message sets no timer. */

@@ -11,7 +11,7 @@
  */
 import { DELETE_OPERATION, isRefusal, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
 import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId, PartitionBlockedError, UnknownActorError, decodePayload } from '../protocol/index.js';
-import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTimers, timerOfRequest, type EffectOrigin, type FirePayload } from './effects.js';
+import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTimers, timerOfRequest, type EffectOrigin, type FirePayload } from '../effects/effects.js';
 import { sendsOf } from './sends.js';
 import { EffectsDraft } from './effects-draft.js';
 import { type DecodedOp } from './decode.js';

@@ -1,7 +1,7 @@
 /** The sends an operation returns, checked before its outcome is taken. */
 import type { StoredSend } from '../store/records.js';
-import { invalidSend, MAX_SENDS_PER_OPERATION } from './effect-limits.js';
-import { inputJson, target, type EffectOrigin } from './effects.js';
+import { invalidSend, MAX_SENDS_PER_OPERATION } from '../effects/effect-limits.js';
+import { inputJson, target, type EffectOrigin } from '../effects/effects.js';
 import { sendMsgId } from './msg-ids.js';
 
 /** The sends of an outcome, each with its deterministic {@link sendMsgId}. */

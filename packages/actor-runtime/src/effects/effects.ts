@@ -7,11 +7,19 @@
 import { type ActorError, validateName, validateTimerId } from '../protocol/index.js';
 import type { StoredTimer } from '../store/records.js';
 import { nextCron } from './cron.js';
-import type { TimerRequest } from './decode.js';
 import { invalidTimer, MAX_TIME_MS, MAX_TIMERS_PER_ACTOR, MIN_TIMER_PERIOD_MS, TIMER_HORIZON_MS } from './effect-limits.js';
 
 /** The latest time a timer may be set for (the client checks it too, client/timers.ts). */
 export { MAX_TIME_MS } from './effect-limits.js';
+
+/** The raw values of a message's timer headers (validated by the fold). */
+export interface TimerRequest {
+  id?: string;
+  at?: string;
+  delayMs?: string;
+  everyMs?: string;
+  cron?: string;
+}
 
 /** Who an effect belongs to: the operation's actor, seq and stream time. */
 export interface EffectOrigin {
