@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { AnyActorDefinition } from './definition/define-actor.js';
 import { ConfigError, defaultNames, type ActorNames } from './protocol/index.js';
 import type { ProcessorHooks } from './processing/partition-processor.js';
-import { defaultTopology, type TopologyOptions } from './store/provision.js';
+import { defaultTopology, type TopologyOptions } from './store/topology-options.js';
 
 /** Options of {@link createWorker}. Durations are in milliseconds. */
 export interface WorkerOptions {

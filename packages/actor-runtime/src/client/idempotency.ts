@@ -7,7 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { ActorError, ErrorCode, outcomeKey, parseOperationReply, type OperationReply, parseOperationSubject, parseStoredSubject, type ActorNames } from '../protocol/index.js';
-import { saltedMac, sharedSalt } from '../store/provision.js';
+import { saltedMac, sharedSalt } from '../store/salt.js';
 
 const dec = new TextDecoder();
 

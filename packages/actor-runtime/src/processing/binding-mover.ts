@@ -30,7 +30,9 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { bindingPositionKey, FencedError, partitionOf, BOUND_MSG_ID_PREFIX } from '../protocol/index.js';
 import { isLostCas } from '../ownership/leases.js';
-import { saltedMac, type Topology } from '../store/provision.js';
+import type { BindingPosition } from '../store/binding-positions.js';
+import type { Topology } from '../store/provision.js';
+import { saltedMac } from '../store/salt.js';
 import { decodeJson, encodeJson } from '../store/records.js';
 import { ackedPublisherOf } from './acked-publisher.js';
 import { keptHeaders, publishUntilStored, Stopped } from './binding-publish.js';
@@ -41,19 +43,6 @@ const WINDOW = 1024;
 const FETCH = 1024;
 /** While messages move, the position is written at least this often (ms). */
 const POSITION_EVERY_MS = 200;
-
-/** Where a capture stream's mover stands. */
-export interface BindingPosition {
-  /** The capture stream. */
-  stream: string;
-  /** Its creation time (ms): a recreated capture stream starts again at seq 1. */
-  created: number;
-  /** Every capture message up to this seq is stored in the operations stream. */
-  seq: number;
-  updatedAt: string;
-  /** Set while provisioning hands the capture over from the operations stream's sourcing: no mover runs. */
-  handover?: true;
-}
 
 /** The partition whose owner moves `capture`. */
 export function moverPartition(capture: string, partitions: number): number {

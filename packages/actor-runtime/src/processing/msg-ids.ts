@@ -1,5 +1,5 @@
 /** The `Nats-Msg-Id`s the runtime gives sends and timer firings: deterministic, keyed with the workers' salt. */
-import { saltedMac } from '../store/provision.js';
+import { saltedMac } from '../store/salt.js';
 import type { StoredTimer } from '../store/records.js';
 
 /** Characters of the HMAC in the runtime's msg ids of sends and timer firings (132 bits). */

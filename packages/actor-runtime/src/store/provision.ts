@@ -12,62 +12,10 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
-import { createHmac, randomBytes } from 'node:crypto';
 import { assertServerVersion } from '../connection/connect.js';
-import { ConfigError, ErrorCode, SALT_KEY, type ActorNames } from '../protocol/index.js';
-
-/** How the stream and buckets are created. */
-export interface TopologyOptions {
-  /** Stream, subject and bucket names. */
-  names: ActorNames;
-  /** Number of partitions; fixed when the stream is created. Default 32. */
-  partitions: number;
-  /** Replicas of the stream and buckets (1, or 3 in a cluster). Default 1. */
-  replicas: number;
-  /** Window in which a repeated `Nats-Msg-Id` is dropped, in ms. Default 120000 (2 min). */
-  duplicateWindowMs: number;
-  /**
-   * Bound of the operations stream in bytes; when it is reached, new operations are refused
-   * (discard new) rather than old ones dropped. 0 or less: no bound. Default 1 GiB.
-   * Applied operations are purged by the workers (see `retainMs`), so the bound is reached
-   * only while workers fall behind.
-   */
-  maxBytes: number;
-  /**
-   * How long applied operations stay in the stream before the workers purge them, in ms
-   * (at least the duplicate window: a retried publish is compared with its original).
-   * Default 1 hour. Unapplied operations are never purged, however old.
-   */
-  retainMs: number;
-  /** Largest operation payload the stream accepts, in bytes. Default 65536. */
-  maxPayloadBytes: number;
-  /** How long dead letters are kept, in ms; 0: no age bound. Default 14 days. */
-  dlqMaxAgeMs: number;
-  /**
-   * Bound of the dead-letter stream in bytes: past it the oldest dead letters are dropped
-   * (invalid traffic must not fill the disk). 0: no bound. Default 256 MiB.
-   */
-  dlqMaxBytes: number;
-  /** Most dead letters kept; past it the oldest are dropped. 0: no bound. Default 1,000,000. */
-  dlqMaxMsgs: number;
-}
-
-/** Default {@link TopologyOptions}. */
-export function defaultTopology(names: ActorNames, overrides: Partial<Omit<TopologyOptions, 'names'>> = {}): TopologyOptions {
-  return {
-    names,
-    partitions: 32,
-    replicas: 1,
-    duplicateWindowMs: 120_000,
-    maxBytes: 1024 ** 3,
-    retainMs: 3600_000,
-    maxPayloadBytes: 64 * 1024,
-    dlqMaxAgeMs: 14 * 24 * 3600_000,
-    dlqMaxBytes: 256 * 1024 ** 2,
-    dlqMaxMsgs: 1_000_000,
-    ...overrides,
-  };
-}
+import { ConfigError, ErrorCode } from '../protocol/index.js';
+import { sharedSalt } from './salt.js';
+import type { TopologyOptions } from './topology-options.js';
 
 /** Handles of a provisioned topology. */
 export interface Topology {
@@ -239,48 +187,6 @@ async function ensureDeadLetterStream(jsm: JetStreamManager, opts: TopologyOptio
   if ((Object.keys(bounds) as Array<keyof typeof bounds>).some((k) => have[k] !== bounds[k])) {
     await jsm.streams.update(opts.names.dlqStream, { ...have, ...bounds });
   }
-}
-
-/**
- * The deployment's shared salt: created once (CAS create), read by everyone after. Secret from
- * whoever cannot read the control bucket (a publisher allowed only operation subjects): the
- * runtime's `Nats-Msg-Id`s are derived from it so that no such publisher can forge one.
- */
-export async function sharedSalt(control: KV): Promise<string> {
-  const stored = async (): Promise<string | null> => {
-    const entry = await control.get(SALT_KEY);
-    let salt: unknown;
-    try {
-      salt = entry && entry.operation === 'PUT' ? (entry.json<{ salt?: unknown }>().salt ?? null) : null;
-    } catch {
-      salt = null;
-    }
-    return typeof salt === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(salt) ? salt : null;
-  };
-  // Read first: it is there but once per deployment, and a client (the gateway) may not write the bucket.
-  const have = await stored();
-  if (have !== null) return have;
-  const fresh = randomBytes(9).toString('base64url');
-  try {
-    await control.create(SALT_KEY, new TextEncoder().encode(JSON.stringify({ salt: fresh })));
-    return fresh;
-  } catch (err) {
-    // Created by another process in between.
-    const other = await stored();
-    if (other !== null) return other;
-    throw err;
-  }
-}
-
-
-/**
- * The part of a runtime `Nats-Msg-Id` that only holders of the salt can make: the HMAC-SHA256,
- * keyed with the salt, of `parts` (which hold no NUL, so they cannot run into each other), as
- * the first `chars` characters of its base64url. The same parts give the same value, and the
- * salt cannot be read back from it.
- */
-export function saltedMac(salt: string, parts: readonly string[], chars = 32): string {
-  return createHmac('sha256', salt).update(parts.join('\0')).digest('base64url').slice(0, chars);
 }
 
 /** Creates the stream if it is missing (another process may win the race) and returns its config. */

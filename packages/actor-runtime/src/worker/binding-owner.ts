@@ -2,7 +2,7 @@
 import type { ActorNames } from '../protocol/index.js';
 import { mayWrite, type Owned } from '../ownership/leases.js';
 import type { Placement } from '../ownership/placement.js';
-import { captureType } from '../store/bindings.js';
+import { captureType } from '../store/capture-names.js';
 
 /**
  * The owner state of partition `p` while this worker may move `capture` for it (lease held,
