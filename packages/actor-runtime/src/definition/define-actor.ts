@@ -4,8 +4,11 @@
  * The state, input and result types of every operation and query are inferred from the
  * definition, and each input is validated by the entry's schema before its handler runs.
  */
-import { ActorError, ErrorCode, HandlerError, UnknownOperationError, CANCEL_TIMER_OPERATION, validateName, validateTimerId } from '../protocol/index.js';
-import { compileInput, type CompiledInput } from './input-schema.js';
+import { ActorError, ErrorCode, UnknownOperationError, CANCEL_TIMER_OPERATION, validateName, validateTimerId } from '../protocol/index.js';
+import { compileBindings } from './bindings.js';
+import { compileEntries, type Compiled } from './entries.js';
+import { guarded } from './refusals.js';
+import { compileVersions, upgradeState } from './versions.js';
 import type {
   ActorDescriptor,
   OperationContext,
@@ -116,109 +119,6 @@ export type StateOf<D> = D extends ActorDefinition<infer S, SignatureMap, Signat
 /** The built-in operation that deletes an actor's state. */
 export const DELETE_OPERATION = '$delete';
 
-interface Compiled<H> {
-  input: CompiledInput;
-  handler: H;
-}
-
-function compileEntries<H>(type: string, kind: 'operation' | 'query', entries: object | undefined): Map<string, Compiled<H>> {
-  const out = new Map<string, Compiled<H>>();
-  for (const [name, entry] of Object.entries(entries ?? {}) as Array<[string, unknown]>) {
-    validateName('op', name);
-    if (name.startsWith('$')) throw new TypeError(`actor '${type}': ${kind} '${name}' is reserved`);
-    const label = kind === 'operation' ? name : `query ${name}`;
-    if (typeof entry === 'function') {
-      out.set(name, { input: compileInput(label, undefined), handler: entry as H });
-    } else if (typeof entry === 'object' && entry !== null && typeof (entry as { handler?: unknown }).handler === 'function') {
-      const spec = entry as { input?: unknown; handler: H };
-      out.set(name, { input: compileInput(`${label}`, spec.input), handler: spec.handler });
-    } else {
-      throw new TypeError(`actor '${type}': ${kind} '${name}' must be a handler function or { input, handler }`);
-    }
-  }
-  return out;
-}
-
-/** Checks `version` and `migrate`; returns the version, the oldest migrated version and the migrations in order. */
-function compileVersions(type: string, version: unknown, migrate: unknown): { version: number; oldest: number; steps: ReadonlyMap<number, (s: unknown) => unknown> } {
-  const v = version ?? 1;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new TypeError(`actor '${type}': version must be an integer >= 1, got ${JSON.stringify(version)}`);
-  if (migrate !== undefined && (typeof migrate !== 'object' || migrate === null || Array.isArray(migrate))) {
-    throw new TypeError(`actor '${type}': migrate must be an object of functions by version, e.g. { 1: (state) => … }`);
-  }
-  const steps = new Map<number, (s: unknown) => unknown>();
-  for (const [k, fn] of Object.entries((migrate ?? {}) as Record<string, unknown>)) {
-    const from = /^[1-9][0-9]{0,15}$/.test(k) ? Number(k) : NaN;
-    if (!(from >= 1 && from < v)) throw new TypeError(`actor '${type}': migrate key ${JSON.stringify(k)} must be a version from 1 to ${v - 1} (it upgrades that version's state to the next)`);
-    if (typeof fn !== 'function') throw new TypeError(`actor '${type}': migrate[${k}] must be a function (state) => state`);
-    steps.set(from, fn as (s: unknown) => unknown);
-  }
-  let oldest = v;
-  while (steps.has(oldest - 1)) oldest--;
-  if (steps.size !== v - oldest) {
-    throw new TypeError(`actor '${type}': migrate must run without a gap up to version ${v - 1}; migration ${oldest - 1} -> ${oldest} is missing`);
-  }
-  return { version: v, oldest, steps };
-}
-
-/** A subject token a binding may use literally: what NATS allows in a token, less wildcards. */
-const LITERAL_TOKEN = /^[A-Za-z0-9_=-]{1,64}$/;
-
-/** Checks the bindings of a definition: literal or `*` tokens, a key wildcard that exists, an operation the type has. */
-function compileBindings(type: string, raw: unknown, ops: ReadonlyMap<string, unknown>): readonly SubjectBinding[] {
-  if (raw === undefined) return Object.freeze([]);
-  if (!Array.isArray(raw)) throw new TypeError(`actor '${type}': subscribe must be an array of { subject, key, op }`);
-  const out: SubjectBinding[] = [];
-  for (const b of raw as unknown[]) {
-    const { subject, key, op } = (b ?? {}) as Partial<SubjectBinding>;
-    const where = `actor '${type}': binding ${JSON.stringify(subject)}`;
-    if (typeof subject !== 'string' || subject.length > 200) throw new TypeError(`${where}: subject must be a string of at most 200 characters`);
-    const tokens = subject.split('.');
-    if (tokens.some((t) => t !== '*' && !LITERAL_TOKEN.test(t))) {
-      throw new TypeError(`${where}: each token must be '*' or [A-Za-z0-9_=-] ('>' is not allowed: the key must be one token)`);
-    }
-    if (tokens[0] === '*' || tokens[0] === 'actors' || tokens[0]?.startsWith('$') || tokens[0] === '_INBOX') {
-      throw new TypeError(`${where}: the first token must be a literal other than 'actors' and '_INBOX'`);
-    }
-    const wildcards = tokens.filter((t) => t === '*').length;
-    if (typeof key !== 'number' || !Number.isInteger(key) || key < 1 || key > wildcards) {
-      throw new TypeError(`${where}: key must be the number (from 1) of one of its ${wildcards} '*' tokens`);
-    }
-    if (typeof op !== 'string' || !ops.has(op)) throw new TypeError(`${where}: op ${JSON.stringify(op)} is not an operation of the type`);
-    out.push(Object.freeze({ subject, key, op }));
-  }
-  return Object.freeze(out);
-}
-
-/** {@link ActorError}s an operation's handler threw itself: its deliberate refusals (see {@link isRefusal}). */
-const refusals = new WeakSet<object>();
-
-/** Error codes that stay dead letters even when a handler throws them: bad input, and what is no deliberate refusal. */
-const NEVER_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.InvalidInput, ErrorCode.HandlerError]);
-
-/**
- * True for an error an operation's handler threw on purpose: an {@link ActorError} of its own
- * (`INSUFFICIENT_FUNDS`), not the runtime's (input validation, an unknown operation, a state
- * that cannot be stored) and not `INVALID_INPUT` or `HANDLER_ERROR`. Such an error is the
- * operation's outcome (answered, kept, counted), not a dead letter.
- */
-export function isRefusal(err: unknown): boolean {
-  return err instanceof ActorError && refusals.has(err) && !NEVER_REFUSALS.has(err.code);
-}
-
-/** Runs a handler; anything it throws but an {@link ActorError} becomes a {@link HandlerError}. */
-function guarded<T>(what: string, type: string, run: () => T, refusal = false): T {
-  try {
-    return run();
-  } catch (err) {
-    if (err instanceof ActorError) {
-      if (refusal) refusals.add(err);
-      throw err;
-    }
-    throw new HandlerError(`${what} of '${type}' failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-}
-
 /**
  * Defines an actor: a type, an initial state, operations and (optionally) queries. Handlers
  * are pure and deterministic (see the README's "Handler contract"); the types of state,
@@ -280,26 +180,7 @@ export function defineActor<
     subscribe,
     version: versions.version,
     oldestVersion: versions.oldest,
-    upgrade(state: unknown, from: number): S {
-      if (from === versions.version) return state as S;
-      if (from > versions.version) throw new ActorError(ErrorCode.RecordTooNew, `actor '${type}': the record was written by version ${from}, newer than this definition's ${versions.version}`);
-      if (from < versions.oldest) {
-        throw new ActorError(
-          ErrorCode.RecordTooOld,
-          `actor '${type}': the record was written by version ${from}; version ${versions.version} migrates records from version ${versions.oldest} on (add migrate[${from}] … migrate[${versions.oldest - 1}])`,
-        );
-      }
-      let s = state;
-      for (let v = from; v < versions.version; v++) {
-        const step = versions.steps.get(v) as (s: unknown) => unknown;
-        try {
-          s = step(s);
-        } catch (err) {
-          throw new ActorError(ErrorCode.MigrationFailed, `actor '${type}': migrate[${v}] (version ${v} -> ${v + 1}) failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-        }
-      }
-      return s as S;
-    },
+    upgrade: (state: unknown, from: number): S => upgradeState(type, versions, state, from) as S,
     hasOperation: (op: string) => op === DELETE_OPERATION || op === CANCEL_TIMER_OPERATION || ops.has(op),
     hasQuery: (name: string) => queries.has(name),
     parseInput(op: string, raw: unknown): unknown {

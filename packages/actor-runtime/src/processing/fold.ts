@@ -9,7 +9,8 @@
  * mutates its input in place therefore loses nothing, and what the worker caches is exactly
  * what KV holds.
  */
-import { DELETE_OPERATION, isRefusal, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
+import { DELETE_OPERATION, type AnyActorDefinition, type OperationContext } from '../definition/define-actor.js';
+import { isRefusal } from '../definition/refusals.js';
 import { CANCEL_TIMER_OPERATION, FIRE_TIMER_OPERATION, validateTimerId, PartitionBlockedError, UnknownActorError, decodePayload } from '../protocol/index.js';
 import { cancelledIds, checkTimerCount, nextOccurrence, parseFire, scheduledTimers, timerOfRequest, type EffectOrigin, type FirePayload } from '../effects/effects.js';
 import { sendsOf } from './sends.js';
