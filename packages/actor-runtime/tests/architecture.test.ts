@@ -3,7 +3,7 @@
 // and the public API reports (packages/actor-runtime/api/*.api.md) matching the built
 // declarations. Each failure says what to do.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cruise, type ICruiseResult } from 'dependency-cruiser';
@@ -11,6 +11,14 @@ import { describe, expect, it } from 'vitest';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const MAX_LINES = 250;
+/**
+ * Files still over MAX_LINES, each with the most lines it may have: a ratchet (they may shrink,
+ * never grow; a file that gets under MAX_LINES leaves this list). Split them next.
+ */
+const OVER_LIMIT: Readonly<Record<string, number>> = {
+  'client/actor-client.ts': 315,
+  'client/timers.ts': 303,
+};
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -37,13 +45,15 @@ describe('architecture', () => {
     }
   });
 
-  it(`keeps every runtime source file at ${MAX_LINES} lines or fewer`, () => {
+  it(`keeps every runtime source file at ${MAX_LINES} lines or fewer (but the listed ones, which may not grow)`, () => {
     const src = join(repo, 'packages/actor-runtime/src');
     const long = tsFiles(src)
       .map((f) => ({ file: relative(src, f), lines: readFileSync(f, 'utf8').split('\n').length - 1 }))
-      .filter((f) => f.lines > MAX_LINES)
+      .filter((f) => f.lines > (OVER_LIMIT[f.file] ?? MAX_LINES))
       .map((f) => `${f.file}: ${f.lines}`);
     expect(long, 'split these by responsibility').toEqual([]);
+    const stale = Object.keys(OVER_LIMIT).filter((f) => !existsSync(join(src, f)) || readFileSync(join(src, f), 'utf8').split('\n').length - 1 <= MAX_LINES);
+    expect(stale, 'these are split: take them off OVER_LIMIT').toEqual([]);
   });
 
   it('has API reports that match the built declarations (a public API change is a reviewed diff)', { timeout: 240_000 }, () => {

@@ -165,7 +165,7 @@ describe('parser and bare forms', () => {
     expect(() =>
       defineActor({ type: 'x', initialState: () => 0, operations: { op: { input: { type: 'string' } as never, handler: (s: number) => ({ state: s, result: 0 }) } } }),
     ).toThrow("op: input must be a TypeBox schema, a Standard Schema or a parser function");
-    expect(() => defineActor({ type: 'query', initialState: () => 0, operations: {} })).toThrow(/reserved/);
+    expect(() => defineActor({ type: 'query', initialState: () => 0, operations: {} })).toThrow(/not 'call', 'query'/);
     expect(() => defineActor({ type: 'x', initialState: () => 0, operations: {}, queries: { $q: () => 0 } })).toThrow(/query '\$q' is reserved/);
   });
 });
