@@ -3,8 +3,7 @@
  * response shapes. Fastify validates requests with them (and they can feed an
  * OpenAPI document); {@link formatSchemaError} turns a failure into a registered code.
  */
-import { MAX_KEY_LENGTH, MAX_OP_LENGTH, MAX_TYPE_LENGTH } from '@jetactor/actor-runtime';
-import { MAX_TIMER_ID_LENGTH, RESERVED_TYPES as RUNTIME_RESERVED_TYPES } from '@jetactor/actor-runtime/internal';
+import { MAX_KEY_LENGTH, namePattern, nameRule, RESERVED_TYPES as RUNTIME_RESERVED_TYPES } from '@jetactor/actor-runtime/protocol';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type TObject, type TUnsafe } from '@sinclair/typebox';
 import type { FastifyBaseLogger, FastifyInstance, preValidationHookHandler, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
@@ -19,9 +18,9 @@ export const DEFAULT_LIST_LIMIT = 100;
 /** Types that collide with other subjects (`actors.call.…`, `actors.query.…`): the runtime's list, as an array for JSON Schema. */
 export const RESERVED_TYPES: readonly string[] = [...RUNTIME_RESERVED_TYPES].sort();
 
-const TYPE_RULE = `type must be 1-${MAX_TYPE_LENGTH} characters of [A-Za-z0-9_=-] and not ${RESERVED_TYPES.map((t) => `'${t}'`).join(', ')}`;
-const KEY_RULE = `key must be 1-${MAX_KEY_LENGTH} characters of [A-Za-z0-9_=-] (no '.', '*', '>' or spaces)`;
-const OP_RULE = `operation must be 1-${MAX_OP_LENGTH} characters of [A-Za-z0-9_-]`;
+const TYPE_RULE = nameRule('type');
+const KEY_RULE = nameRule('key');
+const OP_RULE = nameRule('op');
 /**
  * An `Idempotency-Key` (HTTP header or NATS call header alike): 1-128 HTTP token characters
  * (RFC 9110 `tchar`).
@@ -37,11 +36,11 @@ export function isValidIdempotencyKey(value: string): boolean {
 
 const typeSchema = {
   type: 'string',
-  pattern: `^[A-Za-z0-9_=-]{1,${MAX_TYPE_LENGTH}}$`,
+  pattern: namePattern('type'),
   not: { enum: RESERVED_TYPES },
 } as const;
-const keySchema = { type: 'string', pattern: `^[A-Za-z0-9_=-]{1,${MAX_KEY_LENGTH}}$` } as const;
-const opSchema = { type: 'string', pattern: `^[A-Za-z0-9_-]{1,${MAX_OP_LENGTH}}$` } as const;
+const keySchema = { type: 'string', pattern: namePattern('key') } as const;
+const opSchema = { type: 'string', pattern: namePattern('op') } as const;
 /** The path parameters that name an actor and operation, typed for the routes. */
 const NAME_PARAMS = { type: Type.Unsafe<string>(typeSchema), key: Type.Unsafe<string>(keySchema), op: Type.Unsafe<string>(opSchema) };
 /** A path parameter that names an actor or operation. */
@@ -101,7 +100,7 @@ export const TIMER_QUERY = {
   delayMs: Type.String({ pattern: MS_PATTERN, description: 'Run the operation this many ms from now (a timer) instead of now. Not with `at`.' }),
   at: Type.String({ minLength: 1, maxLength: 64, description: 'Run the operation at this time: ISO 8601 or ms since the epoch (a time in the past runs at once).' }),
   id: Type.String({
-    pattern: `^[A-Za-z0-9_=-]{1,${MAX_TIMER_ID_LENGTH}}$`,
+    pattern: namePattern('timerId'),
     description: 'The timer id (replaces a timer of the same id). Default: derived from the Idempotency-Key, else random.',
   }),
   every: Type.String({ pattern: MS_PATTERN, description: 'Recurring: again every this many ms (100 ms to 10 years). Not with `cron`.' }),
@@ -111,7 +110,7 @@ export const TIMER_QUERY = {
 const TIMER_RULES = {
   delayMs: 'delayMs must be a whole number of ms',
   at: 'at must be an ISO 8601 time or ms since the epoch (at most 64 characters)',
-  id: `timer id must be 1-${MAX_TIMER_ID_LENGTH} characters of [A-Za-z0-9_=-]`,
+  id: nameRule('timerId'),
   every: 'every must be a whole number of ms (at least 100)',
   cron: 'cron must be a cron expression of 1-200 characters',
 } as const;
