@@ -15,10 +15,7 @@ const MAX_LINES = 250;
  * Files still over MAX_LINES, each with the most lines it may have: a ratchet (they may shrink,
  * never grow; a file that gets under MAX_LINES leaves this list). Split them next.
  */
-const OVER_LIMIT: Readonly<Record<string, number>> = {
-  'client/actor-client.ts': 315,
-  'client/timers.ts': 303,
-};
+const OVER_LIMIT: Readonly<Record<string, number>> = {};
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

@@ -1,25 +1,23 @@
-import { JetStreamApiError, jetstream, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient, type JetStreamManager, type JetStreamPublishOptions, type PubAck } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { DELETE_OPERATION, type AnyActorDefinition } from '../definition/define-actor.js';
-import { ActorError, ConfigError, ErrorCode, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError, defaultNames, operationSubject, parseOperationSubject, partitionOf, stateKey, TimerHeaders, validateName, type ActorNames, DeadLetterHeaders, REPLY_HEADER, RESUBMITTED_HEADER, type DeadLetter } from '../protocol/index.js';
-import { partitionsOfStream } from '../store/provision.js';
+import { ErrorCode, OperationFailedError, TimeoutError, UnknownActorError, UnknownOperationError, defaultNames, operationSubject, validateName, type ActorNames, REPLY_HEADER, type DeadLetter } from '../protocol/index.js';
 import { assertSameOperation, ClientMsgIds, OutcomeReader } from './idempotency.js';
 import { listActors, type ListOptions, type ListPage } from './list-actors.js';
 import { ReplyInbox } from './reply-inbox.js';
 import { timerMethods, type TimerClient } from './timers.js';
-import { checkpointKeysOf, passedBy, readClusterStatus, removeService, type ClusterStatus } from './cluster-status.js';
-import { deadLetterPage } from './dead-letter-pages.js';
+import { readClusterStatus, removeService, type ClusterStatus } from './cluster-status.js';
+import { deadLetterPage, resubmission } from './dead-letter-pages.js';
+import { publishToStream, streamPartitions } from './stream-publish.js';
 import type { ActorClientOptions, ActorSnapshot, SignalResult, CallResult, PublishOperation } from './results.js';
-
-const enc = new TextEncoder();
-
 import type { ActorClient } from './actor-client-api.js';
-import { migratedSnapshot, snapshotOf } from './snapshots.js';
+import { migratedSnapshot, readSnapshot, snapshotOf } from './snapshots.js';
 
 export type { ActorClient } from './actor-client-api.js';
 export type { ActorClientOptions, ActorSnapshot, SignalResult, CallResult, PublishOperation } from './results.js';
 
+const enc = new TextEncoder();
 
 /** Creates an {@link ActorClient} on a NATS connection. */
 export function createActorClient(nc: NatsConnection, opts: ActorClientOptions = {}): ActorClient {
@@ -28,9 +26,6 @@ export function createActorClient(nc: NatsConnection, opts: ActorClientOptions =
 
 /** Code of the error {@link ActorClient.resubmit} throws for a dead letter whose stored subject is no operation subject. */
 export const INVALID_DEAD_LETTER = ErrorCode.InvalidDeadLetter;
-
-/** JetStream's "storing the message failed" (`JSStreamStoreFailedF`): with `discard: new`, the byte or message bound is reached. */
-const JS_STREAM_STORE_FAILED = 10077;
 
 class ActorClientImpl implements ActorClient {
   private readonly names: ActorNames;
@@ -104,19 +99,8 @@ class ActorClientImpl implements ActorClient {
   }
 
   /** Publishes to the operations stream; a stream at its bound is {@link ErrorCode.StreamFull}. */
-  private async publish(subject: string, data: Uint8Array, opts: Partial<JetStreamPublishOptions>): Promise<PubAck> {
-    try {
-      return await this.js.publish(subject, data, opts);
-    } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === JS_STREAM_STORE_FAILED) {
-        throw new ActorError(
-          ErrorCode.StreamFull,
-          `the operations stream is full (${err.message}): operations are refused until the workers catch up; retry later`,
-          { cause: err },
-        );
-      }
-      throw err;
-    }
+  private publish(subject: string, data: Uint8Array, opts: Partial<JetStreamPublishOptions>): Promise<PubAck> {
+    return publishToStream(this.js, subject, data, opts);
   }
 
   /**
@@ -214,43 +198,17 @@ class ActorClientImpl implements ActorClient {
     return migratedSnapshot(this.nc, this.names, this.registry.get(snap.type), snap, { ...opts, timeoutMs: opts.timeoutMs ?? this.timeoutMs });
   }
 
-  /** Reads the stored record (migrated by this client's definition when it has one). */
+  /** Reads the stored record (migrated by this client's definition when it has one), once it holds `minSeq`. */
   private async readStored(type: string, key: string, opts: { minSeq?: number; timeoutMs?: number }): Promise<ActorSnapshot> {
     validateName('type', type);
     validateName('key', key);
-    const kv = await this.state();
-    const k = stateKey(type, key);
-    const first = this.snapshot(type, key, await kv.get(k));
-    const minSeq = opts.minSeq ?? 0;
-    if (first.seq >= minSeq) return first;
-    // Not there yet: the key's record or its partition's checkpoint passing minSeq both mean
-    // the operation is applied. Poll with a short backoff until the deadline.
-    const deadline = performance.now() + (opts.timeoutMs ?? this.timeoutMs);
-    const control = await this.control();
-    const partitions = await this.partitionCount();
-    const ckKeys = await checkpointKeysOf(control, type, partitionOf(type, key, partitions));
-    let delay = 2;
-    for (;;) {
-      const snap = this.snapshot(type, key, await kv.get(k));
-      if (snap.seq >= minSeq) return snap;
-      if (await passedBy(control, ckKeys, type, minSeq)) return this.snapshot(type, key, await kv.get(k));
-      if (performance.now() + delay > deadline) {
-        throw new TimeoutError(`state of ${type}/${key} did not reach seq ${minSeq} in time (now ${snap.seq})`);
-      }
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(50, delay * 2);
-    }
+    const source = { kv: await this.state(), control: () => this.control(), partitions: () => this.partitionCount(), def: this.registry.get(type) };
+    return readSnapshot(source, type, key, opts.minSeq ?? 0, opts.timeoutMs ?? this.timeoutMs);
   }
 
   private partitionsCached: number | null = null;
   private async partitionCount(): Promise<number> {
-    if (this.partitionsCached) return this.partitionsCached;
-    const jsm = await this.jsm();
-    const info = await jsm.streams.info(this.names.stream);
-    const p = partitionsOfStream(info.config);
-    if (!p) throw new ConfigError(`stream ${this.names.stream} has no partition transform`);
-    this.partitionsCached = p;
-    return p;
+    return (this.partitionsCached ??= await streamPartitions(await this.jsm(), this.names.stream));
   }
 
   async list(type: string, opts: ListOptions = {}): Promise<ListPage> {
@@ -278,33 +236,8 @@ class ActorClientImpl implements ActorClient {
   }
 
   async resubmit(dlqSeq: number): Promise<SignalResult> {
-    const jsm = await this.jsm();
-    const m = await jsm.streams.getMessage(this.names.dlqStream, { seq: dlqSeq });
-    if (!m) throw new ActorError(ErrorCode.NotFound, `no dead letter ${dlqSeq}`);
-    const stored = m.header.get(DeadLetterHeaders.Subject);
-    // Published again with this client's credentials: only ever to a valid operation subject,
-    // never to whatever a forged dead letter names (a bucket, the JetStream API).
-    const target = stored ? parseOperationSubject(stored, this.names) : null;
-    if (!target) {
-      throw new ActorError(
-        INVALID_DEAD_LETTER,
-        `dead letter ${dlqSeq} names no valid operation subject (${this.names.subjectPrefix}.<type>.<key>.<op>); it cannot be resubmitted`,
-      );
-    }
-    // A message that set a timer is resubmitted as the same request (its timer headers), so
-    // the worker checks and sets the timer again instead of applying the operation at once.
-    // It is marked resubmitted (from which dead letter): the worker's log and, should it fail
-    // again, its new dead letter say so.
-    const h = headers();
-    h.set(RESUBMITTED_HEADER, String(dlqSeq));
-    for (const name of Object.values(TimerHeaders)) {
-      const value = m.header.get(name);
-      if (value !== '') h.set(name, value);
-    }
-    const ack = await this.publish(operationSubject(this.names, target.type, target.key, target.op), m.data, {
-      msgID: await this.msgIds.resubmit(this.names.dlqStream, dlqSeq),
-      headers: h,
-    });
+    const r = await resubmission(await this.jsm(), this.names, dlqSeq);
+    const ack = await this.publish(r.subject, r.data, { msgID: await this.msgIds.resubmit(this.names.dlqStream, dlqSeq), headers: r.headers });
     return { seq: ack.seq, duplicate: ack.duplicate };
   }
 

@@ -1,6 +1,7 @@
 /** Dead letters as a client pages through them. */
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { decodeDeadLetter, type DeadLetter } from '../protocol/index.js';
+import { headers, type MsgHdrs } from '@nats-io/nats-core';
+import { ActorError, DeadLetterHeaders, decodeDeadLetter, ErrorCode, operationSubject, parseOperationSubject, RESUBMITTED_HEADER, TimerHeaders, type ActorNames, type DeadLetter } from '../protocol/index.js';
 
 /** A dead-letter page's consumer left behind by a process that died mid-page is removed by the server after this, in ms. */
 const DLQ_PAGE_INACTIVE_MS = 30_000;
@@ -39,3 +40,28 @@ export async function deadLetterPage(
   return { items, nextCursor: tail && tail.dlqSeq < last ? tail.dlqSeq : null };
 }
 
+/**
+ * What resubmitting dead letter `dlqSeq` publishes: its operation again, only ever to a valid
+ * operation subject (never to whatever a forged dead letter names: a bucket, the JetStream API),
+ * with its timer headers (so the worker checks and sets the timer again) and marked
+ * resubmitted (the worker's log and a new dead letter say from which).
+ */
+export async function resubmission(jsm: JetStreamManager, names: ActorNames, dlqSeq: number): Promise<{ subject: string; data: Uint8Array; headers: MsgHdrs }> {
+  const m = await jsm.streams.getMessage(names.dlqStream, { seq: dlqSeq });
+  if (!m) throw new ActorError(ErrorCode.NotFound, `no dead letter ${dlqSeq}`);
+  const stored = m.header.get(DeadLetterHeaders.Subject);
+  const target = stored ? parseOperationSubject(stored, names) : null;
+  if (!target) {
+    throw new ActorError(
+      ErrorCode.InvalidDeadLetter,
+      `dead letter ${dlqSeq} names no valid operation subject (${names.subjectPrefix}.<type>.<key>.<op>); it cannot be resubmitted`,
+    );
+  }
+  const h = headers();
+  h.set(RESUBMITTED_HEADER, String(dlqSeq));
+  for (const name of Object.values(TimerHeaders)) {
+    const value = m.header.get(name);
+    if (value !== '') h.set(name, value);
+  }
+  return { subject: operationSubject(names, target.type, target.key, target.op), data: m.data, headers: h };
+}

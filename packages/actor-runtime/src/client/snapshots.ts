@@ -1,9 +1,10 @@
 /** A stored record as the client shows it: an {@link ActorSnapshot}, migrated to the newest version known. */
-import type { KvEntry } from '@nats-io/kv';
+import type { KV, KvEntry } from '@nats-io/kv';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { AnyActorDefinition } from '../definition/define-actor.js';
-import { ActorError, decodeReply, ErrorCode, QueryHeaders, querySubject, STATE_QUERY, type ActorNames, type QueryResult, type StateQueryResult } from '../protocol/index.js';
+import { ActorError, decodeReply, ErrorCode, partitionOf, QueryHeaders, querySubject, stateKey, STATE_QUERY, TimeoutError, type ActorNames, type QueryResult, type StateQueryResult } from '../protocol/index.js';
 import { decodeJson, versionOfRecord, type StateRecord } from '../store/records.js';
+import { checkpointKeysOf, passedBy } from './cluster-status.js';
 import type { ActorSnapshot } from './results.js';
 
 /** The snapshot of `entry` (none: the initial state), in the shape of `def`'s version when given. */
@@ -56,4 +57,37 @@ export async function migratedSnapshot(nc: NatsConnection, names: ActorNames, de
   }
   const current = answer.result as StateQueryResult;
   return { ...snap, state: current.state, seq: answer.seq, revision: current.revision, exists: current.exists, ...(current.version > 1 ? { version: current.version } : {}) };
+}
+
+/** Where {@link readSnapshot} reads: the state bucket, the control bucket, the stream's partition count, the type's definition. */
+export interface SnapshotSource {
+  kv: KV;
+  control(): Promise<KV>;
+  partitions(): Promise<number>;
+  def: AnyActorDefinition | undefined;
+}
+
+/**
+ * The snapshot of `type`/`key` once it holds the operation at `minSeq`: the key's record or its
+ * partition's checkpoint passing `minSeq` both mean it is applied. Polls with a short backoff
+ * until `timeoutMs`, then throws a {@link TimeoutError}.
+ */
+export async function readSnapshot(source: SnapshotSource, type: string, key: string, minSeq: number, timeoutMs: number): Promise<ActorSnapshot> {
+  const k = stateKey(type, key);
+  const first = snapshotOf(source.def, type, key, await source.kv.get(k));
+  if (first.seq >= minSeq) return first;
+  const deadline = performance.now() + timeoutMs;
+  const control = await source.control();
+  const ckKeys = await checkpointKeysOf(control, type, partitionOf(type, key, await source.partitions()));
+  let delay = 2;
+  for (;;) {
+    const snap = snapshotOf(source.def, type, key, await source.kv.get(k));
+    if (snap.seq >= minSeq) return snap;
+    if (await passedBy(control, ckKeys, type, minSeq)) return snapshotOf(source.def, type, key, await source.kv.get(k));
+    if (performance.now() + delay > deadline) {
+      throw new TimeoutError(`state of ${type}/${key} did not reach seq ${minSeq} in time (now ${snap.seq})`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(50, delay * 2);
+  }
 }
