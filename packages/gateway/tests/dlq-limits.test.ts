@@ -6,6 +6,7 @@
  * each limit is a clear 4xx at the gateway.
  */
 import { createWorker, createWorkerMetrics, type Worker, type WorkerMetrics } from '@jetactor/actor-runtime/worker';
+import type { DeadLetter } from '@jetactor/actor-runtime/client';
 import { counter } from '@jetactor/counter-actor';
 import { startNatsServer, waitFor, type NatsServer } from '@jetactor/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -63,18 +64,8 @@ afterAll(async () => {
 
 const inject = (opts: InjectOptions): Promise<LightMyRequestResponse> => gateway.app.inject(opts);
 
-interface DeadLetterBody {
-  dlqSeq: number;
-  seq: number;
-  subject: string;
-  type: string;
-  key: string;
-  op: string;
-  code: string;
-  message: string;
-  payload: string;
-  time: string;
-}
+/** A dead letter as `GET /api/dlq` lists it: the runtime's {@link DeadLetter}. */
+type DeadLetterBody = DeadLetter;
 
 async function allDeadLetters(): Promise<DeadLetterBody[]> {
   const res = await inject({ method: 'GET', url: '/api/dlq?limit=1000', headers: as(READER) });
